@@ -1,0 +1,7 @@
+"""Entry point for ``python -m study``."""
+
+import sys
+
+from study.cli import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""Command line: ``python -m study <command>``.
+
+Commands
+--------
+validate  check a quarter's raw data and print what would be kept and rejected (writes nothing)
+prepare   validate a quarter and write processed data, rejected rows and the manifest
+sample    write the seeded sample study (or, with --tickets N, a large process-time log)
+report    render the improvement report for a quarter against a baseline
+bench     run the performance benchmarks
+
+User errors (a missing or broken file, a mistake in study.yml) print one message and exit with
+code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from study import config
+from study.errors import StudyError
+
+
+def _common(p: argparse.ArgumentParser, quarter: bool = True) -> None:
+    if quarter:
+        p.add_argument("--quarter", required=True, help="quarter to process, e.g. 2025Q2 (a folder in DATA_DIR/raw)")
+    p.add_argument("--data-dir", type=Path, default=config.DEFAULT_DATA_DIR,
+                   help="folder holding raw/ and processed/ (default: the repository's data/)")
+    p.add_argument("--study", type=Path, default=config.DEFAULT_STUDY_FILE,
+                   help="study definition (default: the repository's study.yml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m study", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a quarter's raw data; print kept and rejected rows per reason")
+    _common(p)
+    p = sub.add_parser("prepare", help="validate a quarter and write processed data and its manifest")
+    _common(p)
+    p = sub.add_parser("sample", help="write the seeded sample study into DATA_DIR/raw")
+    _common(p, quarter=False)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the sample's own)")
+    p.add_argument("--tickets", type=int, default=None,
+                   help="instead of the sample study, stream a process-time log of this many tickets as Parquet "
+                        "into DATA_DIR/processed/<QUARTER>/process_times/")
+    p.add_argument("--log-quarter", default="2025Q1", help="quarter of the large log (with --tickets)")
+    p = sub.add_parser("report", help="render the improvement report (HTML and PDF) for a quarter")
+    _common(p)
+    p.add_argument("--baseline", required=True, help="baseline quarter to compare against, e.g. 2025Q1")
+    p = sub.add_parser("bench", help="run the performance benchmarks and print the figures")
+    p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
+    p.add_argument("--only", nargs="*", default=None, help="benchmarks to run (reliability, drivers, process)")
+    return parser
+
+
+class _Progress:
+    """One-line progress display on stderr (only when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, message: str) -> None:
+        if self.tty:
+            print(f"\r\033[K.. {message}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def _print_summary(result) -> None:
+    print(f"Quarter {result.quarter}")
+    for name, res in result.datasets.items():
+        c = res.counts
+        enc = f", {res.raw.encoding}" if res.raw.encoding else ""
+        print(f"  {name:<14} {res.raw.path.name} ({res.raw.format}{enc}): read {c['read']:,}, kept {c['kept']:,}, rejected {c['rejected']:,}")
+        for reason, n in c["rejected_by_reason"].items():
+            print(f"      {reason:<26} {n:>7,}")
+        for note in res.notes:
+            print(f"    note: {note}")
+
+
+def cmd_validate(args, write: bool) -> int:
+    from study import validate
+
+    study = config.load_study(args.study)
+    progress = _Progress()
+    fn = validate.prepare_quarter if write else validate.validate_quarter
+    try:
+        result = fn(study, args.study, args.data_dir, args.quarter, progress=progress)
+    finally:
+        progress.done()
+    _print_summary(result)
+    if write:
+        print(f"  written to {Path(args.data_dir) / 'processed' / args.quarter}/ (Parquet, rejected_*.csv, manifest.json)")
+    else:
+        print("  (validate only: nothing written; run `prepare` to write processed data)")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from study import sample
+
+    study = config.load_study(args.study)
+    kwargs = {} if args.seed is None else {"seed": args.seed}
+    if args.tickets is not None:
+        progress = _Progress()
+        parts = sample.write_process_log(study, args.data_dir, args.log_quarter, args.tickets,
+                                         progress=lambda done, total: progress(f"{done:,} / {total:,} tickets"), **kwargs)
+        progress.done()
+        print(f"wrote {args.tickets:,} tickets in {len(parts)} Parquet part(s) to {Path(args.data_dir) / 'processed' / args.log_quarter / 'process_times'}")
+        return 0
+    truth = sample.write_sample(study, args.data_dir, **kwargs)
+    print(f"wrote the sample study for {', '.join(truth['quarters'])} to {Path(args.data_dir) / 'raw'} (truth in truth.json)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    try:
+        from study import report
+    except ImportError:
+        raise StudyError("the report pipeline is not built yet (see the open issue on the rendered report); "
+                         "`make data` prepares the processed data meanwhile.") from None
+    return report.main(args)
+
+
+def cmd_bench(args) -> int:
+    from study import bench
+
+    return bench.main(quick=args.quick, only=args.only)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in ("validate", "prepare"):
+            return cmd_validate(args, write=args.command == "prepare")
+        if args.command == "sample":
+            return cmd_sample(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "bench":
+            return cmd_bench(args)
+    except StudyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1

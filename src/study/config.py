@@ -1,0 +1,429 @@
+"""Paths and the study definition (``study.yml``).
+
+``load_study(path)`` reads and validates the study definition with pydantic before any data is
+read. A mistake (unknown key, weights not summing to 1, an item in no dimension, a reversed
+range, a branch named by a measure but not defined ...) raises :class:`StudyDefinitionError`
+whose message names the file, the key path and what is expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from study.errors import StudyDefinitionError
+
+# ---------------------------------------------------------------------------------------------
+# Paths: set once here, from the location of this file (cookiecutter-data-science convention).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STUDY_FILE = PROJECT_ROOT / "study.yml"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+DATASETS = ("survey", "process_times", "benchmark")
+QUARTER_PATTERN = re.compile(r"^(\d{4})Q([1-4])$")
+
+# Metrics the toolkit knows how to compute, and the dataset each comes from. Measures and
+# targets may name these, or a questionnaire dimension id (its 0-100 score, from the survey).
+PROCESS_METRICS = {
+    "waiting_minutes": "Average waiting time (min)",
+    "handling_minutes": "Average handling time (min)",
+    "cycle_minutes": "Average cycle time (min)",
+    "first_pass_yield": "First-pass yield (share)",
+    "within_service_level": "Share of tickets called within the service-level target",
+}
+SURVEY_METRICS = {
+    "overall_satisfaction": "Overall satisfaction (1-5 mean)",
+    "csat_mean_0_100": "Overall satisfaction (0-100)",
+    "csat_top2": "Share satisfied or very satisfied (top-2 box)",
+    "nps": "Net Promoter Score (-100..100)",
+    "complaint_rate": "Share of respondents who complained",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScaleRange(_Model):
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ScaleRange":
+        if not self.min < self.max:
+            raise ValueError(f"min ({self.min}) must be smaller than max ({self.max})")
+        return self
+
+
+class Dimension(_Model):
+    id: str
+    label: str
+    label_zh: str = ""
+
+
+class Item(_Model):
+    id: str
+    dimension: str
+    label: str
+    label_zh: str = ""
+    reverse: bool = False
+
+
+class Outcome(_Model):
+    column: str
+    label: str
+    label_zh: str = ""
+    scale: ScaleRange
+
+
+class Outcomes(_Model):
+    overall_satisfaction: Outcome
+    recommend: Outcome
+    complaint: Outcome | None = None
+
+
+class Questionnaire(_Model):
+    scale: ScaleRange
+    dimensions: list[Dimension] = Field(min_length=1)
+    items: list[Item] = Field(min_length=2)
+    outcomes: Outcomes
+
+
+class Category(_Model):
+    id: str
+    label: str
+    label_zh: str = ""
+
+
+class Branch(_Model):
+    id: str
+    name: str
+    name_zh: str = ""
+    counters: int = Field(gt=0)
+
+
+class BusinessType(_Model):
+    id: str
+    label: str
+    label_zh: str = ""
+    standard_minutes: float = Field(gt=0)
+    ideal_cycle_minutes: float | None = Field(default=None, gt=0)
+
+
+class OpeningHours(_Model):
+    open: int = Field(ge=0, le=23)
+    close: int = Field(ge=1, le=24)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "OpeningHours":
+        if not self.open < self.close:
+            raise ValueError(f"open ({self.open}) must be before close ({self.close})")
+        return self
+
+
+class ServiceLevel(_Model):
+    waiting_target_minutes: float = Field(gt=0)
+    target_share: float = Field(gt=0, lt=1)
+    opening_hours: OpeningHours
+
+
+class SQIIndicator(_Model):
+    id: str
+    label: str
+    source: Literal["process", "survey", "benchmark"]
+    weight: float = Field(gt=0, le=1)
+    direction: Literal["higher", "lower"]
+    min: float
+    max: float
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SQIIndicator":
+        if not self.min < self.max:
+            raise ValueError(f"historical range is reversed or empty: min ({self.min}) must be smaller than max ({self.max})")
+        return self
+
+
+class Target(_Model):
+    id: str
+    label: str
+    metric: str
+    kind: Literal["level", "change", "relative_change"]
+    operator: Literal[">=", "<="]
+    value: float
+
+
+class Measure(_Model):
+    id: str
+    name: str
+    name_zh: str = ""
+    start: dt.date
+    description: str = ""
+    pilot: list[str] = Field(min_length=1)
+    control: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "Measure":
+        both = sorted(set(self.pilot) & set(self.control))
+        if both:
+            raise ValueError(f"branches {both} are both pilot and control; a branch belongs to one group")
+        return self
+
+
+class BenchmarkMetric(_Model):
+    id: str
+    label: str
+    label_zh: str = ""
+    unit: str
+    direction: Literal["higher", "lower"]
+    weight: float = Field(gt=0, le=1)
+
+
+class Benchmark(_Model):
+    our_bank: str
+    metrics: list[BenchmarkMetric] = Field(min_length=1)
+
+
+class Study(_Model):
+    """The validated study definition. Use :func:`load_study` to read one."""
+
+    name: str
+    name_zh: str = ""
+    organisation: str = ""
+    min_cell_size: int = Field(default=10, ge=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    questionnaire: Questionnaire
+    segments: list[Category] = Field(min_length=1)
+    channels: list[Category] = Field(min_length=1)
+    ticket_channels: list[Category] = Field(default_factory=list)
+    branches: list[Branch] = Field(min_length=1)
+    business_types: list[BusinessType] = Field(min_length=1)
+    service_level: ServiceLevel
+    sqi: list[SQIIndicator] = Field(min_length=1)
+    targets: list[Target] = Field(default_factory=list)
+    measures: list[Measure] = Field(default_factory=list)
+    benchmark: Benchmark
+
+    # Cross-field rules. Each error names the key path (loc) so the message can point at it.
+    @model_validator(mode="after")
+    def _consistent(self) -> "Study":
+        q = self.questionnaire
+        _unique(self.questionnaire.dimensions, "questionnaire.dimensions")
+        _unique(q.items, "questionnaire.items")
+        _unique(self.segments, "segments")
+        _unique(self.channels, "channels")
+        _unique(self.ticket_channels, "ticket_channels")
+        _unique(self.branches, "branches")
+        _unique(self.business_types, "business_types")
+        _unique(self.sqi, "sqi")
+        _unique(self.targets, "targets")
+        _unique(self.measures, "measures")
+        _unique(self.benchmark.metrics, "benchmark.metrics")
+
+        dims = [d.id for d in q.dimensions]
+        for i, item in enumerate(q.items):
+            if item.dimension not in dims:
+                raise _KeyError(f"questionnaire.items[{i}].dimension",
+                                f"item '{item.id}' names dimension '{item.dimension}', which is not defined; expected one of {dims}")
+        for j, dim in enumerate(dims):
+            n = sum(item.dimension == dim for item in q.items)
+            if n < 2:
+                raise _KeyError(f"questionnaire.dimensions[{j}]",
+                                f"dimension '{dim}' has {n} item(s); a dimension needs at least 2 items to be measured")
+        reserved = set(SURVEY_COLUMNS) | {o.column for o in self.outcomes}
+        for i, item in enumerate(q.items):
+            if item.id in reserved:
+                raise _KeyError(f"questionnaire.items[{i}].id", f"item id '{item.id}' clashes with a reserved survey column")
+
+        _check_weights([s.weight for s in self.sqi], "sqi[*].weight")
+        _check_weights([m.weight for m in self.benchmark.metrics], "benchmark.metrics[*].weight")
+
+        branch_ids = {b.id for b in self.branches}
+        known_metrics = set(PROCESS_METRICS) | set(SURVEY_METRICS) | set(dims)
+        for i, m in enumerate(self.measures):
+            for group in ("pilot", "control"):
+                for k, b in enumerate(getattr(m, group)):
+                    if b not in branch_ids:
+                        raise _KeyError(f"measures[{i}].{group}[{k}]",
+                                        f"branch '{b}' is not defined under branches; expected one of {sorted(branch_ids)}")
+            for k, metric in enumerate(m.metrics):
+                if metric not in known_metrics:
+                    raise _KeyError(f"measures[{i}].metrics[{k}]",
+                                    f"unknown metric '{metric}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+        for i, t in enumerate(self.targets):
+            if t.metric not in known_metrics:
+                raise _KeyError(f"targets[{i}].metric",
+                                f"unknown metric '{t.metric}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+        for i, s in enumerate(self.sqi):
+            if s.id not in known_metrics:
+                raise _KeyError(f"sqi[{i}].id",
+                                f"unknown indicator '{s.id}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+        return self
+
+    # -- convenient views -------------------------------------------------------------------
+    @property
+    def outcomes(self) -> list[Outcome]:
+        o = self.questionnaire.outcomes
+        return [x for x in (o.overall_satisfaction, o.recommend, o.complaint) if x is not None]
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [i.id for i in self.questionnaire.items]
+
+    @property
+    def reverse_items(self) -> list[str]:
+        return [i.id for i in self.questionnaire.items if i.reverse]
+
+    @property
+    def dimension_ids(self) -> list[str]:
+        return [d.id for d in self.questionnaire.dimensions]
+
+    @property
+    def scales(self) -> dict[str, list[str]]:
+        """Dimension id -> its item ids, in questionnaire order."""
+        return {d: [i.id for i in self.questionnaire.items if i.dimension == d] for d in self.dimension_ids}
+
+    @property
+    def branch_ids(self) -> list[str]:
+        return [b.id for b in self.branches]
+
+    @property
+    def business_type_ids(self) -> list[str]:
+        return [b.id for b in self.business_types]
+
+    def label(self, key: str, lang: str = "en") -> str:
+        """Human label of a dimension, item, branch, business type, segment, channel or metric id."""
+        pools = [self.questionnaire.dimensions, self.questionnaire.items, self.segments, self.channels,
+                 self.ticket_channels, self.business_types, self.sqi, self.benchmark.metrics]
+        for pool in pools:
+            for x in pool:
+                if x.id == key:
+                    return (getattr(x, "label_zh", "") or x.label) if lang == "zh" else x.label
+        for b in self.branches:
+            if b.id == key:
+                return (b.name_zh or b.name) if lang == "zh" else b.name
+        return {**PROCESS_METRICS, **SURVEY_METRICS}.get(key, key)
+
+    def branch_groups(self, measure_id: str) -> dict[str, str]:
+        """Branch id -> 'pilot' / 'control' / 'other' for one improvement measure."""
+        m = next((m for m in self.measures if m.id == measure_id), None)
+        if m is None:
+            raise KeyError(f"no measure '{measure_id}' in the study definition")
+        return {b: "pilot" if b in m.pilot else "control" if b in m.control else "other" for b in self.branch_ids}
+
+
+# Fixed survey columns (besides item and outcome columns).
+SURVEY_COLUMNS = ("respondent_id", "branch_id", "segment", "channel", "interview_date")
+# Direct identifiers and free text: accepted on input, never written to processed data.
+IDENTIFYING_COLUMNS = ("customer_id", "phone", "id_number", "comment")
+
+
+class _KeyError(ValueError):
+    """A cross-field error that knows its key path."""
+
+    def __init__(self, loc: str, msg: str):
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+def _unique(entries, where: str) -> None:
+    seen: set[str] = set()
+    for i, e in enumerate(entries):
+        if e.id in seen:
+            raise _KeyError(f"{where}[{i}].id", f"id '{e.id}' appears twice; ids must be unique")
+        seen.add(e.id)
+
+
+def _check_weights(weights: list[float], where: str) -> None:
+    total = sum(weights)
+    if abs(total - 1.0) > 1e-6:
+        raise _KeyError(where, f"weights sum to {total:.6g}; they must sum to 1")
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def file_sha256(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_study(path: Path | str | None = None) -> Study:
+    """Read and validate a study definition.
+
+    Raises
+    ------
+    StudyDefinitionError
+        The file is missing, is not YAML, or breaks a rule; the message names the file, the key
+        path and what is expected.
+    """
+    path = Path(path) if path is not None else DEFAULT_STUDY_FILE
+    if not path.is_file():
+        raise StudyDefinitionError(f"{path}: study definition not found. Pass --study FILE, or copy study.yml from the repository and edit it.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise StudyDefinitionError(f"{path}: is not UTF-8 text. Save the study definition as UTF-8.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise StudyDefinitionError(f"{path}: is not valid YAML{where}: {getattr(exc, 'problem', exc)}. Fix the syntax (indentation, quotes, colons).") from None
+    if not isinstance(raw, dict):
+        raise StudyDefinitionError(f"{path}: expected a mapping of keys (name, questionnaire, branches, ...) at the top level.")
+    try:
+        return Study.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            ctx_err = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_err, _KeyError):
+                loc, msg = ctx_err.loc, ctx_err.msg
+            else:
+                loc = _format_loc(err["loc"])
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown key; remove it or check its spelling"
+                elif err["type"] == "missing":
+                    msg = "required key is missing"
+                msg = msg.removeprefix("Value error, ")
+            lines.append(f"  {loc}: {msg}")
+        raise StudyDefinitionError(f"{path}: the study definition has {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+
+
+def quarter_dirs(data_dir: Path | str, kind: str = "raw") -> list[str]:
+    """Quarters (folder names like 2025Q1) present under ``data_dir/kind``, oldest first."""
+    base = Path(data_dir) / kind
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and QUARTER_PATTERN.match(p.name))
+
+
+def quarter_bounds(quarter: str) -> tuple[dt.date, dt.date]:
+    """First and last day of a quarter such as '2025Q2'."""
+    m = QUARTER_PATTERN.match(quarter)
+    if not m:
+        raise ValueError(f"'{quarter}' is not a quarter; expected the form 2025Q1")
+    year, q = int(m.group(1)), int(m.group(2))
+    start = dt.date(year, 3 * q - 2, 1)
+    end = dt.date(year + (q == 4), (3 * q) % 12 + 1, 1) - dt.timedelta(days=1)
+    return start, end

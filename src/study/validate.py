@@ -1,0 +1,475 @@
+"""Validation of a quarter's raw data: schemas, row rules, quarantine, pseudonymisation, manifest.
+
+Each dataset (survey, process_times, benchmark) has
+
+* required columns — a missing one stops the run with a :class:`~study.errors.DataFileError`
+  (exit code 2) naming the file, the columns and what to do;
+* row rules, declared below as :class:`Rule` objects and run as a pandera schema in lazy mode,
+  so every rule is checked on every row. A row that breaks any rule is *rejected*: it is written
+  to ``data/processed/<QUARTER>/rejected_<dataset>.csv`` with its original values, the row
+  number in the raw file and the reasons; valid rows continue. Nothing is dropped silently:
+  rows read = rows kept + rows rejected, and the manifest says so per reason.
+
+Direct identifiers (``customer_id``, ``phone``, ``id_number``) and free text (``comment``) are
+accepted on input and never written to processed data (nor to the rejected-rows file; the raw
+file, which is never modified, keeps them). ``respondent_id`` and ``customer_id`` are replaced by
+keyed pseudonyms (HMAC-SHA256), the key coming from the environment variable
+``STUDY_PSEUDONYM_KEY`` or from ``<data-dir>/.study-key``, created on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.metadata as md
+import os
+import platform
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from study import io
+from study.config import (DATASETS, IDENTIFYING_COLUMNS, SURVEY_COLUMNS, Study, file_sha256,
+                          quarter_bounds)
+from study.errors import DataFileError
+
+# Durations beyond these are not plausible for a branch visit and indicate a clock or data-entry
+# error (a ticket left open overnight, a wrong date). Documented in the report's data-quality appendix.
+MAX_WAITING_MINUTES = 480.0
+MAX_HANDLING_MINUTES = 240.0
+PROCESS_TIMESTAMPS = ("issued_at", "called_at", "started_at", "finished_at")
+PROCESS_COLUMNS = ("ticket_id", "branch_id", "business_type", "counter_id") + PROCESS_TIMESTAMPS + ("first_pass",)
+BENCHMARK_COLUMNS = ("bank", "metric", "value")
+TRUE_WORDS = {"1", "true", "yes", "y", "t", "是"}
+FALSE_WORDS = {"0", "false", "no", "n", "f", "否"}
+KEY_ENV = "STUDY_PSEUDONYM_KEY"
+KEY_FILE = ".study-key"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row rule. ``check`` gets the parsed frame (or one column) and returns True where a row passes."""
+
+    reason: str
+    description: str
+    check: Callable
+    column: str | None = None
+
+
+@dataclass
+class DatasetResult:
+    dataset: str
+    raw: io.RawTable
+    kept: pd.DataFrame
+    rejected: pd.DataFrame
+    rejected_by_reason: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict:
+        return {"read": len(self.raw.frame), "kept": len(self.kept), "rejected": len(self.rejected),
+                "rejected_by_reason": dict(sorted(self.rejected_by_reason.items()))}
+
+
+@dataclass
+class QuarterResult:
+    quarter: str
+    datasets: dict[str, DatasetResult]
+    manifest: dict
+
+    def summary(self) -> pd.DataFrame:
+        """Rows read, kept and rejected per dataset and reason, tidy."""
+        rows = []
+        for name, res in self.datasets.items():
+            c = res.counts
+            rows.append({"dataset": name, "reason": "(all rows)", "read": c["read"], "kept": c["kept"], "rejected": c["rejected"]})
+            for reason, n in c["rejected_by_reason"].items():
+                rows.append({"dataset": name, "reason": reason, "read": np.nan, "kept": np.nan, "rejected": n})
+        return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing helpers: text -> typed values, remembering which cells could not be parsed.
+
+
+def _numeric(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    values = pd.to_numeric(text.str.strip(), errors="coerce").astype("float64")
+    unparsable = text.notna() & values.isna()
+    return values, unparsable
+
+
+def _timestamp(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    values = pd.to_datetime(text.str.strip(), errors="coerce", format="mixed")
+    unparsable = text.notna() & values.isna()
+    return values, unparsable
+
+
+def _boolean(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    low = text.str.strip().str.lower()
+    values = pd.Series(pd.NA, index=text.index, dtype="boolean")
+    values[low.isin(TRUE_WORDS).fillna(False)] = True
+    values[low.isin(FALSE_WORDS).fillna(False)] = False
+    unparsable = text.notna() & values.isna()
+    return values, unparsable
+
+
+def _is_whole(values: pd.Series) -> pd.Series:
+    return values.isna() | (values == np.floor(values))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules per dataset
+
+
+def _never(index) -> pd.Series:
+    return pd.Series(False, index=index)
+
+
+def _required_rules(columns, unparsable: dict[str, pd.Series]) -> list[Rule]:
+    # A cell whose text could not be parsed is reported as such, not as missing.
+    def rule(c):
+        bad = unparsable.get(c)
+        return Rule("missing_value", f"{c} is empty",
+                    lambda s: s.notna() | (bad.reindex(s.index, fill_value=False) if bad is not None else _never(s.index)),
+                    column=c)
+    return [rule(c) for c in columns]
+
+
+def _parse_rules(unparsable: dict[str, pd.Series]) -> list[Rule]:
+    def rule(c, bad):
+        what = {"interview_date": "a date", "first_pass": "yes/no (1/0)"}.get(c, "a timestamp" if c in PROCESS_TIMESTAMPS else "a number")
+        return Rule("unparsable", f"{c} is not {what}", lambda s: ~bad.reindex(s.index, fill_value=False), column=c)
+    return [rule(c, bad) for c, bad in unparsable.items()]
+
+
+def _range_rules(columns, lo: float, hi: float) -> list[Rule]:
+    return [Rule("out_of_range", f"{c} must be a whole number from {lo:g} to {hi:g}",
+                 (lambda lo, hi: lambda s: s.isna() | (s.between(lo, hi) & _is_whole(s)))(lo, hi), column=c)
+            for c in columns]
+
+
+def _membership_rule(column: str, allowed: list[str], reason: str) -> Rule:
+    allowed = list(allowed)
+    return Rule(reason, f"{column} must be one of {allowed}", lambda s: s.isna() | s.isin(allowed), column=column)
+
+
+def survey_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series]) -> list[Rule]:
+    q = study.questionnaire
+    items = study.item_ids
+    outcome_cols = [o.column for o in study.outcomes]
+    first, last = quarter_bounds(quarter)
+    rules = _required_rules(list(SURVEY_COLUMNS) + items + outcome_cols, unparsable) + _parse_rules(unparsable)
+    rules += _range_rules(items, q.scale.min, q.scale.max)
+    for o in study.outcomes:
+        rules += _range_rules([o.column], o.scale.min, o.scale.max)
+    rules += [
+        _membership_rule("branch_id", study.branch_ids, "unknown_branch"),
+        _membership_rule("segment", [s.id for s in study.segments], "unknown_segment"),
+        _membership_rule("channel", [c.id for c in study.channels], "unknown_channel"),
+        Rule("duplicate_id", "respondent_id already used by an earlier row (the first one is kept)",
+             lambda s: s.isna() | ~s.duplicated(keep="first"), column="respondent_id"),
+        Rule("date_outside_quarter", f"interview_date must fall in {quarter} ({first} to {last})",
+             lambda s: s.isna() | s.between(pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1), inclusive="left"),
+             column="interview_date"),
+        Rule("straight_lining", f"the same answer to all {len(items)} items",
+             lambda df: ~(df[items].notna().all(axis=1) & (df[items].nunique(axis=1) == 1))),
+    ]
+    return rules
+
+
+def process_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series], has_channel: bool) -> list[Rule]:
+    first, last = quarter_bounds(quarter)
+    rules = _required_rules(PROCESS_COLUMNS, unparsable) + _parse_rules(unparsable)
+    rules += [
+        _membership_rule("branch_id", study.branch_ids, "unknown_branch"),
+        _membership_rule("business_type", study.business_type_ids, "unknown_business_type"),
+        Rule("duplicate_id", "ticket_id already used by an earlier row (the first one is kept)",
+             lambda s: s.isna() | ~s.duplicated(keep="first"), column="ticket_id"),
+        Rule("called_before_issued", "called_at is before issued_at",
+             lambda df: ~(df["called_at"] < df["issued_at"])),
+        Rule("started_before_called", "started_at is before called_at",
+             lambda df: ~(df["started_at"] < df["called_at"])),
+        Rule("finished_before_started", "finished_at is before started_at",
+             lambda df: ~(df["finished_at"] < df["started_at"])),
+        Rule("absurd_waiting", f"waiting time over {MAX_WAITING_MINUTES:g} minutes",
+             lambda df: ~((df["called_at"] - df["issued_at"]).dt.total_seconds() / 60 > MAX_WAITING_MINUTES)),
+        Rule("absurd_handling", f"handling time over {MAX_HANDLING_MINUTES:g} minutes",
+             lambda df: ~((df["finished_at"] - df["started_at"]).dt.total_seconds() / 60 > MAX_HANDLING_MINUTES)),
+        Rule("date_outside_quarter", f"issued_at must fall in {quarter} ({first} to {last})",
+             lambda s: s.isna() | s.between(pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1), inclusive="left"),
+             column="issued_at"),
+    ]
+    if has_channel and study.ticket_channels:
+        rules.append(_membership_rule("channel", [c.id for c in study.ticket_channels], "unknown_channel"))
+    return rules
+
+
+def benchmark_rules(study: Study, unparsable: dict[str, pd.Series]) -> list[Rule]:
+    metrics = [m.id for m in study.benchmark.metrics]
+    rules = _required_rules(BENCHMARK_COLUMNS, unparsable) + _parse_rules(unparsable)
+    rules += [
+        _membership_rule("metric", metrics, "unknown_metric"),
+        Rule("duplicate_entry", "the same bank and metric appear in an earlier row (the first one is kept)",
+             lambda df: ~df.duplicated(["bank", "metric"], keep="first") | df["bank"].isna() | df["metric"].isna()),
+    ]
+    return rules
+
+
+def apply_rules(frame: pd.DataFrame, rules: list[Rule]) -> pd.Series:
+    """Run the rules as one lazy pandera schema; return, per row, the reasons it was rejected ('' if none)."""
+    columns: dict[str, list[pa.Check]] = {}
+    frame_checks: list[pa.Check] = []
+    for rule in rules:
+        check = pa.Check(rule.check, name=rule.reason, ignore_na=False)
+        if rule.column is None:
+            frame_checks.append(check)
+        else:
+            columns.setdefault(rule.column, []).append(check)
+    schema = pa.DataFrameSchema({c: pa.Column(checks=ch, nullable=True) for c, ch in columns.items()},
+                                checks=frame_checks)
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        if fc["index"].isna().any():  # a rule that does not return one verdict per row is a bug
+            broken = sorted(set(fc.loc[fc["index"].isna(), "check"].astype(str)))
+            raise RuntimeError(f"row rule(s) {broken} did not return a per-row result")
+        codes = fc["check"].astype(str)
+        col = fc["column"].astype(str)
+        is_col = fc["schema_context"] == "Column"
+        label = np.where(is_col, codes + ":" + col, codes)
+        found = (pd.DataFrame({"index": fc["index"].astype(int), "label": label})
+                 .drop_duplicates().sort_values(["index", "label"]))
+        joined = found.groupby("index")["label"].agg("; ".join)
+        reasons.loc[joined.index] = joined
+    return reasons
+
+
+# ---------------------------------------------------------------------------------------------
+# Pseudonymisation
+
+
+def pseudonym_key(data_dir: Path) -> tuple[bytes, str]:
+    """The pseudonymisation key and where it came from ('environment' or the key file path)."""
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return env.encode("utf-8"), f"environment variable {KEY_ENV}"
+    path = Path(data_dir) / KEY_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip().encode("utf-8"), str(path)
+
+
+def pseudonymise(values: pd.Series, key: bytes, namespace: str) -> pd.Series:
+    """Keyed hash (HMAC-SHA256, first 20 hex digits) of each value; missing stays missing."""
+    def one(v):
+        if pd.isna(v):
+            return pd.NA
+        return hmac.new(key, f"{namespace}:{v}".encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+    return pd.array([one(v) for v in values.tolist()], dtype="string")
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-dataset validation
+
+
+def _require_columns(raw: io.RawTable, required, dataset: str) -> None:
+    missing = [c for c in required if c not in raw.frame.columns]
+    if missing:
+        present = ", ".join(raw.frame.columns[:12]) + (" ..." if raw.frame.shape[1] > 12 else "")
+        raise DataFileError(f"{raw.path}: required column(s) missing: {', '.join(missing)}. "
+                            f"The {dataset} file must have a header row with these names (found: {present}).")
+
+
+def _rejected_frame(raw: io.RawTable, reasons: pd.Series, keep_columns: list[str]) -> pd.DataFrame:
+    bad = reasons != ""
+    out = raw.frame.loc[bad, keep_columns].copy()
+    out.insert(0, "source_row", np.asarray(raw.source_rows)[bad.to_numpy()])
+    out["reason"] = reasons[bad]
+    return out.reset_index(drop=True)
+
+
+def _count_reasons(reasons: pd.Series) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in reasons[reasons != ""]:
+        for code in {part.split(":")[0] for part in r.split("; ")}:
+            counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
+    items = study.item_ids
+    outcomes = [o.column for o in study.outcomes]
+    _require_columns(raw, list(SURVEY_COLUMNS) + items + outcomes, "survey")
+    text = raw.frame
+    parsed = pd.DataFrame(index=text.index)
+    unparsable: dict[str, pd.Series] = {}
+    for c in ("respondent_id", "branch_id", "segment", "channel"):
+        parsed[c] = text[c].str.strip()
+    parsed["interview_date"], bad = _timestamp(text["interview_date"])
+    if bad.any():
+        unparsable["interview_date"] = bad
+    for c in items + outcomes:
+        parsed[c], bad = _numeric(text[c])
+        if bad.any():
+            unparsable[c] = bad
+    reasons = apply_rules(parsed, survey_rules(study, quarter, unparsable))
+    ok = reasons == ""
+    kept = pd.DataFrame({"respondent_pid": pseudonymise(parsed.loc[ok, "respondent_id"], key, "respondent")})
+    if "customer_id" in text.columns:
+        kept["customer_pid"] = pseudonymise(text.loc[ok, "customer_id"].str.strip(), key, "customer")
+    for c in ("branch_id", "segment", "channel"):
+        kept[c] = pd.array(parsed.loc[ok, c].tolist(), dtype="string")
+    kept["interview_date"] = parsed.loc[ok, "interview_date"].dt.normalize().astype("datetime64[us]").to_numpy()
+    for c in items + outcomes:
+        kept[c] = parsed.loc[ok, c].astype("int8").to_numpy()
+    known = set(SURVEY_COLUMNS) | set(items) | set(outcomes) | set(IDENTIFYING_COLUMNS)
+    notes = _column_notes(raw, known)
+    keep_cols = [c for c in text.columns if c not in IDENTIFYING_COLUMNS]
+    return DatasetResult("survey", raw, kept.reset_index(drop=True), _rejected_frame(raw, reasons, keep_cols),
+                         _count_reasons(reasons), notes)
+
+
+def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
+    _require_columns(raw, PROCESS_COLUMNS, "process_times")
+    text = raw.frame
+    has_channel = "channel" in text.columns
+    parsed = pd.DataFrame(index=text.index)
+    unparsable: dict[str, pd.Series] = {}
+    for c in ("ticket_id", "branch_id", "business_type", "counter_id") + (("channel",) if has_channel else ()):
+        parsed[c] = text[c].str.strip()
+    for c in PROCESS_TIMESTAMPS:
+        parsed[c], bad = _timestamp(text[c])
+        if bad.any():
+            unparsable[c] = bad
+    parsed["first_pass"], bad = _boolean(text["first_pass"])
+    if bad.any():
+        unparsable["first_pass"] = bad
+    reasons = apply_rules(parsed, process_rules(study, quarter, unparsable, has_channel))
+    ok = reasons == ""
+    p = parsed.loc[ok]
+    kept = pd.DataFrame({c: pd.array(p[c].tolist(), dtype="string")
+                         for c in ("ticket_id", "branch_id", "business_type", "counter_id")})
+    kept["channel"] = pd.array(p["channel"].tolist() if has_channel else [pd.NA] * len(p), dtype="string")
+    for c in PROCESS_TIMESTAMPS:
+        kept[c] = p[c].astype("datetime64[us]").to_numpy()
+    kept["first_pass"] = p["first_pass"].astype(bool).to_numpy()
+    minutes = lambda a, b: ((kept[b] - kept[a]).dt.total_seconds() / 60.0).astype("float64")  # noqa: E731
+    kept["waiting_minutes"] = minutes("issued_at", "called_at")
+    kept["handling_minutes"] = minutes("started_at", "finished_at")
+    kept["cycle_minutes"] = minutes("issued_at", "finished_at")
+    if "customer_id" in text.columns:
+        kept["customer_pid"] = pseudonymise(text.loc[ok, "customer_id"].str.strip(), key, "customer")
+    known = set(PROCESS_COLUMNS) | {"channel"} | set(IDENTIFYING_COLUMNS)
+    notes = _column_notes(raw, known)
+    keep_cols = [c for c in text.columns if c not in IDENTIFYING_COLUMNS]
+    return DatasetResult("process_times", raw, kept, _rejected_frame(raw, reasons, keep_cols), _count_reasons(reasons), notes)
+
+
+def validate_benchmark(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
+    _require_columns(raw, BENCHMARK_COLUMNS, "benchmark")
+    text = raw.frame
+    parsed = pd.DataFrame({"bank": text["bank"].str.strip(), "metric": text["metric"].str.strip()})
+    parsed["value"], bad = _numeric(text["value"])
+    reasons = apply_rules(parsed, benchmark_rules(study, {"value": bad} if bad.any() else {}))
+    ok = reasons == ""
+    kept = pd.DataFrame({"bank": pd.array(parsed.loc[ok, "bank"].tolist(), dtype="string"),
+                         "metric": pd.array(parsed.loc[ok, "metric"].tolist(), dtype="string"),
+                         "value": parsed.loc[ok, "value"].to_numpy()})
+    ours = study.benchmark.our_bank
+    if not (kept["bank"] == ours).any():
+        raise DataFileError(f"{raw.path}: no valid rows for our bank '{ours}' (the name set in study.yml under benchmark.our_bank). "
+                            "Check the spelling of the bank column or of benchmark.our_bank.")
+    notes = _column_notes(raw, set(BENCHMARK_COLUMNS))
+    return DatasetResult("benchmark", raw, kept, _rejected_frame(raw, reasons, list(text.columns)), _count_reasons(reasons), notes)
+
+
+def _column_notes(raw: io.RawTable, known: set[str]) -> list[str]:
+    extra = [c for c in raw.frame.columns if c not in known]
+    notes = list(raw.notes)
+    if extra:
+        notes.append(f"columns not in the study definition were not carried to processed data: {', '.join(extra)}")
+    return notes
+
+
+VALIDATORS = {"survey": validate_survey, "process_times": validate_process, "benchmark": validate_benchmark}
+REQUIRED = {"survey": None, "process_times": PROCESS_COLUMNS, "benchmark": BENCHMARK_COLUMNS}
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole quarter
+
+
+def package_versions() -> dict[str, str]:
+    names = ["study", "pandas", "numpy", "pyarrow", "pandera", "pydantic", "scipy", "statsmodels", "pingouin",
+             "duckdb", "matplotlib", "seaborn", "papermill", "nbconvert"]
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = md.version(n)
+        except md.PackageNotFoundError:
+            out[n] = "not installed"
+    return out
+
+
+def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: str,
+                     progress: Callable[[str], None] | None = None) -> QuarterResult:
+    """Read and validate every dataset of a quarter; nothing is written."""
+    data_dir = Path(data_dir)
+    rdir = io.raw_dir(data_dir, quarter)
+    key, key_source = pseudonym_key(data_dir)
+    results: dict[str, DatasetResult] = {}
+    inputs = {}
+    for dataset in DATASETS:
+        path = io.find_dataset_file(rdir, dataset)
+        if progress:
+            progress(f"{quarter}: reading {path.name}")
+        required = list(SURVEY_COLUMNS) + study.item_ids if dataset == "survey" else REQUIRED[dataset]
+        raw = io.read_raw(path, required=required)
+        if progress:
+            progress(f"{quarter}: validating {len(raw.frame):,} {dataset} rows")
+        results[dataset] = VALIDATORS[dataset](study, raw, quarter, key)
+        inputs[dataset] = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
+                           "format": raw.format, "encoding": raw.encoding, "header_row": raw.header_row}
+    manifest = {
+        "quarter": quarter,
+        "study_file": Path(study_path).name,
+        "study_sha256": file_sha256(study_path),
+        "inputs": inputs,
+        "rows": {d: r.counts for d, r in results.items()},
+        "notes": {d: r.notes for d, r in results.items() if r.notes},
+        "rules": {"max_waiting_minutes": MAX_WAITING_MINUTES, "max_handling_minutes": MAX_HANDLING_MINUTES},
+        "pseudonymisation": {"method": "HMAC-SHA256, first 20 hex digits",
+                             "key_fingerprint": hashlib.sha256(key).hexdigest()[:12]},
+        "packages": package_versions(),
+    }
+    return QuarterResult(quarter, results, manifest)
+
+
+def prepare_quarter(study: Study, study_path: Path, data_dir: Path, quarter: str,
+                    progress: Callable[[str], None] | None = None) -> QuarterResult:
+    """Validate a quarter and write processed Parquet, rejected rows and the manifest (atomically)."""
+    result = validate_quarter(study, study_path, data_dir, quarter, progress)
+    out = io.processed_dir(data_dir, quarter)
+    outputs = {}
+    for dataset, res in result.datasets.items():
+        if progress:
+            progress(f"{quarter}: writing {dataset} ({len(res.kept):,} kept, {len(res.rejected):,} rejected)")
+        target = out / f"{dataset}.parquet"
+        io.write_parquet(res.kept, target)
+        rejected_path = out / f"rejected_{dataset}.csv"
+        io.write_csv(res.rejected, rejected_path)
+        outputs[dataset] = {"file": target.name, "sha256": file_sha256(target), "rows": len(res.kept),
+                            "rejected_file": rejected_path.name}
+    result.manifest["outputs"] = outputs
+    io.write_json(result.manifest, out / "manifest.json")
+    return result

@@ -1,0 +1,105 @@
+"""The study definition: the shipped one is valid; each kind of mistake is reported with its key path."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from study.config import (DEFAULT_STUDY_FILE, Study, StudyDefinitionError, load_study, quarter_bounds,
+                          quarter_dirs)
+
+
+@pytest.fixture(scope="module")
+def raw_definition():
+    return yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8"))
+
+
+def broken(tmp_path, raw, mutate):
+    d = copy.deepcopy(raw)
+    mutate(d)
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(StudyDefinitionError) as info:
+        load_study(path)
+    return str(info.value)
+
+
+def test_shipped_definition_is_valid(study):
+    assert isinstance(study, Study)
+    assert len(study.dimension_ids) == 10
+    assert all(2 <= len(items) <= 4 for items in study.scales.values())
+    assert set(study.reverse_items) <= set(study.item_ids)
+    assert abs(sum(s.weight for s in study.sqi) - 1) < 1e-12
+    groups = study.branch_groups(study.measures[0].id)
+    assert set(groups.values()) == {"pilot", "control", "other"}
+
+
+def test_unknown_key(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["questionnaire"].update({"scael": {"min": 1, "max": 5}}))
+    assert "questionnaire.scael: unknown key" in msg
+
+
+def test_weights_must_sum_to_one(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["sqi"][0].update({"weight": 0.5}))
+    assert "sqi[*].weight" in msg and "sum to 1.3" in msg and "must sum to 1" in msg
+
+
+def test_item_in_no_dimension(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["questionnaire"]["items"][3].update({"dimension": "speed"}))
+    assert "questionnaire.items[3].dimension" in msg and "'speed'" in msg and "expected one of" in msg
+
+
+def test_reversed_range(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["questionnaire"]["scale"].update({"min": 5, "max": 1}))
+    assert "questionnaire.scale" in msg and "must be smaller than max" in msg
+    msg = broken(tmp_path, raw_definition, lambda d: d["sqi"][1].update({"min": 30, "max": 5}))
+    assert "sqi[1]" in msg and "reversed" in msg
+
+
+def test_measure_names_unknown_branch_and_metric(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["measures"][0]["pilot"].append("B42"))
+    assert "measures[0].pilot[4]" in msg and "'B42'" in msg
+    msg = broken(tmp_path, raw_definition, lambda d: d["measures"][0]["metrics"].append("happiness"))
+    assert "measures[0].metrics" in msg and "unknown metric 'happiness'" in msg
+
+
+def test_branch_in_both_groups(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["measures"][0]["control"].append("B01"))
+    assert "measures[0]" in msg and "both pilot and control" in msg
+
+
+def test_missing_key_and_bad_type(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d.pop("branches"))
+    assert "branches: required key is missing" in msg
+    msg = broken(tmp_path, raw_definition, lambda d: d["branches"][0].update({"counters": "many"}))
+    assert "branches[0].counters" in msg
+
+
+def test_duplicate_ids(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["branches"].append(dict(d["branches"][0])))
+    assert "branches[12].id" in msg and "appears twice" in msg
+
+
+def test_yaml_syntax_error(tmp_path):
+    path = tmp_path / "study.yml"
+    path.write_text("name: x\nquestionnaire: [unclosed\n", encoding="utf-8")
+    with pytest.raises(StudyDefinitionError, match="not valid YAML at line"):
+        load_study(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(StudyDefinitionError, match="not found"):
+        load_study(tmp_path / "nope.yml")
+
+
+def test_quarters(tmp_path):
+    assert quarter_bounds("2025Q1")[0].isoformat() == "2025-01-01"
+    assert quarter_bounds("2025Q4")[1].isoformat() == "2025-12-31"
+    assert quarter_bounds("2024Q1")[1].isoformat() == "2024-03-31"
+    for q in ("2025Q2", "2025Q1", "notes", "2025Q5"):
+        (tmp_path / "raw" / q).mkdir(parents=True)
+    assert quarter_dirs(tmp_path) == ["2025Q1", "2025Q2"]
+    with pytest.raises(ValueError):
+        quarter_bounds("2025-Q1")

@@ -1,0 +1,56 @@
+"""The pinned environment: environment.yml, requirements.in and requirements.lock agree."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lock() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            out[_norm(name)] = version
+    return out
+
+
+def _requirements_in() -> list[str]:
+    return [_norm(l.strip()) for l in (ROOT / "requirements.in").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+
+
+def test_environment_yml_matches_lock():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda = {_norm(n.split("==")[0]): n.split("==")[1] for n in pip}
+    lock = _lock()
+    assert sorted(conda) == sorted(_requirements_in()), "environment.yml lists other packages than requirements.in"
+    for name, version in conda.items():
+        assert lock[name] == version, f"{name}: environment.yml pins {version}, requirements.lock {lock[name]}"
+
+
+def test_every_direct_dependency_is_locked():
+    lock = _lock()
+    missing = [n for n in _requirements_in() if n not in lock]
+    assert not missing, f"not pinned in requirements.lock: {missing}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = [_norm(re.split(r"[<>=\[ ]", d)[0]) for d in project["dependencies"]]
+    deps += [_norm(d) for d in project["optional-dependencies"]["test"]]
+    assert sorted(deps) == sorted(_requirements_in()), "pyproject dependencies differ from requirements.in"
+
+
+def test_installed_versions_match_lock():
+    import importlib.metadata as md
+
+    lock = _lock()
+    for name in _requirements_in():
+        assert md.version(name) == lock[name], f"{name} installed {md.version(name)}, locked {lock[name]}"
