@@ -15,7 +15,8 @@ STUDY       ?= study.yml
 # Quarters present in data/raw (folders named like 2025Q1), oldest first.
 QUARTERS    := $(sort $(notdir $(patsubst %/,%,$(wildcard $(DATA_DIR)/raw/[0-9][0-9][0-9][0-9]Q[1-4]/))))
 QUARTER     ?= $(lastword $(QUARTERS))
-BASELINE    ?= $(word $(words $(filter-out $(QUARTER),$(QUARTERS))),$(filter-out $(QUARTER),$(QUARTERS)))
+# The quarter before QUARTER among those present.
+BASELINE    ?= $(shell printf '%s\n' $(QUARTERS) | awk -v q="$(QUARTER)" '$$0 < q' | tail -n 1)
 
 .PHONY: help setup data report lab test bench clean lock sample
 
