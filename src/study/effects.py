@@ -1,0 +1,872 @@
+"""Before/after evaluation of improvement measures.
+
+* :func:`compare` — one before/after comparison (continuous, binary or NPS), with the headline
+  test chosen by a documented rule (:data:`RULES`), effect sizes with CIs and a second,
+  rank-based test reported beside it. p-values follow R's conventions (``t.test``,
+  ``wilcox.test``, ``prop.test``) so they can be checked against R.
+* :func:`adjust_p` — Holm and Benjamini–Hochberg adjustment (statsmodels ``multipletests``).
+* :func:`power_mde` — power achieved and minimum detectable effect at 80 % power.
+* :func:`did` — difference-in-differences with branch-clustered (CR1) standard errors, a
+  restricted wild-cluster bootstrap p-value (Rademacher or Webb weights) when there are fewer
+  than 30 clusters, and a pre-trend test when there is more than one pre period.
+* :func:`target_attainment` — each target of study.yml: met / not met / not distinguishable.
+* :func:`evaluate` — every metric of every measure: pilot and control before/after and DiD, in
+  one table with Holm and BH adjusted p-values, power and MDE.
+
+References
+----------
+R Core Team, ``stats::t.test``, ``stats::wilcox.test``, ``stats::prop.test`` (source conventions).
+Hedges, L. V. & Olkin, I. (1985). Statistical Methods for Meta-Analysis (g, J correction).
+Steiger, J. H. & Fouladi, R. T. (1997). Noncentrality interval estimation (CI of d via the
+  noncentral t), as in ``effectsize::hedges_g`` (Ben-Shachar, Lüdecke & Makowski 2020).
+Kerby, D. S. (2014). The simple difference formula: rank-biserial correlation.
+Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences (h, power).
+Cameron, A. C., Gelbach, J. B. & Miller, D. L. (2008). Bootstrap-based improvements for
+  inference with clustered errors. Rev. Econ. Stat. 90(3) (wild cluster bootstrap, restricted).
+Webb, M. D. (2023). Reworking wild bootstrap-based inference for clustered errors. Can. J. Econ.
+Holm, S. (1979); Benjamini, Y. & Hochberg, Y. (1995).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+__all__ = ["RULES", "compare", "adjust_p", "power_mde", "did", "metric_values", "metric_kind",
+           "target_attainment", "evaluate"]
+
+# The documented rules choosing the headline test when ``test`` is not given. The chosen rule's
+# id and text are returned in the ``rule`` field of :func:`compare`.
+RULES = {
+    "C1": "continuous, independent groups, both n >= 30: Welch t (robust to unequal variances; the mean is "
+          "approximately normal by the central limit theorem even when the data are skewed)",
+    "C2": "continuous, independent groups, a group with n < 30 and skew |g1| > 1 or more than 5 % outliers "
+          "(beyond 3 IQR from the quartiles): Mann-Whitney U",
+    "C3": "continuous, independent groups, a group with n < 30 and no marked skew or outliers: Welch t",
+    "P1": "continuous, paired, n >= 30 pairs: paired t",
+    "P2": "continuous, paired, n < 30 pairs with skewed (|g1| > 1) or outlying differences: Wilcoxon signed-rank",
+    "P3": "continuous, paired, n < 30 pairs, differences without marked skew or outliers: paired t",
+    "B1": "binary: two-proportion test with continuity correction (R prop.test)",
+    "N1": "NPS: difference of two NPS, z test with the standard error of the difference",
+    "F": "test forced by the caller",
+}
+
+_TESTS = ("welch", "student", "mann_whitney", "paired_t", "wilcoxon", "two_proportion", "nps")
+FIELDS = ["test", "rule", "statistic", "df", "p", "estimate", "ci_low", "ci_high", "effect_size", "effect_size_name",
+          "effect_ci_low", "effect_ci_high", "n_before", "n_after", "before_value", "after_value",
+          "alt_test", "alt_statistic", "alt_p", "alt_effect_size", "alt_effect_size_name", "alt_effect_ci_low",
+          "alt_effect_ci_high", "assumption_notes"]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+def _clean(x, name: str) -> np.ndarray:
+    if isinstance(x, pd.DataFrame):
+        raise TypeError(f"{name}: give one column (a Series or array), not a DataFrame")
+    s = pd.Series(x)
+    if s.dtype == bool:
+        s = s.astype(float)
+    if not pd.api.types.is_numeric_dtype(s):
+        s = pd.to_numeric(s, errors="coerce")
+        if s.isna().all():
+            raise ValueError(f"{name}: values are not numeric")
+    return s.to_numpy(dtype=float)
+
+
+def _skew_outliers(x: np.ndarray) -> tuple[float, float]:
+    if len(x) < 3 or np.std(x) == 0:
+        return 0.0, 0.0
+    g1 = float(stats.skew(x, bias=True))
+    q1, q3 = np.percentile(x, [25, 75])
+    iqr = q3 - q1
+    out = float(np.mean((x < q1 - 3 * iqr) | (x > q3 + 3 * iqr))) if iqr > 0 else 0.0
+    return g1, out
+
+
+def _tie_sizes(v: np.ndarray) -> np.ndarray:
+    _, counts = np.unique(v, return_counts=True)
+    return counts.astype(float)
+
+
+def _pair_p(lower: float, upper: float) -> float:
+    """Two-sided p as R: 2 · min(P(T <= t), P(T >= t)), capped at 1."""
+    return float(min(1.0, 2 * min(lower, upper)))
+
+
+# --- exact null distributions (Python integers: exact counts) ---------------------------------
+def _signrank_counts(n: int) -> np.ndarray:
+    """Counts of V = 0..n(n+1)/2 under H0 (coefficients of Π_i (1 + q^i))."""
+    c = [1]
+    for i in range(1, n + 1):
+        new = c + [0] * i
+        for k in range(len(c)):
+            new[k + i] += c[k]
+        c = new
+    return np.array(c, dtype=object)
+
+
+def _wilcox_counts(m: int, n: int) -> np.ndarray:
+    """Counts of U = 0..mn under H0 (Gaussian binomial coefficient [m+n choose m]_q)."""
+    # f(m, n) via the recurrence f_{m,n}(u) = f_{m-1,n}(u-n) + f_{m,n-1}(u), built row by row
+    prev = [[1] for _ in range(n + 1)]            # m = 0: U == 0 for every n
+    for i in range(1, m + 1):
+        cur = [[1]]                                # n = 0
+        for j in range(1, n + 1):
+            a = prev[j]                            # f_{i-1, j}, shifted by j
+            b = cur[j - 1]                         # f_{i, j-1}
+            size = i * j + 1
+            out = [0] * size
+            for k, v in enumerate(a):
+                out[k + j] += v
+            for k, v in enumerate(b):
+                out[k] += v
+            cur.append(out)
+        prev = cur
+    return np.array(prev[n], dtype=object)
+
+
+def _exact_two_sided(counts: np.ndarray, stat: float) -> float:
+    total = sum(counts)
+    k = int(round(stat))
+    lower = sum(counts[: k + 1]) / total
+    upper = sum(counts[k:]) / total
+    return _pair_p(float(lower), float(upper))
+
+
+# --- tests ---------------------------------------------------------------------------------------
+def _t_two(a: np.ndarray, b: np.ndarray, equal_var: bool, level: float) -> dict:
+    """t.test(after, before, var.equal=...): estimate mean(a) − mean(b)."""
+    na, nb = len(a), len(b)
+    va, vb = a.var(ddof=1), b.var(ddof=1)
+    est = a.mean() - b.mean()
+    if equal_var:
+        df = na + nb - 2
+        sp = ((na - 1) * va + (nb - 1) * vb) / df
+        se = math.sqrt(sp * (1 / na + 1 / nb))
+    else:
+        se = math.sqrt(va / na + vb / nb)
+        df = (va / na + vb / nb) ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+    t = est / se if se > 0 else np.nan
+    q = stats.t.ppf(0.5 + level / 2, df)
+    return {"test": "welch" if not equal_var else "student", "statistic": t, "df": df,
+            "p": float(2 * stats.t.sf(abs(t), df)), "estimate": est, "ci_low": est - q * se, "ci_high": est + q * se}
+
+
+def _t_paired(d: np.ndarray, level: float) -> dict:
+    n = len(d)
+    est = d.mean()
+    se = d.std(ddof=1) / math.sqrt(n)
+    t = est / se if se > 0 else np.nan
+    q = stats.t.ppf(0.5 + level / 2, n - 1)
+    return {"test": "paired_t", "statistic": t, "df": n - 1, "p": float(2 * stats.t.sf(abs(t), n - 1)),
+            "estimate": est, "ci_low": est - q * se, "ci_high": est + q * se}
+
+
+def _mann_whitney(a: np.ndarray, b: np.ndarray, exact: bool | None = None) -> dict:
+    """wilcox.test(after, before): W = rank sum of `after` − n_a(n_a+1)/2.
+
+    Exact (R's pwilcox) when both n < 50 and there are no ties; otherwise the normal approximation
+    with tie-corrected variance and continuity correction, exactly as R.
+    """
+    na, nb = len(a), len(b)
+    r = stats.rankdata(np.concatenate([a, b]))
+    W = r[:na].sum() - na * (na + 1) / 2
+    ties = _tie_sizes(np.concatenate([a, b]))
+    has_ties = bool((ties > 1).any())
+    if exact is None:
+        exact = na < 50 and nb < 50
+    if exact and not has_ties:
+        p = _exact_two_sided(_wilcox_counts(na, nb), W)
+        method = "exact"
+    else:
+        z = W - na * nb / 2
+        sigma = math.sqrt(na * nb / 12 * ((na + nb + 1) - (ties ** 3 - ties).sum() / ((na + nb) * (na + nb - 1))))
+        z = (z - np.sign(z) * 0.5) / sigma
+        p = _pair_p(stats.norm.cdf(z), stats.norm.sf(z))
+        method = "normal approximation with continuity and tie correction"
+    return {"statistic": W, "p": p, "method": method}
+
+
+def _signed_rank(d: np.ndarray, exact: bool | None = None) -> dict:
+    """wilcox.test(after, before, paired=TRUE): V = sum of ranks of the positive differences."""
+    zeros = bool((d == 0).any())
+    d = d[d != 0]
+    n = len(d)
+    if n == 0:
+        return {"statistic": 0.0, "p": 1.0, "method": "all differences are zero"}
+    r = stats.rankdata(np.abs(d))
+    V = r[d > 0].sum()
+    ties = _tie_sizes(np.abs(d))
+    has_ties = bool((ties > 1).any())
+    if exact is None:
+        exact = n < 50
+    if exact and not has_ties and not zeros:
+        p = _exact_two_sided(_signrank_counts(n), V)
+        method = "exact"
+    else:
+        z = V - n * (n + 1) / 4
+        sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - (ties ** 3 - ties).sum() / 48)
+        z = (z - np.sign(z) * 0.5) / sigma
+        p = _pair_p(stats.norm.cdf(z), stats.norm.sf(z))
+        method = "normal approximation with continuity and tie correction"
+    return {"statistic": V, "p": p, "method": method}
+
+
+def _ncp_ci(t: float, df: float, level: float) -> tuple[float, float]:
+    """Noncentrality parameters whose t distributions put t at the (1±level)/2 quantiles
+    (the noncentral-t CI of Steiger & Fouladi 1997, solved by bracketing and Brent's method)."""
+
+    def cdf(ncp):
+        v = stats.nct.cdf(t, df, ncp)
+        if not np.isfinite(v):              # numerical failure far in a tail
+            v = 0.0 if ncp > t else 1.0
+        return v
+
+    def root(target):
+        f = lambda ncp: cdf(ncp) - target    # decreasing in ncp
+        lo, hi, step = t - 1.0, t + 1.0, 1.0
+        while f(lo) < 0:
+            step *= 2
+            lo = t - step
+        step = 1.0
+        while f(hi) > 0:
+            step *= 2
+            hi = t + step
+        return optimize.brentq(f, lo, hi, xtol=1e-12)
+    return root(0.5 + level / 2), root(0.5 - level / 2)
+
+
+def hedges_g(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Hedges' g of a − b with pooled SD and its noncentral-t CI (as ``effectsize::hedges_g``).
+
+    d = (m_a − m_b)/s_p; CI: ncp limits of t = d/√(1/n_a + 1/n_b) with df = n_a + n_b − 2, times
+    √(1/n_a + 1/n_b); g and both limits are multiplied by J = Γ(df/2)/(√(df/2) Γ((df−1)/2)).
+    """
+    na, nb = len(a), len(b)
+    df = na + nb - 2
+    sp = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / df)
+    hn = 1 / na + 1 / nb
+    d = (a.mean() - b.mean()) / sp
+    J = math.exp(math.lgamma(df / 2) - math.log(math.sqrt(df / 2)) - math.lgamma((df - 1) / 2))
+    lo, hi = _ncp_ci(d / math.sqrt(hn), df, level)
+    return d * J, lo * math.sqrt(hn) * J, hi * math.sqrt(hn) * J
+
+
+def cohens_dz(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """d_z = mean(diff)/sd(diff) with its noncentral-t CI (``effectsize::cohens_d(paired=TRUE)``)."""
+    n = len(d)
+    dz = d.mean() / d.std(ddof=1)
+    lo, hi = _ncp_ci(dz * math.sqrt(n), n - 1, level)
+    return dz, lo / math.sqrt(n), hi / math.sqrt(n)
+
+
+def rank_biserial(a: np.ndarray, b: np.ndarray | None = None, level: float = 0.95) -> tuple[float, float, float]:
+    """Rank-biserial correlation (Kerby 2014) and its CI, as ``effectsize::rank_biserial``.
+
+    Independent: r = 2U_a/(n_a n_b) − 1, SE(atanh r) = √((n_a+n_b+1)/(3 n_a n_b)).
+    Paired (b None, a = differences): r = (R+ − R−)/(n(n+1)/2), SE = √((2n³+3n²+n)/6)/(n(n+1)/2),
+    n = non-zero differences. CI = tanh(atanh r ± z·SE).
+    """
+    z = stats.norm.ppf(0.5 + level / 2)
+    if b is None:
+        d = a[a != 0]
+        n = len(d)
+        r_ = stats.rankdata(np.abs(d))
+        S = n * (n + 1) / 2
+        r = (r_[d > 0].sum() - r_[d < 0].sum()) / S
+        se = math.sqrt((2 * n ** 3 + 3 * n ** 2 + n) / 6) / S
+    else:
+        na, nb = len(a), len(b)
+        rk = stats.rankdata(np.concatenate([a, b]))
+        U1 = rk[:na].sum() - na * (na + 1) / 2
+        U2 = rk[na:].sum() - nb * (nb + 1) / 2
+        r = (U1 - U2) / (na * nb)
+        se = math.sqrt((na + nb + 1) / (3 * na * nb))
+    rc = np.clip(r, -1 + 1e-15, 1 - 1e-15)
+    return float(r), float(np.tanh(np.arctanh(rc) - z * se)), float(np.tanh(np.arctanh(rc) + z * se))
+
+
+def _prop_test(xa: float, na: int, xb: float, nb: int, level: float) -> dict:
+    """prop.test(c(x_after, x_before), c(n_after, n_before)) with continuity correction."""
+    pa, pb = xa / na, xb / nb
+    n = np.array([na, nb], float)
+    x = np.array([xa, xb], float)
+    delta = pa - pb
+    yates = min(0.5, abs(delta) / (1 / n).sum())
+    z = stats.norm.ppf(0.5 + level / 2)
+    width = z * math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb) + yates * (1 / n).sum()
+    p = x.sum() / n.sum()
+    obs = np.column_stack([x, n - x])
+    E = np.column_stack([n * p, n * (1 - p)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chi2 = float(np.sum((np.abs(obs - E) - yates) ** 2 / E)) if 0 < p < 1 else 0.0
+    return {"test": "two_proportion", "statistic": chi2, "df": 1, "p": float(stats.chi2.sf(chi2, 1)),
+            "estimate": delta, "ci_low": max(delta - width, -1.0), "ci_high": min(delta + width, 1.0)}
+
+
+def cohens_h(pa: float, pb: float, na: int, nb: int, level: float = 0.95) -> tuple[float, float, float]:
+    """h = 2 asin √p_a − 2 asin √p_b; CI h ± z √(1/n_a + 1/n_b) (``effectsize::cohens_h``)."""
+    h = 2 * math.asin(math.sqrt(pa)) - 2 * math.asin(math.sqrt(pb))
+    z = stats.norm.ppf(0.5 + level / 2)
+    se = math.sqrt(1 / na + 1 / nb)
+    return h, h - z * se, h + z * se
+
+
+def nps_value(scores: np.ndarray, low: float = 0, high: float = 10) -> tuple[float, float]:
+    """NPS = 100 (share of 9-10 − share of 0-6) on a 0-10 scale, and its standard error
+    SE = 100 √((p_P + p_D − (p_P − p_D)²)/n) (the SD of the per-respondent score ±100/0)."""
+    s = scores[~np.isnan(scores)]
+    if len(s) and (s.min() < low or s.max() > high):
+        raise ValueError(f"NPS scores must lie in {low}..{high}; found {s.min()}..{s.max()}")
+    n = len(s)
+    pp = np.mean(s >= 9)
+    pd_ = np.mean(s <= 6)
+    return 100 * (pp - pd_), 100 * math.sqrt(max(pp + pd_ - (pp - pd_) ** 2, 0) / n)
+
+
+# ---------------------------------------------------------------------------------------------
+def compare(before, after, kind: str = "continuous", paired: bool = False, test: str | None = None,
+            level: float = 0.95) -> pd.Series:
+    """Compare a metric before and after a change; ``estimate`` is after − before.
+
+    kind="continuous": Welch t (default), Student t or Mann–Whitney U; Hedges' g with its
+    noncentral-t CI is the effect size of the t tests; the Mann–Whitney U with rank-biserial
+    correlation is reported beside (``alt_*`` fields) or is the headline when the rule says so.
+    paired=True: paired t with d_z, Wilcoxon signed-rank with rank-biserial beside.
+    kind="binary" (0/1): prop.test with continuity correction, risk difference with R's CI,
+    Cohen's h. kind="nps" (0-10 scores): difference of the two NPS with SE √(SE_a² + SE_b²),
+    z test, normal CI.
+    The headline test is chosen by :data:`RULES` unless ``test`` forces one; the rule that fired is
+    in ``rule``. p-values follow R: t.test, wilcox.test (exact when n < 50 and no ties, else
+    normal with continuity and tie correction), prop.test.
+    """
+    if kind not in ("continuous", "binary", "nps"):
+        raise ValueError("kind must be 'continuous', 'binary' or 'nps'")
+    if test is not None and test not in _TESTS:
+        raise ValueError(f"test must be one of {_TESTS} or None")
+    a = _clean(after, "after")
+    b = _clean(before, "before")
+    if paired:
+        if len(a) != len(b):
+            raise ValueError(f"paired comparison needs equal lengths; before has {len(b)}, after {len(a)}")
+        keep = ~(np.isnan(a) | np.isnan(b))
+        a, b = a[keep], b[keep]
+    else:
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if min(len(a), len(b)) < 2:
+        raise ValueError(f"compare: need at least 2 values in each group (before {len(b)}, after {len(a)})")
+    out = dict.fromkeys(FIELDS, np.nan)
+    out.update(n_before=len(b), n_after=len(a), effect_size_name="", alt_test="", alt_effect_size_name="")
+    notes: list[str] = []
+    z = stats.norm.ppf(0.5 + level / 2)
+
+    if kind == "binary":
+        for name, v in (("before", b), ("after", a)):
+            if not np.isin(v, (0, 1)).all():
+                raise ValueError(f"binary comparison: '{name}' must contain only 0/1 (or True/False)")
+        if paired:
+            raise ValueError("paired binary data: use a McNemar test; compare() handles independent proportions")
+        if test not in (None, "two_proportion"):
+            raise ValueError(f"test '{test}' does not apply to binary data; use 'two_proportion'")
+        res = _prop_test(a.sum(), len(a), b.sum(), len(b), level)
+        h, hl, hh = cohens_h(a.mean(), b.mean(), len(a), len(b), level)
+        out.update(res, rule="F" if test else "B1", effect_size=h, effect_size_name="Cohen's h", effect_ci_low=hl,
+                   effect_ci_high=hh, before_value=b.mean(), after_value=a.mean())
+        if min(a.sum(), len(a) - a.sum(), b.sum(), len(b) - b.sum()) < 5:
+            notes.append("an expected cell count is small; the chi-square approximation may be inaccurate")
+    elif kind == "nps":
+        if paired:
+            raise ValueError("paired NPS comparison is not supported; compare independent samples")
+        if test not in (None, "nps"):
+            raise ValueError(f"test '{test}' does not apply to NPS; use 'nps'")
+        va, sa = nps_value(a)
+        vb, sb = nps_value(b)
+        est = va - vb
+        se = math.sqrt(sa ** 2 + sb ** 2)
+        zs = est / se if se > 0 else np.nan
+        out.update(test="nps", rule="F" if test else "N1", statistic=zs, df=np.nan,
+                   p=float(2 * stats.norm.sf(abs(zs))), estimate=est, ci_low=est - z * se, ci_high=est + z * se,
+                   effect_size=np.nan, effect_size_name="", before_value=vb, after_value=va)
+        out["se"] = se
+    elif paired:
+        d = a - b
+        g1, outl = _skew_outliers(d)
+        if test is not None:
+            rule = "F"
+        elif len(d) >= 30:
+            rule = "P1"
+        else:
+            rule = "P2" if (abs(g1) > 1 or outl > 0.05) else "P3"
+        choice = test or ("wilcoxon" if rule == "P2" else "paired_t")
+        if choice not in ("paired_t", "wilcoxon"):
+            raise ValueError(f"test '{choice}' does not apply to paired data; use 'paired_t' or 'wilcoxon'")
+        tt = _t_paired(d, level)
+        dz, dl, dh = cohens_dz(d, level)
+        sr = _signed_rank(d)
+        rb, rl, rh = rank_biserial(d, None, level)
+        tblock = {**tt, "effect_size": dz, "effect_size_name": "d_z", "effect_ci_low": dl, "effect_ci_high": dh}
+        wblock = {"test": "wilcoxon", "statistic": sr["statistic"], "df": np.nan, "p": sr["p"],
+                  "effect_size": rb, "effect_size_name": "rank-biserial r", "effect_ci_low": rl, "effect_ci_high": rh}
+        head, alt = (tblock, wblock) if choice == "paired_t" else (wblock, tblock)
+        out.update(head, rule=rule, before_value=b.mean(), after_value=a.mean())
+        if choice == "wilcoxon":
+            out.update(estimate=float(np.median(d)), ci_low=np.nan, ci_high=np.nan)
+            notes.append("estimate is the median of the paired differences")
+        out.update(alt_test=alt["test"], alt_statistic=alt["statistic"], alt_p=alt["p"], alt_effect_size=alt["effect_size"],
+                   alt_effect_size_name=alt["effect_size_name"], alt_effect_ci_low=alt["effect_ci_low"],
+                   alt_effect_ci_high=alt["effect_ci_high"])
+        notes.append(f"differences: skew {g1:.2f}, outliers {outl:.1%}; Wilcoxon: {sr['method']}")
+    else:
+        ga, oa = _skew_outliers(a)
+        gb, ob = _skew_outliers(b)
+        small = min(len(a), len(b)) < 30
+        rough = max(abs(ga), abs(gb)) > 1 or max(oa, ob) > 0.05
+        if test is not None:
+            rule = "F"
+        elif not small:
+            rule = "C1"
+        else:
+            rule = "C2" if rough else "C3"
+        choice = test or ("mann_whitney" if rule == "C2" else "welch")
+        if choice not in ("welch", "student", "mann_whitney"):
+            raise ValueError(f"test '{choice}' does not apply to independent continuous data; use 'welch', 'student' or 'mann_whitney'")
+        tt = _t_two(a, b, equal_var=(choice == "student"), level=level)
+        g, gl, gh = hedges_g(a, b, level)
+        mw = _mann_whitney(a, b)
+        rb, rl, rh = rank_biserial(a, b, level)
+        tblock = {**tt, "effect_size": g, "effect_size_name": "Hedges' g", "effect_ci_low": gl, "effect_ci_high": gh}
+        wblock = {"test": "mann_whitney", "statistic": mw["statistic"], "df": np.nan, "p": mw["p"],
+                  "effect_size": rb, "effect_size_name": "rank-biserial r", "effect_ci_low": rl, "effect_ci_high": rh}
+        head, alt = (wblock, tblock) if choice == "mann_whitney" else (tblock, wblock)
+        out.update(head, rule=rule, before_value=b.mean(), after_value=a.mean())
+        if choice == "mann_whitney":
+            out.update(estimate=float(np.median(a) - np.median(b)), ci_low=np.nan, ci_high=np.nan)
+            notes.append("estimate is the difference of the medians")
+        out.update(alt_test=alt["test"], alt_statistic=alt["statistic"], alt_p=alt["p"], alt_effect_size=alt["effect_size"],
+                   alt_effect_size_name=alt["effect_size_name"], alt_effect_ci_low=alt["effect_ci_low"],
+                   alt_effect_ci_high=alt["effect_ci_high"])
+        notes.append(f"skew before {gb:.2f} / after {ga:.2f}; outliers before {ob:.1%} / after {oa:.1%}; "
+                     f"SD ratio {a.std(ddof=1) / b.std(ddof=1):.2f}; Mann-Whitney: {mw['method']}")
+    notes.insert(0, f"rule {out['rule']}: {RULES[out['rule']]}")
+    out["assumption_notes"] = "; ".join(notes)
+    return pd.Series(out)
+
+
+# ---------------------------------------------------------------------------------------------
+def adjust_p(p, method: str = "holm") -> np.ndarray:
+    """Adjusted p-values: method "holm" (Holm 1979) or "bh" / "fdr_bh" (Benjamini–Hochberg 1995),
+    via ``statsmodels.stats.multitest.multipletests``; NaN entries are left out and kept NaN."""
+    from statsmodels.stats.multitest import multipletests
+
+    m = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "BH": "fdr_bh"}.get(method)
+    if m is None:
+        raise ValueError("method must be 'holm' or 'bh'")
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method=m)[1]
+    return out
+
+
+def power_mde(row: pd.Series, alpha: float = 0.05, power: float = 0.8) -> tuple[float, float]:
+    """Power achieved at the observed effect and the minimum detectable effect (MDE) at ``power``,
+    in the units of ``estimate`` (statsmodels power classes; two-sided).
+
+    t tests: TTestIndPower with Hedges' g (ratio n_after/n_before), MDE = d_min · pooled SD;
+    paired: TTestPower with d_z; binary: NormalIndPower with Cohen's h, MDE converted back to a
+    difference of proportions from the before value; NPS / DiD: normal (t) approximation with
+    the standard error, MDE = (z_{1−α/2} + z_power) · SE.
+    """
+    from statsmodels.stats.power import NormalIndPower, TTestIndPower, TTestPower
+
+    test = row["test"]
+    nb, na = float(row["n_before"]), float(row["n_after"])
+    if test in ("welch", "student", "mann_whitney"):
+        g = row["effect_size"] if row["effect_size_name"] == "Hedges' g" else row["alt_effect_size"]
+        ratio = na / nb
+        pw = TTestIndPower().power(effect_size=abs(g), nobs1=nb, alpha=alpha, ratio=ratio)
+        dmin = TTestIndPower().solve_power(effect_size=None, nobs1=nb, alpha=alpha, power=power, ratio=ratio)
+        est_t = row["estimate"] if test != "mann_whitney" else row["after_value"] - row["before_value"]
+        sd = abs(est_t / g) if g not in (0, np.nan) and np.isfinite(g) and g != 0 else np.nan
+        return float(pw), float(dmin * sd)
+    if test in ("paired_t", "wilcoxon"):
+        dz = row["effect_size"] if row["effect_size_name"] == "d_z" else row["alt_effect_size"]
+        pw = TTestPower().power(effect_size=abs(dz), nobs=na, alpha=alpha)
+        dmin = TTestPower().solve_power(effect_size=None, nobs=na, alpha=alpha, power=power)
+        diff = row["after_value"] - row["before_value"]
+        sd = abs(diff / dz) if np.isfinite(dz) and dz != 0 else np.nan
+        return float(pw), float(dmin * sd)
+    if test == "two_proportion":
+        h = row["effect_size"]
+        ratio = na / nb
+        pw = NormalIndPower().power(effect_size=abs(h), nobs1=nb, alpha=alpha, ratio=ratio)
+        hmin = NormalIndPower().solve_power(effect_size=None, nobs1=nb, alpha=alpha, power=power, ratio=ratio)
+        p0 = float(row["before_value"])
+        phi = 2 * math.asin(math.sqrt(p0))
+        up = math.sin(min(phi + hmin, math.pi) / 2) ** 2 - p0
+        down = p0 - math.sin(max(phi - hmin, 0) / 2) ** 2
+        direction = np.sign(row["estimate"]) if row["estimate"] != 0 else 1
+        return float(pw), float(up if direction >= 0 else down)
+    se = row.get("se", np.nan)
+    if not np.isfinite(se):
+        se = (row["ci_high"] - row["ci_low"]) / (2 * stats.norm.ppf(1 - alpha / 2))
+    df = row.get("df", np.nan)
+    dist = stats.t(df) if np.isfinite(df) else stats.norm
+    crit = dist.ppf(1 - alpha / 2)
+    ncp = abs(row["estimate"]) / se
+    pw = dist.sf(crit - ncp) + dist.cdf(-crit - ncp)
+    return float(pw), float((crit + dist.ppf(power)) * se)
+
+
+# ---------------------------------------------------------------------------------------------
+# difference-in-differences
+def _cr1(X, e, groups, XtX_inv):
+    G = groups.max() + 1
+    n, k = X.shape
+    S = np.zeros((G, k))
+    np.add.at(S, groups, X * e[:, None])
+    c = G / (G - 1) * (n - 1) / (n - k)
+    return c * XtX_inv @ (S.T @ S) @ XtX_inv, c
+
+
+def _design(df: pd.DataFrame, periods: list, with_treat_post: bool = True, pre_interactions: list | None = None):
+    cols = {"const": np.ones(len(df)), "treated": df["_treated"].to_numpy(float)}
+    for p in periods[1:]:
+        cols[f"period[{p}]"] = (df["_period"] == p).to_numpy(float)
+    for p in (pre_interactions or []):
+        cols[f"treated×period[{p}]"] = ((df["_period"] == p) & df["_treated"]).to_numpy(float)
+    if with_treat_post:
+        cols["treated×post"] = (df["_treated"] & df["_post"]).to_numpy(float)
+    return pd.DataFrame(cols)
+
+
+def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = "group", period: str = "period",
+        post=None, treated="pilot", n_boot: int = 9999, weights: str = "auto", seed=None, level: float = 0.95,
+        boot_threshold: int = 30) -> pd.Series:
+    """Difference-in-differences of ``outcome`` between treated and control units.
+
+    Model (OLS on the observations): y = α + β·treated + Σ_t γ_t·period_t + δ·treated×post + ε,
+    period fixed effects absorb the common time trend; δ is the DiD estimate. Standard errors are
+    clustered by ``unit`` (CR1: G/(G−1)·(N−1)/(N−K), as statsmodels ``cov_type="cluster"`` and
+    Stata); t, p and CI use t(G − 1).
+    When G < ``boot_threshold`` a restricted wild-cluster bootstrap p-value (WCR, Cameron,
+    Gelbach & Miller 2008) is added: y* = ŷ_r + w_g û_r with the null δ = 0 imposed, weights
+    Rademacher (±1) or Webb's six-point (±√½, ±1, ±√(3/2); used when weights="auto" and G ≤ 12),
+    p = share of |t*| ≥ |t|. Vectorised: each replicate needs only G×K numbers.
+    Pre-trend check (more than one pre period): within the pre periods, y on treated, period
+    effects and treated×period (all but the first pre period), joint Wald F test with the same
+    clustered covariance, F(q, G−1).
+
+    data: one row per observation; ``group``: equals ``treated`` for treated units (or a bool
+    column); ``period``: sortable period labels; ``post``: the post period labels (default: the
+    last period when there are two).
+    """
+    need = [outcome, unit, group, period]
+    miss = [c for c in need if c not in data.columns]
+    if miss:
+        raise ValueError(f"did: column(s) {miss} not in the data")
+    df = data[need].dropna().copy()
+    df[outcome] = pd.to_numeric(df[outcome], errors="raise").astype(float)
+    df["_treated"] = df[group].astype(bool) if df[group].dtype == bool else (df[group] == treated)
+    periods = sorted(df[period].unique())
+    if post is None:
+        if len(periods) != 2:
+            raise ValueError(f"did: {len(periods)} periods {periods}; say which are post with post=[...]")
+        post = [periods[-1]]
+    post = list(post) if isinstance(post, (list, tuple, set, np.ndarray, pd.Index)) else [post]
+    df["_post"] = df[period].isin(post)
+    df["_period"] = df[period]
+    if not df["_post"].any() or df["_post"].all():
+        raise ValueError("did: need observations both before and after (check post=)")
+    if not df["_treated"].any() or df["_treated"].all():
+        raise ValueError(f"did: need treated and control units (group column '{group}', treated value {treated!r})")
+    codes, uniq = pd.factorize(df[unit])
+    G = len(uniq)
+    if G < 3:
+        raise ValueError(f"did: {G} clusters; clustered inference needs at least 3 units")
+    X = _design(df, periods).to_numpy()
+    y = df[outcome].to_numpy()
+    XtX_inv = np.linalg.pinv(X.T @ X)
+    beta = XtX_inv @ X.T @ y
+    e = y - X @ beta
+    V, c = _cr1(X, e, codes, XtX_inv)
+    j = X.shape[1] - 1
+    est, se = beta[j], math.sqrt(V[j, j])
+    tval = est / se
+    dfree = G - 1
+    q = stats.t.ppf(0.5 + level / 2, dfree)
+    means = df.groupby(["_treated", "_post"])[outcome].mean()
+    out = {"estimate": est, "se": se, "t": tval, "df": dfree, "p": float(2 * stats.t.sf(abs(tval), dfree)),
+           "ci_low": est - q * se, "ci_high": est + q * se, "n_obs": len(df), "n_clusters": G,
+           "n_treated_clusters": int(df.loc[df["_treated"], unit].nunique()),
+           "pilot_before": means.get((True, False), np.nan), "pilot_after": means.get((True, True), np.nan),
+           "control_before": means.get((False, False), np.nan), "control_after": means.get((False, True), np.nan),
+           "boot_p": np.nan, "boot_weights": "", "n_boot": 0, "pretrend_p": np.nan, "pretrend_f": np.nan,
+           "pre_periods": int(len([p for p in periods if p not in post])), "notes": ""}
+    notes = [f"{G} clusters; CR1 cluster-robust SE, t({dfree})"]
+    if G < boot_threshold and n_boot > 0:
+        wname = ("webb" if G <= 12 else "rademacher") if weights == "auto" else weights
+        if wname not in ("webb", "rademacher"):
+            raise ValueError("weights must be 'auto', 'webb' or 'rademacher'")
+        rng = np.random.default_rng(seed)
+        if wname == "rademacher":
+            W = rng.choice(np.array([-1.0, 1.0]), size=(G, n_boot))
+        else:
+            W = rng.choice(np.array([-math.sqrt(1.5), -1, -math.sqrt(0.5), math.sqrt(0.5), 1, math.sqrt(1.5)]), size=(G, n_boot))
+        Xr = np.delete(X, j, axis=1)
+        br = np.linalg.pinv(Xr.T @ Xr) @ Xr.T @ y
+        yhat = Xr @ br
+        ur = y - yhat
+        a = XtX_inv[:, j]
+        v = X @ a
+        K = np.zeros((G, X.shape[1]))
+        np.add.at(K, codes, X * ur[:, None])
+        A = np.zeros((G, X.shape[1]))
+        np.add.at(A, codes, X * v[:, None])
+        cg = np.bincount(codes, weights=v * yhat, minlength=G)
+        dg = np.bincount(codes, weights=v * ur, minlength=G)
+        Xty = X.T @ yhat
+        Bstar = XtX_inv @ (Xty[:, None] + K.T @ W)                        # (k, B)
+        S = cg[:, None] + W * dg[:, None] - A @ Bstar                      # (G, B)
+        tstar = Bstar[j] / np.sqrt(c * (S ** 2).sum(axis=0))
+        out.update(boot_p=float(np.mean(np.abs(tstar) >= abs(tval))), boot_weights=wname, n_boot=int(n_boot))
+        notes.append(f"fewer than {boot_threshold} clusters: wild cluster bootstrap (restricted, {wname} weights, {n_boot} draws)")
+    pre = [p for p in periods if p not in post]
+    if len(pre) > 1:
+        dpre = df[~df["_post"]]
+        Xp_df = _design(dpre, pre, with_treat_post=False, pre_interactions=pre[1:])
+        Xp = Xp_df.to_numpy()
+        cp, _ = pd.factorize(dpre[unit])
+        Xi = np.linalg.pinv(Xp.T @ Xp)
+        bp = Xi @ Xp.T @ dpre[outcome].to_numpy()
+        ep = dpre[outcome].to_numpy() - Xp @ bp
+        Vp, _ = _cr1(Xp, ep, cp, Xi)
+        idx = [i for i, cname in enumerate(Xp_df.columns) if cname.startswith("treated×period")]
+        bsub = bp[idx]
+        Vsub = Vp[np.ix_(idx, idx)]
+        F = float(bsub @ np.linalg.pinv(Vsub) @ bsub / len(idx))
+        out.update(pretrend_f=F, pretrend_p=float(stats.f.sf(F, len(idx), cp.max())))
+        notes.append(f"pre-trend: joint F test of treated×period over {len(pre)} pre periods, p = {out['pretrend_p']:.3g}"
+                     + (" — the groups already diverged before the measure; read the DiD with care" if out["pretrend_p"] < 1 - level else ""))
+    else:
+        notes.append("one pre period: parallel trends cannot be checked")
+    out["notes"] = "; ".join(notes)
+    return pd.Series(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics of the study
+def metric_kind(metric: str, study=None) -> str:
+    """'continuous', 'binary' or 'nps' for a metric id (dimension ids are continuous 0-100)."""
+    if metric in ("first_pass_yield", "within_service_level", "csat_top2", "complaint_rate"):
+        return "binary"
+    if metric == "nps":
+        return "nps"
+    return "continuous"
+
+
+def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
+    """Per-observation values of a metric: columns branch_id, date, value.
+
+    Process metrics (per ticket, from frames['process_times']): waiting/handling/cycle minutes;
+    first_pass_yield (first_pass 0/1); within_service_level (waiting ≤ target, 0/1).
+    Survey metrics (per respondent, frames['survey']): overall_satisfaction (1-5); csat_mean_0_100
+    = (x − min)/(max − min)·100; csat_top2 (x ≥ max − 1, 0/1); nps (0-10 recommend scores; the
+    mean of the per-respondent ±100/0 score is the NPS); complaint_rate (0/1). A dimension id:
+    its 0-100 score = (mean of its items after reverse-coding − min)/(max − min)·100, reverse
+    item x → min + max − x; the mean is over the answered items.
+    """
+    q = study.questionnaire
+    if metric in ("waiting_minutes", "handling_minutes", "cycle_minutes", "first_pass_yield", "within_service_level"):
+        if "process_times" not in frames:
+            raise ValueError(f"metric '{metric}' needs frames['process_times']")
+        pt = frames["process_times"]
+        date = pd.to_datetime(pt["issued_at"])
+        if metric == "first_pass_yield":
+            val = pt["first_pass"].astype(float)
+        elif metric == "within_service_level":
+            val = (pt["waiting_minutes"] <= study.service_level.waiting_target_minutes).astype(float).where(pt["waiting_minutes"].notna())
+        else:
+            val = pt[metric].astype(float)
+        return pd.DataFrame({"branch_id": pt["branch_id"].to_numpy(), "date": date.to_numpy(), "value": val.to_numpy()})
+    if "survey" not in frames:
+        raise ValueError(f"metric '{metric}' needs frames['survey']")
+    sv = frames["survey"]
+    date = pd.to_datetime(sv["interview_date"])
+    o = q.outcomes.overall_satisfaction
+    if metric in study.dimension_ids:
+        items = study.scales[metric]
+        lo, hi = q.scale.min, q.scale.max
+        block = sv[items].astype(float)
+        rev = [i for i in items if i in study.reverse_items]
+        block[rev] = lo + hi - block[rev]
+        val = (block.mean(axis=1) - lo) / (hi - lo) * 100
+    elif metric == "overall_satisfaction":
+        val = sv[o.column].astype(float)
+    elif metric == "csat_mean_0_100":
+        val = (sv[o.column].astype(float) - o.scale.min) / (o.scale.max - o.scale.min) * 100
+    elif metric == "csat_top2":
+        x = sv[o.column].astype(float)
+        val = (x >= o.scale.max - 1).astype(float).where(x.notna())
+    elif metric == "nps":
+        val = sv[q.outcomes.recommend.column].astype(float)
+    elif metric == "complaint_rate":
+        if q.outcomes.complaint is None:
+            raise ValueError("metric 'complaint_rate' needs a complaint outcome in study.yml")
+        val = sv[q.outcomes.complaint.column].astype(float)
+    else:
+        raise ValueError(f"unknown metric '{metric}'")
+    return pd.DataFrame({"branch_id": sv["branch_id"].to_numpy(), "date": date.to_numpy(), "value": val.to_numpy()})
+
+
+def _did_value(kind: str, v: pd.Series) -> pd.Series:
+    # NPS on the per-respondent scale +100 / 0 / −100: its mean is the NPS, so the DiD is in NPS points
+    if kind == "nps":
+        return pd.Series(np.where(v >= 9, 100.0, np.where(v <= 6, -100.0, 0.0)), index=v.index).where(v.notna())
+    return v
+
+
+def evaluate(study, baseline: dict, followup: dict, level: float | None = None, n_boot: int = 9999, seed: int = 0,
+             power: float = 0.8) -> pd.DataFrame:
+    """Evaluate every metric of every improvement measure of the study.
+
+    For each measure and metric: before/after in the pilot branches and in the control branches
+    (:func:`compare`, baseline = before, follow-up = after) and the difference-in-differences
+    (:func:`did`, pilot vs control, monthly period effects, clustered by branch). Holm and BH
+    adjusted p-values are computed within each family (measure × analysis) over its metrics;
+    power achieved and MDE at ``power`` from :func:`power_mde`.
+    """
+    alpha = study.alpha
+    level = 1 - alpha if level is None else level
+    rows = []
+    for m in study.measures:
+        for metric in m.metrics:
+            kind = metric_kind(metric)
+            vb = metric_values(study, baseline, metric).assign(_post=False)
+            va = metric_values(study, followup, metric).assign(_post=True)
+            both = pd.concat([vb, va], ignore_index=True).dropna(subset=["value"])
+            both["group"] = np.where(both["branch_id"].isin(m.pilot), "pilot",
+                                     np.where(both["branch_id"].isin(m.control), "control", "other"))
+            for grp in ("pilot", "control"):
+                if grp == "control" and not m.control:
+                    continue
+                sub = both[both["group"] == grp]
+                r = compare(sub.loc[~sub["_post"], "value"], sub.loc[sub["_post"], "value"], kind=kind, level=level)
+                pw, mde = power_mde(r, alpha=alpha, power=power)
+                rows.append({"measure": m.id, "metric": metric, "label": study.label(metric), "kind": kind,
+                             "analysis": f"{grp} before/after", **r.to_dict(), "power": pw, "mde": mde})
+            if m.control:
+                sub = both[both["group"] != "other"].copy()
+                sub["period"] = pd.to_datetime(sub["date"]).dt.to_period("M").astype(str)
+                sub.loc[sub["_post"], "period"] = "post:" + sub.loc[sub["_post"], "period"]
+                sub.loc[~sub["_post"], "period"] = "pre:" + sub.loc[~sub["_post"], "period"]
+                sub["y"] = _did_value(kind, sub["value"])
+                post = sorted(sub.loc[sub["_post"], "period"].unique())
+                d = did(sub, "y", unit="branch_id", group="group", period="period", post=post, n_boot=n_boot,
+                        seed=seed, level=level)
+                row = {"measure": m.id, "metric": metric, "label": study.label(metric), "kind": kind,
+                       "analysis": "difference-in-differences", "test": "did_cluster", "rule": "",
+                       "statistic": d["t"], "df": d["df"], "p": d["p"], "estimate": d["estimate"],
+                       "ci_low": d["ci_low"], "ci_high": d["ci_high"], "se": d["se"],
+                       "n_before": int((~sub["_post"]).sum()), "n_after": int(sub["_post"].sum()),
+                       "before_value": d["pilot_before"] - d["control_before"],
+                       "after_value": d["pilot_after"] - d["control_after"],
+                       "effect_size": np.nan, "effect_size_name": "", "boot_p": d["boot_p"],
+                       "pretrend_p": d["pretrend_p"], "n_clusters": d["n_clusters"], "assumption_notes": d["notes"]}
+                dist = stats.t(d["df"])
+                crit = dist.ppf(1 - alpha / 2)
+                ncp = abs(d["estimate"]) / d["se"]
+                row["power"] = float(dist.sf(crit - ncp) + dist.cdf(-crit - ncp))
+                row["mde"] = float((crit + dist.ppf(power)) * d["se"])
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    # the headline p of a DiD with few clusters is the wild-bootstrap p
+    table["p_used"] = np.where(table["analysis"].eq("difference-in-differences") & table["boot_p"].notna(),
+                               table["boot_p"], table["p"])
+    table["p_holm"] = np.nan
+    table["p_bh"] = np.nan
+    for _, idx in table.groupby(["measure", "analysis"]).groups.items():
+        table.loc[idx, "p_holm"] = adjust_p(table.loc[idx, "p_used"], "holm")
+        table.loc[idx, "p_bh"] = adjust_p(table.loc[idx, "p_used"], "bh")
+    table["significant"] = table["p_holm"] < alpha
+    first = ["measure", "metric", "label", "kind", "analysis", "test", "rule", "estimate", "ci_low", "ci_high", "p",
+             "boot_p", "p_used", "p_holm", "p_bh", "significant", "power", "mde", "effect_size", "effect_size_name",
+             "n_before", "n_after", "before_value", "after_value"]
+    rest = [c for c in table.columns if c not in first]
+    return table[first + rest]
+
+
+# ---------------------------------------------------------------------------------------------
+def _level_ci(kind: str, v: np.ndarray, level: float) -> tuple[float, float, float]:
+    z = stats.norm.ppf(0.5 + level / 2)
+    n = len(v)
+    if kind == "binary":
+        p = v.mean()
+        # Wilson score interval
+        centre = (p + z ** 2 / (2 * n)) / (1 + z ** 2 / n)
+        half = z * math.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / (1 + z ** 2 / n)
+        return p, centre - half, centre + half
+    if kind == "nps":
+        val, se = nps_value(v)
+        return val, val - z * se, val + z * se
+    m = v.mean()
+    se = v.std(ddof=1) / math.sqrt(n)
+    q = stats.t.ppf(0.5 + level / 2, n - 1)
+    return m, m - q * se, m + q * se
+
+
+def target_attainment(study, followup: dict, baseline: dict | None = None, level: float | None = None,
+                      branches: list[str] | None = None) -> pd.DataFrame:
+    """Each target of study.yml against the follow-up value and its CI.
+
+    kind "level": the follow-up value (mean with t CI; proportion with Wilson CI; NPS with normal
+    CI); "change": after − before (:func:`compare`); "relative_change": after/before − 1, CI by the
+    delta method on the log ratio. Status: "met" when the whole CI is on the right side of the
+    target, "not met" when the whole CI is on the wrong side, otherwise "not distinguishable".
+    """
+    level = 1 - study.alpha if level is None else level
+    z = stats.norm.ppf(0.5 + level / 2)
+    rows = []
+    for t in study.targets:
+        kind = metric_kind(t.metric)
+        va = metric_values(study, followup, t.metric)
+        if branches is not None:
+            va = va[va["branch_id"].isin(branches)]
+        a = va["value"].dropna().to_numpy()
+        note = ""
+        if t.kind == "level":
+            obs, lo, hi = _level_ci(kind, a, level)
+        else:
+            if baseline is None:
+                rows.append({"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
+                             "target_value": t.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                             "status": "no baseline", "note": "a change target needs baseline data"})
+                continue
+            vb = metric_values(study, baseline, t.metric)
+            if branches is not None:
+                vb = vb[vb["branch_id"].isin(branches)]
+            b = vb["value"].dropna().to_numpy()
+            if t.kind == "change":
+                r = compare(b, a, kind=kind, test={"continuous": "welch", "binary": "two_proportion", "nps": "nps"}[kind], level=level)
+                obs, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
+            else:
+                ma, lo_a, hi_a = _level_ci(kind, a, level)
+                mb, lo_b, hi_b = _level_ci(kind, b, level)
+                sa, sb = (hi_a - lo_a) / (2 * z), (hi_b - lo_b) / (2 * z)
+                obs = ma / mb - 1
+                sl = math.sqrt((sa / ma) ** 2 + (sb / mb) ** 2)
+                lo, hi = math.exp(math.log(ma / mb) - z * sl) - 1, math.exp(math.log(ma / mb) + z * sl) - 1
+                note = f"before {mb:.4g}, after {ma:.4g}"
+        if t.operator == ">=":
+            status = "met" if lo >= t.value else "not met" if hi < t.value else "not distinguishable"
+        else:
+            status = "met" if hi <= t.value else "not met" if lo > t.value else "not distinguishable"
+        rows.append({"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
+                     "target_value": t.value, "observed": obs, "ci_low": lo, "ci_high": hi, "status": status, "note": note})
+    return pd.DataFrame(rows)
