@@ -106,11 +106,12 @@ def cmd_sample(args) -> int:
     study = config.load_study(args.study)
     kwargs = {} if args.seed is None else {"seed": args.seed}
     if args.tickets is not None:
-        progress = _Progress()
-        parts = sample.write_process_log(study, args.data_dir, args.log_quarter, args.tickets,
-                                         progress=lambda done, total: progress(f"{done:,} / {total:,} tickets"), **kwargs)
-        progress.done()
-        print(f"wrote {args.tickets:,} tickets in {len(parts)} Parquet part(s) to {Path(args.data_dir) / 'processed' / args.log_quarter / 'process_times'}")
+        import os
+
+        out = sample.write_process_log(study, args.data_dir, args.log_quarter, args.tickets,
+                                       workers=min(2, os.cpu_count() or 1), **kwargs)
+        parts = sorted(Path(out).glob("part-*.parquet"))
+        print(f"wrote {args.tickets:,} tickets in {len(parts)} Parquet part(s) to {out}")
         return 0
     truth = sample.write_sample(study, args.data_dir, **kwargs)
     print(f"wrote the sample study for {', '.join(truth['quarters'])} to {Path(args.data_dir) / 'raw'} (truth in truth.json)")
