@@ -15,15 +15,41 @@ STUDY       ?= study.yml
 # Quarters present in data/raw (folders named like 2025Q1), oldest first.
 QUARTERS    := $(sort $(notdir $(patsubst %/,%,$(wildcard $(DATA_DIR)/raw/[0-9][0-9][0-9][0-9]Q[1-4]/))))
 QUARTER     ?= $(lastword $(QUARTERS))
-# The quarter before QUARTER among those present.
-BASELINE    ?= $(shell printf '%s\n' $(QUARTERS) | awk -v q="$(QUARTER)" '$$0 < q' | tail -n 1)
+# The quarter before a given quarter among those present ($(call previous,2025Q2) -> 2025Q1).
+previous     = $(shell printf '%s\n' $(QUARTERS) | awk -v q="$(1)" '$$0 < q' | tail -n 1)
+BASELINE    ?= $(call previous,$(QUARTER))
+# What a report is made from: when none of these changed, `make report` does nothing.
+SOURCES     := $(shell find src/study -name '*.py' -o -name '*.css' -o -name '*.j2' -o -name '*.tpl' -o -name '*.json' 2>/dev/null)
+NOTEBOOKS   := $(wildcard notebooks/*.ipynb)
 
 .PHONY: help setup data report lab test bench clean lock sample
 
 help: ## List the targets (this text)
 	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
-$(SETUP_DONE): requirements.lock pyproject.toml
+# System packages the report needs: Chromium prints the PDF, poppler-utils reads it back
+# (page numbers of the contents), Noto CJK renders Chinese labels. Installed with apt when the
+# machine allows (root or password-less sudo); otherwise the command to run is printed.
+SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk
+SYSTEM_DONE     := $(VENV)/.system-done
+
+$(SYSTEM_DONE):
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    echo ">> installing system packages:$$missing"; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "!! the report needs:$$missing. Install them (Debian/Ubuntu: sudo apt-get install$$missing) and run make again."; exit 2; \
+	  fi; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(SETUP_DONE): requirements.lock pyproject.toml | $(SYSTEM_DONE)
 	@echo ">> creating $(VENV) and installing pinned dependencies (requirements.lock)"
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -34,11 +60,19 @@ $(SETUP_DONE): requirements.lock pyproject.toml
 
 setup: $(SETUP_DONE) ## Create .venv, install pinned dependencies and the study package, register the Jupyter kernel
 
-data: $(SETUP_DONE) ## Validate and prepare every quarter in data/raw into data/processed
-	@for q in $(QUARTERS); do $(PY) -m study prepare --quarter $$q --data-dir $(DATA_DIR) --study $(STUDY) || exit $$?; done
+data: $(foreach q,$(QUARTERS),$(DATA_DIR)/processed/$(q)/manifest.json) ## Validate and prepare every quarter in data/raw into data/processed
 
-report: $(SETUP_DONE) ## Render the improvement report for QUARTER against BASELINE (default: the latest two quarters)
-	$(PY) -m study report --quarter $(QUARTER) --baseline $(BASELINE) --data-dir $(DATA_DIR) --study $(STUDY)
+.SECONDEXPANSION:
+# A quarter is prepared again only when one of its raw files or the study definition changed.
+$(DATA_DIR)/processed/%/manifest.json: $$(wildcard $(DATA_DIR)/raw/$$*/*) $(STUDY) src/study/validate.py src/study/io.py | $(SETUP_DONE)
+	$(PY) -m study prepare --quarter $* --data-dir $(DATA_DIR) --study $(STUDY)
+
+report: reports/$(QUARTER)/report.pdf ## Render the improvement report for QUARTER against BASELINE (default: the latest two quarters)
+
+# One rule per quarter, so `make -j2 reports/2025Q1/report.pdf reports/2025Q2/report.pdf` renders both.
+reports/%/report.pdf: $(DATA_DIR)/processed/%/manifest.json $$(if $$(call previous,$$*),$(DATA_DIR)/processed/$$(call previous,$$*)/manifest.json) \
+		$(STUDY) $(NOTEBOOKS) $(SOURCES) | $(SETUP_DONE)
+	$(PY) -m study report --quarter $* --baseline "$(if $(filter $*,$(QUARTER)),$(BASELINE),$(call previous,$*))" --data-dir $(DATA_DIR) --study $(STUDY)
 
 lab: $(SETUP_DONE) ## Open JupyterLab with the project kernel
 	$(VENV)/bin/jupyter lab notebooks/

@@ -262,3 +262,69 @@ def load_manifest(data_dir: Path | str, quarter: str) -> dict:
     if not path.is_file():
         raise DataFileError(f"{path}: manifest not found. Run `python -m study prepare --quarter {quarter}` (or `make data`) first.")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass
+class QuarterData:
+    """A prepared quarter: its processed frames, manifest and where the files are."""
+
+    quarter: str
+    survey: pd.DataFrame
+    process_times: pd.DataFrame
+    benchmark: pd.DataFrame
+    manifest: dict
+    directory: Path
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {"survey": self.survey, "process_times": self.process_times, "benchmark": self.benchmark}
+
+    @property
+    def process_times_path(self) -> Path:
+        """The processed ticket log (Parquet), for the out-of-core process analyses."""
+        return self.directory / "process_times.parquet"
+
+
+def load_quarter(data_dir: Path | str, quarter: str) -> QuarterData:
+    """Load every processed dataset and the manifest of a quarter (``make data`` writes them)."""
+    if not quarter:
+        raise DataFileError("no quarter given: set the `quarter` parameter (a folder name under data/raw, e.g. 2025Q2)")
+    frames = {d: load_processed(data_dir, quarter, d) for d in ("survey", "process_times", "benchmark")}
+    return QuarterData(quarter=quarter, manifest=load_manifest(data_dir, quarter),
+                       directory=processed_dir(data_dir, quarter), **frames)
+
+
+# ---------------------------------------------------------------------------------------------
+# Result cache shared by the notebooks of one report run
+
+CACHE_ENV = "STUDY_CACHE_DIR"
+
+
+def cache_dir() -> Path | None:
+    """The folder of the current report run's result cache (set by ``study.report``), or None."""
+    d = os.environ.get(CACHE_ENV)
+    return Path(d) if d else None
+
+
+def cache_load(key: str):
+    """A cached result for ``key`` (a hex digest) from this report run, or None."""
+    import pickle
+
+    d = cache_dir()
+    path = d / f"{key}.pkl" if d else None
+    if path is None or not path.is_file():
+        return None
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def cache_store(key: str, value) -> None:
+    """Keep a result for the other notebooks of this report run (atomic; no-op outside a run)."""
+    import pickle
+
+    d = cache_dir()
+    if d is None:
+        return
+    with atomic_path(d / f"{key}.pkl") as tmp:
+        with open(tmp, "wb") as fh:
+            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)

@@ -46,6 +46,8 @@ import datetime as dt
 import glob as _glob
 import math
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -77,6 +79,9 @@ _DERIVED = {
 }
 GRID = 60.0                      # values per minute on the histogram grid: whole seconds
 MAX_HIST_CELLS = 60_000_000      # groups x grid points above which a grouping uses the SQL engine
+MAX_CUBE_CELLS = 20_000_000      # branches x days x hours above which the cube is a SQL query
+MAX_COUNTER_BINS = 200_000_000   # cube cells x counters above which distinct counters are a SQL query
+SCAN_BATCH_ROWS = 1_000_000      # rows per Arrow batch handed from DuckDB to numpy
 DEFAULT_WAITING_TARGET = 10.0
 
 
@@ -239,7 +244,7 @@ def summarise(source, by: str | Sequence[str] = ("business_type",), study: Study
 
 def summarise_many(source, bys: Iterable[str | Sequence[str]], study: Study | None = None,
                    waiting_target: float | None = None, engine: str = "auto",
-                   batch_rows: int = 2_000_000) -> list[pd.DataFrame]:
+                   batch_rows: int = SCAN_BATCH_ROWS) -> list[pd.DataFrame]:
     """:func:`summarise` for several groupings at once, in a single pass over the log."""
     if engine not in ("auto", "histogram", "sql"):
         raise ValueError(f"engine must be 'auto', 'histogram' or 'sql', not {engine!r}")
@@ -250,7 +255,8 @@ def summarise_many(source, bys: Iterable[str | Sequence[str]], study: Study | No
         if engine == "sql":
             out = [_summarise_sql(log, by, target) for by in bys]
         else:
-            out = _summarise_hist(log, bys, target, batch_rows, strict=(engine == "histogram"), study=study)
+            res = _scan(log, bys, target, strict=(engine == "histogram"), study=study, batch_rows=batch_rows)
+            out = [s if s is not None else _summarise_sql(log, by, target) for s, by in zip(res.summaries, bys)]
         return [_add_standards(df, by, study) for df, by in zip(out, bys)]
     finally:
         if not isinstance(source, TicketLog):
@@ -352,136 +358,312 @@ def _key_codes(log: TicketLog, k: str, study: Study | None, bounds: dict) -> tup
     return expr, known + [None, "<unknown>"], n + 1
 
 
-def _summarise_hist(log: TicketLog, bys: list[tuple[str, ...]], target: float, batch_rows: int,
-                    strict: bool, study: Study | None = None) -> list[pd.DataFrame]:
+@dataclass
+class _ScanResult:
+    """What one scan of the log produced: a summary (or None = use the SQL engine) per grouping, and the cube."""
+
+    summaries: list
+    cube: pd.DataFrame | None
+
+
+def _enum_or_position(expr: str, values: list, con, name: str) -> str:
+    """1-based position of ``expr`` in ``values`` (NULL when absent): list_position for short lists, an ENUM
+    (hash lookup) for long ones."""
+    lit = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    if len(values) <= 64:
+        return f"list_position([{lit}], {expr})"
+    con.execute(f"CREATE OR REPLACE TYPE {name} AS ENUM ({lit})")
+    return f"(CAST(enum_code(TRY_CAST({expr} AS {name})) AS INTEGER) + 1)"
+
+
+def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: bool, study: Study | None,
+          want_cube: bool = False, batch_rows: int = SCAN_BATCH_ROWS, workers: int = 2) -> _ScanResult:
+    """One streaming pass over the log: value counts on the one-second grid for every grouping x measure
+    (exact quantiles) and, with ``want_cube``, the branch x date x hour cube.
+
+    DuckDB (all its threads) reads the needed columns and turns every ticket into small integer codes and flat
+    histogram indices; numpy counts them with ``bincount`` in ``workers`` threads (bincount releases the GIL),
+    each thread into its own accumulators, summed at the end. Memory: the histograms (groups x grid points) and
+    a few batches in flight, never the log.
+    """
     bounds = _bounds(log)
-    keys = sorted({k for by in bys for k in by}, key=list(KEYS).index)
+    cube_keys = ("branch_id", "date", "hour") if want_cube else ()
+    keys = sorted({k for by in bys for k in by} | set(cube_keys), key=list(KEYS).index)
     code, levels, unknown = {}, {}, {}
     for k in keys:
         code[k], levels[k], unknown[k] = _key_codes(log, k, study, bounds)
     sizes = {k: len(levels[k]) for k in keys}
-    # the one-second grid of each measure: s = round(60 v) in [lo, lo + width - 1]; the last bin takes NULLs
     grid = {}
     for m in MEASURES:
         vmin, vmax = bounds[m]
         if vmin is None or not (np.isfinite(vmin) and np.isfinite(vmax)):
             grid[m] = None
-            continue
-        lo, hi = math.floor(vmin * GRID), math.ceil(vmax * GRID)
-        grid[m] = (lo, hi - lo + 1)
+        else:
+            lo, hi = math.floor(vmin * GRID), math.ceil(vmax * GRID)
+            grid[m] = (lo, hi - lo + 1)            # bins 0..width-1 values, width = NULL, width + 1 = off the grid
     n_groups = [int(np.prod([sizes[k] for k in by])) for by in bys]
-    use_hist = [{m: grid[m] is not None and n_groups[i] * grid[m][1] <= MAX_HIST_CELLS for m in MEASURES}
-                for i in range(len(bys))]
+    use_hist = [all(grid[m] is not None for m in MEASURES)
+                and n * max(grid[m][1] + 2 for m in MEASURES) <= MAX_HIST_CELLS for n in n_groups]
+    if strict and not all(use_hist):
+        raise ProcessDataError("engine='histogram' cannot summarise here (a measure without values or too many groups); "
+                               "use engine='auto' or 'sql'")
     fp = "first_pass" in log.columns
-    # inner query: one small code per key and the grid index of each measure (computed once);
-    # outer query: the flat histogram index of each grouping x measure
-    inner = [f"CAST({code[k]} AS INTEGER) AS k_{k}" for k in keys]
+
+    inner = [f"CAST({code[k]} AS BIGINT) AS k_{k}" for k in keys]
     for m in MEASURES:
         if grid[m]:
-            inner.append(f"CAST(round({m} * {GRID}) AS INTEGER) - {grid[m][0]} AS s_{m}")
-    if fp:
-        inner.append("CAST(first_pass AS INTEGER) AS fp")
-    on_grid = " AND ".join(f"({m} IS NULL OR round({m} * {GRID}) / {GRID} = {m})" for m in MEASURES if grid[m])
-    inner.append(f"({on_grid or 'TRUE'}) AS on_grid")
-    itype = "BIGINT" if max(n_groups) * max((g[1] for g in grid.values() if g), default=1) >= 2**31 - 1 else "INTEGER"
-    cols = []
+            lo, width = grid[m]
+            r = f"round({m} * {GRID})"
+            inner.append(f"CASE WHEN {m} IS NULL THEN {width} WHEN {r} / {GRID} = {m} AND {r} BETWEEN {lo} AND {lo + width - 1} "
+                         f"THEN CAST({r} AS BIGINT) - {lo} ELSE {width + 1} END AS s_{m}")
+    inner.append("CASE WHEN first_pass IS NULL THEN 2 ELSE CAST(first_pass AS BIGINT) END AS fp" if fp else "2 AS fp")
+    cols: list[str] = []
     for i, by in enumerate(bys):
+        if not use_hist[i]:
+            continue
         g = f"k_{by[0]}"
         for k in by[1:]:
             g = f"({g}) * {sizes[k]} + k_{k}"
-        cols.append(f"CAST({g} AS {itype}) AS g{i}")
-        if fp:
-            cols.append(f"CAST(COALESCE(({g}) * 2 + fp, {n_groups[i] * 2}) AS {itype}) AS f{i}")
         for m in MEASURES:
-            if use_hist[i][m]:
-                lo, width = grid[m]
-                cols.append(f"CAST(COALESCE(CAST({g} AS {itype}) * {width} + s_{m}, {n_groups[i] * width}) AS {itype}) AS h{i}_{m}")
-    cols.append("on_grid")
-    reader = log.sql(f"SELECT {', '.join(cols)} FROM (SELECT {', '.join(inner)} FROM {log.view})").to_arrow_reader(batch_rows)
+            cols.append(f"({g}) * {grid[m][1] + 2} + s_{m} AS h{i}_{m}")
+        cols.append(f"({g}) * 3 + fp AS f{i}")
 
-    rows = [np.zeros(n, dtype=np.int64) for n in n_groups]
-    fpc = [np.zeros(2 * n + 1, dtype=np.int64) for n in n_groups]
-    hist = {(i, m): np.zeros(n_groups[i] * grid[m][1] + 1, dtype=np.int64)
-            for i in range(len(bys)) for m in MEASURES if use_hist[i][m]}
-    all_on_grid = True
-    for batch in reader:
-        if all_on_grid and not pc_all(batch.column("on_grid")):
-            all_on_grid = False
-            break
+    cube_shape = None
+    counters: list | None = None
+    if want_cube:
+        nb, nd, nh = sizes["branch_id"], sizes["date"], sizes["hour"]
+        ncell = nb * nd * nh
+        if ncell <= MAX_CUBE_CELLS:
+            cube_shape = (nb, nd, nh)
+            open_h, close_h = _opening(study, log)
+            cell = f"(k_branch_id * {nd} + k_date) * {nh} + k_hour"
+            inner += [f"{m} AS v_{m}" for m in MEASURES]
+            if "called_at" in log.columns:
+                day, mnt = 86_400_000_000, 60_000_000
+                a, b = open_h * 60, close_h * 60
+                iss = "epoch_us(issued_at)"
+                cal = "epoch_us(called_at)"
+                iss_mod = f"((({iss}) % {day}) + {day}) % {day}"
+                cal_mod = f"((({cal}) % {day}) + {day}) % {day}"
+                # whole minutes of opening time at which the ticket was waiting (issued <= minute < called):
+                # ceil(clamp(called)) - ceil(clamp(issued)) in minutes of the day; a call on a later day counts to closing
+                ceil_iss = f"least(greatest(({iss_mod} + {mnt - 1}) // {mnt}, {a}), {b})"
+                ceil_cal = (f"CASE WHEN {cal} - {cal_mod} > {iss} - {iss_mod} THEN {b} "
+                            f"ELSE least(greatest(({cal_mod} + {mnt - 1}) // {mnt}, {a}), {b}) END")
+                inner.append(f"CAST(COALESCE(greatest(0, {ceil_cal} - {ceil_iss}), 0) AS DOUBLE) AS lg")
+            else:
+                inner.append("CAST(0 AS DOUBLE) AS lg")
+            cols += [f"{cell} AS c", f"CASE WHEN v_waiting_minutes <= {target!r} THEN {cell} ELSE {ncell} END AS cw",
+                     f"({cell}) * 3 + fp AS cf", "lg"] + [f"v_{m}" for m in MEASURES]
+            if "counter_id" in log.columns:
+                counters = [r[0] for r in log.sql(f"SELECT DISTINCT counter_id FROM {log.view} "
+                                                  "WHERE counter_id IS NOT NULL ORDER BY 1").fetchall()]
+                if ncell * (len(counters) + 1) <= MAX_COUNTER_BINS:
+                    pos = _enum_or_position("counter_id", counters, log.con, "study_counter_enum")
+                    inner.append(f"CAST(COALESCE({pos}, 0) AS BIGINT) AS ctr")
+                    cols.append(f"({cell}) * {len(counters) + 1} + ctr AS cc")
+                else:
+                    counters = None                 # too many: counted by a SQL query below
+    if not cols:
+        return _ScanResult([None] * len(bys), None)
+
+    hist_len = {(i, m): n_groups[i] * (grid[m][1] + 2) for i in range(len(bys)) if use_hist[i] for m in MEASURES}
+    ncell = int(np.prod(cube_shape)) if cube_shape else 0
+    nctr = len(counters) + 1 if counters is not None else 0
+    local = threading.local()
+    accs: list[dict] = []
+    lock = threading.Lock()
+
+    def acc() -> dict:
+        a = getattr(local, "acc", None)
+        if a is None:
+            a = {key: np.zeros(n, np.int64) for key, n in hist_len.items()}
+            for i in range(len(bys)):
+                if use_hist[i]:
+                    a[("f", i)] = np.zeros(3 * n_groups[i], np.int64)
+            if cube_shape:
+                for name in ("c", "cw", "cf"):
+                    a[name] = np.zeros((3 if name == "cf" else 1) * ncell + (name == "cw"), np.int64)
+                for name in ["lg"] + [f"v_{m}" for m in MEASURES]:
+                    a[name] = np.zeros(ncell)
+                for m in MEASURES:
+                    a[f"n_{m}"] = np.zeros(ncell, np.int64)
+                if nctr:
+                    a["cc"] = np.zeros(ncell * nctr, dtype=bool)
+            local.acc = a
+            with lock:
+                accs.append(a)
+        return a
+
+    def count(batch) -> None:
+        a = acc()
+        col = {name: batch.column(j) for j, name in enumerate(batch.schema.names)}
+        for key, n in hist_len.items():
+            a[key] += np.bincount(col[f"h{key[0]}_{key[1]}"].to_numpy(), minlength=n)
         for i in range(len(bys)):
-            rows[i] += np.bincount(batch.column(f"g{i}").to_numpy(), minlength=n_groups[i])
-            if fp:
-                fpc[i] += np.bincount(batch.column(f"f{i}").to_numpy(), minlength=len(fpc[i]))
+            if use_hist[i]:
+                h = a[("f", i)]
+                h += np.bincount(col[f"f{i}"].to_numpy(), minlength=len(h))
+        if cube_shape:
+            c = col["c"].to_numpy()
+            tickets = np.bincount(c, minlength=ncell)
+            a["c"] += tickets
+            a["cw"] += np.bincount(col["cw"].to_numpy(), minlength=ncell + 1)
+            a["cf"] += np.bincount(col["cf"].to_numpy(), minlength=3 * ncell)
+            a["lg"] += np.bincount(c, weights=col["lg"].to_numpy(), minlength=ncell)
             for m in MEASURES:
-                if use_hist[i][m]:
-                    h = hist[(i, m)]
-                    h += np.bincount(batch.column(f"h{i}_{m}").to_numpy(), minlength=len(h))
-    reader.close()
-    del reader
-    if not all_on_grid:
-        if strict:
-            raise ProcessDataError("engine='histogram' needs minute values on the one-second grid (whole seconds); "
-                                   "use engine='auto' or 'sql'")
-        return [_summarise_sql(log, by, target) for by in bys]
-    out = []
+                v = col[f"v_{m}"]
+                if v.null_count:
+                    ok = ~np.asarray(v.is_null())
+                    vals = v.to_numpy(zero_copy_only=False)
+                    a[f"v_{m}"] += np.bincount(c[ok], weights=vals[ok], minlength=ncell)
+                    a[f"n_{m}"] += np.bincount(c[ok], minlength=ncell)
+                else:
+                    a[f"v_{m}"] += np.bincount(c, weights=v.to_numpy(), minlength=ncell)
+                    a[f"n_{m}"] += tickets
+            if nctr:
+                a["cc"][col["cc"].to_numpy()] = True
+
+    reader = log.sql(f"SELECT {', '.join(cols)} FROM (SELECT {', '.join(inner)} FROM {log.view})").to_arrow_reader(batch_rows)
+    try:
+        if workers <= 1:
+            for batch in reader:
+                count(batch)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as ex:
+                pending: list = []
+                for batch in reader:
+                    pending.append(ex.submit(count, batch))
+                    if len(pending) >= workers + 1:
+                        pending.pop(0).result()
+                for f in pending:
+                    f.result()
+    finally:
+        reader.close()
+        del reader
+    total = {}
+    for key in accs[0] if accs else ():
+        total[key] = accs[0][key]
+        for other in accs[1:]:
+            total[key] = (total[key] | other[key]) if total[key].dtype == bool else total[key] + other[key]
+
+    summaries: list = []
     for i, by in enumerate(bys):
-        unknown_rows = False
-        if any(unknown[k] is not None for k in by):
-            idx = np.nonzero(rows[i])[0]
-            rem = idx.copy()
-            for k in reversed(by):
-                if unknown[k] is not None and np.any(rem % sizes[k] == unknown[k]):
-                    unknown_rows = True
-                rem //= sizes[k]
-        if unknown_rows or not all(use_hist[i].values()):
+        if not use_hist[i] or not total:
+            summaries.append(None)
+            continue
+        hists = {m: total[(i, m)].reshape(n_groups[i], grid[m][1] + 2) for m in MEASURES}
+        if any(hists[m][:, -1].any() for m in MEASURES):
+            if strict:
+                raise ProcessDataError("engine='histogram' needs minute values on the one-second grid (whole seconds); "
+                                       "use engine='auto' or 'sql'")
+            summaries.append(None)
+            continue
+        rows = hists[MEASURES[0]].sum(axis=1)
+        present = np.nonzero(rows)[0]
+        if _has_unknown(present, by, sizes, unknown):
             if strict:
                 raise ProcessDataError(f"engine='histogram' cannot summarise by {by} here (values outside the study's "
                                        "ids or too many groups); use engine='auto' or 'sql'")
-            out.append(_summarise_sql(log, by, target))
+            summaries.append(None)
             continue
-        present = np.nonzero(rows[i])[0]
-        rem = present.copy()
-        key_vals = {}
-        for k in reversed(by):
-            key_vals[k] = [levels[k][j] for j in rem % sizes[k]]
-            rem //= sizes[k]
-        df = pd.DataFrame({k: key_vals[k] for k in by})
-        df["n"] = rows[i][present]
-        for m in MEASURES:
-            lo, width = grid[m]
-            h = hist[(i, m)][:-1].reshape(n_groups[i], width)[present]
-            tot = h.sum(axis=1)
-            svals = np.arange(width, dtype=np.int64) + lo
+        summaries.append(_hist_frame(by, present, rows, hists, total[("f", i)].reshape(n_groups[i], 3), fp,
+                                     levels, sizes, grid, target))
+    cube = None
+    if cube_shape and total:
+        cube = _cube_frame(total, cube_shape, levels, unknown, nctr, fp, study, log)
+    return _ScanResult(summaries, cube)
+
+
+def _has_unknown(present: np.ndarray, by, sizes: dict, unknown: dict) -> bool:
+    rem = present.copy()
+    for k in reversed(by):
+        if unknown[k] is not None and np.any(rem % sizes[k] == unknown[k]):
+            return True
+        rem //= sizes[k]
+    return False
+
+
+def _hist_frame(by, present, rows, hists, fpc, fp, levels, sizes, grid, target) -> pd.DataFrame:
+    """The summary table of one grouping from its value counts (exact mean and type-7 quantiles)."""
+    rem = present.copy()
+    key_vals = {}
+    for k in reversed(by):
+        key_vals[k] = [levels[k][j] for j in rem % sizes[k]]
+        rem //= sizes[k]
+    df = pd.DataFrame({k: key_vals[k] for k in by})
+    df["n"] = rows[present]
+    probs = list(QUANTILES.values())
+    for m in MEASURES:
+        lo, width = grid[m]
+        h = hists[m][present, :width]
+        tot = h.sum(axis=1)
+        svals = np.arange(width, dtype=np.int64) + lo
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df[f"{m}_mean"] = np.where(tot > 0, (h @ svals.astype(float)) / GRID / np.maximum(tot, 1), np.nan)
+        qa = np.full((len(present), len(QUANTILES)), np.nan)
+        for r in range(len(present)):
+            nz = np.nonzero(h[r])[0]
+            if nz.size:
+                qa[r] = quantiles_from_counts(svals[nz] / GRID, h[r][nz], probs)
+        for j, name in enumerate(QUANTILES):
+            df[f"{m}_{name}"] = qa[:, j]
+        if m == "waiting_minutes":
+            within = h[:, svals <= math.floor(target * GRID + 1e-9)].sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                df[f"{m}_mean"] = np.where(tot > 0, (h @ svals.astype(float)) / GRID / np.maximum(tot, 1), np.nan)
-            qa = np.full((len(present), len(QUANTILES)), np.nan)
-            for r in range(len(present)):
-                nz = np.nonzero(h[r])[0]
-                if nz.size:
-                    qa[r] = quantiles_from_counts(svals[nz] / GRID, h[r][nz], list(QUANTILES.values()))
-            for j, name in enumerate(QUANTILES):
-                df[f"{m}_{name}"] = qa[:, j]
-            if m == "waiting_minutes":
-                within = h[:, svals <= math.floor(target * GRID + 1e-9)].sum(axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    df["within_service_level"] = np.where(tot > 0, within / np.maximum(tot, 1), np.nan)
-        if fp:
-            f = fpc[i][:-1].reshape(n_groups[i], 2)[present]
-            fn = f.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                df["first_pass_yield"] = np.where(fn > 0, f[:, 1] / np.maximum(fn, 1), np.nan)
-        else:
-            df["first_pass_yield"] = np.nan
-        df = df.sort_values(list(by), na_position="last", kind="stable")
-        out.append(_order_columns(df, by))
-    return out
+                df["within_service_level"] = np.where(tot > 0, within / np.maximum(tot, 1), np.nan)
+    if fp:
+        f = fpc[present]
+        fn = f[:, 0] + f[:, 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df["first_pass_yield"] = np.where(fn > 0, f[:, 1] / np.maximum(fn, 1), np.nan)
+    else:
+        df["first_pass_yield"] = np.nan
+    df = df.sort_values(list(by), na_position="last", kind="stable")
+    return _order_columns(df, by)
 
 
-def pc_all(arr) -> bool:
-    import pyarrow.compute as pc
-
-    v = pc.all(arr).as_py()
-    return bool(v) if v is not None else True
+def _cube_frame(total: dict, shape: tuple[int, int, int], levels: dict, unknown: dict, nctr: int, fp: bool,
+                study: Study | None, log: TicketLog) -> pd.DataFrame | None:
+    """The branch x date x hour cube from the scan's counts (None: fall back to the SQL query)."""
+    nb, nd, nh = shape
+    ncell = nb * nd * nh
+    tickets = total["c"]
+    present = np.nonzero(tickets)[0]
+    b_idx, rem = np.divmod(present, nd * nh)
+    d_idx, h_idx = np.divmod(rem, nh)
+    if unknown["branch_id"] is not None and np.any(b_idx == unknown["branch_id"]):
+        return None
+    cube = pd.DataFrame({"branch_id": [levels["branch_id"][j] for j in b_idx],
+                         "date": pd.to_datetime(pd.Series([levels["date"][j] for j in d_idx], dtype=object)).astype("datetime64[us]"),
+                         "hour": pd.array([levels["hour"][j] for j in h_idx], dtype="Int32")})
+    if not cube["hour"].isna().any():
+        cube["hour"] = cube["hour"].astype("int32")
+    cube["tickets"] = tickets[present]
+    names = {"handling_minutes": "handling", "waiting_minutes": "waiting", "cycle_minutes": "cycle"}
+    for m in ("handling_minutes", "waiting_minutes", "cycle_minutes"):
+        n = total[f"n_{m}"][present]
+        cube[f"{names[m]}_sum"] = np.where(n > 0, total[f"v_{m}"][present], np.nan)
+        cube[f"{names[m]}_n"] = n
+    cube["within_sl"] = total["cw"][:ncell][present].astype(float)
+    f = total["cf"].reshape(ncell, 3)[present]
+    cube["first_pass_n"] = (f[:, 0] + f[:, 1]) if fp else 0
+    cube["first_pass_sum"] = np.where(cube["first_pass_n"] > 0, f[:, 1].astype(float), np.nan) if fp else 0
+    if nctr:
+        cube["counters_used"] = total["cc"].reshape(ncell, nctr)[present, 1:].sum(axis=1).astype(np.int64)
+    elif "counter_id" in log.columns:
+        sql = log.sql(f"""SELECT {KEYS['branch_id']} AS branch_id, {KEYS['date']} AS date, {KEYS['hour']} AS hour,
+                                 count(DISTINCT counter_id) AS counters_used FROM {log.view} GROUP BY 1, 2, 3""").df()
+        sql["date"] = sql["date"].astype("datetime64[us]")
+        cube = cube.merge(sql, on=["branch_id", "date", "hour"], how="left")
+        cube["counters_used"] = cube["counters_used"].fillna(0).astype(np.int64)
+    else:
+        cube["counters_used"] = pd.array([pd.NA] * len(cube), dtype="Int64")
+    has_called = "called_at" in log.columns
+    cube["littles_grid"] = np.where(has_called & (total["n_waiting_minutes"][present] > 0), total["lg"][present], np.nan)
+    open_h, close_h = _opening(study, log)
+    cube["open_hour"], cube["close_hour"] = open_h, close_h
+    return cube.sort_values(["branch_id", "date", "hour"], na_position="last", kind="stable").reset_index(drop=True)
 
 
 def _add_standards(df: pd.DataFrame, by: Sequence[str], study: Study | None) -> pd.DataFrame:
@@ -509,45 +691,58 @@ def _opening(study: Study | None, log: TicketLog) -> tuple[int, int]:
     return int(lo), int(hi) + 1
 
 
-def branch_hour_cube(source, study: Study | None = None, waiting_target: float | None = None) -> pd.DataFrame:
+def branch_hour_cube(source, study: Study | None = None, waiting_target: float | None = None,
+                     engine: str = "auto") -> pd.DataFrame:
     """One row per branch x date x hour of issue, with the sums the queue analyses need.
 
     Columns: branch_id, date, hour, tickets, handling_sum, handling_n, waiting_sum, waiting_n,
     cycle_sum, cycle_n, within_sl, first_pass_n, first_pass_sum, counters_used (distinct
     counter_id), open_hours (opening hours from study.yml, as columns open_hour/close_hour),
     littles_grid (sum over tickets of the whole minutes of opening time at which the ticket was
-    waiting: issued <= minute < called). Small (branches x days x hours), computed in one scan.
+    waiting: issued <= minute < called). Small (branches x days x hours), computed in one scan: by the
+    streaming counter of :func:`_scan` (``engine="auto"``) or one SQL GROUP BY (``engine="sql"``, also the
+    fallback for branches outside the study's ids or very large cubes).
     """
+    if engine not in ("auto", "sql"):
+        raise ValueError(f"engine must be 'auto' or 'sql', not {engine!r}")
     log = open_log(source)
     try:
         target = _waiting_target(study, waiting_target)
-        open_h, close_h = _opening(study, log)
-        a_min, b_min = open_h * 60, close_h * 60
-        iss = "(epoch_us(issued_at) - epoch_us(date_trunc('day', issued_at))) / 60000000.0"
-        cal = (f"CASE WHEN called_at IS NULL THEN NULL WHEN CAST(called_at AS DATE) > CAST(issued_at AS DATE) THEN {b_min}.0 "
-               "ELSE (epoch_us(called_at) - epoch_us(date_trunc('day', called_at))) / 60000000.0 END")
-        grid = (f"greatest(0, ceil(least(greatest({cal}, {a_min}), {b_min})) - ceil(least(greatest({iss}, {a_min}), {b_min})))"
-                if "called_at" in log.columns else "NULL")
-        fp = ("count(first_pass) AS first_pass_n, sum(CAST(first_pass AS INTEGER)) AS first_pass_sum"
-              if "first_pass" in log.columns else "0 AS first_pass_n, 0 AS first_pass_sum")
-        counters = "count(DISTINCT counter_id)" if "counter_id" in log.columns else "CAST(NULL AS BIGINT)"
-        q = f"""
-            SELECT branch_id, CAST(issued_at AS DATE) AS date, CAST(hour(issued_at) AS INTEGER) AS hour,
-                   count(*) AS tickets,
-                   sum(handling_minutes) AS handling_sum, count(handling_minutes) AS handling_n,
-                   sum(waiting_minutes) AS waiting_sum, count(waiting_minutes) AS waiting_n,
-                   sum(cycle_minutes) AS cycle_sum, count(cycle_minutes) AS cycle_n,
-                   sum(CASE WHEN waiting_minutes <= {target!r} THEN 1 ELSE 0 END) AS within_sl,
-                   {fp},
-                   {counters} AS counters_used,
-                   sum({grid}) AS littles_grid
-            FROM {log.view} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
-        cube = log.sql(q).df()
-        cube["open_hour"], cube["close_hour"] = open_h, close_h
-        return cube
+        if engine == "auto":
+            res = _scan(log, [], target, strict=False, study=study, want_cube=True)
+            if res.cube is not None:
+                return res.cube
+        return _branch_hour_cube_sql(log, study, target)
     finally:
         if not isinstance(source, TicketLog):
             log.close()
+
+
+def _branch_hour_cube_sql(log: TicketLog, study: Study | None, target: float) -> pd.DataFrame:
+    open_h, close_h = _opening(study, log)
+    a_min, b_min = open_h * 60, close_h * 60
+    iss = "(epoch_us(issued_at) - epoch_us(date_trunc('day', issued_at))) / 60000000.0"
+    cal = (f"CASE WHEN called_at IS NULL THEN NULL WHEN CAST(called_at AS DATE) > CAST(issued_at AS DATE) THEN {b_min}.0 "
+           "ELSE (epoch_us(called_at) - epoch_us(date_trunc('day', called_at))) / 60000000.0 END")
+    grid = (f"greatest(0, ceil(least(greatest({cal}, {a_min}), {b_min})) - ceil(least(greatest({iss}, {a_min}), {b_min})))"
+            if "called_at" in log.columns else "NULL")
+    fp = ("count(first_pass) AS first_pass_n, sum(CAST(first_pass AS INTEGER)) AS first_pass_sum"
+          if "first_pass" in log.columns else "0 AS first_pass_n, 0 AS first_pass_sum")
+    counters = "count(DISTINCT counter_id)" if "counter_id" in log.columns else "CAST(NULL AS BIGINT)"
+    q = f"""
+        SELECT branch_id, CAST(issued_at AS DATE) AS date, CAST(hour(issued_at) AS INTEGER) AS hour,
+               count(*) AS tickets,
+               sum(handling_minutes) AS handling_sum, count(handling_minutes) AS handling_n,
+               sum(waiting_minutes) AS waiting_sum, count(waiting_minutes) AS waiting_n,
+               sum(cycle_minutes) AS cycle_sum, count(cycle_minutes) AS cycle_n,
+               sum(CASE WHEN waiting_minutes <= {target!r} THEN 1 ELSE 0 END) AS within_sl,
+               {fp},
+               {counters} AS counters_used,
+               sum({grid}) AS littles_grid
+        FROM {log.view} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+    cube = log.sql(q).df()
+    cube["open_hour"], cube["close_hour"] = open_h, close_h
+    return cube
 
 
 def _cube(source, study, cube):
@@ -839,12 +1034,18 @@ CHAPTER_GROUPINGS = (("business_type",), ("branch_id",), ("channel",), ("hour",)
 def process_chapter(source, study: Study, threads: int | None = None, memory_limit: str | None = None,
                     temp_directory: str | None = None) -> dict[str, pd.DataFrame]:
     """All process-time aggregates of the report: summaries by business type, branch, channel, hour
-    and week (one pass), saturation, staffing, Little's law and the ITS of each measure (one more pass)."""
+    and week, saturation, staffing, Little's law and the ITS of each measure -- all from one streaming
+    pass over the log (:func:`_scan`), with the SQL engine only as a fallback."""
     log = open_log(source, threads=threads, memory_limit=memory_limit, temp_directory=temp_directory)
     try:
-        tables = summarise_many(log, CHAPTER_GROUPINGS, study=study)
-        out = {f"by_{'_'.join(by)}": t for by, t in zip(CHAPTER_GROUPINGS, tables)}
-        cube = branch_hour_cube(log, study)
+        target = _waiting_target(study, None)
+        bys = [_check_by(b) for b in CHAPTER_GROUPINGS]
+        res = _scan(log, bys, target, strict=False, study=study, want_cube=True)
+        out = {}
+        for by, table in zip(bys, res.summaries):
+            table = table if table is not None else _summarise_sql(log, by, target)
+            out[f"by_{'_'.join(by)}"] = _add_standards(table, by, study)
+        cube = res.cube if res.cube is not None else _branch_hour_cube_sql(log, study, target)
         out["saturation"] = saturation(log, study, cube=cube)
         out["staffing"] = staffing(log, study, cube=cube)
         out["littles_law"] = littles_law(log, study, cube=cube)

@@ -1,0 +1,429 @@
+"""The analyses of one quarter against its baseline, shaped for the report chapters.
+
+Each chapter notebook builds a :class:`Context` (study definition, the quarter's processed data and
+the baseline's) with :func:`context`, then calls the functions here; they combine the statistics
+modules (:mod:`study.scores`, :mod:`study.reliability`, :mod:`study.drivers`,
+:mod:`study.effects`, :mod:`study.process`, :mod:`study.benchmark`) and return DataFrames whose
+columns are ready to show (labels from study.yml, not ids). Nothing here reads or writes files
+except :func:`context`, through :mod:`study.io`. The same parameters give the same numbers: every
+resampling step takes ``ctx.seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from study import benchmark as bm
+from study import drivers as drv
+from study import effects as eff
+from study import io
+from study import process as proc
+from study import reliability as rel
+from study import scores as sc
+from study.config import PROCESS_METRICS, SURVEY_METRICS, Study, load_study
+
+# Metrics where a lower value is better; every other metric (and every dimension) is higher-better.
+LOWER_IS_BETTER = {"waiting_minutes", "handling_minutes", "cycle_minutes", "complaint_rate"}
+
+
+def better_direction(metric: str) -> str:
+    """'lower' or 'higher': which way a metric should move."""
+    return "lower" if metric in LOWER_IS_BETTER else "higher"
+
+
+@dataclass
+class Context:
+    """What every chapter works from: the study, the quarter, its baseline and the run parameters."""
+
+    study: Study
+    current: io.QuarterData
+    baseline: io.QuarterData | None
+    seed: int = 0
+    n_boot: int = 1000
+    cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def quarter(self) -> str:
+        return self.current.quarter
+
+    @property
+    def baseline_quarter(self) -> str | None:
+        return self.baseline.quarter if self.baseline is not None else None
+
+    @property
+    def level(self) -> float:
+        return 1 - self.study.alpha
+
+    @property
+    def level_pct(self) -> str:
+        return f"{self.level * 100:g} %"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of everything a result depends on: the study, the processed data, the parameters."""
+        import hashlib
+        import json
+
+        parts = {"study": self.study.model_dump(mode="json"), "seed": self.seed, "n_boot": self.n_boot,
+                 "data": [(q.quarter, q.manifest.get("outputs")) for q in (self.current, self.baseline) if q is not None],
+                 "baseline": self.baseline_quarter}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    def once(self, key: str, compute):
+        """Compute a result once per context (chapters reuse e.g. the driver analysis).
+
+        Within a report run (``study.report`` sets a cache folder) the result is also shared with
+        the later chapter notebooks, keyed by :attr:`fingerprint`, so each analysis runs once.
+        """
+        if key not in self.cache:
+            disk_key = f"{key}-{self.fingerprint}"
+            value = io.cache_load(disk_key)
+            if value is None:
+                value = compute()
+                io.cache_store(disk_key, value)
+            self.cache[key] = value
+        return self.cache[key]
+
+
+def context(study_file: str | Path, data_dir: str | Path, quarter: str, baseline: str | None = None,
+            seed: int = 0, n_boot: int = 1000) -> Context:
+    """Load the study definition and the processed data of ``quarter`` (and ``baseline``, if given)."""
+    study = load_study(study_file)
+    cur = io.load_quarter(data_dir, quarter)
+    base = io.load_quarter(data_dir, baseline) if baseline else None
+    return Context(study=study, current=cur, baseline=base, seed=int(seed), n_boot=int(n_boot))
+
+
+def label(study: Study, key: str) -> str:
+    return study.label(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Satisfaction
+
+
+def scores_frame(study: Study, survey: pd.DataFrame) -> pd.DataFrame:
+    """Per respondent: ``by_branch_id``, ``by_segment``, ``by_channel``, the 0-100 dimension scores
+    (columns named by dimension id) and the outcomes. The grouping columns carry a prefix because
+    a dimension id may equal a survey column name (e.g. a "channel" dimension)."""
+    dims = sc.dimension_scores(survey, study)
+    out = survey[["branch_id", "segment", "channel"]].add_prefix("by_").copy()
+    for d in study.dimension_ids:
+        out[d] = dims[f"{d}_0_100"]
+    o = study.questionnaire.outcomes
+    out[o.overall_satisfaction.column] = survey[o.overall_satisfaction.column].astype(float)
+    lo, hi = o.overall_satisfaction.scale.min, o.overall_satisfaction.scale.max
+    out["csat_0_100"] = (out[o.overall_satisfaction.column] - lo) / (hi - lo) * 100
+    out["top2"] = (out[o.overall_satisfaction.column] >= hi - 1).astype(float)
+    out[o.recommend.column] = survey[o.recommend.column].astype(float)
+    if o.complaint is not None:
+        out[o.complaint.column] = survey[o.complaint.column].astype(float)
+    return out
+
+
+def satisfaction_summary(ctx: Context) -> pd.DataFrame:
+    """CSAT (0-100 and top-2 box), NPS and complaint rate for the quarter and the baseline, with CIs."""
+    study = ctx.study
+    o = study.questionnaire.outcomes
+    rows = []
+    for which, q in (("current", ctx.current), ("baseline", ctx.baseline)):
+        if q is None:
+            continue
+        s = q.survey
+        c = sc.csat(s[o.overall_satisfaction.column], o.overall_satisfaction.scale.min, o.overall_satisfaction.scale.max,
+                    level=ctx.level)
+        n = sc.nps(s[o.recommend.column], level=ctx.level)
+        rows += [
+            {"which": which, "quarter": q.quarter, "metric": "csat_mean_0_100", "value": c["mean_0_100"],
+             "ci_low": c["mean_0_100_ci_low"], "ci_high": c["mean_0_100_ci_high"], "n": c["n"]},
+            {"which": which, "quarter": q.quarter, "metric": "csat_top2", "value": c["top2"],
+             "ci_low": c["top2_ci_low"], "ci_high": c["top2_ci_high"], "n": c["n"]},
+            {"which": which, "quarter": q.quarter, "metric": "nps", "value": n["nps"], "ci_low": n["ci_low"],
+             "ci_high": n["ci_high"], "n": n["n"]},
+        ]
+        if o.complaint is not None:
+            k = s[o.complaint.column].dropna()
+            lo, hi = sc.wilson_ci(k.sum(), len(k), ctx.level)
+            rows.append({"which": which, "quarter": q.quarter, "metric": "complaint_rate", "value": k.mean(),
+                         "ci_low": lo, "ci_high": hi, "n": len(k)})
+    out = pd.DataFrame(rows)
+    out.insert(3, "label", out["metric"].map(study.label))
+    return out
+
+
+def dimension_table(ctx: Context) -> pd.DataFrame:
+    """Per dimension: 0-100 score with CI this quarter, the baseline score and the change with its test."""
+    return ctx.once("dimensions", lambda: _dimension_table(ctx))
+
+
+def _dimension_table(ctx: Context) -> pd.DataFrame:
+    study = ctx.study
+    cur = scores_frame(study, ctx.current.survey)
+    base = scores_frame(study, ctx.baseline.survey) if ctx.baseline is not None else None
+    rows = []
+    for d in study.dimension_ids:
+        x = cur[d].dropna()
+        m, se = x.mean(), x.std(ddof=1) / np.sqrt(len(x))
+        from scipy import stats
+
+        t = stats.t.ppf(0.5 + ctx.level / 2, len(x) - 1)
+        row = {"dimension": d, "label": study.label(d), "n": len(x), "score": m, "ci_low": m - t * se, "ci_high": m + t * se}
+        if base is not None:
+            r = eff.compare(base[d].dropna(), x, kind="continuous", test="welch", level=ctx.level)
+            row.update({"baseline": r["before_value"], "change": r["estimate"], "change_ci_low": r["ci_low"],
+                        "change_ci_high": r["ci_high"], "p": r["p"], "g": r["effect_size"]})
+        rows.append(row)
+    out = pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    return out
+
+
+def breakdown(ctx: Context, by: str) -> pd.DataFrame:
+    """Overall satisfaction (0-100, top-2 share) and NPS by segment, channel or branch; small groups suppressed."""
+    study = ctx.study
+    f = scores_frame(study, ctx.current.survey)
+    rec = study.questionnaire.outcomes.recommend.column
+    f["nps_score"] = np.where(f[rec] >= 9, 100.0, np.where(f[rec] <= 6, -100.0, 0.0))
+    out = sc.breakdown(f, f"by_{by}", ["csat_0_100", "top2", "nps_score"] + study.dimension_ids, min_cell=study.min_cell_size)
+    out.insert(1, "label", out[f"by_{by}"].map(study.label))
+    return out.rename(columns={"nps_score": "nps"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurement
+
+
+def measurement(ctx: Context) -> dict:
+    """Reliability and validity of the questionnaire this quarter (see :func:`reliability.measurement_report`)."""
+    return ctx.once("measurement", lambda: rel.measurement_report(ctx.current.survey, ctx.study, level=ctx.level))
+
+
+# ---------------------------------------------------------------------------------------------
+# Drivers
+
+
+def drivers(ctx: Context) -> dict:
+    """Driver regression, LMG importance (bootstrap CIs), ordered-logit check and the IPA for this quarter."""
+    def compute():
+        study = ctx.study
+        f = scores_frame(study, ctx.current.survey)
+        outcome = study.questionnaire.outcomes.overall_satisfaction.column
+        dims = study.dimension_ids
+        data = f[[outcome] + dims].dropna()
+        model = drv.driver_regression(data, outcome, dims, level=ctx.level)
+        lmg = drv.relative_importance(data, outcome, dims, method="lmg", n_boot=ctx.n_boot, seed=ctx.seed, level=ctx.level)
+        ologit = drv.ordered_logit_check(data, outcome, dims, lmg=lmg)
+        performance = data[dims].mean()
+        ipa = drv.importance_performance(lmg, performance)
+        lmg = lmg.assign(label=lmg["predictor"].map(study.label))
+        ipa = ipa.reset_index() if "dimension" not in ipa.columns and ipa.index.name else ipa
+        return {"data": data, "outcome": outcome, "model": model, "lmg": lmg, "ologit": ologit, "ipa": ipa,
+                "performance": performance}
+    return ctx.once("drivers", compute)
+
+
+def priorities(ctx: Context, k: int = 3) -> pd.DataFrame:
+    """The dimensions to act on first (documented rule :data:`study.narrative.RULES` ``PRIORITY``).
+
+    Dimensions in the "concentrate here" quadrant, most important first; if fewer than ``k``, the
+    remaining places go to the important dimensions with the lowest scores, then to the lowest
+    scores overall.
+    """
+    ipa = drivers(ctx)["ipa"].copy()
+    key = "dimension" if "dimension" in ipa.columns else ipa.columns[0]
+    ipa["_first"] = ipa["quadrant"].eq("concentrate here")
+    ipa["_important"] = ipa["importance"] >= ipa["importance_line"]
+    first = ipa[ipa["_first"]].sort_values("importance", ascending=False)
+    rest = ipa[~ipa["_first"]].sort_values(["_important", "performance"], ascending=[False, True])
+    out = pd.concat([first, rest]).head(k).drop(columns=["_first", "_important"]).reset_index(drop=True)
+    out.insert(0, "priority", range(1, len(out) + 1))
+    out["label"] = out[key].map(ctx.study.label)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Headline figures and targets
+
+
+def headline(ctx: Context) -> pd.DataFrame:
+    """The quarter's headline figures against the baseline (all branches): value, change, CI, test, p."""
+    return ctx.once("headline", lambda: _headline(ctx))
+
+
+def _headline(ctx: Context) -> pd.DataFrame:
+    study = ctx.study
+    metrics = ["csat_mean_0_100", "csat_top2", "nps", "complaint_rate", "waiting_minutes", "handling_minutes",
+               "first_pass_yield", "within_service_level"]
+    rows = []
+    for metric in metrics:
+        kind = eff.metric_kind(metric)
+        cur = eff.metric_values(study, ctx.current.frames, metric)["value"].dropna()
+        row = {"metric": metric, "label": study.label(metric), "better": better_direction(metric)}
+        if ctx.baseline is not None:
+            base = eff.metric_values(study, ctx.baseline.frames, metric)["value"].dropna()
+            r = eff.compare(base, cur, kind=kind, level=ctx.level)
+            row.update({"baseline": r["before_value"], "current": r["after_value"], "change": r["estimate"],
+                        "ci_low": r["ci_low"], "ci_high": r["ci_high"], "test": r["test"], "statistic": r["statistic"],
+                        "df": r["df"], "p": r["p"], "effect_size": r["effect_size"],
+                        "effect_size_name": r["effect_size_name"], "n_before": r["n_before"], "n_after": r["n_after"]})
+        else:
+            row.update({"current": eff.nps_value(cur.to_numpy())[0] if kind == "nps" else cur.mean(), "n_after": len(cur)})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    s = sqi_table(ctx)
+    row = {"metric": "sqi", "label": "Service Quality Index (0-100)", "better": "higher",
+           "current": s.loc["all", "sqi_current"] * 100}
+    if ctx.baseline is not None:
+        row.update({"baseline": s.loc["all", "sqi_baseline"] * 100,
+                    "change": (s.loc["all", "sqi_current"] - s.loc["all", "sqi_baseline"]) * 100})
+    out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    if "p" in out.columns:
+        out["verdict"] = [change_verdict(r, study.alpha) for r in out.to_dict("records")]
+    return out
+
+
+def change_verdict(row: dict, alpha: float) -> str:
+    """'improved' / 'worsened' / 'no significant change' / 'not tested' for a headline row."""
+    p = row.get("p")
+    if p is None or pd.isna(p):
+        return "not tested"
+    if p >= alpha:
+        return "no significant change"
+    up = row["change"] > 0
+    good = up if row.get("better", "higher") == "higher" else not up
+    return "improved" if good else "worsened"
+
+
+def targets(ctx: Context) -> pd.DataFrame:
+    base = ctx.baseline.frames if ctx.baseline is not None else None
+    return ctx.once("targets", lambda: eff.target_attainment(ctx.study, ctx.current.frames, base, level=ctx.level))
+
+
+def sqi_table(ctx: Context) -> pd.DataFrame:
+    """SQI overall ("all") and per branch for the quarter (and the baseline), with contributions."""
+    def compute():
+        cur = sc.study_sqi(ctx.current.survey, ctx.current.process_times, ctx.study)
+        out = cur.add_suffix("_current")
+        if ctx.baseline is not None:
+            base = sc.study_sqi(ctx.baseline.survey, ctx.baseline.process_times, ctx.study)
+            out = out.join(base.add_suffix("_baseline"))
+        return out
+    return ctx.once("sqi", compute)
+
+
+# ---------------------------------------------------------------------------------------------
+# Effects of the improvement measures
+
+
+def effects(ctx: Context) -> pd.DataFrame:
+    """Every metric of every measure: pilot and control before/after and DiD (see :func:`effects.evaluate`)."""
+    if ctx.baseline is None:
+        return pd.DataFrame()
+    return ctx.once("effects", lambda: eff.evaluate(ctx.study, ctx.baseline.frames, ctx.current.frames,
+                                                    level=ctx.level, seed=ctx.seed))
+
+
+def measure_verdicts(ctx: Context) -> pd.DataFrame:
+    """Per measure and metric: whether the DiD shows an improvement (rule ``EFFECT`` in study.narrative)."""
+    ev = effects(ctx)
+    if ev.empty:
+        return pd.DataFrame()
+    did = ev[ev["analysis"] == "difference-in-differences"].copy()
+    ctrl = ev[ev["analysis"] == "control before/after"].set_index(["measure", "metric"])
+    rows = []
+    for r in did.to_dict("records"):
+        better = better_direction(r["metric"])
+        sig = r["p_holm"] < ctx.study.alpha
+        right = (r["estimate"] < 0) if better == "lower" else (r["estimate"] > 0)
+        verdict = ("improved" if sig and right else "worsened" if sig else "no evidence of change")
+        c = ctrl.loc[(r["measure"], r["metric"])] if (r["measure"], r["metric"]) in ctrl.index else None
+        rows.append({"measure": r["measure"], "metric": r["metric"], "label": r["label"], "better": better,
+                     "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_holm": r["p_holm"],
+                     "verdict": verdict,
+                     "control_changed": bool(c is not None and c["p_holm"] < ctx.study.alpha)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Process times and the competitor benchmark
+
+
+def process(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The process-time chapter of this quarter (DuckDB over the processed Parquet log)."""
+    return ctx.once("process", lambda: proc.process_chapter(ctx.current.process_times_path, ctx.study))
+
+
+def process_its(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Weekly pilot/control series over the baseline and this quarter, and the ITS of each measure."""
+    def compute():
+        sources = [q.process_times_path for q in (ctx.baseline, ctx.current) if q is not None]
+        weekly = proc.weekly_series(sources, ctx.study)
+        return weekly, proc.its_by_measure(sources, ctx.study, weekly=weekly)
+    return ctx.once("its", compute)
+
+
+def benchmark(ctx: Context) -> dict[str, pd.DataFrame]:
+    """Competitor comparison: per metric and bank, the composite index and the radar data."""
+    def compute():
+        data = ctx.current.benchmark
+        table = bm.benchmark_table(data, ctx.study)
+        return {"table": table, "composite": bm.composite_index(data, ctx.study, table=table),
+                "radar": bm.radar_data(data, ctx.study, table=table)}
+    return ctx.once("benchmark", compute)
+
+
+def data_quality(ctx: Context) -> pd.DataFrame:
+    """Rows read, kept and rejected per dataset and quarter, from the manifests."""
+    rows = []
+    for q in (ctx.baseline, ctx.current):
+        if q is None:
+            continue
+        for dataset, counts in q.manifest["rows"].items():
+            rows.append({"quarter": q.quarter, "dataset": dataset, "read": counts["read"], "kept": counts["kept"],
+                         "rejected": counts["rejected"], "kept_share": counts["kept"] / counts["read"] if counts["read"] else np.nan})
+    return pd.DataFrame(rows)
+
+
+def rejections(ctx: Context) -> pd.DataFrame:
+    """Rejected rows by dataset, quarter and reason (a row can have several reasons)."""
+    rows = []
+    for q in (ctx.baseline, ctx.current):
+        if q is None:
+            continue
+        for dataset, counts in q.manifest["rows"].items():
+            for reason, n in sorted(counts.get("rejected_by_reason", {}).items()):
+                rows.append({"quarter": q.quarter, "dataset": dataset, "reason": reason, "rows": n})
+    return pd.DataFrame(rows, columns=["quarter", "dataset", "reason", "rows"])
+
+
+def its_plot_data(ctx: Context, measure_id: str, metric: str = "waiting_minutes") -> pd.DataFrame:
+    """Weekly series of pilot and control with the fitted segments and the pre-trend counterfactual."""
+    import datetime as dt
+
+    weekly, _ = process_its(ctx)
+    m = next(m for m in ctx.study.measures if m.id == measure_id)
+    out = []
+    for group in ("pilot", "control"):
+        s = weekly[(weekly["measure"] == m.id) & (weekly["group"] == group) & (weekly["metric"] == metric)].copy()
+        if s.empty:
+            continue
+        s["week"] = pd.to_datetime(s["week"])
+        r = proc.interrupted_time_series(s, m.start)
+        b = r.params.set_index("term")["estimate"]
+        wk = s["week"].dt.date
+        first = wk.min()
+        t = np.array([(d - first).days / 7.0 for d in wk])
+        post = (wk >= m.start).to_numpy()
+        transition = ((wk < m.start) & (wk.map(lambda d: d + dt.timedelta(days=7)) > m.start)).to_numpy()
+        t0 = t[post].min() if post.any() else np.nan
+        pre_line = b["intercept"] + b["time"] * t
+        fitted = pre_line + np.where(post, b["level_change"] + b["slope_change"] * (t - t0), 0.0)
+        s["fitted"] = np.where(transition, np.nan, fitted)
+        s["counterfactual"] = np.where(post, pre_line, np.nan)
+        s["group_label"] = f"{group.capitalize()} branches"
+        out.append(s)
+    return pd.concat(out, ignore_index=True)

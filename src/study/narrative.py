@@ -1,0 +1,606 @@
+"""Generated prose: findings, problems and recommendations from the results, by documented rules.
+
+Every sentence the report writes about the data comes from a rule in :data:`RULES`; the methods
+appendix prints this table, so a reviewer can see why a finding was raised or a recommendation
+made. Functions take the result tables of :mod:`study.analysis` and return Markdown (and, for the
+problems and recommendations, a DataFrame of the evidence).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from study import present as P
+from study.analysis import Context, better_direction
+
+#: Business types more than this far over their standard handling time are a problem (per cent).
+DEVIATION_PROBLEM_PCT = 20.0
+#: A branch-hour whose saturation against the counters actually used reaches this is overloaded.
+SATURATION_HIGH = 0.85
+
+RULES = pd.DataFrame([
+    ("CHANGE", "Headline change", "A change against the baseline is called an improvement or a deterioration only when "
+     "its test is significant at the study's α (two-sided); otherwise 'no significant change', whatever the point estimate."),
+    ("PRIORITY", "Dimensions to act on first", "Dimensions in the 'concentrate here' quadrant of the importance–performance "
+     "analysis (LMG share at or above the mean share, score below the mean score), most important first; remaining places "
+     "go to the important dimensions with the lowest scores, then to the lowest scores overall. Three are named."),
+    ("PROBLEM-DIM", "Problem: dimension", "Each priority dimension is a problem, with its score, its rank by score and its "
+     "share of the explained variance of overall satisfaction."),
+    ("PROBLEM-PROCESS", "Problem: business type over standard",
+     f"Business types whose mean handling time exceeds the standard of study.yml by more than {DEVIATION_PROBLEM_PCT:g} %, "
+     "largest deviation first (at most three)."),
+    ("PROBLEM-BRANCH", "Problem: branch service level",
+     "Branches whose share of customers called within the waiting target is below the target share, lowest first (at most "
+     f"three), with their busiest hour's saturation F against the counters actually used (F ≥ {SATURATION_HIGH:g} is high)."),
+    ("PROBLEM-SCALE", "Problem: measurement", "Questionnaire scales below a reliability or validity threshold "
+     "(Appendix A thresholds) are named, so their scores are read with care."),
+    ("PROBLEM-BENCH", "Problem: competitor gap", "Competitor metrics where our bank ranks in the lower half."),
+    ("EFFECT", "Effect of a measure", "A measure improved a metric when the difference-in-differences (pilot vs control "
+     "branches) is significant after Holm adjustment across the measure's metrics and points the right way; "
+     "'no evidence of change' otherwise. The control branches' own before/after change is reported beside it."),
+    ("REC-MEASURE", "Recommendation: measure", "A measure that improved its first (primary) metric without a significant "
+     "change in the control branches is recommended for roll-out to the other branches; a measure with no evidence on its "
+     "primary metric is to be reviewed before it is extended; a measure that worsened it is to be stopped."),
+    ("REC-STAFF", "Recommendation: staffing", "Per branch, the hours where Erlang C needs more counters than are open "
+     "and the hours with spare counters (needed < used − 0.5) are named, so counters move from off-peak to peak hours."),
+    ("REC-FOCUS", "Recommendation: focus", "The priority dimensions become the focus of the next quarter's improvement plan."),
+    ("REC-TARGET", "Recommendation: targets", "Targets not met, or not distinguishable from their threshold, stay on the "
+     "plan with the gap stated."),
+], columns=["rule", "name", "text"])
+
+
+def _label(ctx: Context, key: str) -> str:
+    return ctx.study.label(key)
+
+
+def _fmt_metric(metric: str, value: float) -> str:
+    if pd.isna(value):
+        return P.DASH
+    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
+        return P.fmt_pct(value)
+    if metric.endswith("_minutes"):
+        return f"{P.fmt_num(value, 1)} min"
+    return P.fmt_num(value, 1)
+
+
+def _fmt_change(metric: str, value: float) -> str:
+    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
+        return P.fmt_pp(value)
+    unit = " min" if metric.endswith("_minutes") else ""
+    return f"{P.fmt_num(value, 1, sign=True)}{unit}"
+
+
+def headline_sentences(ctx: Context, headline: pd.DataFrame) -> str:
+    """Rule CHANGE: one sentence per headline figure."""
+    if ctx.baseline is None:
+        return "There is no baseline quarter, so this report describes the quarter without comparisons."
+    parts = []
+    for r in headline.to_dict("records"):
+        if r["metric"] == "sqi":
+            parts.append(f"The Service Quality Index is {P.fmt_num(r['current'], 1)} of 100 "
+                         f"({_fmt_change('sqi', r['change'])} points against {ctx.baseline_quarter}; a composite index, not tested).")
+            continue
+        v = r["verdict"]
+        what = {"improved": "improved", "worsened": "worsened", "no significant change": "did not change significantly"}[v]
+        ci = P.fmt_ci(r["ci_low"], r["ci_high"], 2 if abs(r["change"]) < 1 else 1)
+        parts.append(f"{r['label']} {what}: {_fmt_metric(r['metric'], r['baseline'])} → {_fmt_metric(r['metric'], r['current'])} "
+                     f"(change {_fmt_change(r['metric'], r['change'])}, {ci}, {P.fmt_p(r['p'])}).")
+    return "\n".join(f"- {p}" for p in parts)
+
+
+def target_sentences(targets: pd.DataFrame) -> str:
+    n = len(targets)
+    met = int((targets["status"] == "met").sum())
+    notmet = int((targets["status"] == "not met").sum())
+    undecided = n - met - notmet
+    return (f"Of {n} targets, {met} {'is' if met == 1 else 'are'} met, {notmet} not met and {undecided} cannot be "
+            "distinguished from the threshold with the data at hand (the confidence interval contains it).")
+
+
+def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> str:
+    names = [f"**{r['label']}** (score {P.fmt_num(r['performance'], 1)}, {P.fmt_pct(r['importance'])} of the explained variance)"
+             for r in priorities.to_dict("records")]
+    return ("Act first on " + ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] +
+            " (rule PRIORITY: high importance for overall satisfaction, low performance).")
+
+
+def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process: dict, benchmark: dict,
+             dims: pd.DataFrame) -> pd.DataFrame:
+    """The problems found, each with its rule and the evidence (one row per problem)."""
+    rows = []
+    score_rank = dims.set_index("dimension")["score"].rank(ascending=False).astype(int)
+    for r in priorities.to_dict("records"):
+        d = r["dimension"]
+        rows.append({"area": "Satisfaction", "rule": "PROBLEM-DIM", "problem": r["label"],
+                     "evidence": f"score {P.fmt_num(r['performance'], 1)} / 100 (rank {score_rank[d]} of {len(score_rank)} by score); "
+                                 f"{P.fmt_pct(r['importance'])} of the explained variance of overall satisfaction"})
+    bt = process["by_business_type"].sort_values("deviation_pct", ascending=False)
+    for r in bt[bt["deviation_pct"] > DEVIATION_PROBLEM_PCT].head(3).to_dict("records"):
+        rows.append({"area": "Process", "rule": "PROBLEM-PROCESS", "problem": _label(ctx, r["business_type"]),
+                     "evidence": f"mean handling {P.fmt_num(r['handling_minutes_mean'], 1)} min against a standard of "
+                                 f"{P.fmt_num(r['standard_minutes'], 0)} min ({P.fmt_num(r['deviation_pct'], 1, sign=True)} %); "
+                                 f"first-pass yield {P.fmt_pct(r['first_pass_yield'])}; improvement potential "
+                                 f"{P.fmt_num(r['improvement_potential'], 1)} min of cycle time"})
+    target = ctx.study.service_level.target_share
+    wait = ctx.study.service_level.waiting_target_minutes
+    br = process["by_branch_id"].sort_values("within_service_level")
+    sat = process["saturation"]
+    for r in br[br["within_service_level"] < target].head(3).to_dict("records"):
+        s = sat[sat["branch_id"] == r["branch_id"]].sort_values("saturation_used", ascending=False).iloc[0]
+        rows.append({"area": "Queues", "rule": "PROBLEM-BRANCH", "problem": _label(ctx, r["branch_id"]),
+                     "evidence": f"{P.fmt_pct(r['within_service_level'])} called within {P.fmt_num(wait, 0)} min (target "
+                                 f"{P.fmt_pct(target, 0)}); mean wait {P.fmt_num(r['waiting_minutes_mean'], 1)} min; busiest hour "
+                                 f"{int(s['hour']):02d}:00 with saturation F = {P.fmt_num(s['saturation_used'], 2)}"})
+    j = measurement["judgements"]
+    bad = j[(j["ok"] == False) & j["statistic"].isin(["alpha", "omega_total", "cr", "ave", "htmt", "cfi", "rmsea"])]  # noqa: E712
+    for what, g in bad.groupby("what", sort=False):
+        rows.append({"area": "Measurement", "rule": "PROBLEM-SCALE", "problem": _label(ctx, what),
+                     "evidence": "; ".join(g["reason"].str.split(":").str[0])})
+    t = benchmark["table"]
+    ours = t[t["bank"] == ctx.study.benchmark.our_bank]
+    for r in ours[ours["rank"] > ours["n_banks"] / 2].to_dict("records"):
+        rows.append({"area": "Competitors", "rule": "PROBLEM-BENCH", "problem": _label(ctx, r["metric"]),
+                     "evidence": f"rank {r['rank']} of {r['n_banks']}: {P.fmt_num(r['value'], 1)} {r['unit']} against the best "
+                                 f"{P.fmt_num(r['best_value'], 1)} and the competitors' average {P.fmt_num(r['competitor_average'], 1)}"})
+    return pd.DataFrame(rows, columns=["area", "problem", "evidence", "rule"])
+
+
+def _hour_ranges(hours, values=None) -> str:
+    """Consecutive hours as ranges: [9, 10, 11, 14] -> "09:00–12:00, 14:00–15:00" (with +n counters)."""
+    hours = [int(h) for h in hours]
+    values = [int(v) for v in values] if values is not None else [None] * len(hours)
+    out, i = [], 0
+    while i < len(hours):
+        j = i
+        while j + 1 < len(hours) and hours[j + 1] == hours[j] + 1:
+            j += 1
+        text = f"{hours[i]:02d}:00–{hours[j] + 1:02d}:00"
+        if values[i] is not None:
+            lo, hi = min(values[i:j + 1]), max(values[i:j + 1])
+            text += f" (+{lo})" if lo == hi else f" (+{lo} to +{hi})"
+        out.append(text)
+        i = j + 1
+    return ", ".join(out)
+
+
+def staffing_moves(ctx: Context, staffing: pd.DataFrame) -> pd.DataFrame:
+    """Rule REC-STAFF: per branch, the hours short of counters (and how many) and the hours with spare ones."""
+    rows = []
+    for b, g in staffing.groupby("branch_id", sort=True):
+        g = g.sort_values("hour")
+        short = g[g["difference"] > 0]
+        spare = g[g["counters_needed"] < g["counters_used"] - 0.5]
+        if short.empty and spare.empty:
+            continue
+        rows.append({"branch_id": b, "branch": _label(ctx, b),
+                     "counters_used": P.fmt_num(g["counters_used"].mean(), 1),
+                     "hours_short": _hour_ranges(short["hour"], short["difference"]) or P.DASH,
+                     "hours_spare": _hour_ranges(spare["hour"]) or P.DASH,
+                     "counters_short": int(short["difference"].sum())})
+    return pd.DataFrame(rows, columns=["branch_id", "branch", "counters_used", "hours_short", "hours_spare", "counters_short"])
+
+
+def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFrame, staffing: pd.DataFrame,
+                    targets: pd.DataFrame, problems_found: pd.DataFrame) -> pd.DataFrame:
+    """Recommendations, each with the rule that produced it and its evidence."""
+    rows = []
+    for m in ctx.study.measures:
+        v = verdicts[verdicts["measure"] == m.id] if not verdicts.empty else verdicts
+        if v.empty:
+            rows.append({"recommendation": f"Evaluate **{m.name}** once a follow-up quarter is available.",
+                         "evidence": "no baseline/follow-up pair", "rule": "REC-MEASURE"})
+            continue
+        primary = v[v["metric"] == m.metrics[0]].iloc[0]
+        improved = v[v["verdict"] == "improved"]["label"].tolist()
+        ev = (f"{primary['label']}: DiD {P.fmt_num(primary['estimate'], 2, sign=True)} "
+              f"{P.fmt_ci(primary['ci_low'], primary['ci_high'], 2)}, Holm-adjusted {P.fmt_p(primary['p_holm'])}; "
+              f"improved: {', '.join(improved) if improved else 'none'}")
+        if primary["verdict"] == "improved" and not primary["control_changed"]:
+            others = [b for b in ctx.study.branch_ids if b not in m.pilot]
+            text = f"Roll out **{m.name}** to the other {len(others)} branches."
+        elif primary["verdict"] == "worsened":
+            text = f"Stop **{m.name}** and review its design."
+        else:
+            text = f"Review **{m.name}** before extending it: there is no evidence yet that it moved {primary['label'].lower()}."
+        rows.append({"recommendation": text, "evidence": ev, "rule": "REC-MEASURE"})
+    moves = staffing_moves(ctx, staffing)
+    if not moves.empty:
+        worst = moves.sort_values("counters_short", ascending=False).head(3)
+        rows.append({"recommendation": "Move counters from off-peak to peak hours in " +
+                     ", ".join(worst["branch"]) + " (the branches furthest from the service level).",
+                     "evidence": "; ".join(f"{r['branch']}: short {r['hours_short']}; spare {r['hours_spare']}"
+                                           for r in worst.to_dict("records")),
+                     "rule": "REC-STAFF"})
+    rows.append({"recommendation": "Focus next quarter's plan on " + ", ".join(priorities["label"].str.lower()) + ".",
+                 "evidence": "; ".join(f"{r['label']}: score {P.fmt_num(r['performance'], 1)}, importance {P.fmt_pct(r['importance'])}"
+                                       for r in priorities.to_dict("records")),
+                 "rule": "REC-FOCUS"})
+    open_targets = targets[targets["status"] != "met"]
+    for r in open_targets.to_dict("records"):
+        rows.append({"recommendation": f"Keep the target “{r['label']}” on the plan ({r['status']}).",
+                     "evidence": f"observed {P.fmt_num(r['observed'], 3)} {P.fmt_ci(r['ci_low'], r['ci_high'], 3)} against "
+                                 f"{r['operator']} {P.fmt_num(r['target_value'], 3)}",
+                     "rule": "REC-TARGET"})
+    scales = problems_found[problems_found["rule"] == "PROBLEM-SCALE"]
+    for r in scales.to_dict("records"):
+        rows.append({"recommendation": f"Revise the items of the {r['problem'].lower()} scale before the next wave.",
+                     "evidence": r["evidence"], "rule": "PROBLEM-SCALE"})
+    out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"])
+    out.insert(0, "no", np.arange(1, len(out) + 1))
+    return out
+
+
+def effect_sentence(ctx: Context, verdicts: pd.DataFrame, its: pd.DataFrame) -> str:
+    """Rule EFFECT, in words, per measure."""
+    out = []
+    for m in ctx.study.measures:
+        v = verdicts[verdicts["measure"] == m.id]
+        if v.empty:
+            continue
+        good = v[v["verdict"] == "improved"]
+        none = v[v["verdict"] == "no evidence of change"]
+        s = (f"**{m.name}** (pilot {', '.join(m.pilot)}, control {', '.join(m.control) or 'none'}, from {m.start:%d %B %Y}): ")
+        if len(good):
+            s += "improved " + ", ".join(f"{r['label'].lower()} (DiD {P.fmt_num(r['estimate'], 2, sign=True)}, "
+                                           f"{P.fmt_ci(r['ci_low'], r['ci_high'], 2)}, Holm {P.fmt_p(r['p_holm'])})"
+                                           for r in good.to_dict("records"))
+        if len(none):
+            s += ("; " if len(good) else "") + "no evidence of change in " + ", ".join(none["label"].str.lower())
+        s += "."
+        it = its[(its["measure"] == m.id) & (its["metric"] == "waiting_minutes")] if not its.empty else its
+        if len(it) and "level_change" in it:
+            p = it[it["group"] == "pilot"]
+            c = it[it["group"] == "control"]
+            if len(p):
+                p = p.iloc[0]
+                s += (f" The interrupted time series of weekly waiting time shows a level change of "
+                      f"{P.fmt_num(p['level_change'], 2, sign=True)} min ({P.fmt_num(p['relative_level_change'] * 100, 1, sign=True)} %, "
+                      f"{P.fmt_p(p['level_p'])}) in the pilot branches")
+                if len(c):
+                    c = c.iloc[0]
+                    s += f" and {P.fmt_num(c['level_change'], 2, sign=True)} min ({P.fmt_p(c['level_p'])}) in the control branches"
+                s += "."
+        out.append(s)
+    return "\n\n".join(out)
+
+
+__all__ = ["RULES", "headline_sentences", "target_sentences", "priority_sentence", "problems", "staffing_moves",
+           "recommendations", "effect_sentence", "better_direction"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter texts, notes and display helpers (each reads the results; none types a number)
+
+SQI_FORMULA = r"\mathrm{SQI} = \sum_i W_i \, \frac{X_i - X_{\min}}{X_{\max} - X_{\min}}"
+FORMULAS = [
+    (SQI_FORMULA, "reversed, (X_max − X_i)/(X_max − X_min), for indicators where lower is better; X clipped to the historical range"),
+    (r"\alpha = \frac{k}{k-1}\left(1 - \frac{\sum_j s_j^2}{s_X^2}\right)", "Cronbach's α of a scale of k items with sum score X"),
+    (r"\omega = \frac{(\sum \lambda_j)^2}{(\sum \lambda_j)^2 + \sum \theta_j}", "McDonald's ω from a one-factor ML model of the scale"),
+    (r"\mathrm{NPS} = 100\,(p - d), \quad \mathrm{SE} = 100\sqrt{\frac{p + d - (p - d)^2}{n}}", "p promoters (9-10), d detractors (0-6)"),
+    (r"\mathrm{LMG}_j = \frac{1}{p!}\sum_{\pi} \left[R^2(S_j^{\pi} \cup \{j\}) - R^2(S_j^{\pi})\right]",
+     "the average gain in R² from adding predictor j over all p! orders (Shapley value of R²)"),
+    (r"y_{bt} = \alpha_b + \gamma_t + \delta \, D_{bt} + \varepsilon_{bt}",
+     "difference-in-differences with period effects, δ the effect; SE clustered by branch"),
+]
+EFFECT_TABLES = [("pilot before/after", "Before/after in the pilot branches"),
+                 ("control before/after", "Before/after in the control branches"),
+                 ("difference-in-differences", "Difference-in-differences, pilot against control branches")]
+STAFFING_HEADERS = {"branch": "Branch", "counters_used": "Counters in use (mean)", "hours_short": "Hours short of counters (counters to add)",
+                    "hours_spare": "Hours with a spare counter"}
+RECOMMENDATION_HEADERS = {"no": "No.", "recommendation": "Recommendation", "evidence": "Evidence", "rule": "Rule"}
+
+
+def _q(ctx: Context) -> str:
+    return ctx.quarter + (f" against {ctx.baseline_quarter}" if ctx.baseline is not None else "")
+
+
+def no_baseline() -> str:
+    return "There is no baseline quarter, so the effects of the improvement measures cannot be evaluated in this report."
+
+
+def intro(ctx: Context) -> str:
+    s = ctx.study
+    org = s.organisation or "the bank"
+    m = ctx.current.manifest["rows"]
+    text = (f"This report evaluates the service quality of {org} in {ctx.quarter}"
+            + (f" against the baseline {ctx.baseline_quarter}" if ctx.baseline is not None else "") +
+            f". It draws on {P.fmt_int(m['survey']['kept'])} valid questionnaires (of {P.fmt_int(m['survey']['read'])}), "
+            f"{P.fmt_int(m['process_times']['kept'])} queue tickets from {len(s.branches)} branches and a benchmark of "
+            f"{ctx.current.benchmark['bank'].nunique()} banks. Every figure is computed from these data by the `study` toolkit; "
+            "Appendix A lists the methods and the rules that generate the text, Appendix B the data quality and Appendix C "
+            "the inputs, parameters and software versions.")
+    return text
+
+
+def headline_notes(ctx: Context) -> list[str]:
+    return [f"Change = {ctx.quarter} − {ctx.baseline_quarter or 'baseline'}; shares in percentage points (pp). Tests: Welch t for means, "
+            "two-proportion test (continuity-corrected) for shares, z test of the NPS difference; CI at "
+            f"{ctx.level_pct}; α = {P.fmt_num(ctx.study.alpha, 2, leading_zero=False)} (rule CHANGE).",
+            "The SQI is a weighted index of normalised indicators (Chapter 2); it has no sampling distribution and is not tested."]
+
+
+def target_notes(ctx: Context) -> list[str]:
+    return ["Met: the whole confidence interval is on the right side of the threshold; not met: wholly on the wrong side; "
+            "not distinguishable: the interval contains the threshold. Change targets compare with the baseline over all branches."]
+
+
+def measurement_intro(ctx: Context, meas: dict) -> str:
+    k = meas["kmo"]
+    return (f"The questionnaire has {len(ctx.study.item_ids)} items in {len(ctx.study.dimension_ids)} dimensions "
+            f"({len(ctx.study.reverse_items)} reverse-keyed items were recoded before the analysis). The items suit factor analysis: "
+            f"KMO = {P.fmt_num(k['kmo'], 2, leading_zero=False)}, Bartlett's test χ²({P.fmt_int(k['df'])}) = {P.fmt_num(k['chi2'], 1)}, "
+            f"{P.fmt_p(k['p'])}, n = {P.fmt_int(k['n'])}.")
+
+
+def reliability_notes(ctx: Context) -> list[str]:
+    return ["α: Cronbach's alpha with the Feldt interval; ω: McDonald's omega (one-factor ML model per dimension); CR and AVE from "
+            "the standardised loadings of the measurement model. Thresholds: α and CR ≥ .70, AVE ≥ .50 (Appendix A)."]
+
+
+def fit_notes(ctx: Context, meas: dict) -> list[str]:
+    return [f"All {len(ctx.study.dimension_ids)} dimensions as correlated factors, maximum likelihood, n = {P.fmt_int(meas['cfa'].n)}; "
+            "RMSEA with its 90 % interval. Conventions of lavaan (χ² = N·F_ML)."]
+
+
+def validity_sentences(ctx: Context, meas: dict) -> str:
+    cfa = meas["cfa"]
+    h = cfa.htmt.where(~np.eye(len(cfa.htmt), dtype=bool)).stack()
+    worst = h.idxmax()
+    j = meas["judgements"]
+    weak = j[(j["ok"] == False) & (j["statistic"].isin(["alpha", "cr", "ave"]))]["what"].unique()  # noqa: E712
+    s = (f"Discriminant validity: the largest heterotrait–monotrait ratio is {P.fmt_num(h.max(), 2, leading_zero=False)} "
+         f"({ctx.study.label(worst[0])} and {ctx.study.label(worst[1])}; threshold .85). ")
+    if len(weak):
+        s += ("Below threshold: " + ", ".join(ctx.study.label(w) for w in weak) +
+              "; scores of these dimensions are less reliable and are read with care (rule PROBLEM-SCALE).")
+    else:
+        s += "Every dimension meets the reliability and convergent-validity thresholds."
+    return s
+
+
+def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> str:
+    cur = summary[summary["which"] == "current"].set_index("metric")
+    text = (f"In {ctx.quarter}, overall satisfaction is {P.fmt_num(cur.loc['csat_mean_0_100', 'value'], 1)} of 100 "
+            f"({P.fmt_ci(cur.loc['csat_mean_0_100', 'ci_low'], cur.loc['csat_mean_0_100', 'ci_high'], 1)}); "
+            f"{P.fmt_pct(cur.loc['csat_top2', 'value'])} are satisfied or very satisfied "
+            f"({P.fmt_ci(cur.loc['csat_top2', 'ci_low'] * 100, cur.loc['csat_top2', 'ci_high'] * 100, 1)} %, Wilson); "
+            f"the NPS is {P.fmt_num(cur.loc['nps', 'value'], 1)} ({P.fmt_ci(cur.loc['nps', 'ci_low'], cur.loc['nps', 'ci_high'], 1)})")
+    if "complaint_rate" in cur.index:
+        text += f" and {P.fmt_pct(cur.loc['complaint_rate', 'value'])} of respondents complained in the past three months"
+    return text + f" (n = {P.fmt_int(cur.loc['csat_mean_0_100', 'n'])})."
+
+
+def score_notes(ctx: Context) -> list[str]:
+    return ["Score = (mean of the dimension's items − 1) / (5 − 1) × 100, reverse-keyed items recoded; the convention of the "
+            "seed report. Change tested by Welch t; p adjusted by Holm over the dimensions; g = Hedges' g."]
+
+
+def suppression_note(ctx: Context) -> list[str]:
+    return [f"Groups with fewer than {ctx.study.min_cell_size} respondents are suppressed (privacy and precision)."]
+
+
+def driver_sentences(ctx: Context, drv: dict) -> str:
+    f = drv["model"].fit
+    lmg = drv["lmg"].sort_values("rank")
+    top = lmg.iloc[0]
+    o = drv["ologit"]
+    return (f"The ten dimension scores explain R² = {P.fmt_num(f['r2'], 2, leading_zero=False)} of the variance of overall "
+            f"satisfaction (adjusted {P.fmt_num(f['adj_r2'], 2, leading_zero=False)}, F({int(f['f_df1'])}, {int(f['f_df2'])}) = "
+            f"{P.fmt_num(f['f'], 1)}, {P.fmt_p(f['f_p'])}, n = {P.fmt_int(f['n'])}). {top['label']} is the strongest driver "
+            f"({P.fmt_pct(top['share'])} of the explained variance). {drv['model'].judgement} "
+            f"As a robustness check, an ordered logit of the 1-5 answer ranks the drivers alike "
+            f"(Kendall's τ = {P.fmt_num(o.agreement['kendall_tau'], 2)}, {P.fmt_p(o.agreement['kendall_p'])}).")
+
+
+def lmg_notes(ctx: Context, drv: dict) -> list[str]:
+    a = drv["lmg"].attrs
+    return [f"LMG: exact Shapley decomposition of R² over all subsets (Grömping 2006); percentile bootstrap, "
+            f"{P.fmt_int(a.get('n_boot', ctx.n_boot))} resamples, seed {ctx.seed}."]
+
+
+def regression_notes(ctx: Context, drv: dict) -> list[str]:
+    return ["OLS with HC3 heteroscedasticity-consistent standard errors; β standardised coefficient; VIF variance inflation. "
+            "Diagnostics: " + "; ".join(drv["model"].diagnostics["judgement"].astype(str))]
+
+
+def ipa_points(ctx: Context, drv: dict) -> pd.DataFrame:
+    ipa = drv["ipa"]
+    key = "dimension" if "dimension" in ipa.columns else ipa.columns[0]
+    return ipa.assign(label=ipa[key].map(ctx.study.label))
+
+
+def ipa_notes(drv: dict) -> list[str]:
+    ipa = drv["ipa"]
+    return [f"Quadrant lines at the means over the dimensions: importance {P.fmt_pct(ipa['importance_line'].iloc[0])} of the "
+            f"explained variance, performance {P.fmt_num(ipa['performance_line'].iloc[0], 1)}. Highlighted: the dimensions to act "
+            "on first (rule PRIORITY)."]
+
+
+def benchmark_notes(ctx: Context) -> list[str]:
+    return ["Source: the quarter's competitor benchmark file. Ranks are direction-aware (lower is better for times)."]
+
+
+def benchmark_sentences(ctx: Context, bench: dict) -> str:
+    c = bench["composite"]
+    ours = c[c["is_our_bank"]].iloc[0]
+    best = c.iloc[0]
+    return (f"On the composite benchmark index (weights of study.yml, metrics normalised 0-100 across the banks) our bank scores "
+            f"{P.fmt_num(ours['composite_index'], 1)} and ranks {int(ours['rank'])} of {len(c)}; the leader, {best['bank']}, scores "
+            f"{P.fmt_num(best['composite_index'], 1)}.")
+
+
+def radar_points(ctx: Context, bench: dict) -> pd.DataFrame:
+    t = bench["table"]
+    return t.assign(metric=t["metric"].map(ctx.study.label))[["bank", "metric", "score"]]
+
+
+def process_notes(ctx: Context) -> list[str]:
+    return ["Deviation = (mean handling − standard) / standard; potential ΔT = mean cycle − ideal cycle (the seed report's method). "
+            "Handling = finished − started; cycle = finished − issued; percentiles are exact (linear interpolation)."]
+
+
+def process_sentences(ctx: Context, pt: dict) -> str:
+    bt = pt["by_business_type"].sort_values("deviation_pct", ascending=False)
+    w = bt.iloc[0]
+    allt = pt["by_branch_id"]
+    n = allt["n"].sum()
+    mean_wait = (allt["waiting_minutes_mean"] * allt["n"]).sum() / n
+    within = (allt["within_service_level"] * allt["n"]).sum() / n
+    return (f"Every business type takes longer than its standard; {ctx.study.label(w['business_type']).lower()} deviates most "
+            f"({P.fmt_num(w['handling_minutes_mean'], 1)} against {P.fmt_num(w['standard_minutes'], 0)} min, "
+            f"{P.fmt_num(w['deviation_pct'], 1, sign=True)} %). Customers waited {P.fmt_num(mean_wait, 1)} min on average and "
+            f"{P.fmt_pct(within)} were called within {P.fmt_num(ctx.study.service_level.waiting_target_minutes, 0)} min "
+            f"(target {P.fmt_pct(ctx.study.service_level.target_share, 0)}).")
+
+
+def ticket_sample(ctx: Context) -> pd.DataFrame:
+    t = ctx.current.process_times[["business_type", "handling_minutes"]]
+    return t.assign(business=t["business_type"].map(ctx.study.label))
+
+
+def standard_minutes(ctx: Context) -> dict:
+    return {b.label: b.standard_minutes for b in ctx.study.business_types}
+
+
+def branch_notes(ctx: Context) -> list[str]:
+    return ["SQI per branch from the branch's own indicators (weights and ranges of study.yml)."]
+
+
+def saturation_sentences(ctx: Context, pt: dict) -> str:
+    s = pt["saturation"]
+    hi = s[s["saturation_used"] >= SATURATION_HIGH]
+    ll = pt["littles_law"]
+    col = next((c for c in ("relative_difference", "relative_discrepancy", "discrepancy") if c in ll.columns), None)
+    text = (f"Staff saturation F (offered workload / counters actually used) reaches {SATURATION_HIGH:g} or more in "
+            f"{len(hi)} of {len(s)} branch-hours, concentrated at "
+            + (", ".join(f"{int(h):02d}:00" for h in hi["hour"].value_counts().index[:3]) if len(hi) else "no hour") + ".")
+    if col is not None:
+        text += (f" As a consistency check of the timestamps, Little's law (L = λW) holds within "
+                 f"{P.fmt_pct(ll[col].abs().max(), 1)} in every branch.")
+    return text
+
+
+def sqi_notes(ctx: Context) -> list[str]:
+    return ["Contribution = weight × normalised value × 100; the SQI is their sum. Ranges are the historical minimum and maximum "
+            "of study.yml; values outside are clipped."]
+
+
+def problems_intro(ctx: Context, found: pd.DataFrame) -> str:
+    return (f"{len(found)} problems were found in {ctx.quarter}, in {found['area'].nunique()} areas. Each comes from a rule of "
+            "Appendix A applied to the results of Chapter 2, with the evidence beside it.")
+
+
+def measures_intro(ctx: Context) -> str:
+    n = len(ctx.study.measures)
+    return (f"The study definition lists {n} improvement measure{'s' if n != 1 else ''}. Each was introduced in pilot branches "
+            "from its start date, while control branches continued as before, so that its effect can be separated from the "
+            "change every branch saw (Chapter 5).")
+
+
+def measure_description(ctx: Context, m) -> str:
+    return (f"{m.description} Started {m.start:%d %B %Y} in {len(m.pilot)} pilot branches "
+            f"({', '.join(ctx.study.label(b) for b in m.pilot)}); {len(m.control)} control branches "
+            f"({', '.join(ctx.study.label(b) for b in m.control) or 'none'}). Expected to move: "
+            + ", ".join(ctx.study.label(x).lower() for x in m.metrics) + ".")
+
+
+def effects_intro(ctx: Context) -> str:
+    if ctx.baseline is None:
+        return no_baseline()
+    return (f"Each metric a measure should move is compared between {ctx.baseline_quarter} (before) and {ctx.quarter} (after), "
+            "in the pilot and in the control branches, and by difference-in-differences. The headline test of each comparison "
+            "is chosen by the rules of Appendix A; p-values are adjusted by Holm (and Benjamini–Hochberg) over the metrics of a "
+            "measure; power and the minimum detectable effect (MDE) at 80 % power are shown.")
+
+
+def effects_notes(ctx: Context, kind: str) -> list[str]:
+    if kind == "difference-in-differences":
+        return ["DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); with fewer "
+                "than 30 clusters the p-value is a restricted wild cluster bootstrap (Webb weights). Pre-trend: test of "
+                "diverging trends within the baseline quarter."]
+    return ["Estimate = after − before. Shares in percentage points; NPS in points."]
+
+
+def did_points(ctx: Context, ev: pd.DataFrame) -> pd.DataFrame:
+    d = ev[ev["analysis"] == "difference-in-differences"].copy()
+    units = {"waiting_minutes": "minutes", "cycle_minutes": "minutes", "handling_minutes": "minutes", "nps": "NPS points",
+             "overall_satisfaction": "points (1-5 scale)", "csat_top2": "share (0-1)", "complaint_rate": "share (0-1)",
+             "first_pass_yield": "share (0-1)", "within_service_level": "share (0-1)"}
+    d["unit"] = d["metric"].map(lambda m: units.get(m, "points (0-100 score)"))
+    return d[["label", "estimate", "ci_low", "ci_high", "unit"]]
+
+
+def its_notes() -> list[str]:
+    return ["Segmented regression of the weekly mean on time, a level change and a slope change at the start date "
+            "(Wagner et al. 2002); Newey–West (HAC) standard errors; the week containing the start date is left out."]
+
+
+def staffing_intro(ctx: Context) -> str:
+    sl = ctx.study.service_level
+    return (f"For each branch and opening hour, Erlang C (M/M/c) gives the counters needed so that "
+            f"{P.fmt_pct(sl.target_share, 0)} of customers are called within {P.fmt_num(sl.waiting_target_minutes, 0)} minutes, "
+            "from the hour's arrival rate and mean handling time; it is compared with the counters actually used (rule REC-STAFF).")
+
+
+def staffing_notes(ctx: Context) -> list[str]:
+    return ["Counters used: mean number of distinct counters serving in that hour over the quarter's days."]
+
+
+def conclusions(ctx: Context, head: pd.DataFrame, recs: pd.DataFrame) -> str:
+    parts = []
+    if ctx.baseline is not None:
+        better = head[head.get("verdict", pd.Series(dtype=str)) == "improved"]["label"].tolist()
+        worse = head[head.get("verdict", pd.Series(dtype=str)) == "worsened"]["label"].tolist()
+        parts.append(f"Against {ctx.baseline_quarter}, " +
+                     (f"{', '.join(x.lower() for x in better)} improved" if better else "no headline figure improved significantly") +
+                     (f"; {', '.join(x.lower() for x in worse)} worsened" if worse else "") + ".")
+    parts.append(f"The evidence leads to {len(recs)} recommendations, each with the rule that produced it and its evidence.")
+    return " ".join(parts)
+
+
+def recommendation_notes() -> list[str]:
+    return ["Rules in Appendix A. Recommendations are generated from this quarter's results; they are proposals for "
+            "management to weigh, not decisions."]
+
+
+def methods_intro(ctx: Context) -> str:
+    return (f"All tests are two-sided at α = {P.fmt_num(ctx.study.alpha, 2, leading_zero=False)} with {ctx.level_pct} "
+            f"confidence intervals. Bootstrap intervals use {P.fmt_int(ctx.n_boot)} resamples with seed {ctx.seed}. Survey "
+            "analyses use listwise deletion per scale. Every statistic of the toolkit is checked in its test suite against R "
+            "(psych, lavaan, semTools, effectsize, stats) or published values.")
+
+
+def test_rules() -> pd.DataFrame:
+    from study.effects import RULES as TEST_RULES
+
+    return pd.DataFrame({"Rule": list(TEST_RULES), "When it applies and what it chooses": list(TEST_RULES.values())})
+
+
+def thresholds() -> pd.DataFrame:
+    from study.thresholds import thresholds_table
+
+    t = thresholds_table()
+    return t.rename(columns=lambda c: str(c).replace("_", " ").capitalize())
+
+
+def response_rate(ctx: Context, dq: pd.DataFrame) -> str:
+    s = dq[dq["dataset"] == "survey"]
+    parts = [f"{r['quarter']}: {P.fmt_int(r['kept'])} valid of {P.fmt_int(r['read'])} questionnaires, a valid response rate of "
+             f"{P.fmt_pct(r['kept_share'], 2)}" for r in s.to_dict("records")]
+    return ("; ".join(parts) + ". Rejected rows are kept, with their reasons, in `data/processed/<quarter>/rejected_<dataset>.csv`; "
+            "raw files are never modified.")
+
+
+def quality_notes() -> list[str]:
+    return ["Validation rules: Likert values out of range, missing or unparsable values, duplicate ids, straight-lining, "
+            "dates outside the quarter, unknown branches, timestamps out of order, absurd durations, unknown benchmark metrics."]
+
+
+def rejection_notes(ctx: Context) -> list[str]:
+    return ["Identifiers are pseudonymised (keyed hash) in processed data; direct identifiers and free text are dropped."]
+
+
+def provenance_intro() -> str:
+    return ("The same inputs and parameters give the same numbers. These are the SHA-256 hashes of the raw and processed data, "
+            "the parameters of this run, the versions of the software and the commit of the toolkit.")

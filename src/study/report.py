@@ -1,0 +1,1121 @@
+"""The rendered improvement report: execute the chapter notebooks, assemble one HTML, print a PDF.
+
+``render_report(quarter, baseline, ...)`` does, in one Python process:
+
+1. **Execute** every chapter notebook (``notebooks/*.ipynb``, in natural name order) with
+   papermill's Python API in a fresh kernel - the project kernel ``service-quality-study`` when
+   installed, else ``python3`` (named explicitly: a notebook saved with another kernel name would
+   otherwise fail with NoSuchKernel). The parameters ``quarter, baseline, study_file, data_dir``
+   (and ``seed`` and any extra ones given) are injected into the cell tagged ``parameters``; only
+   names that cell declares are passed. Executed notebooks are kept in
+   ``reports/<QUARTER>/notebooks/``.
+2. **Check** the outputs: an error output, a plain-text value (a bare expression such as a
+   DataFrame repr), a raw ``pandas`` HTML table or an uncaptioned figure stops the render with a
+   message naming the notebook and the cell. Streams (stdout, stderr, warnings) are dropped.
+3. **Assemble** one self-contained ``report.html`` (nbconvert ``HTMLExporter`` with the template
+   ``templates/study_report``, no input cells, no prompts): title page, contents with page
+   numbers, numbered chapters, appendices (chapters numbered by a letter). CSS is inlined; images
+   are data URIs; formulas are SVG rendered by matplotlib mathtext (see :mod:`study.present`);
+   there is no script at all, and the file is checked for any external reference.
+4. **Print** ``report.pdf`` (A4) with headless Chromium: CSS ``@page`` margin boxes give the
+   "Page X of Y" footer; figures and tables are not split; chapters start on a new page; the
+   PDF gets a document outline (bookmarks). A first print gives the page of every heading,
+   table and figure (the PDF's named destinations, read with poppler's ``pdfinfo -dests``);
+   the contents are filled in and the page printed again.
+5. **Swap**: everything is rendered in a temporary folder next to the target, which replaces
+   ``reports/<QUARTER>/`` only when all steps succeeded; on failure the previous report is left
+   intact and the failed executed notebook is kept in ``reports/<QUARTER>.failed/``.
+
+A failing cell raises :class:`study.errors.StudyError` naming the notebook, the cell, the line
+and the error (the command line prints it and exits with code 2, without a traceback).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import datetime as dt
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from study import config
+from study import io as study_io
+from study.errors import StudyError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+PROJECT_KERNEL = "service-quality-study"
+#: Chapter notebooks to render; None means every ``*.ipynb`` in the notebooks folder, by name.
+NOTEBOOKS: Sequence[str] | None = None
+#: Parameters every chapter notebook receives (if its parameters cell declares them).
+STANDARD_PARAMETERS = ("quarter", "baseline", "study_file", "data_dir", "seed", "alpha")
+DEFAULT_TIMEOUT = 600  # seconds per cell
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class ReportError(StudyError):
+    """The report could not be rendered (a failing notebook cell, a bad output, a missing tool)."""
+
+
+class NotebookFailed(ReportError):
+    """A chapter notebook raised an error; the message names the notebook, the cell and the line."""
+
+    def __init__(self, message: str, notebook: str, cell: int | None, ename: str = "", evalue: str = ""):
+        super().__init__(message)
+        self.notebook, self.cell, self.ename, self.evalue = notebook, cell, ename, evalue
+
+    def __reduce__(self):  # raised in a worker process, re-raised in the parent
+        return (type(self), (str(self), self.notebook, self.cell, self.ename, self.evalue))
+
+
+@dataclass
+class Chapter:
+    notebook: str          # file name
+    number: str            # "2", or a letter for an appendix
+    body: str = ""         # HTML fragment
+    items: list[dict] = field(default_factory=list)  # study display metadata, in order
+
+    @property
+    def appendix(self) -> bool:
+        return self.number.isalpha()
+
+    @property
+    def section_id(self) -> str:
+        return "chapter-section-" + re.sub(r"\W+", "-", self.number)
+
+
+@dataclass
+class RenderResult:
+    quarter: str
+    baseline: str
+    folder: Path
+    html: Path
+    pdf: Path | None
+    notebooks: list[Path]
+    timings: dict[str, float]
+    pages: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebooks and kernels
+
+
+def _natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def discover_notebooks(notebooks_dir: Path | str = config.NOTEBOOKS_DIR,
+                       names: Sequence[str | Path] | None = None) -> list[Path]:
+    """Chapter notebooks in execution order: ``names`` (file names or paths) or every ``*.ipynb``."""
+    base = Path(notebooks_dir)
+    if names is not None:
+        paths = [Path(n) if Path(n).is_absolute() or Path(n).exists() else base / n for n in names]
+    else:
+        if not base.is_dir():
+            raise ReportError(f"{base}: notebooks folder not found")
+        paths = sorted((p for p in base.glob("*.ipynb") if not p.name.startswith(".")), key=lambda p: _natural_key(p.name))
+    paths = [p.resolve() for p in paths]  # papermill changes the working directory while it runs
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ReportError(f"notebook(s) not found: {', '.join(missing)}")
+    if not paths:
+        raise ReportError(f"{base}: no chapter notebooks (*.ipynb) to render")
+    return paths
+
+
+def kernel_name(preferred: str = PROJECT_KERNEL) -> str:
+    """The project kernel if Jupyter knows it (``make setup`` registers it), else ``python3``.
+
+    ``python3`` is ipykernel's built-in spec, which runs the interpreter running this code - the
+    virtual environment's own Python when started from ``.venv/bin``.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        specs = KernelSpecManager().find_kernel_specs()
+    except Exception:  # pragma: no cover - broken Jupyter paths
+        specs = {}
+    return preferred if preferred in specs else "python3"
+
+
+def _kernel_manager_class(log_path: Path | None = None):
+    """nbclient's kernel manager, adapted for unattended runs.
+
+    * The kernel's own stdout/stderr (start-up banners, "KeyboardInterrupt caught in kernel" at
+      shutdown, crash messages) go to ``log_path`` instead of the terminal; a kernel that dies
+      is reported with the tail of that log.
+    * Kernel sockets are CurveZMQ-encrypted when both sides can (jupyter_client >= 8.10 with
+      ``transport_encryption="auto"``; ipykernel >= 7.4 warns about plain-TCP kernels otherwise).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    encrypt = "transport_encryption" in AsyncKernelManager.class_trait_names()
+    if encrypt:
+        import zmq
+
+        encrypt = zmq.has("curve")
+
+    class ReportKernelManager(AsyncKernelManager):
+        if encrypt:
+            @default("transport_encryption")
+            def _encrypt_by_default(self):
+                return "auto"
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if log_path is not None:
+                fh = open(log_path, "ab")  # noqa: SIM115 - inherited by the kernel process
+                kw.setdefault("stdout", fh)
+                kw.setdefault("stderr", fh)
+                try:
+                    return await super()._async_launch_kernel(kernel_cmd, **kw)
+                finally:
+                    fh.close()
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return ReportKernelManager
+
+
+def _tail(path: Path | None, n: int = 6) -> str:
+    if path is None or not path.is_file():
+        return ""
+    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    return "\n".join("    " + ln for ln in lines[-n:])
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """Names and default values declared in the notebook's ``parameters`` cell."""
+    import papermill
+
+    try:
+        declared = papermill.inspect_notebook(str(path))
+    except Exception as exc:
+        raise ReportError(f"{path.name}: cannot read the notebook ({exc})") from None
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise ReportError(f"{path.name}: no cell is tagged 'parameters'. Tag the cell that sets quarter, baseline, "
+                          "study_file, data_dir ... (JupyterLab: property inspector > cell tags).")
+    out = {}
+    for name, spec in declared.items():
+        try:
+            out[name] = ast.literal_eval(spec.get("default", "None"))
+        except (ValueError, SyntaxError):
+            out[name] = spec.get("default")
+    return out
+
+
+def _error_line(traceback: Sequence[str]) -> tuple[int | None, str]:
+    """(line number in the cell, source line) of the failing statement, from an IPython traceback."""
+    lines = _ANSI.sub("", "\n".join(traceback)).splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"\s*Cell In\s*\[\d*\],\s*line (\d+)", line)
+        if not m:
+            continue
+        number = int(m.group(1))
+        for follow in lines[i + 1:i + 40]:
+            m2 = re.match(r"-+>\s*(\d+)\s?(.*)$", follow)
+            if m2:
+                return int(m2.group(1)), m2.group(2).strip()
+            if re.match(r"\s*Cell In\s*\[", follow) or re.match(r"\s*File ", follow):
+                break
+        # a SyntaxError: the line follows the location
+        for follow in lines[i + 1:i + 4]:
+            if follow.strip() and not set(follow.strip()) <= {"^", "~"}:
+                return number, follow.strip()
+        return number, ""
+    return None, ""
+
+
+def _failure_message(exc, nb_path: Path, param_index: int | None, kept: Path | None) -> NotebookFailed:
+    idx = getattr(exc, "cell_index", None)
+    source_index = None
+    if idx is not None:
+        source_index = idx - 1 if (param_index is not None and idx > param_index) else idx
+    line_no, line = _error_line(getattr(exc, "traceback", []) or [])
+    if not line and line_no is not None:
+        src = (getattr(exc, "source", "") or "").splitlines()
+        line = src[line_no - 1].strip() if 0 < line_no <= len(src) else ""
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), _ANSI.sub("", str(getattr(exc, "evalue", exc)))
+    where = f"cell {source_index + 1}" if source_index is not None else "a cell"
+    count = getattr(exc, "exec_count", None)
+    if count:
+        where += f" (In [{count}])"
+    if line_no is not None:
+        where += f", line {line_no}"
+    msg = f"notebook {nb_path.name} failed at {where}"
+    if line:
+        msg += f": {line}"
+    msg += f"\n  {ename}: {evalue}"
+    if kept is not None:
+        msg += f"\n  the executed notebook, with the error, is kept in {kept}"
+    return NotebookFailed(msg, nb_path.name, None if source_index is None else source_index + 1, ename, evalue)
+
+
+def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *, kernel: str,
+                     timeout: float | None = DEFAULT_TIMEOUT, cwd: Path | None = None,
+                     failed_dir: Path | None = None, kernel_log: Path | None = None) -> None:
+    """Execute one notebook with papermill; a failing cell raises :class:`NotebookFailed`."""
+    import logging
+
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    declared = notebook_parameters(path)
+    params = {k: v for k, v in parameters.items() if k in declared}
+    import nbformat
+
+    src = nbformat.read(path, as_version=4)
+    param_index = next((i for i, c in enumerate(src.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    # papermill (and nbclient, which logs through papermill's logger) would print "Kernel died ..."
+    # and the like; the StudyError raised below says it once, with the notebook and cell.
+    pm_log = logging.getLogger("papermill")
+    old_level = pm_log.level
+    pm_log.setLevel(logging.CRITICAL)
+    try:
+        papermill.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel,
+                                   progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+                                   cwd=str(cwd or path.parent), execution_timeout=timeout,
+                                   kernel_manager_class=_kernel_manager_class(kernel_log))
+    except PapermillExecutionError as exc:
+        kept = None
+        if failed_dir is not None and output.exists():
+            failed_dir.mkdir(parents=True, exist_ok=True)
+            kept = failed_dir / path.name
+            shutil.copyfile(output, kept)
+        raise _failure_message(exc, path, param_index, kept) from None
+    except TimeoutError:
+        raise ReportError(f"notebook {path.name}: a cell ran longer than {timeout} s (the per-cell timeout); "
+                          "raise it with timeout=... or look for a runaway loop") from None
+    except Exception as exc:
+        name = type(exc).__name__
+        if name == "NoSuchKernel":
+            raise ReportError(f"Jupyter kernel '{kernel}' is not installed: run `make setup` (it registers "
+                              f"'{PROJECT_KERNEL}')") from None
+        if name in ("DeadKernelError", "RuntimeError") or "kernel" in str(exc).lower():
+            tail = _tail(kernel_log)
+            raise ReportError(f"notebook {path.name}: the kernel died or did not start ({name}: {exc})"
+                              + (f"\n  kernel log:\n{tail}" if tail else "")) from None
+        raise
+    finally:
+        pm_log.setLevel(old_level)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output checks
+
+
+def check_outputs(nb, name: str) -> list[str]:
+    """Refuse outputs that must not reach a reader; drop streams. Returns notes on what was dropped.
+
+    Refused (``ReportError`` naming notebook and cell): error outputs; values shown only as plain
+    text (a bare expression at the end of a cell, e.g. a DataFrame or number repr); pandas'
+    own HTML tables (``class="dataframe"``, Styler tables) - use ``present.table``; images not
+    wrapped by ``present.figure`` (no number, no caption).
+    """
+    notes = []
+    dropped = 0
+    number = 0  # cell number in the source notebook (papermill's injected cell not counted)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        injected = "injected-parameters" in tags
+        number += not injected
+        if cell.cell_type != "code":
+            continue
+        where = f"notebook {name}, cell {number}" + (" (injected parameters)" if injected else "")
+        kept = []
+        for out in cell.get("outputs", []):
+            otype = out.get("output_type")
+            if otype == "stream":
+                dropped += 1
+                continue
+            if otype == "error":
+                raise ReportError(f"{where}: the output is an error ({out.get('ename')}: {_ANSI.sub('', str(out.get('evalue')))})")
+            if otype in ("execute_result", "display_data"):
+                data = out.get("data", {})
+                if "application/vnd.jupyter.widget-view+json" in data:
+                    dropped += 1
+                    continue
+                keys = set(data) - {"text/plain"}
+                if not keys:
+                    text = str(data.get("text/plain", "")).strip().splitlines()
+                    first = text[0][:70] if text else ""
+                    if first.startswith("<Figure size"):
+                        raise ReportError(f"{where}: shows a figure without number and caption; use "
+                                          "present.figure(fig, caption), or end the line with ';'")
+                    raise ReportError(f"{where}: shows a raw value ({first!r}); display it with present.table / "
+                                      "present.prose, or end the line with ';'")
+                htm = str(data.get("text/html", ""))
+                if 'class="dataframe' in htm or re.search(r'<table id="T_', htm):
+                    raise ReportError(f"{where}: shows a DataFrame as pandas renders it; use present.table(df, caption)")
+                if not htm and keys & {"image/png", "image/jpeg", "image/svg+xml"}:
+                    raise ReportError(f"{where}: shows a figure without number and caption; use present.figure(fig, caption) "
+                                      "(build figures with study.figures, which does not auto-display)")
+            kept.append(out)
+        cell["outputs"] = kept
+    if dropped:
+        notes.append(f"{name}: {dropped} stream/widget output(s) (print, warnings, progress) left out of the report")
+    return notes
+
+
+#: Cells with one of these tags are left out of the report (e.g. a note for JupyterLab users).
+REMOVE_TAGS = {"remove-cell", "remove_cell", "report-exclude"}
+
+
+def remove_tagged_cells(nb) -> int:
+    """Drop cells tagged ``remove-cell`` (or ``remove_cell``, ``report-exclude``); return how many."""
+    before = len(nb.cells)
+    nb.cells = [c for c in nb.cells if not REMOVE_TAGS & set(c.get("metadata", {}).get("tags", []))]
+    return before - len(nb.cells)
+
+
+def _study_items(nb) -> list[dict]:
+    items = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            meta = (out.get("metadata") or {}).get("study")
+            if isinstance(meta, dict):
+                items.append(dict(meta))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    from study.present import markdown_to_html
+
+    exp = HTMLExporter(template_name="study_report", extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exp.exclude_input = True
+    exp.exclude_input_prompt = True
+    exp.exclude_output_prompt = True
+    exp.exclude_anchor_links = True
+    exp.register_filter("study_markdown", lambda text: markdown_to_html(str(text)))
+    exp.register_filter("study_b64", lambda text: base64.b64encode(str(text).encode("utf-8")).decode("ascii"))
+    return exp
+
+
+def notebook_fragment(nb, name: str, exporter=None) -> str:
+    """The HTML fragment of one executed (and checked) notebook."""
+    exporter = exporter or _exporter()
+    try:
+        body, _ = exporter.from_notebook_node(nb)
+    except ValueError as exc:  # e.g. a formula mathtext cannot parse in a Markdown cell
+        raise ReportError(f"{name}: {exc}") from None
+    return body
+
+
+_HEADING = re.compile(r"<h([1-3])(\s[^>]*)?>(.*?)</h\1>", re.S)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _text(fragment: str) -> str:
+    return html.unescape(_TAGS.sub("", fragment)).strip()
+
+
+def _toc_entries(chapters: list[Chapter]) -> tuple[list[dict], list[dict], list[dict], list[Chapter]]:
+    """Contents (chapters and sections), tables and figures.
+
+    Numbers sections: every ``<h2>``/``<h3>`` of a chapter gets the number of its place in the
+    chapter ("2.1", "2.1.1"), whether it came from ``present.heading`` or from a Markdown cell, so
+    the numbering has no gaps; an ``<h1>`` without a number (a Markdown ``#`` title) gets the
+    chapter's. Every heading gets a unique id for the links in the contents.
+    """
+    from study.present import markdown_to_html
+
+    toc, tables, figures = [], [], []
+    used: set[str] = set()
+    for ch in chapters:
+        counters = {2: 0, 3: 0}
+        label = f"Appendix {ch.number}" if ch.appendix else ch.number
+
+        def fix(m, ch=ch, counters=counters, label=label):
+            level, attrs, inner = int(m.group(1)), m.group(2) or "", m.group(3)
+            num_m = re.match(r'\s*<span class="number">(.*?)</span>\s*(.*)$', inner, re.S)
+            title = num_m.group(2) if num_m else inner
+            if level == 1:
+                number = _text(num_m.group(1)) if num_m else label
+                if 'class="' not in attrs:
+                    attrs += ' class="chapter-title"'
+                base = "chapter-" + re.sub(r"[^0-9A-Za-z]+", "-", ch.number)
+            else:
+                counters[level] += 1
+                if level == 2:
+                    counters[3] = 0
+                parts = [ch.number, str(counters[2])] + ([str(counters[3])] if level == 3 else [])
+                number = ".".join(parts)
+                base = "section-" + re.sub(r"[^0-9A-Za-z]+", "-", number)
+            anchor, k = base, 2
+            while anchor in used:
+                anchor, k = f"{base}-{k}", k + 1
+            used.add(anchor)
+            attrs = re.sub(r'\sid="[^"]*"', "", attrs) + f' id="{anchor}"'
+            inner = f'<span class="number">{html.escape(number)}</span> {title.strip()}'
+            if level <= 2:
+                toc.append({"kind": "chapter" if level == 1 else "section", "level": level, "anchor": anchor,
+                            "number": number, "title": _strip_block(title),
+                            "text": f"{number} {_text(title)}", "page": ""})
+            return f"<h{level}{attrs}>{inner}</h{level}>"
+
+        ch.body = _HEADING.sub(fix, ch.body)
+        for item in ch.items:
+            if item.get("kind") in ("table", "figure") and item.get("anchor"):
+                cap = markdown_to_html(str(item.get("caption", "")), inline=True)
+                entry = {"anchor": item["anchor"], "number": item["label"], "title": _strip_block(cap),
+                         "text": f"{item['label']} {_text(cap)}", "page": ""}
+                (tables if item["kind"] == "table" else figures).append(entry)
+    for i, e in enumerate(toc + tables + figures):
+        e["key"] = f"e{i}"
+    return toc, tables, figures, chapters
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("study")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def _strip_block(fragment: str) -> str:
+    """Inline HTML for a contents entry: keep inline markup (emphasis, formulas), drop links."""
+    return re.sub(r"</?a\b[^>]*>", "", fragment).strip()
+
+
+def _read_css() -> str:
+    return (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+
+
+def assemble_html(chapters: list[Chapter], *, quarter: str, baseline: str, title: str, title_zh: str = "",
+                  organisation: str = "", study_name: str = "", subtitle: str = "Quarterly service-quality improvement report",
+                  date: str | None = None, lang: str = "en") -> tuple[str, dict]:
+    """The report page; returns (html, context) - the context is re-used to fill in page numbers."""
+    toc, tables, figures, chapters = _toc_entries(chapters)
+    ctx = dict(lang=lang, version=_version(), date=date or dt.date.today().isoformat(), title=title, title_zh=title_zh,
+               organisation=organisation, study_name=study_name, subtitle=subtitle, quarter=quarter, baseline=baseline,
+               running_head=f"{title} · {quarter}",
+               title_note=(f"Results for {quarter}, compared with {baseline}. Generated from the study definition and "
+                           "the validated quarterly data by the study toolkit; the provenance appendix lists input "
+                           "hashes, parameters and software versions."),
+               toc=toc, tables=tables, figures=figures, chapters=chapters, css=_read_css())
+    return _render_page(ctx), ctx
+
+
+def _render_page(ctx: dict) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=False,
+                             keep_trailing_newline=True)
+    return env.get_template("report.html.j2").render(**ctx)
+
+
+_EXTERNAL = [
+    (re.compile(r"<script\b[^>]*\bsrc\s*=", re.I), "a <script src=...>"),
+    (re.compile(r"<link\b[^>]*\bhref\s*=", re.I), "a <link href=...>"),
+    (re.compile(r"<(?:img|iframe|video|audio|source|embed|object)\b[^>]*\b(?:src|data)\s*=\s*(?![\"']?(?:data:|#))", re.I),
+     "an image or embedded object not stored in the file"),
+    (re.compile(r"url\(\s*(?![\"']?(?:data:|#))", re.I), "a CSS url(...) not stored in the file"),
+    (re.compile(r"@import", re.I), "a CSS @import"),
+]
+
+
+def assert_self_contained(text: str) -> None:
+    """Raise ``ReportError`` if the HTML refers to anything outside itself (scripts, styles, images)."""
+    for pattern, what in _EXTERNAL:
+        m = pattern.search(text)
+        if m:
+            snippet = text[m.start():m.start() + 90].replace("\n", " ")
+            raise ReportError(f"report.html would not be self-contained: it has {what}: {snippet!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+
+
+def find_chromium() -> str:
+    """Path of a Chromium/Chrome binary: $STUDY_CHROMIUM, else chromium, chromium-browser, google-chrome."""
+    env = os.environ.get("STUDY_CHROMIUM")
+    if env:
+        return env
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        p = shutil.which(name)
+        if p:
+            return p
+    raise ReportError("Chromium is needed to print the PDF: install it (Debian/Ubuntu: `apt-get install chromium`) "
+                      "or set STUDY_CHROMIUM to a Chrome/Chromium binary; or render with pdf=False")
+
+
+def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str | None = None, timeout: float = 180) -> None:
+    """Print an HTML file to PDF with headless Chromium (page size and margins from the CSS @page)."""
+    chromium = chromium or find_chromium()
+    with tempfile.TemporaryDirectory(prefix="study-chromium-") as profile:
+        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+               "--disable-background-networking", "--mute-audio", f"--user-data-dir={profile}",
+               "--no-pdf-header-footer", "--generate-pdf-document-outline",
+               f"--print-to-pdf={pdf_path}", Path(html_path).resolve().as_uri()]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                 env={**os.environ, "HOME": profile})
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"Chromium did not finish printing the PDF within {timeout} s") from None
+        except OSError as exc:
+            raise ReportError(f"cannot run Chromium ({chromium}): {exc}") from None
+    if res.returncode != 0 or not pdf_path.exists() or pdf_path.stat().st_size == 0:
+        tail = "\n".join((res.stderr or "").strip().splitlines()[-5:])
+        raise ReportError(f"Chromium failed to print the PDF (exit {res.returncode}):\n{tail}")
+
+
+PDF_OPTIONS = {"printBackground": True, "preferCSSPageSize": True, "displayHeaderFooter": False,
+               "generateDocumentOutline": True, "generateTaggedPDF": True}
+
+
+class HeadlessChromium:
+    """One headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``).
+
+    Loads the report once and prints it as often as needed (the contents' page numbers are
+    filled in between two prints without reloading), which saves a browser start and a page
+    load per print compared with ``chromium --print-to-pdf``. POSIX only (file descriptors 3
+    and 4 carry the protocol); :func:`print_pdf` is the one-shot fallback.
+    """
+
+    def __init__(self, executable: str | None = None, timeout: float = 180):
+        self.executable = executable or find_chromium()
+        self.timeout = timeout
+        self._id = 0
+        self._buf = b""
+        self.proc = None
+        self.session = None
+
+    def __enter__(self) -> "HeadlessChromium":
+        import fcntl
+
+        def high(fd: int) -> int:  # move a pipe end above 3/4 so the child can dup2 onto them safely
+            new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            return new
+
+        cmd_r, self._cmd_w = map(high, os.pipe())
+        self._res_r, res_w = map(high, os.pipe())
+
+        def child_fds() -> None:
+            os.dup2(cmd_r, 3)
+            os.dup2(res_w, 4)
+
+        self._profile = tempfile.TemporaryDirectory(prefix="study-chromium-")
+        args = [self.executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+                "--disable-background-networking", "--mute-audio", "--remote-debugging-pipe",
+                f"--user-data-dir={self._profile.name}", "about:blank"]
+        try:
+            self.proc = subprocess.Popen(args, pass_fds=(3, 4), preexec_fn=child_fds,  # noqa: PLW1509
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, env={**os.environ, "HOME": self._profile.name})
+        except OSError as exc:
+            self._close_fds(cmd_r, res_w)
+            raise ReportError(f"cannot run Chromium ({self.executable}): {exc}") from None
+        self._close_fds(cmd_r, res_w)
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.call("Page.enable", session=True)
+        return self
+
+    @staticmethod
+    def _close_fds(*fds: int) -> None:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self._send("Browser.close", {})
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._close_fds(self._cmd_w, self._res_r)
+        self._profile.cleanup()
+
+    def _send(self, method: str, params: dict, session: bool = False) -> int:
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = self.session
+        data = json.dumps(msg).encode("utf-8") + b"\0"
+        while data:
+            data = data[os.write(self._cmd_w, data):]
+        return self._id
+
+    def _recv(self, deadline: float) -> dict:
+        import select
+
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ReportError(f"Chromium did not answer within {self.timeout} s")
+            ready, _, _ = select.select([self._res_r], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self._res_r, 1 << 20)
+            if not chunk:
+                raise ReportError(f"Chromium exited unexpectedly (exit {self.proc.poll()})")
+            self._buf += chunk
+        raw, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method: str, params: dict | None = None, session: bool = False, event: str | None = None) -> dict:
+        """Send a command and return its result (after the event ``event``, if given, has arrived)."""
+        deadline = time.monotonic() + self.timeout
+        mid = self._send(method, params or {}, session)
+        result, seen = None, event is None
+        while result is None or not seen:
+            msg = self._recv(deadline)
+            if msg.get("id") == mid:
+                if "error" in msg:
+                    raise ReportError(f"Chromium: {method} failed: {msg['error'].get('message', msg['error'])}")
+                result = msg.get("result", {})
+            elif event is not None and msg.get("method") == event:
+                seen = True
+        return result
+
+    def load(self, html_path: Path) -> None:
+        self.call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, session=True, event="Page.loadEventFired")
+
+    def evaluate(self, expression: str) -> None:
+        res = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=True)
+        if "exceptionDetails" in res:
+            raise ReportError(f"Chromium: script failed: {res['exceptionDetails'].get('text', '')}")
+
+    def print_pdf(self, pdf_path: Path) -> None:
+        res = self.call("Page.printToPDF", dict(PDF_OPTIONS), session=True)
+        Path(pdf_path).write_bytes(base64.b64decode(res["data"]))
+
+
+def pdf_pages_text(pdf_path: Path) -> list[str]:
+    """Text of each page (poppler's pdftotext)."""
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        raise ReportError("pdftotext (poppler-utils) is needed to number the contents: apt-get install poppler-utils")
+    res = subprocess.run([exe, "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, timeout=120)
+    if res.returncode != 0:
+        raise ReportError(f"pdftotext failed on {pdf_path.name}: {res.stderr.decode(errors='replace').strip()}")
+    pages = res.stdout.decode("utf-8", errors="replace").split("\f")
+    if pages and not pages[-1].strip():
+        pages = pages[:-1]
+    return pages
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+
+
+def locate_pages(entries: list[dict], pages: list[str]) -> dict[str, int]:
+    """Page (1-based) of each contents entry: the first page after the front matter holding its text.
+
+    The front matter ends on the page where the last entry's text first occurs (it is listed
+    there); chapters start on a new page after it.
+    """
+    normed = [_norm(p) for p in pages]
+    if not entries:
+        return {}
+    probe = lambda e: _norm(e["text"])[:60]  # noqa: E731
+    last = probe(entries[-1])
+    front_end = next((i for i, p in enumerate(normed) if last and last in p), 0)
+    found = {}
+    for e in entries:
+        key = probe(e)
+        if not key:
+            continue
+        page = next((i for i in range(front_end + 1, len(normed)) if key in normed[i]), None)
+        if page is not None:
+            found[e["key"]] = page + 1
+    return found
+
+
+def _contents_pages(pdf_path: Path, entries: list[dict]) -> tuple[dict[str, int], list[str]]:
+    dests = pdf_destinations(pdf_path)
+    found = {e["key"]: dests[e["anchor"]] for e in entries if e["anchor"] in dests}
+    if len(found) < len(entries):  # no pdfinfo, or a Chromium without named destinations: find the text
+        found = {**locate_pages(entries, pdf_pages_text(pdf_path)), **found}
+    missing = [e["text"] for e in entries if e["key"] not in found]
+    notes = [f"contents: no page found for {len(missing)} entr(y/ies), e.g. {missing[0]!r}"] if missing else []
+    return found, notes
+
+
+def _print_with_contents(html_path: Path, pdf_path: Path, ctx: dict, chromium: str | None) -> list[str]:
+    """Print, read the page of every contents entry, fill the numbers in (HTML file and page), print again."""
+    entries = ctx["toc"] + ctx["tables"] + ctx["figures"]
+    notes: list[str] = []
+
+    def fill(found: dict[str, int]) -> None:
+        for e in entries:
+            e["page"] = found.get(e["key"], "")
+        html_path.write_text(_render_page(ctx), encoding="utf-8")
+
+    if os.name == "posix":
+        with HeadlessChromium(chromium) as browser:
+            browser.load(html_path)
+            browser.print_pdf(pdf_path)
+            if entries:
+                found, notes = _contents_pages(pdf_path, entries)
+                fill(found)
+                browser.evaluate("(function(p){document.querySelectorAll('.toc-page[data-toc]').forEach("
+                                 "function(e){e.textContent = p[e.dataset.toc] || '';});})("
+                                 + json.dumps({k: str(v) for k, v in found.items()}) + ")")
+                browser.print_pdf(pdf_path)
+        return notes
+    print_pdf(html_path, pdf_path, chromium=chromium)
+    if entries:
+        found, notes = _contents_pages(pdf_path, entries)
+        fill(found)
+        print_pdf(html_path, pdf_path, chromium=chromium)
+    return notes
+
+
+def pdf_destinations(pdf_path: Path) -> dict[str, int]:
+    """Named destinations of the PDF -> page (1-based), via ``pdfinfo -dests`` (poppler).
+
+    Chromium writes a named destination for every element id that an internal link points at,
+    so the contents' anchors (chapters, sections, tables, figures) map to their exact pages.
+    """
+    exe = shutil.which("pdfinfo")
+    if exe is None:
+        return {}
+    res = subprocess.run([exe, "-dests", str(pdf_path)], capture_output=True, timeout=60)
+    out = {}
+    for line in res.stdout.decode("utf-8", errors="replace").splitlines():
+        m = re.match(r'\s*(\d+)\s+\[.*\]\s+"(.*)"\s*$', line)
+        if m:
+            out.setdefault(m.group(2), int(m.group(1)))
+    return out
+
+
+def pdf_page_count(pdf_path: Path) -> int | None:
+    exe = shutil.which("pdfinfo")
+    if exe is None:
+        return None
+    res = subprocess.run([exe, str(pdf_path)], capture_output=True, text=True, timeout=60)
+    m = re.search(r"^Pages:\s+(\d+)", res.stdout, re.M)
+    return int(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance
+
+
+def _git_commit() -> str:
+    root = config.PROJECT_ROOT
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        commit = head.stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return commit + (" (with uncommitted changes)" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(study_file: Path | str, data_dir: Path | str, quarters: Sequence[str],
+               parameters: Mapping[str, Any] | None = None) -> "pd.DataFrame":
+    """What the report was computed from, for the provenance appendix.
+
+    Returns a tidy DataFrame (``section``, ``item``, ``value``): the study definition's sha256,
+    the sha256 of every raw input and processed output of each quarter (from
+    ``data/processed/<Q>/manifest.json``, written by ``prepare``), whether study.yml changed
+    since the data were prepared, the parameters, package versions, the git commit and the date.
+    ``df.set_index(["section", "item"])["value"].to_dict()`` gives a dict.
+    """
+    import pandas as pd
+
+    from study.config import file_sha256
+
+    rows: list[tuple[str, str, str]] = []
+    study_file = Path(study_file)
+    study_sha = file_sha256(study_file)
+    rows.append(("Study definition", study_file.name, study_sha))
+    for q in quarters:
+        mpath = Path(data_dir) / "processed" / q / "manifest.json"
+        if not mpath.is_file():
+            raise ReportError(f"{mpath}: no manifest for quarter {q}; run `python -m study prepare --quarter {q}` first")
+        man = json.loads(mpath.read_text(encoding="utf-8"))
+        for dataset, info in (man.get("inputs") or {}).items():
+            rows.append(("Input data", f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
+        for dataset, info in (man.get("outputs") or {}).items():
+            rows.append(("Processed data", f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
+        same = man.get("study_sha256") == study_sha
+        rows.append(("Study definition", f"as used to prepare {q}",
+                     "same as above" if same else f"different ({man.get('study_sha256', 'unknown')[:12]}…): re-run prepare"))
+    for k, v in (parameters or {}).items():
+        rows.append(("Parameters", str(k), str(v)))
+    try:
+        from study.validate import package_versions
+
+        versions = package_versions()
+    except Exception:  # pragma: no cover
+        versions = {"python": sys.version.split()[0]}
+    for k in ("nbclient", "jupyter_client", "ipykernel"):
+        try:
+            from importlib import metadata
+
+            versions.setdefault(k, metadata.version(k))
+        except Exception:
+            pass
+    for k, v in versions.items():
+        rows.append(("Software", k, str(v)))
+    rows.append(("Software", "git commit", _git_commit()))
+    rows.append(("Run", "date", dt.datetime.now().astimezone().isoformat(timespec="seconds")))
+    return pd.DataFrame(rows, columns=["section", "item", "value"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole report
+
+
+def _chapter_number(declared: Mapping[str, Any], position: int) -> str:
+    v = declared.get("chapter")
+    return str(v) if v not in (None, "") else str(position)
+
+
+def _order_key(ch: Chapter) -> tuple:
+    return (1, ch.number) if ch.appendix else (0, _natural_key(ch.number))
+
+
+def _execute_job(path: Path, output: Path, params: dict, kernel: str, timeout, failed_dir: Path,
+                 kernel_log: Path) -> float:
+    """One notebook (in a worker process when running in parallel); returns the seconds it took."""
+    t = time.perf_counter()
+    execute_notebook(path, output, params, kernel=kernel, timeout=timeout, cwd=path.parent,
+                     failed_dir=failed_dir, kernel_log=kernel_log)
+    return time.perf_counter() - t
+
+
+def _execute_all(paths: list[Path], nb_dir: Path, params: dict, *, kernel: str, timeout, failed_dir: Path,
+                 logs: Path, jobs: int, say: Callable[[str], None]) -> dict[str, float]:
+    """Execute the notebooks, ``jobs`` at a time (worker processes: papermill changes the working
+    directory, so it cannot run in threads). The first failure in notebook order is raised."""
+    args = {p: (p, nb_dir / p.name, params, kernel, timeout, failed_dir, logs / f"{p.stem}.kernel.log") for p in paths}
+    timings: dict[str, float] = {}
+    if jobs <= 1 or len(paths) == 1:
+        for i, p in enumerate(paths, start=1):
+            say(f"running {p.name} ({i}/{len(paths)})")
+            timings[f"execute {p.name}"] = _execute_job(*args[p])
+        return timings
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    say(f"running {len(paths)} notebooks, {jobs} at a time")
+    # fork on Linux: workers start at once and never re-import the caller's __main__ (a script
+    # without an `if __name__ == "__main__"` guard would otherwise run again in every worker).
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    ex = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+    try:
+        futures = {p: ex.submit(_execute_job, *args[p]) for p in paths}
+        for i, p in enumerate(paths, start=1):
+            timings[f"execute {p.name}"] = futures[p].result()
+            say(f"ran {p.name} ({i}/{len(paths)})")
+    except BaseException:
+        ex.shutdown(wait=True, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
+    return timings
+
+
+def _swap(tmp: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{int(time.time() * 1000)}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def render_report(quarter: str, baseline: str, study_file: Path | str = config.DEFAULT_STUDY_FILE,
+                  data_dir: Path | str = config.DEFAULT_DATA_DIR, out_dir: Path | str = config.REPORTS_DIR,
+                  notebooks: Sequence[str | Path] | None = NOTEBOOKS, timeout: float | None = DEFAULT_TIMEOUT, *,
+                  notebooks_dir: Path | str = config.NOTEBOOKS_DIR, seed: int | None = None,
+                  parameters: Mapping[str, Any] | None = None, kernel: str | None = None, pdf: bool = True,
+                  title: str | None = None, progress: Callable[[str], None] | None = None,
+                  jobs: int | None = None) -> RenderResult:
+    """Execute the chapter notebooks and render ``out_dir/<quarter>/report.html`` and ``report.pdf``.
+
+    Parameters
+    ----------
+    quarter, baseline
+        Quarters such as "2025Q2" and "2025Q1" (injected into every notebook).
+    study_file, data_dir
+        Study definition and data folder (injected as absolute paths).
+    out_dir
+        Folder holding one sub-folder per quarter (default ``reports/``).
+    notebooks
+        Notebook file names (in ``notebooks_dir``) or paths, in execution order; None = all.
+    timeout
+        Seconds a single cell may run (None: no limit).
+    seed, parameters
+        Injected too (only into notebooks whose parameters cell declares them).
+    kernel
+        Jupyter kernel name; default: the project kernel if installed, else ``python3``.
+    pdf
+        Print the PDF (needs Chromium and poppler-utils).
+    jobs
+        Notebooks executed at the same time, each in its own kernel (default: $STUDY_REPORT_JOBS,
+        else 2 when the machine has 2 or more cores). Results do not depend on it.
+
+    Raises
+    ------
+    StudyError
+        (:class:`NotebookFailed`, :class:`ReportError`) naming the notebook, cell and error; the
+        previous report of the quarter is left as it was.
+    """
+    import nbformat
+
+    say = progress or (lambda message: None)
+    config.quarter_bounds(quarter)  # validates the form
+    config.quarter_bounds(baseline)
+    study_file = Path(study_file).resolve()
+    data_dir = Path(data_dir).resolve()
+    out_dir = Path(out_dir).resolve()
+    study = config.load_study(study_file)
+    paths = discover_notebooks(notebooks_dir, notebooks)
+    chromium = find_chromium() if pdf else None
+    kernel = kernel or kernel_name()
+    if jobs is None:
+        env_jobs = os.environ.get("STUDY_REPORT_JOBS", "")
+        jobs = int(env_jobs) if env_jobs.isdigit() else min(2, os.cpu_count() or 1)
+    jobs = max(1, int(jobs))
+    params: dict[str, Any] = {"quarter": quarter, "baseline": baseline, "study_file": str(study_file),
+                              "data_dir": str(data_dir)}
+    if seed is not None:
+        params["seed"] = int(seed)
+    params.update(parameters or {})
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / quarter
+    failed_dir = out_dir / f"{quarter}.failed"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{quarter}.tmp-", dir=out_dir))
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    try:
+        nb_dir = tmp / "notebooks"
+        nb_dir.mkdir()
+        logs = tmp / ".kernel-logs"
+        logs.mkdir()
+        numbers_of = {path: _chapter_number(notebook_parameters(path), pos) for pos, path in enumerate(paths, start=1)}
+        # The chapter kernels share each analysis through a cache private to this run (see
+        # study.analysis.Context.once): keyed by the inputs and parameters, deleted with the run.
+        cache = tmp / ".cache"
+        cache.mkdir()
+        previous_cache = os.environ.get(study_io.CACHE_ENV)
+        os.environ[study_io.CACHE_ENV] = str(cache)
+        t0 = time.perf_counter()
+        try:
+            timings.update(_execute_all(paths, nb_dir, params, kernel=kernel, timeout=timeout, failed_dir=failed_dir,
+                                        logs=logs, jobs=jobs, say=say))
+        finally:
+            if previous_cache is None:
+                os.environ.pop(study_io.CACHE_ENV, None)
+            else:
+                os.environ[study_io.CACHE_ENV] = previous_cache
+            shutil.rmtree(cache, ignore_errors=True)
+        timings["execute (all notebooks)"] = time.perf_counter() - t0
+        t2 = time.perf_counter()
+        chapters: list[Chapter] = []
+        exporter = _exporter()
+        for path in paths:
+            nb = nbformat.read(nb_dir / path.name, as_version=4)
+            notes += check_outputs(nb, path.name)
+            remove_tagged_cells(nb)
+            ch = Chapter(notebook=path.name, number=numbers_of[path], items=_study_items(nb))
+            ch.body = notebook_fragment(nb, path.name, exporter)
+            chapters.append(ch)
+        t_export = time.perf_counter() - t2
+        numbers = [c.number for c in chapters]
+        dupes = sorted({n for n in numbers if numbers.count(n) > 1})
+        if dupes:
+            raise ReportError(f"two notebooks declare the same chapter number {', '.join(dupes)}: "
+                              + ", ".join(c.notebook for c in chapters if c.number in dupes))
+        chapters.sort(key=_order_key)
+
+        say("assembling report.html")
+        t3 = time.perf_counter()
+        page, ctx = assemble_html(chapters, quarter=quarter, baseline=baseline, title=title or study.name,
+                                  title_zh=study.name_zh, organisation=study.organisation, study_name="")
+        assert_self_contained(page)
+        html_path = tmp / "report.html"
+        html_path.write_text(page, encoding="utf-8")
+        timings["html"] = t_export + time.perf_counter() - t3
+
+        pdf_path = None
+        pages = None
+        if pdf:
+            say("printing report.pdf")
+            t4 = time.perf_counter()
+            pdf_path = tmp / "report.pdf"
+            notes += _print_with_contents(html_path, pdf_path, ctx, chromium)
+            pages = pdf_page_count(pdf_path)
+            timings["pdf"] = time.perf_counter() - t4
+
+        shutil.rmtree(logs, ignore_errors=True)
+        (tmp / "render.json").write_text(json.dumps({
+            "quarter": quarter, "baseline": baseline, "kernel": kernel, "parameters": params,
+            "notebooks": [p.name for p in paths], "chapters": [c.number for c in chapters],
+            "jobs": jobs, "timings_seconds": {k: round(v, 3) for k, v in timings.items()}, "pages": pages, "notes": notes,
+        }, indent=2, ensure_ascii=False), encoding="utf-8")
+        _swap(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(failed_dir, ignore_errors=True)
+    return RenderResult(quarter, baseline, final, final / "report.html", final / "report.pdf" if pdf else None,
+                        [final / "notebooks" / p.name for p in paths], timings, pages, notes)
+
+
+def main(args) -> int:
+    """``python -m study report --quarter Q --baseline B [--data-dir D] [--study F]``."""
+    tty = sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        if tty:
+            print(f"\r\033[K.. {message}", end="", file=sys.stderr, flush=True)
+
+    try:
+        res = render_report(args.quarter, args.baseline, study_file=args.study, data_dir=args.data_dir,
+                            out_dir=getattr(args, "out_dir", None) or config.REPORTS_DIR, progress=progress)
+    finally:
+        if tty:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    t = res.timings
+    print(f"report {res.quarter} vs {res.baseline}: {len(res.notebooks)} notebook(s) executed in "
+          f"{t.get('execute (all notebooks)', 0):.1f} s, HTML {t.get('html', 0):.1f} s, PDF {t.get('pdf', 0):.1f} s")
+    print(f"  {res.html} ({res.html.stat().st_size / 1e6:.1f} MB)")
+    if res.pdf:
+        print(f"  {res.pdf}" + (f" ({res.pages} pages)" if res.pages else ""))
+    for n in res.notes:
+        print(f"  note: {n}")
+    return 0
