@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-quarter", default="2025Q1", help="quarter of the large log (with --tickets)")
     p = sub.add_parser("report", help="render the improvement report (HTML and PDF) for a quarter")
     _common(p)
-    p.add_argument("--baseline", required=True, help="baseline quarter to compare against, e.g. 2025Q1")
+    p.add_argument("--baseline", default="", help="baseline quarter to compare against, e.g. 2025Q1 "
+                   "(empty: the first quarter of a study, reported without comparisons)")
     p = sub.add_parser("bench", help="run the performance benchmarks and print the figures")
     p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     p.add_argument("--only", nargs="*", default=None, help="benchmarks to run (reliability, drivers, process)")

@@ -220,7 +220,7 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
     for r in open_targets.to_dict("records"):
         rows.append({"recommendation": f"Keep the target “{r['label']}” on the plan ({r['status']}).",
                      "evidence": f"observed {P.fmt_num(r['observed'], 3)} {P.fmt_ci(r['ci_low'], r['ci_high'], 3)} against "
-                                 f"{r['operator']} {P.fmt_num(r['target_value'], 3)}",
+                                 f"{ {'>=': '≥', '<=': '≤'}.get(r['operator'], r['operator'])} {P.fmt_num(r['target_value'], 3)}",
                      "rule": "REC-TARGET"})
     scales = problems_found[problems_found["rule"] == "PROBLEM-SCALE"]
     for r in scales.to_dict("records"):
@@ -314,6 +314,9 @@ def intro(ctx: Context) -> str:
 
 
 def headline_notes(ctx: Context) -> list[str]:
+    if ctx.baseline is None:
+        return ["Means and shares over all valid questionnaires and tickets of the quarter; the SQI is a weighted index of "
+                "normalised indicators (Chapter 2)."]
     return [f"Change = {ctx.quarter} − {ctx.baseline_quarter or 'baseline'}; shares in percentage points (pp). Tests: Welch t for means, "
             "two-proportion test (continuity-corrected) for shares, z test of the NPS difference; CI at "
             f"{ctx.level_pct}; α = {P.fmt_num(ctx.study.alpha, 2, leading_zero=False)} (rule CHANGE).",

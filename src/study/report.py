@@ -997,7 +997,10 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
 
     say = progress or (lambda message: None)
     config.quarter_bounds(quarter)  # validates the form
-    config.quarter_bounds(baseline)
+    if baseline:
+        config.quarter_bounds(baseline)
+        if baseline >= quarter:
+            raise ReportError(f"the baseline {baseline} must be a quarter before {quarter}")
     study_file = Path(study_file).resolve()
     data_dir = Path(data_dir).resolve()
     out_dir = Path(out_dir).resolve()
@@ -1111,7 +1114,7 @@ def main(args) -> int:
         if tty:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
     t = res.timings
-    print(f"report {res.quarter} vs {res.baseline}: {len(res.notebooks)} notebook(s) executed in "
+    print(f"report {res.quarter}" + (f" vs {res.baseline}" if res.baseline else " (no baseline)") + f": {len(res.notebooks)} notebook(s) executed in "
           f"{t.get('execute (all notebooks)', 0):.1f} s, HTML {t.get('html', 0):.1f} s, PDF {t.get('pdf', 0):.1f} s")
     print(f"  {res.html} ({res.html.stat().st_size / 1e6:.1f} MB)")
     if res.pdf:

@@ -14,6 +14,7 @@ from study.analysis import Context
 from study.config import Study
 
 TICK, CROSS = "✓", "✗"
+OPERATORS = {">=": "≥", "<=": "≤"}
 
 
 def _ok(v) -> str:
@@ -65,7 +66,8 @@ def headline(ctx: Context, head: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in head.to_dict("records"):
         m = r["metric"]
-        rows.append({"Figure": r["label"], ctx.baseline_quarter or "baseline": value(m, r.get("baseline")),
+        name = r["label"] + (" (min)" if m.endswith("_minutes") and "(min)" not in r["label"] else "")
+        rows.append({"Figure": name, ctx.baseline_quarter or "baseline": value(m, r.get("baseline")),
                      ctx.quarter: value(m, r.get("current")), "Change": change(m, r.get("change")),
                      f"{ctx.level_pct} CI": ci(m, r.get("ci_low"), r.get("ci_high")),
                      "Test": test_text(r) if m != "sqi" else "composite index, not tested",
@@ -84,7 +86,8 @@ def targets(ctx: Context, t: pd.DataFrame) -> pd.DataFrame:
         fmt = (lambda x: P.fmt_pct(x, sign=True)) if rel else (lambda x: value(m, x))
         rows.append({"Target": r["label"], "Observed": fmt(r["observed"]),
                      f"{ctx.level_pct} CI": P.DASH if pd.isna(r["ci_low"]) else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
-                     "Threshold": f"{r['operator']} {fmt(r['target_value'])}", "Status": r["status"]})
+                     "Threshold": f"{OPERATORS.get(r['operator'], r['operator'])} {fmt(r['target_value'])}",
+                     "Status": r["status"]})
     return pd.DataFrame(rows)
 
 
