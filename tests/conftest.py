@@ -122,3 +122,26 @@ def env_for_subprocess() -> dict:
     env = dict(os.environ)
     env["STUDY_PSEUDONYM_KEY"] = "test-key-not-secret"
     return env
+
+
+@pytest.fixture(scope="session")
+def prepared_sample(tmp_path_factory, study):
+    """Both quarters of the shipped sample, validated and prepared once into a scratch data folder."""
+    import json
+
+    from study import validate
+
+    data_dir = tmp_path_factory.mktemp("prepared-sample")
+    shutil.copytree(ROOT / "data" / "raw", data_dir / "raw")
+    truth = json.loads((data_dir / "raw" / "truth.json").read_text(encoding="utf-8"))
+    previous = os.environ.get("STUDY_PSEUDONYM_KEY")
+    os.environ["STUDY_PSEUDONYM_KEY"] = "test-key-not-secret"
+    try:
+        for q in truth["quarters"]:
+            validate.prepare_quarter(study, DEFAULT_STUDY_FILE, data_dir, q)
+    finally:
+        if previous is None:
+            os.environ.pop("STUDY_PSEUDONYM_KEY", None)
+        else:
+            os.environ["STUDY_PSEUDONYM_KEY"] = previous
+    return data_dir, truth
