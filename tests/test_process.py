@@ -411,3 +411,116 @@ def test_process_chapter_on_sample(sample_dir, study):
     assert (out["littles_law"]["relative_discrepancy"].abs() < 0.05).all()
     sql = P.summarise(sample_dir / "processed", by="week", engine="sql")
     assert_same(out["by_week"], sql, ("week",))
+
+
+# ---------------------------------------------------------------------------------------------
+# The streaming engine (one scan for summaries and the branch x date x hour cube) against the slow,
+# obvious computations and against the SQL engine
+
+
+def slow_cube(df: pd.DataFrame, target: float = 10.0, open_h: int = 9, close_h: int = 17) -> pd.DataFrame:
+    """Loop over branch x date x hour cells and over tickets; Little's grid by enumerating the minutes."""
+    d = df.copy()
+    d["date"] = d["issued_at"].dt.normalize()
+    d["hour"] = d["issued_at"].dt.hour
+    rows = []
+    for (b, day, h), g in d.groupby(["branch_id", "date", "hour"], sort=True):
+        grid = 0
+        for iss, cal in zip(g["issued_at"], g["called_at"]):
+            if pd.isna(cal):
+                continue
+            im = (iss - iss.normalize()).total_seconds() / 60
+            cm = close_h * 60 if cal.normalize() > iss.normalize() else (cal - cal.normalize()).total_seconds() / 60
+            grid += sum(1 for m in range(open_h * 60, close_h * 60) if im <= m < cm)
+        fp = g["first_pass"].dropna().astype(float)
+        rows.append({"branch_id": b, "date": day, "hour": h, "tickets": len(g),
+                     "handling_sum": g["handling_minutes"].sum(min_count=1), "handling_n": g["handling_minutes"].notna().sum(),
+                     "waiting_sum": g["waiting_minutes"].sum(min_count=1), "waiting_n": g["waiting_minutes"].notna().sum(),
+                     "cycle_sum": g["cycle_minutes"].sum(min_count=1), "cycle_n": g["cycle_minutes"].notna().sum(),
+                     "within_sl": float((g["waiting_minutes"] <= target).sum()), "first_pass_n": len(fp),
+                     "first_pass_sum": fp.sum() if len(fp) else np.nan,
+                     "counters_used": g["counter_id"].dropna().nunique(), "littles_grid": float(grid)})
+    return pd.DataFrame(rows)
+
+
+def assert_same_cube(ours: pd.DataFrame, ref: pd.DataFrame) -> None:
+    ours = ours.sort_values(["branch_id", "date", "hour"]).reset_index(drop=True)
+    ref = ref.sort_values(["branch_id", "date", "hour"]).reset_index(drop=True)
+    assert list(ours["branch_id"]) == list(ref["branch_id"])
+    assert (pd.to_datetime(ours["date"]).to_numpy() == pd.to_datetime(ref["date"]).to_numpy()).all()
+    assert (ours["hour"].to_numpy() == ref["hour"].to_numpy()).all()
+    ints = ["tickets", "handling_n", "waiting_n", "cycle_n", "first_pass_n", "counters_used"]
+    for c in ints:
+        assert (ours[c].to_numpy() == ref[c].to_numpy()).all(), c
+    floats = ["handling_sum", "waiting_sum", "cycle_sum", "within_sl", "first_pass_sum", "littles_grid"]
+    np.testing.assert_allclose(ours[floats].to_numpy(float), ref[floats].to_numpy(float), rtol=1e-10, equal_nan=True)
+
+
+def messy_log(n: int = 2500, seed: int = 5) -> pd.DataFrame:
+    """make_log with NULL measures, NULL first_pass and counters, calls after closing and on the next day."""
+    df = make_log(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(n, 60, replace=False)
+    df.loc[idx[:20], "called_at"] = pd.NaT
+    df.loc[idx[20:30], "called_at"] = df.loc[idx[20:30], "issued_at"] + pd.Timedelta(hours=20)
+    df["first_pass"] = df["first_pass"].astype("boolean")
+    df.loc[idx[30:40], "first_pass"] = pd.NA
+    df.loc[idx[40:50], "counter_id"] = None
+    df["waiting_minutes"] = (df["called_at"] - df["issued_at"]).dt.total_seconds() / 60.0
+    return df
+
+
+@pytest.mark.parametrize("log_maker", [make_log, messy_log])
+def test_cube_matches_slow_loop_and_sql(study, log_maker):
+    df = log_maker()
+    ours = P.branch_hour_cube(df, study)
+    assert_same_cube(ours, slow_cube(df))
+    assert_same_cube(ours, P.branch_hour_cube(df, study, engine="sql"))
+    assert list(ours.columns) == list(P.branch_hour_cube(df, study, engine="sql").columns)
+
+
+def test_cube_unknown_branch_falls_back(study):
+    df = make_log(600, seed=8)
+    df.loc[:5, "branch_id"] = "X99"
+    assert_same_cube(P.branch_hour_cube(df, study), slow_cube(df))
+
+
+@pytest.mark.parametrize("by", [("business_type",), ("week",), ("branch_id", "hour"), ("channel",)])
+def test_many_small_batches_and_threads(small, by):
+    # batches of 128 rows, counted by two threads into separate accumulators and summed
+    res = P._scan(P.open_log(small), [by], 10.0, strict=True, study=None, batch_rows=128, workers=2)
+    assert_same(res.summaries[0], slow_summary(small, by), by)
+
+
+def test_messy_summaries(study):
+    df = messy_log()
+    for by in [("business_type",), ("hour",), ("channel", "week")]:
+        assert_same(P.summarise(df, by=by, engine="histogram"), slow_summary(df, by), by)
+
+
+def test_process_chapter_equals_sql_engine(sample_dir, study):
+    out = P.process_chapter(sample_dir / "processed", study, threads=2)
+    cube = P.branch_hour_cube(sample_dir / "processed", study, engine="sql")
+    for name, fn in (("saturation", P.saturation), ("staffing", P.staffing), ("littles_law", P.littles_law),
+                     ("weekly", P.weekly_series)):
+        ref = fn(sample_dir / "processed", study, cube=cube)
+        pd.testing.assert_frame_equal(out[name].reset_index(drop=True), ref.reset_index(drop=True),
+                                      check_dtype=False, rtol=1e-10)
+    for by in P.CHAPTER_GROUPINGS:
+        assert_same(out[f"by_{by[0]}"].drop(columns=["standard_minutes", "deviation_pct", "ideal_cycle_minutes",
+                                                     "improvement_potential"], errors="ignore"),
+                    P.summarise(sample_dir / "processed", by=by, engine="sql"), by)
+
+
+def test_ols_hac_equals_statsmodels():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(4)
+    for lags in (0, 1, 2, 5):
+        X = np.column_stack([np.ones(40), np.arange(40.0), rng.random(40) > 0.5, rng.normal(size=40)])
+        y = X @ [1.0, 0.1, -0.5, 0.3] + rng.normal(size=40)
+        fit = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True})
+        b, se, p = P.ols_hac(y, X, lags)
+        np.testing.assert_allclose(b, fit.params, rtol=1e-10)
+        np.testing.assert_allclose(se, fit.bse, rtol=1e-10)
+        np.testing.assert_allclose(p, fit.pvalues, rtol=1e-8, atol=1e-15)

@@ -83,7 +83,9 @@ def headline_sentences(ctx: Context, headline: pd.DataFrame) -> str:
             continue
         v = r["verdict"]
         what = {"improved": "improved", "worsened": "worsened", "no significant change": "did not change significantly"}[v]
-        ci = P.fmt_ci(r["ci_low"], r["ci_high"], 2 if abs(r["change"]) < 1 else 1)
+        from study import tables
+
+        ci = f"{ctx.level_pct} CI {tables.ci(r['metric'], r['ci_low'], r['ci_high'])}"
         parts.append(f"{r['label']} {what}: {_fmt_metric(r['metric'], r['baseline'])} → {_fmt_metric(r['metric'], r['current'])} "
                      f"(change {_fmt_change(r['metric'], r['change'])}, {ci}, {P.fmt_p(r['p'])}).")
     return "\n".join(f"- {p}" for p in parts)
@@ -99,10 +101,20 @@ def target_sentences(targets: pd.DataFrame) -> str:
 
 
 def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> str:
+    """Rule PRIORITY in words, saying which clause of the rule chose each dimension."""
     names = [f"**{r['label']}** (score {P.fmt_num(r['performance'], 1)}, {P.fmt_pct(r['importance'])} of the explained variance)"
              for r in priorities.to_dict("records")]
-    return ("Act first on " + ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] +
-            " (rule PRIORITY: high importance for overall satisfaction, low performance).")
+    text = "Act first on " + ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] + "."
+    n_focus = int((priorities["quadrant"] == "concentrate here").sum())
+    if n_focus == len(priorities):
+        why = "all three fall in the 'concentrate here' quadrant: important for overall satisfaction and below the average score."
+    elif n_focus:
+        why = (f"{n_focus} fall{'s' if n_focus == 1 else ''} in the 'concentrate here' quadrant (important, below the average "
+               "score); the others are the important dimensions with the lowest scores.")
+    else:
+        why = ("no dimension falls in the 'concentrate here' quadrant, so the places go to the dimensions at or above the "
+               "mean importance with the lowest scores.")
+    return f"{text} Rule PRIORITY: {why}"
 
 
 def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process: dict, benchmark: dict,
@@ -248,6 +260,14 @@ def effect_sentence(ctx: Context, verdicts: pd.DataFrame, its: pd.DataFrame) -> 
         if len(none):
             s += ("; " if len(good) else "") + "no evidence of change in " + ", ".join(none["label"].str.lower())
         s += "."
+        ev = ctx.cache.get("effects")
+        if ev is not None and "pretrend_p" in ev:
+            d = ev[(ev["measure"] == m.id) & (ev["analysis"] == "difference-in-differences")]
+            flagged = d[d["pretrend_p"] < ctx.study.alpha]
+            if len(flagged):
+                s += (" The pre-trend test within the baseline quarter flags " + ", ".join(
+                    f"{r['label'].lower()} ({P.fmt_p(r['pretrend_p'])})" for r in flagged.to_dict("records")) +
+                    ": pilot and control already drifted apart before the start, so read these DiD estimates with care.")
         it = its[(its["measure"] == m.id) & (its["metric"] == "waiting_minutes")] if not its.empty else its
         if len(it) and "level_change" in it:
             p = it[it["group"] == "pilot"]

@@ -14,13 +14,18 @@ Percentiles are **exact** and use the definition of ``numpy.quantile(method="lin
 ``x_(0) <= ... <= x_(n-1)`` and ``h = (n - 1) p``, ``Q(p) = x_(floor h) + (h - floor h) (x_(floor h + 1) - x_(floor h))``
 (Hyndman & Fan 1996, definition 7). Two engines compute them and give the same numbers:
 
-* ``engine="histogram"`` (default when the data allow it): DuckDB streams the needed columns as
-  Arrow batches, numpy counts every value on its exact grid (whole seconds: queue systems record
-  seconds, and the processed minutes are then multiples of 1/60), and the quantiles are read off
-  the cumulative counts with the formula above. One pass serves all groupings and all three
-  measures; memory is bounded by the histograms (groups x distinct seconds), not by the log.
-  A measure whose values are not all on the one-second grid, or a grouping with too many cells,
-  falls back to the SQL engine automatically;
+* ``engine="histogram"`` (default when the data allow it; :func:`_scan`): DuckDB (both threads)
+  decodes only the needed Parquet columns into Arrow batches of 250k rows -- the string ids
+  already as their position in the study's id list, evaluated once per dictionary entry -- and
+  numpy, in two threads, turns each batch into hour/date/week codes and one-second grid indices
+  (whole seconds: queue systems record seconds, so the processed minutes are multiples of 1/60;
+  ``round(60 v) / 60 == v`` is checked for every value) and counts them with ``np.add.at`` into
+  per-thread histograms (group x second), summed at the end. The quantiles are read off the
+  cumulative counts with the formula above. One pass serves all groupings, all three measures
+  and the branch x date x hour cube (:func:`branch_hour_cube`: saturation, staffing, Little's law,
+  weekly series); memory is bounded by the histograms, not by the log. A measure with values off
+  the one-second grid, ids outside the study's, or a grouping with too many cells fall back to
+  the SQL engine automatically;
 * ``engine="sql"``: DuckDB's ``quantile_cont`` per group (exact, holds each group's values).
 
 Queueing formulas (M/M/c, Erlang C): with arrival rate ``lambda``, service rate ``mu`` per server,
@@ -37,7 +42,8 @@ open day; ``lambda`` is arrivals per minute of opening time and ``W`` the mean w
 
 The interrupted time series is a segmented regression of the weekly mean
 ``y_t = b0 + b1 t + b2 post_t + b3 (t - t0) post_t + e_t`` (Wagner et al. 2002) with
-Newey-West (HAC, Bartlett kernel) standard errors (Newey & West 1987), via statsmodels.
+Newey-West (HAC, Bartlett kernel) standard errors (Newey & West 1987), computed with numpy (:func:`ols_hac`,
+the same numbers as statsmodels' ``cov_type="HAC"``; statsmodels takes seconds to import).
 """
 
 from __future__ import annotations
@@ -79,9 +85,10 @@ _DERIVED = {
 }
 GRID = 60.0                      # values per minute on the histogram grid: whole seconds
 MAX_HIST_CELLS = 60_000_000      # groups x grid points above which a grouping uses the SQL engine
+MAX_SHARED_UNIT = 32             # two one-key groupings with at most this many key pairs share one histogram
 MAX_CUBE_CELLS = 20_000_000      # branches x days x hours above which the cube is a SQL query
 MAX_COUNTER_BINS = 200_000_000   # cube cells x counters above which distinct counters are a SQL query
-SCAN_BATCH_ROWS = 1_000_000      # rows per Arrow batch handed from DuckDB to numpy
+SCAN_BATCH_ROWS = 250_000        # rows per Arrow batch handed from DuckDB to numpy (small: stays in cache)
 DEFAULT_WAITING_TARGET = 10.0
 
 
@@ -327,35 +334,60 @@ def _bounds(log: TicketLog) -> dict[str, tuple]:
     return {c: (r[2 * i], r[2 * i + 1]) for i, c in enumerate(cols)}
 
 
-def _key_codes(log: TicketLog, k: str, study: Study | None, bounds: dict) -> tuple[str, list, int | None]:
-    """SQL code expression for key ``k`` (0..size-1), its levels, and the code of unknown values (if any)."""
-    e = KEYS[k]
+@dataclass
+class _KeyCode:
+    """How the scan codes a grouping key as 0..size-1 (see :func:`_key_codes`)."""
+
+    sql: str | None                   # DuckDB expression giving the 1-based position (string keys); None: from issued_at
+    lookup: np.ndarray | None = None  # position (NULL -> 0) -> code
+    lo_day: int | None = None         # date/week: days since 1970-01-01 of the first level
+
+
+def _int_type(n: int) -> str:
+    return "UTINYINT" if n < 2**8 else "USMALLINT" if n < 2**16 else "UINTEGER"
+
+
+def _position_sql(expr: str, values: list, con, name: str) -> str:
+    """1-based position of ``expr`` in ``values`` (NULL when absent): list_position for short lists, an ENUM
+    (hash lookup) for long ones."""
+    lit = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    if len(values) <= 256:
+        return f"list_position([{lit}], {expr})"
+    con.execute(f"CREATE OR REPLACE TYPE {name} AS ENUM ({lit})")
+    return f"(CAST(enum_code(TRY_CAST({expr} AS {name})) AS INTEGER) + 1)"
+
+
+def _key_codes(log: TicketLog, k: str, study: Study | None, bounds: dict) -> tuple[_KeyCode, list, int | None]:
+    """How to code key ``k`` as 0..size-1, its levels (the last ones NULL and, for ids, unknown), and the
+    code of values outside the known ids (None when there cannot be any)."""
     if k == "hour":
-        return f"COALESCE({e}, 24)", list(range(24)) + [None], None
+        return _KeyCode(None), list(range(24)) + [None], None
     if k in ("week", "date"):
         first, last = bounds["issued_at"]
         if first is None:
-            return "0", [None], None
+            return _KeyCode(None), [None], None
         step = 7 if k == "week" else 1
         lo = pd.Timestamp(first).date()
         if k == "week":
             lo = lo - dt.timedelta(days=lo.weekday())
         span = (pd.Timestamp(last).date() - lo).days // step + 1
-        expr = f"COALESCE(CAST(date_diff('day', DATE '{lo.isoformat()}', CAST(issued_at AS DATE)) // {step} AS INTEGER), {span})"
-        return expr, [lo + dt.timedelta(days=step * i) for i in range(span)] + [None], None
+        return (_KeyCode(None, lo_day=(lo - dt.date(1970, 1, 1)).days),
+                [lo + dt.timedelta(days=step * i) for i in range(span)] + [None], None)
+    e = KEYS[k]
     known = None
     if study is not None:
         known = {"branch_id": study.branch_ids, "business_type": study.business_type_ids,
                  "channel": [c.id for c in study.ticket_channels] or None}.get(k)
     if known is None:
         known = [r[0] for r in log.sql(f"SELECT DISTINCT {e} FROM {log.view} WHERE {e} IS NOT NULL ORDER BY 1").fetchall()]
-    known = sorted(known)
-    if not known:
-        return f"CASE WHEN {e} IS NULL THEN 0 ELSE 1 END", [None, "<unknown>"], 1
-    lit = ", ".join("'" + str(v).replace("'", "''") + "'" for v in known)
+    known = sorted(str(v) for v in known)
     n = len(known)
-    expr = f"COALESCE(CAST(list_position([{lit}], {e}) AS INTEGER) - 1, CASE WHEN {e} IS NULL THEN {n} ELSE {n + 1} END)"
-    return expr, known + [None, "<unknown>"], n + 1
+    # 1-based position in the ids (NULL for NULL and for unknown ids: those two told apart by `IS NULL`).
+    # No COALESCE around the column: DuckDB then evaluates the function once per dictionary entry.
+    pos = _position_sql(e, known or ["\x00(no ids)"], log.con, f"study_{k}_enum")
+    lookup = np.array([n + 1] + list(range(n)), dtype=np.int64)     # position -> code; 0 (absent) -> unknown
+    return (_KeyCode(f"CAST({pos} AS {_int_type(n + 2)})", lookup),
+            known + [None, "<unknown>"], n + 1)
 
 
 @dataclass
@@ -366,25 +398,17 @@ class _ScanResult:
     cube: pd.DataFrame | None
 
 
-def _enum_or_position(expr: str, values: list, con, name: str) -> str:
-    """1-based position of ``expr`` in ``values`` (NULL when absent): list_position for short lists, an ENUM
-    (hash lookup) for long ones."""
-    lit = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
-    if len(values) <= 64:
-        return f"list_position([{lit}], {expr})"
-    con.execute(f"CREATE OR REPLACE TYPE {name} AS ENUM ({lit})")
-    return f"(CAST(enum_code(TRY_CAST({expr} AS {name})) AS INTEGER) + 1)"
-
-
 def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: bool, study: Study | None,
           want_cube: bool = False, batch_rows: int = SCAN_BATCH_ROWS, workers: int = 2) -> _ScanResult:
     """One streaming pass over the log: value counts on the one-second grid for every grouping x measure
     (exact quantiles) and, with ``want_cube``, the branch x date x hour cube.
 
-    DuckDB (all its threads) reads the needed columns and turns every ticket into small integer codes and flat
-    histogram indices; numpy counts them with ``bincount`` in ``workers`` threads (bincount releases the GIL),
-    each thread into its own accumulators, summed at the end. Memory: the histograms (groups x grid points) and
-    a few batches in flight, never the log.
+    DuckDB (all its threads) reads only the needed columns and hands them over as Arrow batches -- the
+    string keys already as small integer codes (position in the list of ids), the timestamps as
+    microseconds and the minutes as they are. numpy then derives hour, date and week codes and the grid
+    index of each measure, and counts with ``np.add.at`` (in place: no temporary of a histogram's size)
+    in ``workers`` threads (numpy releases the GIL), each thread into its own accumulators, summed at
+    the end. Memory: the histograms (groups x grid points) and a few batches in flight, never the log.
     """
     bounds = _bounds(log)
     cube_keys = ("branch_id", "date", "hour") if want_cube else ()
@@ -408,86 +432,80 @@ def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: boo
         raise ProcessDataError("engine='histogram' cannot summarise here (a measure without values or too many groups); "
                                "use engine='auto' or 'sql'")
     fp = "first_pass" in log.columns
+    time_keys = [k for k in keys if k in ("hour", "date", "week")]
 
-    inner = [f"CAST({code[k]} AS BIGINT) AS k_{k}" for k in keys]
-    for m in MEASURES:
-        if grid[m]:
-            lo, width = grid[m]
-            r = f"round({m} * {GRID})"
-            inner.append(f"CASE WHEN {m} IS NULL THEN {width} WHEN {r} / {GRID} = {m} AND {r} BETWEEN {lo} AND {lo + width - 1} "
-                         f"THEN CAST({r} AS BIGINT) - {lo} ELSE {width + 1} END AS s_{m}")
-    inner.append("CASE WHEN first_pass IS NULL THEN 2 ELSE CAST(first_pass AS BIGINT) END AS fp" if fp else "2 AS fp")
-    cols: list[str] = []
-    for i, by in enumerate(bys):
-        if not use_hist[i]:
-            continue
-        g = f"k_{by[0]}"
-        for k in by[1:]:
-            g = f"({g}) * {sizes[k]} + k_{k}"
-        for m in MEASURES:
-            cols.append(f"({g}) * {grid[m][1] + 2} + s_{m} AS h{i}_{m}")
-        cols.append(f"({g}) * 3 + fp AS f{i}")
+    sel = []
+    for k in keys:
+        if code[k].sql:
+            sel += [f"{code[k].sql} AS k_{k}", f"{KEYS[k]} IS NULL AS z_{k}"]
+    if time_keys or want_cube:
+        sel.append("CAST(issued_at AS TIMESTAMP) AS issued_at")
+    sel += [f"{m} AS {m}" for m in MEASURES if grid[m] or want_cube]
+    if fp:
+        sel.append("first_pass")
 
     cube_shape = None
     counters: list | None = None
+    open_h = close_h = 0
     if want_cube:
         nb, nd, nh = sizes["branch_id"], sizes["date"], sizes["hour"]
-        ncell = nb * nd * nh
-        if ncell <= MAX_CUBE_CELLS:
+        if nb * nd * nh <= MAX_CUBE_CELLS:
             cube_shape = (nb, nd, nh)
             open_h, close_h = _opening(study, log)
-            cell = f"(k_branch_id * {nd} + k_date) * {nh} + k_hour"
-            inner += [f"{m} AS v_{m}" for m in MEASURES]
             if "called_at" in log.columns:
-                day, mnt = 86_400_000_000, 60_000_000
-                a, b = open_h * 60, close_h * 60
-                iss = "epoch_us(issued_at)"
-                cal = "epoch_us(called_at)"
-                iss_mod = f"((({iss}) % {day}) + {day}) % {day}"
-                cal_mod = f"((({cal}) % {day}) + {day}) % {day}"
-                # whole minutes of opening time at which the ticket was waiting (issued <= minute < called):
-                # ceil(clamp(called)) - ceil(clamp(issued)) in minutes of the day; a call on a later day counts to closing
-                ceil_iss = f"least(greatest(({iss_mod} + {mnt - 1}) // {mnt}, {a}), {b})"
-                ceil_cal = (f"CASE WHEN {cal} - {cal_mod} > {iss} - {iss_mod} THEN {b} "
-                            f"ELSE least(greatest(({cal_mod} + {mnt - 1}) // {mnt}, {a}), {b}) END")
-                inner.append(f"CAST(COALESCE(greatest(0, {ceil_cal} - {ceil_iss}), 0) AS DOUBLE) AS lg")
-            else:
-                inner.append("CAST(0 AS DOUBLE) AS lg")
-            cols += [f"{cell} AS c", f"CASE WHEN v_waiting_minutes <= {target!r} THEN {cell} ELSE {ncell} END AS cw",
-                     f"({cell}) * 3 + fp AS cf", "lg"] + [f"v_{m}" for m in MEASURES]
+                sel.append("CAST(called_at AS TIMESTAMP) AS called_at")
             if "counter_id" in log.columns:
                 counters = [r[0] for r in log.sql(f"SELECT DISTINCT counter_id FROM {log.view} "
                                                   "WHERE counter_id IS NOT NULL ORDER BY 1").fetchall()]
-                if ncell * (len(counters) + 1) <= MAX_COUNTER_BINS:
-                    pos = _enum_or_position("counter_id", counters, log.con, "study_counter_enum")
-                    inner.append(f"CAST(COALESCE({pos}, 0) AS BIGINT) AS ctr")
-                    cols.append(f"({cell}) * {len(counters) + 1} + ctr AS cc")
+                if nb * nd * nh * (len(counters) + 1) <= MAX_COUNTER_BINS:
+                    pos = _position_sql("counter_id", counters, log.con, "study_counter_enum")
+                    sel.append(f"CAST({pos} AS {_int_type(len(counters) + 1)}) AS ctr")
                 else:
-                    counters = None                 # too many: counted by a SQL query below
-    if not cols:
+                    counters = None                 # too many: counted by a SQL query afterwards
+    if not any(use_hist) and not cube_shape:
         return _ScanResult([None] * len(bys), None)
 
-    hist_len = {(i, m): n_groups[i] * (grid[m][1] + 2) for i in range(len(bys)) if use_hist[i] for m in MEASURES}
+    width2 = {m: grid[m][1] + 2 for m in MEASURES if grid[m]}
+    # histogram units: each grouping is counted in a unit of keys and read off by summing out the others; two
+    # one-key groupings with few levels share one unit (e.g. channel x business type), one pass less each
+    units: list[tuple[str, ...]] = []
+    unit_of: dict[int, int] = {}
+    singles = sorted((i for i, by in enumerate(bys) if use_hist[i] and len(by) == 1), key=lambda i: sizes[bys[i][0]])
+    for i, by in enumerate(bys):
+        if not use_hist[i] or i in unit_of:
+            continue
+        if len(by) == 1:
+            partner = next((j for j in singles if j != i and j not in unit_of and bys[j][0] != by[0]
+                            and sizes[by[0]] * sizes[bys[j][0]] <= MAX_SHARED_UNIT), None)
+            if partner is not None:
+                unit_of[partner] = len(units)
+            unit_of[i] = len(units)
+            units.append(by + ((bys[partner][0],) if partner is not None else ()))
+        else:
+            unit_of[i] = len(units)
+            units.append(by)
+    unit_groups = [int(np.prod([sizes[k] for k in u])) for u in units]
+    hist_len = {(u, m): unit_groups[u] * width2[m] * (3 if m == MEASURES[0] else 1)
+                for u in range(len(units)) for m in MEASURES}
     ncell = int(np.prod(cube_shape)) if cube_shape else 0
     nctr = len(counters) + 1 if counters is not None else 0
     local = threading.local()
     accs: list[dict] = []
     lock = threading.Lock()
+    day_us, hour_us, min_us = 86_400_000_000, 3_600_000_000, 60_000_000
 
     def acc() -> dict:
         a = getattr(local, "acc", None)
         if a is None:
             a = {key: np.zeros(n, np.int64) for key, n in hist_len.items()}
-            for i in range(len(bys)):
-                if use_hist[i]:
-                    a[("f", i)] = np.zeros(3 * n_groups[i], np.int64)
             if cube_shape:
-                for name in ("c", "cw", "cf"):
-                    a[name] = np.zeros((3 if name == "cf" else 1) * ncell + (name == "cw"), np.int64)
-                for name in ["lg"] + [f"v_{m}" for m in MEASURES]:
-                    a[name] = np.zeros(ncell)
+                a["c"] = np.zeros(ncell, np.int64)
+                a["cw"] = np.zeros(ncell, np.int64)
+                a["cf"] = np.zeros(3 * ncell, np.int64)
+                a["lg"] = np.zeros(ncell, np.int64)
                 for m in MEASURES:
-                    a[f"n_{m}"] = np.zeros(ncell, np.int64)
+                    a[f"v_{m}"] = np.zeros(ncell)
+                    a[f"z_{m}"] = np.zeros(ncell, np.int64)       # NULL values per cell
                 if nctr:
                     a["cc"] = np.zeros(ncell * nctr, dtype=bool)
             local.acc = a
@@ -495,36 +513,146 @@ def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: boo
                 accs.append(a)
         return a
 
+    def ts_us(arr):
+        """int64 microseconds and a validity mask (None when no NULLs)."""
+        if arr.null_count:
+            ok = ~np.asarray(arr.is_null())
+            return arr.fill_null(0).to_numpy().view(np.int64), ok
+        return arr.to_numpy().view(np.int64), None
+
     def count(batch) -> None:
         a = acc()
         col = {name: batch.column(j) for j, name in enumerate(batch.schema.names)}
-        for key, n in hist_len.items():
-            a[key] += np.bincount(col[f"h{key[0]}_{key[1]}"].to_numpy(), minlength=n)
-        for i in range(len(bys)):
-            if use_hist[i]:
-                h = a[("f", i)]
-                h += np.bincount(col[f"f{i}"].to_numpy(), minlength=len(h))
-        if cube_shape:
-            c = col["c"].to_numpy()
-            tickets = np.bincount(c, minlength=ncell)
-            a["c"] += tickets
-            a["cw"] += np.bincount(col["cw"].to_numpy(), minlength=ncell + 1)
-            a["cf"] += np.bincount(col["cf"].to_numpy(), minlength=3 * ncell)
-            a["lg"] += np.bincount(c, weights=col["lg"].to_numpy(), minlength=ncell)
-            for m in MEASURES:
-                v = col[f"v_{m}"]
-                if v.null_count:
-                    ok = ~np.asarray(v.is_null())
-                    vals = v.to_numpy(zero_copy_only=False)
-                    a[f"v_{m}"] += np.bincount(c[ok], weights=vals[ok], minlength=ncell)
-                    a[f"n_{m}"] += np.bincount(c[ok], minlength=ncell)
+        n = batch.num_rows
+        kc: dict[str, np.ndarray] = {}
+        for k in keys:
+            if code[k].sql:
+                pos = col[f"k_{k}"]
+                if pos.null_count == 0:                  # all known ids: code = position - 1
+                    kc[k] = np.subtract(pos.to_numpy(), 1, dtype=pos.type.to_pandas_dtype())
                 else:
-                    a[f"v_{m}"] += np.bincount(c, weights=v.to_numpy(), minlength=ncell)
-                    a[f"n_{m}"] += tickets
+                    ck = code[k].lookup[pos.fill_null(0).to_numpy()]
+                    ck[col[f"z_{k}"].to_numpy(zero_copy_only=False)] = sizes[k] - 2      # NULL level
+                    kc[k] = ck
+        if "issued_at" in col:
+            iu, iok = ts_us(col["issued_at"])
+            day = iu // day_us
+            tod = iu - day * day_us
+            if "hour" in keys:
+                h = tod // hour_us
+                if iok is not None:
+                    h[~iok] = 24
+                kc["hour"] = h
+            for k in ("date", "week"):
+                if k in keys:
+                    if code[k].lo_day is None:
+                        kc[k] = np.zeros(n, np.int64)
+                        continue
+                    d = day - code[k].lo_day
+                    if k == "week":
+                        d //= 7
+                    if iok is not None:
+                        d[~iok] = sizes[k] - 1
+                    kc[k] = d
+        # grid index of each measure: v is on the grid when round(60 v) / 60 == v (NaN = NULL never is)
+        s: dict[str, np.ndarray] = {}
+        vals: dict[str, tuple] = {}
+        for m in MEASURES:
+            if m not in col:
+                continue
+            v = col[m]
+            ok = ~np.asarray(v.is_null()) if v.null_count else None
+            x = v.to_numpy(zero_copy_only=False)
+            vals[m] = (x, ok)
+            if grid[m]:
+                lo, width = grid[m]
+                r = np.multiply(x, GRID)
+                np.rint(r, out=r)
+                on = np.divide(r, GRID) == x
+                with np.errstate(invalid="ignore"):
+                    si = r.astype(np.int64)
+                si -= lo
+                if not on.all():
+                    si[~on] = width + 1
+                    if ok is not None:
+                        si[~ok] = width
+                elif si.min() < 0 or si.max() >= width:      # bounds were wrong: force the SQL engine
+                    si[(si < 0) | (si >= width)] = width + 1
+                s[m] = si
+        f = None
+        if fp:
+            fv = col["first_pass"]
+            f = fv.fill_null(False).to_numpy(zero_copy_only=False).view(np.uint8)
+            if fv.null_count:
+                f = f.astype(np.int64)
+                f[np.asarray(fv.is_null())] = 2
+        buf = np.empty(n, np.int64)
+        for i, by in enumerate(units):
+            g = kc[by[0]]
+            if len(by) > 1:
+                g = g.astype(np.int64)
+                for k in by[1:]:
+                    g *= sizes[k]
+                    g += kc[k]
+            for m in MEASURES:
+                if m == MEASURES[0]:
+                    # the first measure also carries first_pass (0/1/NULL = 2): index (g * 3 + fp) * width + s
+                    np.multiply(g, 3, out=buf, dtype=np.int64)
+                    if fp:
+                        np.add(buf, f, out=buf)
+                    else:
+                        buf += 2
+                    buf *= width2[m]
+                else:
+                    np.multiply(g, width2[m], out=buf, dtype=np.int64)
+                buf += s[m]
+                np.add.at(a[(i, m)], buf, 1)        # no temporary of the histogram's size (bincount would allocate one)
+        if cube_shape:
+            nb, nd, nh = cube_shape
+            c = np.multiply(kc["branch_id"], nd, dtype=np.int64)
+            c += kc["date"]
+            c *= nh
+            c += kc["hour"]
+            np.add.at(a["c"], c, 1)
+            w = vals["waiting_minutes"][0]
+            np.add.at(a["cw"], c[w <= target], 1)
+            if fp:
+                np.multiply(c, 3, out=buf)
+                np.add(buf, f, out=buf)
+                np.add.at(a["cf"], buf, 1)
+            for m in MEASURES:
+                x, ok = vals[m]
+                if ok is not None:
+                    np.add.at(a[f"v_{m}"], c[ok], x[ok])
+                    np.add.at(a[f"z_{m}"], c[~ok], 1)
+                else:
+                    np.add.at(a[f"v_{m}"], c, x)
+            if "called_at" in col:
+                # whole minutes of opening time at which the ticket was waiting (issued <= minute < called):
+                # ceil(clamp(called)) - ceil(clamp(issued)), minutes of the day; a call on a later day counts to closing
+                cu, cok = ts_us(col["called_at"])
+                cday = cu // day_us
+                lo_min, hi_min = open_h * 60, close_h * 60
+                ci = tod + (min_us - 1)
+                ci //= min_us
+                np.clip(ci, lo_min, hi_min, out=ci)
+                cc = cu - cday * day_us
+                cc += min_us - 1
+                cc //= min_us
+                np.clip(cc, lo_min, hi_min, out=cc)
+                cc[cday > day] = hi_min
+                cc -= ci
+                np.maximum(cc, 0, out=cc)
+                if cok is not None:
+                    cc[~cok] = 0
+                np.add.at(a["lg"], c, cc)
             if nctr:
-                a["cc"][col["cc"].to_numpy()] = True
+                np.multiply(c, nctr, out=buf)
+                ctr = col["ctr"]
+                np.add(buf, (ctr.fill_null(0) if ctr.null_count else ctr).to_numpy(), out=buf)
+                a["cc"][buf] = True
 
-    reader = log.sql(f"SELECT {', '.join(cols)} FROM (SELECT {', '.join(inner)} FROM {log.view})").to_arrow_reader(batch_rows)
+    reader = log.sql(f"SELECT {', '.join(sel)} FROM {log.view}").to_arrow_reader(batch_rows)
     try:
         if workers <= 1:
             for batch in reader:
@@ -534,15 +662,15 @@ def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: boo
                 pending: list = []
                 for batch in reader:
                     pending.append(ex.submit(count, batch))
-                    if len(pending) >= workers + 1:
+                    if len(pending) > workers:
                         pending.pop(0).result()
-                for f in pending:
-                    f.result()
+                for fut in pending:
+                    fut.result()
     finally:
         reader.close()
         del reader
-    total = {}
-    for key in accs[0] if accs else ():
+    total: dict = {}
+    for key in (accs[0] if accs else {}):
         total[key] = accs[0][key]
         for other in accs[1:]:
             total[key] = (total[key] | other[key]) if total[key].dtype == bool else total[key] + other[key]
@@ -552,7 +680,17 @@ def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: boo
         if not use_hist[i] or not total:
             summaries.append(None)
             continue
-        hists = {m: total[(i, m)].reshape(n_groups[i], grid[m][1] + 2) for m in MEASURES}
+        u = units[unit_of[i]]
+        shape = [sizes[k] for k in u]
+        drop = tuple(j for j, k in enumerate(u) if k not in by)     # a unit keeps the order of its groupings' keys
+
+        def read(m: str, extra: tuple) -> np.ndarray:
+            h = total[(unit_of[i], m)].reshape(shape + list(extra))
+            return (h.sum(axis=drop) if drop else h).reshape((n_groups[i],) + extra)
+
+        first = read(MEASURES[0], (3, width2[MEASURES[0]]))
+        hists = {m: read(m, (width2[m],)) for m in MEASURES[1:]}
+        hists[MEASURES[0]] = first.sum(axis=1)
         if any(hists[m][:, -1].any() for m in MEASURES):
             if strict:
                 raise ProcessDataError("engine='histogram' needs minute values on the one-second grid (whole seconds); "
@@ -567,11 +705,11 @@ def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: boo
                                        "ids or too many groups); use engine='auto' or 'sql'")
             summaries.append(None)
             continue
-        summaries.append(_hist_frame(by, present, rows, hists, total[("f", i)].reshape(n_groups[i], 3), fp,
+        summaries.append(_hist_frame(by, present, rows, hists, first.sum(axis=2), fp,
                                      levels, sizes, grid, target))
     cube = None
     if cube_shape and total:
-        cube = _cube_frame(total, cube_shape, levels, unknown, nctr, fp, study, log)
+        cube = _cube_frame(total, cube_shape, levels, unknown, nctr, fp, (open_h, close_h), log)
     return _ScanResult(summaries, cube)
 
 
@@ -624,7 +762,7 @@ def _hist_frame(by, present, rows, hists, fpc, fp, levels, sizes, grid, target) 
 
 
 def _cube_frame(total: dict, shape: tuple[int, int, int], levels: dict, unknown: dict, nctr: int, fp: bool,
-                study: Study | None, log: TicketLog) -> pd.DataFrame | None:
+                opening: tuple[int, int], log: TicketLog) -> pd.DataFrame | None:
     """The branch x date x hour cube from the scan's counts (None: fall back to the SQL query)."""
     nb, nd, nh = shape
     ncell = nb * nd * nh
@@ -642,7 +780,7 @@ def _cube_frame(total: dict, shape: tuple[int, int, int], levels: dict, unknown:
     cube["tickets"] = tickets[present]
     names = {"handling_minutes": "handling", "waiting_minutes": "waiting", "cycle_minutes": "cycle"}
     for m in ("handling_minutes", "waiting_minutes", "cycle_minutes"):
-        n = total[f"n_{m}"][present]
+        n = tickets[present] - total[f"z_{m}"][present]
         cube[f"{names[m]}_sum"] = np.where(n > 0, total[f"v_{m}"][present], np.nan)
         cube[f"{names[m]}_n"] = n
     cube["within_sl"] = total["cw"][:ncell][present].astype(float)
@@ -660,9 +798,8 @@ def _cube_frame(total: dict, shape: tuple[int, int, int], levels: dict, unknown:
     else:
         cube["counters_used"] = pd.array([pd.NA] * len(cube), dtype="Int64")
     has_called = "called_at" in log.columns
-    cube["littles_grid"] = np.where(has_called & (total["n_waiting_minutes"][present] > 0), total["lg"][present], np.nan)
-    open_h, close_h = _opening(study, log)
-    cube["open_hour"], cube["close_hour"] = open_h, close_h
+    cube["littles_grid"] = total["lg"][present].astype(float) if has_called else np.nan
+    cube["open_hour"], cube["close_hour"] = opening
     return cube.sort_values(["branch_id", "date", "hour"], na_position="last", kind="stable").reset_index(drop=True)
 
 
@@ -958,6 +1095,32 @@ class ITSResult:
     params: pd.DataFrame = field(repr=False, default=None)
 
 
+def ols_hac(y: np.ndarray, X: np.ndarray, maxlags: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OLS estimates with Newey-West (HAC) standard errors and normal p-values.
+
+    ``b = (X'X)^-1 X'y``; with ``u = y - X b`` and the scores ``g_t = x_t u_t``,
+    ``S = sum_t g_t g_t' + sum_{l=1..L} (1 - l / (L + 1)) sum_t (g_t g_{t-l}' + g_{t-l} g_t')`` (Bartlett kernel),
+    ``V = n / (n - k) (X'X)^-1 S (X'X)^-1`` (small-sample corrected; Newey & West 1987). The same numbers
+    as statsmodels ``OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": L, "use_correction": True})`` and
+    R ``sandwich::NeweyWest(fit, lag = L, prewhite = FALSE, adjust = TRUE)``, without importing statsmodels.
+    """
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    n, k = X.shape
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    b = xtx_inv @ (X.T @ y)
+    g = X * (y - X @ b)[:, None]
+    s = g.T @ g
+    for lag in range(1, int(maxlags) + 1):
+        c = g[lag:].T @ g[:-lag]
+        s += (1.0 - lag / (maxlags + 1.0)) * (c + c.T)
+    v = xtx_inv @ s @ xtx_inv * (n / (n - k))
+    se = np.sqrt(np.diag(v))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.array([math.erfc(abs(z) / math.sqrt(2.0)) if np.isfinite(z) else np.nan for z in b / se])
+    return b, se, p
+
+
 def interrupted_time_series(weekly: pd.DataFrame, start: dt.date | str, value: str = "value", week: str = "week",
                             maxlags: int | None = None, exclude_transition: bool = True) -> ITSResult:
     """Interrupted time series of a weekly series around ``start`` (Wagner et al. 2002).
@@ -968,8 +1131,6 @@ def interrupted_time_series(weekly: pd.DataFrame, start: dt.date | str, value: s
     first post week. Standard errors: Newey-West (HAC, Bartlett kernel, small-sample corrected),
     ``maxlags`` default ``floor(4 (T/100)^(2/9))`` (Newey & West 1994).
     """
-    import statsmodels.api as sm
-
     start = pd.Timestamp(start).date() if not isinstance(start, dt.date) else start
     df = weekly[[week, value]].dropna().copy()
     df[week] = pd.to_datetime(df[week]).dt.date
@@ -989,8 +1150,7 @@ def interrupted_time_series(weekly: pd.DataFrame, start: dt.date | str, value: s
     y = df[value].to_numpy(dtype=float)
     n = len(y)
     lags = int(maxlags) if maxlags is not None else int(math.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
-    fit = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True})
-    b, se, p = fit.params, fit.bse, fit.pvalues
+    b, se, p = ols_hac(y, X, lags)
     pre_level = b[0] + b[1] * t0
     params = pd.DataFrame({"term": ["intercept", "time", "level_change", "slope_change"], "estimate": b,
                            "se": se, "p": p})

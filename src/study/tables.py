@@ -15,6 +15,9 @@ from study.config import Study
 
 TICK, CROSS = "✓", "✗"
 OPERATORS = {">=": "≥", "<=": "≤"}
+TEST_NAMES = {"welch": "Welch t", "student": "Student t", "mann_whitney": "Mann–Whitney U", "paired_t": "paired t",
+              "wilcoxon": "Wilcoxon signed-rank", "two_proportion": "two-proportion χ²", "nps": "NPS z",
+              "did_cluster": "DiD, cluster SE", "did_wild_bootstrap": "DiD, wild bootstrap"}
 
 
 def _ok(v) -> str:
@@ -233,7 +236,7 @@ def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
         row = {"Metric": r["label"], "Before": value(m, r["before_value"]) if analysis != "difference-in-differences" else P.DASH,
                "After": value(m, r["after_value"]) if analysis != "difference-in-differences" else P.DASH,
                "Estimate": change(m, r["estimate"]), f"{ctx.level_pct} CI": ci(m, r["ci_low"], r["ci_high"]),
-               "Test": r["test"].replace("_", " "), "p": P.fmt_p(r["p_used"], prefix=False),
+               "Test": TEST_NAMES.get(r["test"], str(r["test"]).replace("_", " ")), "p": P.fmt_p(r["p_used"], prefix=False),
                "p (Holm)": P.fmt_p(r["p_holm"], prefix=False), "p (BH)": P.fmt_p(r["p_bh"], prefix=False),
                "Effect size": (f"{r['effect_size_name']} = {P.fmt_num(r['effect_size'], 2)}"
                                if isinstance(r["effect_size_name"], str) and r["effect_size_name"] else P.DASH),
