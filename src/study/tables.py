@@ -187,7 +187,6 @@ def business_types(study: Study, bt: pd.DataFrame) -> pd.DataFrame:
                          "Standard (min)": bt["standard_minutes"].map(lambda x: P.fmt_num(x, 0)),
                          "Handling mean (min)": bt["handling_minutes_mean"].map(lambda x: P.fmt_num(x, 1)),
                          "Deviation": bt["deviation_pct"].map(lambda x: f"{P.fmt_num(x, 1, sign=True)} %"),
-                         "Handling p90 (min)": bt["handling_minutes_p90"].map(lambda x: P.fmt_num(x, 1)),
                          "Cycle mean (min)": bt["cycle_minutes_mean"].map(lambda x: P.fmt_num(x, 1)),
                          "Ideal cycle (min)": bt["ideal_cycle_minutes"].map(lambda x: P.fmt_num(x, 0)),
                          "Potential ΔT (min)": bt["improvement_potential"].map(lambda x: P.fmt_num(x, 1)),
