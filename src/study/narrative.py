@@ -213,6 +213,9 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
             text = f"Roll out **{m.name}** to the other {len(others)} branches."
         elif primary["verdict"] == "worsened":
             text = f"Stop **{m.name}** and review its design."
+        elif primary["verdict"] == "improved":
+            text = (f"Review **{m.name}** before extending it: {primary['label'].lower()} improved against the control "
+                    "branches, but the control branches changed significantly too.")
         else:
             text = f"Review **{m.name}** before extending it: there is no evidence yet that it moved {primary['label'].lower()}."
         rows.append({"recommendation": text, "evidence": ev, "rule": "REC-MEASURE"})
