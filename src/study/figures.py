@@ -541,7 +541,7 @@ def its_plot(data: pd.DataFrame, time: str, value: str, *, intervention, value_l
             loc = mpl.dates.AutoDateLocator(maxticks=8)
             ax.xaxis.set_major_locator(loc)
             ax.xaxis.set_major_formatter(mpl.dates.ConciseDateFormatter(loc))
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncols=2)
     return fig
 
 

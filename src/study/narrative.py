@@ -630,3 +630,8 @@ def rejection_notes(ctx: Context) -> list[str]:
 def provenance_intro() -> str:
     return ("The same inputs and parameters give the same numbers. These are the SHA-256 hashes of the raw and processed data, "
             "the parameters of this run, the versions of the software and the commit of the toolkit.")
+
+
+def start_label(measure) -> str:
+    """Short label of a measure's start line in a time-series figure (the caption names the measure)."""
+    return f"start {measure.start:%d %b %Y}"
