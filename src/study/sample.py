@@ -44,6 +44,9 @@ import pandas as pd
 
 from study import io
 from study.config import Study, quarter_bounds
+from study.drivers import lmg_from_cov
+from study.process import erlang_c
+from study.reliability import cronbach_alpha
 
 DEFAULT_SEED = 20250401
 QUARTERS = ("2025Q1", "2025Q2")
@@ -296,18 +299,6 @@ def _corrupt_survey(study: Study, df: pd.DataFrame, quarter: str, plan: dict[str
 # Process times
 
 
-def erlang_c(offered_load: float, servers: int) -> float:
-    """Probability that an arrival waits in an M/M/c queue (Erlang C), offered load a = λ/μ < c."""
-    a, c = offered_load, servers
-    term = 1.0
-    total = 1.0
-    for k in range(1, c):
-        term *= a / k
-        total += term
-    top = term * a / c * c / (c - a)
-    return top / (total + top)
-
-
 def _lognormal(rng, mean, cv, size):
     s2 = math.log(1 + cv * cv)
     return rng.lognormal(math.log(mean) - s2 / 2, math.sqrt(s2), size)
@@ -340,7 +331,7 @@ def _tickets_quarter(study: Study, quarter: str, followup: bool, rng: np.random.
         for hi, h in enumerate(hours):
             lam = lam_avg * profile[hi]
             load = min(lam / mu, MAX_UTILISATION * open_counters)
-            p_wait = erlang_c(load, open_counters)
+            p_wait = erlang_c(load, 1.0, open_counters)   # load in Erlangs: arrival rate with service rate 1
             rate = (open_counters - load) * mu / 60.0          # per minute
             waits_weighted += lam * (p_wait / rate + 0.6) * factor
             counts = rng.poisson(lam, len(days))
@@ -442,8 +433,6 @@ def _corrupt_process(df: pd.DataFrame, plan: dict[str, int], rng: np.random.Gene
 
 
 def _population_truth(study: Study, means, shifts, seed: int) -> dict:
-    from itertools import combinations
-
     rng = np.random.default_rng([seed, 3])
     n = POPULATION_N
     pop = _respondents(study, n, rng, means, np.zeros(n), *shifts)
@@ -453,31 +442,11 @@ def _population_truth(study: Study, means, shifts, seed: int) -> dict:
         x = np.array(pop[items], dtype=float)
         rev = [i for i, it in enumerate(items) if it in study.reverse_items]
         x[:, rev] = lo + hi - x[:, rev]
-        k = x.shape[1]
-        cov = np.cov(x, rowvar=False)
-        alpha[dim] = round(float(k / (k - 1) * (1 - np.trace(cov) / cov.sum())), 4)
+        alpha[dim] = round(float(cronbach_alpha(np.cov(x, rowvar=False))), 4)
     dims = study.dimension_ids
     y = pop[study.questionnaire.outcomes.overall_satisfaction.column].to_numpy(float)
     X = pop[[f"_score_{d}" for d in dims]].to_numpy()
-    corr = np.corrcoef(np.column_stack([X, y]), rowvar=False)
-    p = len(dims)
-
-    def r2(subset):
-        if not subset:
-            return 0.0
-        idx = list(subset)
-        rxx = corr[np.ix_(idx, idx)]
-        rxy = corr[idx, p]
-        return float(rxy @ np.linalg.solve(rxx, rxy))
-
-    cache = {s: r2(s) for k in range(p + 1) for s in combinations(range(p), k)}
-    lmg = np.zeros(p)
-    for j in range(p):
-        others = [i for i in range(p) if i != j]
-        for k in range(p):
-            w = math.factorial(k) * math.factorial(p - k - 1) / math.factorial(p)
-            for s in combinations(others, k):
-                lmg[j] += w * (cache[tuple(sorted(s + (j,)))] - cache[s])
+    lmg = lmg_from_cov(np.cov(np.column_stack([y, X]), rowvar=False))   # outcome first
     total = lmg.sum()
     scores_mean = {d: round(float(pop[f"_score_{d}"].mean()), 3) for d in dims}
 
