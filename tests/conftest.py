@@ -145,3 +145,11 @@ def prepared_sample(tmp_path_factory, study):
         else:
             os.environ["STUDY_PSEUDONYM_KEY"] = previous
     return data_dir, truth
+
+
+@pytest.fixture(scope="session")
+def sample_frames(prepared_sample):
+    """The prepared sample's processed survey and process times, per quarter."""
+    data_dir, truth = prepared_sample
+    return {q: {d: pd.read_parquet(data_dir / "processed" / q / f"{d}.parquet") for d in ("survey", "process_times")}
+            for q in truth["quarters"]}

@@ -3,8 +3,6 @@ sample study's known truth (data/raw/truth.json)."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -211,33 +209,18 @@ def test_importance_performance_quadrants():
 
 
 # --- the sample study's truth ---------------------------------------------------------------------
-TRUTH = ROOT / "data" / "raw" / "truth.json"
-
-
-def load_sample_frames(quarter: str) -> dict:
-    """Processed data of the shipped sample (data/processed), or validated from data/raw when the
-    processed files are not there yet."""
-    proc = ROOT / "data" / "processed" / quarter
-    if (proc / "survey.parquet").is_file() and (proc / "process_times.parquet").is_file():
-        return {k: pd.read_parquet(proc / f"{k}.parquet") for k in ("survey", "process_times")}
-    from study.config import DEFAULT_STUDY_FILE, load_study
-    from study.validate import validate_quarter
-
-    res = validate_quarter(load_study(), DEFAULT_STUDY_FILE, ROOT / "data", quarter)
-    return {k: res.datasets[k].kept for k in ("survey", "process_times")}
 
 
 @pytest.fixture(scope="module")
-def sample_scores(study):
-    if not TRUTH.is_file() or not (ROOT / "data" / "raw" / "2025Q1").is_dir():
-        pytest.skip("the sample study (data/raw/2025Q1, truth.json) has not been generated")
+def sample_scores(study, prepared_sample, sample_frames):
     from study.effects import metric_values
 
-    frames = load_sample_frames("2025Q1")
+    _, truth = prepared_sample
+    frames = sample_frames["2025Q1"]
     dims = study.dimension_ids
     df = pd.DataFrame({d: metric_values(study, frames, d)["value"].to_numpy() for d in dims})
     df["overall_satisfaction"] = frames["survey"]["overall_satisfaction"].to_numpy().astype(float)
-    return df, json.loads(TRUTH.read_text(encoding="utf-8"))
+    return df, truth
 
 
 def test_sample_driver_truth_is_recovered(sample_scores, study):

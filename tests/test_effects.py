@@ -3,7 +3,6 @@ and the sample study's known pilot effects (data/raw/truth.json)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -259,18 +258,13 @@ def test_dimension_score_reverse_codes(study):
 
 
 # --- the sample study's truth -----------------------------------------------------------------------
-TRUTH = ROOT / "data" / "raw" / "truth.json"
 
 
 @pytest.fixture(scope="module")
-def sample(study):
-    if not TRUTH.is_file() or not (ROOT / "data" / "raw" / "2025Q2").is_dir():
-        pytest.skip("the sample study (data/raw, truth.json) has not been generated")
-    from tests.test_drivers import load_sample_frames
-
-    truth = json.loads(TRUTH.read_text(encoding="utf-8"))
-    base = load_sample_frames(truth["baseline"])
-    follow = load_sample_frames([q for q in truth["quarters"] if q != truth["baseline"]][0])
+def sample(study, prepared_sample, sample_frames):
+    _, truth = prepared_sample
+    base = sample_frames[truth["baseline"]]
+    follow = sample_frames[[q for q in truth["quarters"] if q != truth["baseline"]][0]]
     return truth, base, follow, effects.evaluate(study, base, follow, seed=1)
 
 

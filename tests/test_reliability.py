@@ -8,8 +8,6 @@ Tolerances: 1e-6 for closed-form statistics, 1e-3 for ML fits (iterative).
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,6 @@ from study import reliability as rel
 from study.thresholds import THRESHOLDS, judge, thresholds_table
 
 DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parents[1]
 HS_SCALES = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
 A_ITEMS = ["A1", "A2", "A3", "A4", "A5"]
 CLOSED, ITER = 1e-6, 1e-3
@@ -323,22 +320,9 @@ def test_thresholds_and_judge():
 # ---------------------------------------------------------------------------------------------
 # the sample study: the scales reach the reliability the generator implies
 @pytest.fixture(scope="module")
-def sample_survey(tmp_path_factory):
-    truth_file = ROOT / "data" / "raw" / "truth.json"
-    raw = ROOT / "data" / "raw" / "2025Q1"
-    if not truth_file.is_file() or not raw.is_dir():
-        pytest.skip("the sample study has not been written (python -m study sample)")
-    from study.config import DEFAULT_STUDY_FILE, load_study
-    from study.validate import prepare_quarter
-
-    base = tmp_path_factory.mktemp("sample")
-    shutil.copytree(raw, base / "raw" / "2025Q1")
-    study = load_study()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STUDY_PSEUDONYM_KEY", "test-key-not-secret")
-        prepare_quarter(study, DEFAULT_STUDY_FILE, base, "2025Q1")
-    survey = pd.read_parquet(base / "processed" / "2025Q1" / "survey.parquet")
-    return study, survey, json.loads(truth_file.read_text(encoding="utf-8"))
+def sample_survey(study, prepared_sample, sample_frames):
+    _, truth = prepared_sample
+    return study, sample_frames["2025Q1"]["survey"], truth
 
 
 def test_sample_scales_reach_generator_reliability(sample_survey):

@@ -3,9 +3,6 @@ and the sample study's population truths."""
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +10,6 @@ import pytest
 
 from study import scores
 
-ROOT = Path(__file__).resolve().parents[1]
 
 SAT = pd.Series(np.repeat([1, 2, 3, 4, 5], [12, 25, 60, 110, 93]))
 REC = pd.Series(np.repeat(np.arange(11), [3, 2, 4, 5, 6, 8, 10, 20, 25, 30, 27]))
@@ -143,23 +139,10 @@ def test_study_sqi_spec(study):
 
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    truth_file = ROOT / "data" / "raw" / "truth.json"
-    raw = ROOT / "data" / "raw" / "2025Q1"
-    if not truth_file.is_file() or not raw.is_dir():
-        pytest.skip("the sample study has not been written (python -m study sample)")
-    from study.config import DEFAULT_STUDY_FILE, load_study
-    from study.validate import prepare_quarter
-
-    base = tmp_path_factory.mktemp("sample_scores")
-    shutil.copytree(raw, base / "raw" / "2025Q1")
-    study = load_study()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STUDY_PSEUDONYM_KEY", "test-key-not-secret")
-        prepare_quarter(study, DEFAULT_STUDY_FILE, base, "2025Q1")
-    proc = base / "processed" / "2025Q1"
-    return (study, pd.read_parquet(proc / "survey.parquet"), pd.read_parquet(proc / "process_times.parquet"),
-            json.loads(truth_file.read_text(encoding="utf-8")))
+def sample(study, prepared_sample, sample_frames):
+    _, truth = prepared_sample
+    frames = sample_frames["2025Q1"]
+    return study, frames["survey"], frames["process_times"], truth
 
 
 def test_sample_scores_recover_population_truth(sample):
