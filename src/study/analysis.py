@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from study import benchmark as bm
 from study import drivers as drv
@@ -56,6 +57,11 @@ class Context:
         return self.baseline.quarter if self.baseline is not None else None
 
     @property
+    def quarters(self) -> list[io.QuarterData]:
+        """The quarters present, baseline first."""
+        return [q for q in (self.baseline, self.current) if q is not None]
+
+    @property
     def level(self) -> float:
         return 1 - self.study.alpha
 
@@ -70,7 +76,7 @@ class Context:
         import json
 
         parts = {"study": self.study.model_dump(mode="json"), "seed": self.seed, "n_boot": self.n_boot,
-                 "data": [(q.quarter, q.manifest.get("outputs")) for q in (self.current, self.baseline) if q is not None],
+                 "data": [(q.quarter, q.manifest.get("outputs")) for q in self.quarters],
                  "baseline": self.baseline_quarter}
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -131,9 +137,8 @@ def satisfaction_summary(ctx: Context) -> pd.DataFrame:
     study = ctx.study
     o = study.questionnaire.outcomes
     rows = []
-    for which, q in (("current", ctx.current), ("baseline", ctx.baseline)):
-        if q is None:
-            continue
+    for q in reversed(ctx.quarters):
+        which = "current" if q is ctx.current else "baseline"
         s = q.survey
         c = sc.csat(s[o.overall_satisfaction.column], o.overall_satisfaction.scale.min, o.overall_satisfaction.scale.max,
                     level=ctx.level)
@@ -169,8 +174,6 @@ def _dimension_table(ctx: Context) -> pd.DataFrame:
     for d in study.dimension_ids:
         x = cur[d].dropna()
         m, se = x.mean(), x.std(ddof=1) / np.sqrt(len(x))
-        from scipy import stats
-
         t = stats.t.ppf(0.5 + ctx.level / 2, len(x) - 1)
         row = {"dimension": d, "label": study.label(d), "n": len(x), "score": m, "ci_low": m - t * se, "ci_high": m + t * se}
         if base is not None:
@@ -220,7 +223,6 @@ def drivers(ctx: Context) -> dict:
         performance = data[dims].mean()
         ipa = drv.importance_performance(lmg, performance)
         lmg = lmg.assign(label=lmg["predictor"].map(study.label))
-        ipa = ipa.reset_index() if "dimension" not in ipa.columns and ipa.index.name else ipa
         return {"data": data, "outcome": outcome, "model": model, "lmg": lmg, "ologit": ologit, "ipa": ipa,
                 "performance": performance}
     return ctx.once("drivers", compute)
@@ -234,14 +236,13 @@ def priorities(ctx: Context, k: int = 3) -> pd.DataFrame:
     scores overall.
     """
     ipa = drivers(ctx)["ipa"].copy()
-    key = "dimension" if "dimension" in ipa.columns else ipa.columns[0]
     ipa["_first"] = ipa["quadrant"].eq("concentrate here")
     ipa["_important"] = ipa["importance"] >= ipa["importance_line"]
     first = ipa[ipa["_first"]].sort_values("importance", ascending=False)
     rest = ipa[~ipa["_first"]].sort_values(["_important", "performance"], ascending=[False, True])
     out = pd.concat([first, rest]).head(k).drop(columns=["_first", "_important"]).reset_index(drop=True)
     out.insert(0, "priority", range(1, len(out) + 1))
-    out["label"] = out[key].map(ctx.study.label)
+    out["label"] = out["dimension"].map(ctx.study.label)
     return out
 
 
@@ -360,7 +361,7 @@ def process(ctx: Context) -> dict[str, pd.DataFrame]:
 def process_its(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Weekly pilot/control series over the baseline and this quarter, and the ITS of each measure."""
     def compute():
-        sources = [q.process_times_path for q in (ctx.baseline, ctx.current) if q is not None]
+        sources = [q.process_times_path for q in ctx.quarters]
         weekly = proc.weekly_series(sources, ctx.study)
         return weekly, proc.its_by_measure(sources, ctx.study, weekly=weekly)
     return ctx.once("its", compute)
@@ -379,9 +380,7 @@ def benchmark(ctx: Context) -> dict[str, pd.DataFrame]:
 def data_quality(ctx: Context) -> pd.DataFrame:
     """Rows read, kept and rejected per dataset and quarter, from the manifests."""
     rows = []
-    for q in (ctx.baseline, ctx.current):
-        if q is None:
-            continue
+    for q in ctx.quarters:
         for dataset, counts in q.manifest["rows"].items():
             rows.append({"quarter": q.quarter, "dataset": dataset, "read": counts["read"], "kept": counts["kept"],
                          "rejected": counts["rejected"], "kept_share": counts["kept"] / counts["read"] if counts["read"] else np.nan})
@@ -391,9 +390,7 @@ def data_quality(ctx: Context) -> pd.DataFrame:
 def rejections(ctx: Context) -> pd.DataFrame:
     """Rejected rows by dataset, quarter and reason (a row can have several reasons)."""
     rows = []
-    for q in (ctx.baseline, ctx.current):
-        if q is None:
-            continue
+    for q in ctx.quarters:
         for dataset, counts in q.manifest["rows"].items():
             for reason, n in sorted(counts.get("rejected_by_reason", {}).items()):
                 rows.append({"quarter": q.quarter, "dataset": dataset, "reason": reason, "rows": n})

@@ -328,6 +328,12 @@ def nps_value(scores: np.ndarray, low: float = 0, high: float = 10) -> tuple[flo
 
 
 # ---------------------------------------------------------------------------------------------
+def _alt_fields(alt: dict) -> dict:
+    """The test reported beside the headline one, as the ``alt_*`` fields of :func:`compare`."""
+    keys = ("test", "statistic", "p", "effect_size", "effect_size_name", "effect_ci_low", "effect_ci_high")
+    return {f"alt_{k}": alt[k] for k in keys}
+
+
 def compare(before, after, kind: str = "continuous", paired: bool = False, test: str | None = None,
             level: float = 0.95) -> pd.Series:
     """Compare a metric before and after a change; ``estimate`` is after − before.
@@ -415,9 +421,7 @@ def compare(before, after, kind: str = "continuous", paired: bool = False, test:
         if choice == "wilcoxon":
             out.update(estimate=float(np.median(d)), ci_low=np.nan, ci_high=np.nan)
             notes.append("estimate is the median of the paired differences")
-        out.update(alt_test=alt["test"], alt_statistic=alt["statistic"], alt_p=alt["p"], alt_effect_size=alt["effect_size"],
-                   alt_effect_size_name=alt["effect_size_name"], alt_effect_ci_low=alt["effect_ci_low"],
-                   alt_effect_ci_high=alt["effect_ci_high"])
+        out.update(_alt_fields(alt))
         notes.append(f"differences: skew {g1:.2f}, outliers {outl:.1%}; Wilcoxon: {sr['method']}")
     else:
         ga, oa = _skew_outliers(a)
@@ -445,9 +449,7 @@ def compare(before, after, kind: str = "continuous", paired: bool = False, test:
         if choice == "mann_whitney":
             out.update(estimate=float(np.median(a) - np.median(b)), ci_low=np.nan, ci_high=np.nan)
             notes.append("estimate is the difference of the medians")
-        out.update(alt_test=alt["test"], alt_statistic=alt["statistic"], alt_p=alt["p"], alt_effect_size=alt["effect_size"],
-                   alt_effect_size_name=alt["effect_size_name"], alt_effect_ci_low=alt["effect_ci_low"],
-                   alt_effect_ci_high=alt["effect_ci_high"])
+        out.update(_alt_fields(alt))
         notes.append(f"skew before {gb:.2f} / after {ga:.2f}; outliers before {ob:.1%} / after {oa:.1%}; "
                      f"SD ratio {a.std(ddof=1) / b.std(ddof=1):.2f}; Mann-Whitney: {mw['method']}")
     notes.insert(0, f"rule {out['rule']}: {RULES[out['rule']]}")

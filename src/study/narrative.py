@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from study import present as P
-from study.analysis import Context, better_direction
+from study import tables
+from study.analysis import Context, better_direction, effects
 
 #: Business types more than this far over their standard handling time are a problem (per cent).
 DEVIATION_PROBLEM_PCT = 20.0
@@ -83,8 +84,6 @@ def headline_sentences(ctx: Context, headline: pd.DataFrame) -> str:
             continue
         v = r["verdict"]
         what = {"improved": "improved", "worsened": "worsened", "no significant change": "did not change significantly"}[v]
-        from study import tables
-
         ci = f"{ctx.level_pct} CI {tables.ci(r['metric'], r['ci_low'], r['ci_high'])}"
         parts.append(f"{r['label']} {what}: {_fmt_metric(r['metric'], r['baseline'])} → {_fmt_metric(r['metric'], r['current'])} "
                      f"(change {_fmt_change(r['metric'], r['change'])}, {ci}, {P.fmt_p(r['p'])}).")
@@ -235,7 +234,7 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
     for r in open_targets.to_dict("records"):
         rows.append({"recommendation": f"Keep the target “{r['label']}” on the plan ({r['status']}).",
                      "evidence": f"observed {P.fmt_num(r['observed'], 3)} {P.fmt_ci(r['ci_low'], r['ci_high'], 3)} against "
-                                 f"{ {'>=': '≥', '<=': '≤'}.get(r['operator'], r['operator'])} {P.fmt_num(r['target_value'], 3)}",
+                                 f"{tables.OPERATORS.get(r['operator'], r['operator'])} {P.fmt_num(r['target_value'], 3)}",
                      "rule": "REC-TARGET"})
     scales = problems_found[problems_found["rule"] == "PROBLEM-SCALE"]
     for r in scales.to_dict("records"):
@@ -263,8 +262,8 @@ def effect_sentence(ctx: Context, verdicts: pd.DataFrame, its: pd.DataFrame) -> 
         if len(none):
             s += ("; " if len(good) else "") + "no evidence of change in " + ", ".join(none["label"].str.lower())
         s += "."
-        ev = ctx.cache.get("effects")
-        if ev is not None and "pretrend_p" in ev:
+        ev = effects(ctx)
+        if "pretrend_p" in ev:
             d = ev[(ev["measure"] == m.id) & (ev["analysis"] == "difference-in-differences")]
             flagged = d[d["pretrend_p"] < ctx.study.alpha]
             if len(flagged):
@@ -432,8 +431,7 @@ def regression_notes(ctx: Context, drv: dict) -> list[str]:
 
 def ipa_points(ctx: Context, drv: dict) -> pd.DataFrame:
     ipa = drv["ipa"]
-    key = "dimension" if "dimension" in ipa.columns else ipa.columns[0]
-    return ipa.assign(label=ipa[key].map(ctx.study.label))
+    return ipa.assign(label=ipa["dimension"].map(ctx.study.label))
 
 
 def ipa_notes(drv: dict) -> list[str]:
@@ -497,13 +495,11 @@ def saturation_sentences(ctx: Context, pt: dict) -> str:
     s = pt["saturation"]
     hi = s[s["saturation_used"] >= SATURATION_HIGH]
     ll = pt["littles_law"]
-    col = next((c for c in ("relative_difference", "relative_discrepancy", "discrepancy") if c in ll.columns), None)
     text = (f"Staff saturation F (offered workload / counters actually used) reaches {SATURATION_HIGH:g} or more in "
             f"{len(hi)} of {len(s)} branch-hours, concentrated at "
             + (", ".join(f"{int(h):02d}:00" for h in hi["hour"].value_counts().index[:3]) if len(hi) else "no hour") + ".")
-    if col is not None:
-        text += (f" As a consistency check of the timestamps, Little's law (L = λW) holds within "
-                 f"{P.fmt_pct(ll[col].abs().max(), 1)} in every branch.")
+    text += (f" As a consistency check of the timestamps, Little's law (L = λW) holds within "
+             f"{P.fmt_pct(ll['relative_discrepancy'].abs().max(), 1)} in every branch.")
     return text
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from study import present as P
 from study.analysis import Context
 from study.config import Study
+from study.effects import adjust_p
 
 TICK, CROSS = "✓", "✗"
 OPERATORS = {">=": "≥", "<=": "≤"}
@@ -124,7 +125,6 @@ def dimensions(ctx: Context, dims: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"Dimension": dims["label"], "n": dims["n"].map(P.fmt_int), ctx.quarter: dims["score"].map(lambda x: P.fmt_num(x, 1)),
                         f"{ctx.level_pct} CI": [P.fmt_ci(a, b, 1).split("CI ")[-1] for a, b in zip(dims["ci_low"], dims["ci_high"])]})
     if "baseline" in dims:
-        from study.effects import adjust_p
         out[ctx.baseline_quarter] = dims["baseline"].map(lambda x: P.fmt_num(x, 1))
         out["Change"] = dims["change"].map(lambda x: P.fmt_num(x, 2, sign=True))
         out["p (Holm)"] = [P.fmt_p(p, prefix=False) for p in adjust_p(dims["p"].to_numpy(), "holm")]
@@ -150,7 +150,7 @@ def lmg(study: Study, imp: pd.DataFrame) -> pd.DataFrame:
 
 
 def regression(study: Study, terms: pd.DataFrame) -> pd.DataFrame:
-    t = terms[terms["term"] != "const"] if "const" in set(terms["term"]) else terms[terms["term"] != "Intercept"]
+    t = terms   # the intercept is shown as its own row, "(Intercept)"
     return pd.DataFrame({"Dimension (0-100 score)": t["term"].map(study.label), "b": t["coef"].map(lambda x: P.fmt_num(x, 4)),
                          "SE (HC3)": t["se"].map(lambda x: P.fmt_num(x, 4)), "t": t["t"].map(lambda x: P.fmt_num(x, 2)),
                          "p": t["p"].map(lambda x: P.fmt_p(x, prefix=False)), "β": t["beta_std"].map(lambda x: P.fmt_num(x, 2)),
@@ -158,9 +158,8 @@ def regression(study: Study, terms: pd.DataFrame) -> pd.DataFrame:
 
 
 def ipa(study: Study, ipa_frame: pd.DataFrame) -> pd.DataFrame:
-    key = "dimension" if "dimension" in ipa_frame.columns else ipa_frame.columns[0]
     f = ipa_frame.sort_values("importance", ascending=False)
-    return pd.DataFrame({"Dimension": f[key].map(study.label), "Importance (share of R²)": f["importance"].map(P.fmt_pct),
+    return pd.DataFrame({"Dimension": f["dimension"].map(study.label), "Importance (share of R²)": f["importance"].map(P.fmt_pct),
                          "Performance (0-100)": f["performance"].map(lambda x: P.fmt_num(x, 1)),
                          "Quadrant": f["quadrant"]}).reset_index(drop=True)
 
