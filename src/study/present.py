@@ -386,6 +386,46 @@ def math_html(tex: str, *, display: bool = False, fontsize: float = 11.0) -> str
             f'style="width:{w * k:.3f}em;height:{h * k:.3f}em;vertical-align:{-d * k:.3f}em">')
 
 
+class Md(str):
+    """Markdown written by the toolkit (a template), as opposed to text from study.yml or the data.
+
+    Only an ``Md`` is rendered as Markdown; values put into it with :func:`md` are escaped by
+    :func:`lit` first, so a label such as ``**x**``, ``<script>`` or ``$x$`` shows as its literal
+    text. ``Md + str`` is not ``Md``: compose with :func:`md` or :func:`join`.
+    """
+
+    __slots__ = ()
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+\-!|~>.])")
+
+
+def lit(text: Any) -> Md:
+    """Text from study.yml or the data, made literal for :func:`markdown_to_html`.
+
+    Whitespace (newlines included) collapses to single spaces, HTML is escaped, every Markdown
+    punctuation mark gets a backslash and ``$`` becomes an entity, so nothing in ``text`` can start
+    markup, a list, a link or a formula. An :class:`Md` passes through unchanged.
+    """
+    if isinstance(text, Md):
+        return text
+    t = " ".join(str(text).split())
+    t = html.escape(t, quote=False)
+    t = _MD_SPECIAL.sub(r"\\\1", t)
+    return Md(t.replace("$", "&#36;"))
+
+
+def md(template: str, *args: Any, **kwargs: Any) -> Md:
+    """Fill a toolkit Markdown template: ``md("Roll out **{}**.", name)``; every value is :func:`lit`-escaped
+    (already formatted numbers included, which contain no markup) unless it is an :class:`Md` itself."""
+    return Md(template.format(*(lit(a) for a in args), **{k: lit(v) for k, v in kwargs.items()}))
+
+
+def join(parts: Sequence[Any], sep: str = " ") -> Md:
+    """Join template pieces and values into one :class:`Md` (values are escaped, ``sep`` is markup)."""
+    return Md(sep.join(lit(p) for p in parts))
+
+
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]", re.S)
 _INLINE_MATH = re.compile(r"(?<![\\$\w])\$(?=[^\s$])([^$\n]+?)(?<=[^\s\\])\$(?![\w$])|\\\((.+?)\\\)")
