@@ -61,6 +61,11 @@ class Context:
         """The quarters present, baseline first."""
         return [q for q in (self.baseline, self.current) if q is not None]
 
+    def has(self, dataset: str, both: bool = False) -> bool:
+        """Whether the quarter (and, with ``both``, the baseline too) supplied ``dataset``."""
+        qs = self.quarters if both else [self.current]
+        return bool(qs) and all(getattr(q, dataset, None) is not None for q in qs)
+
     @property
     def level(self) -> float:
         return 1 - self.study.alpha
