@@ -134,15 +134,19 @@ def test_figure_png_kpis_and_callout_markup(monkeypatch):
     assert present.figure(fig, "PNG figure", format="png", notes="A note.") == "Figure 3.1"
     markup, meta = shown[-1]
     assert 'src="data:image/png;base64,' in markup and 'style="width:' in markup and "<em>Note.</em> A note." in markup
-    assert meta == {"kind": "figure", "label": "Figure 3.1", "caption": "PNG figure", "anchor": "figure-3-1"}
-    present.kpis([{"label": "CSAT", "value": "81.2", "change": "+2.7", "note": "*p* = .002", "status": "good"},
-                  {"label": "NPS", "value": "27"}], caption="Headline figures")
+    assert meta == {"kind": "figure", "label": "Figure 3.1", "caption": "PNG figure", "caption_html": "PNG figure",
+                    "anchor": "figure-3-1"}
+    present.kpis([{"label": "CSAT", "value": "81.2", "change": "+2.7", "note": present.Md("*p* = .002"), "status": "good"},
+                  {"label": "NPS *x*", "value": "27", "note": "*p* = .5"}], caption="Headline figures")
     assert 'class="kpi kpi-good"' in shown[-1][0] and 'class="kpi kpi-neutral"' in shown[-1][0]
-    assert "<em>p</em> = .002" in shown[-1][0]
+    assert "<em>p</em> = .002" in shown[-1][0]  # an Md is Markdown
+    assert "NPS *x*" in shown[-1][0] and "*p* = .5" in shown[-1][0]  # a plain str is literal
     with pytest.raises(ValueError, match="status"):
         present.kpis([{"label": "x", "value": "1", "status": "great"}])
-    present.callout("Act on **retention** first.", kind="warning", title="Priority")
+    present.callout(present.md("Act on **{}** first.", "retention"), kind="warning", title="Priority")
     assert 'class="callout callout-warning"' in shown[-1][0] and "<strong>retention</strong>" in shown[-1][0]
+    present.callout("Act on **retention** first.")
+    assert "**retention**" in shown[-1][0] and "<strong>" not in shown[-1][0]
     long = present.table_html(pd.DataFrame({"h": ["a" * 64] * 30}), "Hashes")
     assert 'class="study-table long"' in long and 'class="text token"' in long
     present.set_chapter(None)
@@ -265,11 +269,11 @@ def test_error_line_from_ipython_traceback():
 
 
 def test_self_contained_check():
-    report.assert_self_contained('<img src="data:image/png;base64,AAA"><a href="https://example.org">x</a>')
+    report.assert_self_contained('<img src="data:image/png;base64,AAA"><a href="#table-2-1">x</a>')
     for bad in ('<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>',
-                '<link rel="stylesheet" href="https://fonts.googleapis.com/css">',
+                '<link rel="stylesheet" href="https://fonts.googleapis.com/css">', '<a href="https://example.org">x</a>',
                 '<img src="figure.png">', '<style>body{background:url(http://x/y.png)}</style>'):
-        with pytest.raises(StudyError, match="self-contained"):
+        with pytest.raises(StudyError, match="refused"):  # more cases in test_hostile_report.py
             report.assert_self_contained(bad)
 
 

@@ -328,7 +328,9 @@ def check_outputs(nb, name: str) -> list[str]:
     Refused (``ReportError`` naming notebook and cell): error outputs; values shown only as plain
     text (a bare expression at the end of a cell, e.g. a DataFrame or number repr); pandas'
     own HTML tables (``class="dataframe"``, Styler tables) - use ``present.table``; images not
-    wrapped by ``present.figure`` (no number, no caption).
+    wrapped by ``present.figure`` (no number, no caption); HTML outside the allow-list of
+    :func:`html_problems` (script, event attributes, outside references ...), in an output or in a
+    Markdown or raw HTML cell (:class:`UnsafeHTML`).
     """
     notes = []
     dropped = 0
@@ -337,9 +339,15 @@ def check_outputs(nb, name: str) -> list[str]:
         tags = cell.get("metadata", {}).get("tags", [])
         injected = "injected-parameters" in tags
         number += not injected
+        where = f"notebook {name}, cell {number}" + (" (injected parameters)" if injected else "")
+        if cell.cell_type == "markdown" and not REMOVE_TAGS & set(tags):
+            from study.present import markdown_to_html
+
+            check_fragment(markdown_to_html(str(cell.source)), where + " (Markdown)")
+        elif cell.cell_type == "raw" and cell.metadata.get("raw_mimetype", "").lower() == "text/html":
+            check_fragment(str(cell.source), where + " (raw HTML)")
         if cell.cell_type != "code":
             continue
-        where = f"notebook {name}, cell {number}" + (" (injected parameters)" if injected else "")
         kept = []
         for out in cell.get("outputs", []):
             otype = out.get("output_type")
@@ -365,6 +373,12 @@ def check_outputs(nb, name: str) -> list[str]:
                 htm = str(data.get("text/html", ""))
                 if 'class="dataframe' in htm or re.search(r'<table id="T_', htm):
                     raise ReportError(f"{where}: shows a DataFrame as pandas renders it; use present.table(df, caption)")
+                if htm:
+                    check_fragment(htm, where)
+                elif "text/markdown" in data:
+                    from study.present import markdown_to_html
+
+                    check_fragment(markdown_to_html(str(data["text/markdown"])), where)
                 if not htm and keys & {"image/png", "image/jpeg", "image/svg+xml"}:
                     raise ReportError(f"{where}: shows a figure without number and caption; use present.figure(fig, caption) "
                                       "(build figures with study.figures, which does not auto-display)")
@@ -441,7 +455,7 @@ def _toc_entries(chapters: list[Chapter]) -> tuple[list[dict], list[dict], list[
     the numbering has no gaps; an ``<h1>`` without a number (a Markdown ``#`` title) gets the
     chapter's. Every heading gets a unique id for the links in the contents.
     """
-    from study.present import markdown_to_html
+    from study.present import text_html
 
     toc, tables, figures = [], [], []
     used: set[str] = set()
@@ -480,7 +494,8 @@ def _toc_entries(chapters: list[Chapter]) -> tuple[list[dict], list[dict], list[
         ch.body = _HEADING.sub(fix, ch.body)
         for item in ch.items:
             if item.get("kind") in ("table", "figure") and item.get("anchor"):
-                cap = markdown_to_html(str(item.get("caption", "")), inline=True)
+                # the caption as study.present rendered it (literal text, or Markdown if it was an Md)
+                cap = str(item["caption_html"]) if "caption_html" in item else text_html(str(item.get("caption", "")))
                 entry = {"anchor": item["anchor"], "number": item["label"], "title": _strip_block(cap),
                          "text": f"{item['label']} {_text(cap)}", "page": ""}
                 (tables if item["kind"] == "table" else figures).append(entry)
@@ -524,29 +539,249 @@ def assemble_html(chapters: list[Chapter], *, quarter: str, baseline: str, title
 
 def _render_page(ctx: dict) -> str:
     import jinja2
+    import markupsafe
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=False,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              keep_trailing_newline=True)
-    return env.get_template("report.html.j2").render(**ctx)
+    env.filters["css_string"] = _css_string
+    # HTML built by study.present / nbconvert (checked by the allow-list) and the style sheet go in as
+    # they are; every other field is text and escaped by Jinja.
+    safe = dict(ctx, css=markupsafe.Markup(ctx["css"]), csp=CSP,
+                chapters=[_SafeChapter(c) for c in ctx["chapters"]],
+                toc=[_safe_entry(e) for e in ctx["toc"]], tables=[_safe_entry(e) for e in ctx["tables"]],
+                figures=[_safe_entry(e) for e in ctx["figures"]])
+    return env.get_template("report.html.j2").render(**safe)
 
 
-_EXTERNAL = [
-    (re.compile(r"<script\b[^>]*\bsrc\s*=", re.I), "a <script src=...>"),
-    (re.compile(r"<link\b[^>]*\bhref\s*=", re.I), "a <link href=...>"),
-    (re.compile(r"<(?:img|iframe|video|audio|source|embed|object)\b[^>]*\b(?:src|data)\s*=\s*(?![\"']?(?:data:|#))", re.I),
-     "an image or embedded object not stored in the file"),
-    (re.compile(r"url\(\s*(?![\"']?(?:data:|#))", re.I), "a CSS url(...) not stored in the file"),
-    (re.compile(r"@import", re.I), "a CSS @import"),
-]
+class _SafeChapter:
+    def __init__(self, ch: Chapter):
+        import markupsafe
+
+        self.appendix, self.section_id, self.notebook = ch.appendix, ch.section_id, ch.notebook
+        self.body = markupsafe.Markup(ch.body)
+
+
+def _safe_entry(e: dict) -> dict:
+    import markupsafe
+
+    return {**e, "title": markupsafe.Markup(e["title"])}
+
+
+def _css_string(text: Any) -> str:
+    """Text as the inside of a CSS string (the running head in ``@page``): no quote, backslash,
+    newline or ``<`` can end the string or the style element."""
+    import markupsafe
+
+    out = "".join(ch if (ch.isalnum() or ch in " .,;:·-–—()/_+%") else f"\\{ord(ch):06x}" for ch in str(text))
+    return markupsafe.Markup(out)
+
+
+#: The Content Security Policy of report.html: no script, nothing from the network, images and
+#: fonts only from data: URIs, inline styles only.
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; "
+       "form-action 'none'")
+
+#: Elements report.html may contain (everything the templates, study.present and Markdown produce).
+ALLOWED_TAGS = frozenset(
+    "html head meta title style body header main nav section article aside footer div span p br hr "
+    "h1 h2 h3 h4 h5 h6 ol ul li dl dt dd table caption thead tbody tfoot tr th td colgroup col "
+    "figure figcaption img a em strong b i u s del ins sub sup small mark abbr code pre kbd samp var q "
+    "cite blockquote".split())
+#: Attributes allowed on every element (plus ``data-*``), and per element.
+GLOBAL_ATTRS = frozenset({"class", "id", "lang", "title", "style", "dir", "role", "aria-label", "aria-hidden",
+                          "aria-describedby", "aria-labelledby"})
+TAG_ATTRS = {"a": {"href"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan", "headers"},
+             "th": {"colspan", "rowspan", "scope", "headers"}, "ol": {"start", "reversed", "type"}, "li": {"value"},
+             "col": {"span"}, "colgroup": {"span"}, "meta": {"charset", "name", "content", "http-equiv"},
+             "abbr": {"title"}}
+_META_NAMES = {"viewport", "generator", "date", "description", "author"}
+_IMAGE_URI = re.compile(r"data:image/(png|jpeg|svg\+xml)(;base64)?,", re.I)
+_ANCHOR = re.compile(r"#[A-Za-z][\w.:-]*")
+_CSS_BAD = re.compile(r"url\s*\(\s*(?![\"']?data:)|@import|expression\s*\(|javascript:|behavior\s*:|-moz-binding", re.I)
+#: Inside an SVG image: elements that could run script or embed a document.
+_SVG_REFUSED = {"script", "foreignobject", "iframe", "object", "embed", "handler", "listener"}
+
+
+class UnsafeHTML(ReportError):
+    """report.html (or one output of a chapter notebook) holds something outside the allow-list."""
+
+
+def _excerpt(text: str, n: int = 120) -> str:
+    text = re.sub(r"\s+", " ", text)
+    if len(text) > n:
+        text = text[:n] + "…"
+    return repr(text)
+
+
+def _svg_problem(svg: str) -> str | None:
+    """Why an SVG image (decoded from a data URI) is refused, or None."""
+    from html.parser import HTMLParser
+
+    if re.search(r"<!ENTITY", svg, re.I):
+        return "an SVG image declares an entity"
+    problems: list[str] = []
+
+    class SVGCheck(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag in _SVG_REFUSED:
+                problems.append(f"an SVG image holds a <{tag}> element")
+            for k, v in attrs:
+                v = (v or "").strip()
+                if k.startswith("on"):
+                    problems.append(f"an SVG image has an event attribute {k}=")
+                elif k in ("href", "xlink:href", "src") and not (_ANCHOR.fullmatch(v) or re.match(r"data:image/(png|jpeg);", v, re.I)):
+                    problems.append(f"an SVG image refers to {v[:60]!r} ({k}=)")
+                elif k == "style" and _CSS_BAD.search(v):
+                    problems.append("an SVG image has a style loading something")
+
+        handle_startendtag = handle_starttag
+
+        def handle_data(self, data):
+            if self.lasttag == "style" and _CSS_BAD.search(data):
+                problems.append("an SVG image has a style sheet loading something")
+
+    checker = SVGCheck(convert_charrefs=True)
+    checker.feed(svg)
+    checker.close()
+    return problems[0] if problems else None
+
+
+def _decode_data_uri(uri: str) -> str:
+    from urllib.parse import unquote
+
+    head, _, body = uri.partition(",")
+    if ";base64" in head.lower():
+        return base64.b64decode(body, validate=False).decode("utf-8", errors="replace")
+    return unquote(body)
+
+
+def html_problems(text: str, *, document: bool = False) -> list[dict]:
+    """Everything in ``text`` outside the report's allow-list, parsed with :mod:`html.parser`.
+
+    Each problem is a dict: ``what`` (the refused element or attribute, in words), ``excerpt``
+    (the start tag), ``line`` and ``notebook`` (the chapter the element is in, from the
+    ``<section data-notebook=...>`` around it, when there is one). ``document=True``: a whole page
+    (``<meta>`` and ``<title>`` allowed; ``meta`` only as the charset, a name or this CSP).
+    Allowed: the tags of :data:`ALLOWED_TAGS`, the attributes of :data:`GLOBAL_ATTRS` /
+    :data:`TAG_ATTRS` and ``data-*``; ``src`` only as a ``data:image/png|jpeg|svg+xml`` URI (an SVG
+    is decoded and refused if it holds script, ``foreignObject``, event attributes or outside
+    references), ``href`` only as an in-document ``#anchor``, CSS without ``url()`` to outside
+    the file or ``@import``.
+    """
+    from html.parser import HTMLParser
+
+    problems: list[dict] = []
+    sections: list[str | None] = []  # notebook of each open <section>
+    svg_cache: dict[str, str | None] = {}
+
+    class Check(HTMLParser):
+        def refuse(self, what: str) -> None:
+            chapter = next((n for n in reversed(sections) if n), None)
+            problems.append({"what": what, "excerpt": self.get_starttag_text() or "", "line": self.getpos()[0],
+                             "notebook": chapter})
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                sections.append(dict(attrs).get("data-notebook"))
+            if tag not in ALLOWED_TAGS or (not document and tag in ("html", "head", "body", "meta", "title")):
+                self.refuse(f"a <{tag}> element")
+                return
+            allowed = GLOBAL_ATTRS | TAG_ATTRS.get(tag, set())
+            names = [k for k, _ in attrs]
+            if tag == "meta":
+                a = dict(attrs)
+                equiv = (a.get("http-equiv") or "").lower()
+                if equiv and not (equiv == "content-security-policy" and a.get("content") == CSP):
+                    self.refuse(f'a <meta http-equiv="{a.get("http-equiv")}">')
+                elif "name" in a and a["name"] not in _META_NAMES:
+                    self.refuse(f'a <meta name="{a["name"]}">')
+            for k, v in attrs:
+                v = v or ""
+                if k.startswith("on"):
+                    self.refuse(f"an event attribute {k}= on <{tag}>")
+                elif k not in allowed and not re.fullmatch(r"data-[a-z0-9-]+", k):
+                    self.refuse(f"an attribute {k}= on <{tag}>")
+                elif k == "src":
+                    m = _IMAGE_URI.match(v.strip())
+                    if not m:
+                        self.refuse(f"<{tag} src=...> not an image stored in the file ({v.strip()[:40]!r})")
+                    elif m.group(1).lower() == "svg+xml":
+                        if v not in svg_cache:
+                            try:
+                                svg_cache[v] = _svg_problem(_decode_data_uri(v.strip()))
+                            except (ValueError, UnicodeError) as exc:
+                                svg_cache[v] = f"an SVG image that cannot be decoded ({exc})"
+                        if svg_cache[v]:
+                            self.refuse(svg_cache[v])
+                elif k == "href" and not _ANCHOR.fullmatch(v.strip()):
+                    self.refuse(f"a link out of the document ({v.strip()[:60]!r})")
+                elif k == "style" and _CSS_BAD.search(v):
+                    self.refuse(f"a style attribute loading something ({v[:60]!r})")
+            if names.count("src") > 1 or names.count("href") > 1:
+                self.refuse(f"a repeated src/href on <{tag}>")
+
+        def handle_startendtag(self, tag, attrs):
+            self.handle_starttag(tag, attrs)
+            if tag == "section":
+                sections.pop()
+
+        def handle_endtag(self, tag):
+            if tag == "section" and sections:
+                sections.pop()
+
+        def handle_data(self, data):
+            if self.lasttag == "style" and _CSS_BAD.search(data):
+                m = _CSS_BAD.search(data)
+                problems.append({"what": "a style sheet loading something (url() out of the file, @import)",
+                                 "excerpt": data[max(0, m.start() - 40):m.end() + 40], "line": self.getpos()[0],
+                                 "notebook": next((n for n in reversed(sections) if n), None)})
+
+        def handle_pi(self, data):
+            problems.append({"what": "a processing instruction", "excerpt": f"<?{data}>", "line": self.getpos()[0],
+                             "notebook": None})
+
+        def unknown_decl(self, data):
+            problems.append({"what": "a declaration", "excerpt": f"<![{data}]>", "line": self.getpos()[0], "notebook": None})
+
+    checker = Check(convert_charrefs=True)
+    checker.feed(text)
+    checker.close()
+    return problems
+
+
+def _refusal(problems: list[dict], where: str) -> UnsafeHTML:
+    first = problems[0]
+    place = where
+    if first.get("notebook"):
+        place += f", chapter notebook {first['notebook']}"
+    msg = (f"{place}: refused {first['what']} (line {first['line']}): {_excerpt(first['excerpt'])}. Text from study.yml "
+           "or the data must reach the report through study.present (which escapes it), never as raw HTML")
+    if len(problems) > 1:
+        msg += f"\n  and {len(problems) - 1} more: " + "; ".join(sorted({p["what"] for p in problems[1:]}))[:400]
+    return UnsafeHTML(msg)
+
+
+def check_fragment(fragment: str, where: str) -> None:
+    """Refuse an HTML fragment (one notebook output or cell) outside the allow-list; ``where`` names it."""
+    problems = html_problems(fragment)
+    if problems:
+        raise _refusal(problems, where)
 
 
 def assert_self_contained(text: str) -> None:
-    """Raise ``ReportError`` if the HTML refers to anything outside itself (scripts, styles, images)."""
-    for pattern, what in _EXTERNAL:
-        m = pattern.search(text)
-        if m:
-            snippet = text[m.start():m.start() + 90].replace("\n", " ")
-            raise ReportError(f"report.html would not be self-contained: it has {what}: {snippet!r}")
+    """Raise :class:`UnsafeHTML` (a ``ReportError``) unless the page passes the allow-list.
+
+    The page is parsed with :mod:`html.parser` (see :func:`html_problems`): no script, frame,
+    object, form, base, link or ``meta`` refresh, no event attribute, nothing loaded from outside
+    the file. The message names the refused element or attribute, the chapter notebook it is in
+    and an excerpt.
+    """
+    if re.search(r"<script\b", text, re.I):  # also inside <title>/<textarea>, which the parser reads as text
+        m = re.search(r"<script\b", text, re.I)
+        raise UnsafeHTML(f"report.html: refused a <script> element: {_excerpt(text[m.start():m.start() + 120])}")
+    problems = html_problems(text, document=True)
+    if problems:
+        raise _refusal(problems, "report.html")
 
 
 # ---------------------------------------------------------------------------------------------
