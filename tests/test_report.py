@@ -447,3 +447,62 @@ def test_cli_reports_a_render_error_without_traceback(tmp_path, capsys, monkeypa
     assert code == 2
     assert "1.0-untagged.ipynb: no cell is tagged 'parameters'" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "2025Q1").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Killed renders (issue 11)
+
+
+def test_clean_stale_temporaries_keeps_live_owners(tmp_path):
+    import os
+    import time
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    mine = report._owner_tag()
+    folders = {
+        f".2025Q2.tmp-{dead.pid}-1-abc": True,                  # owner gone: removed
+        f".2025Q1.tmp-{mine}-xyz": False,                        # a render running now (another quarter): kept
+        f".2025Q2.old-{dead.pid}-1-1700000000000": True,         # a swap interrupted: removed
+        f".2025Q2.tmp-{os.getpid()}-1-reused": True,             # a live pid that started at another time: reused
+        ".2025Q2.tmp-ab12cd34": True,                            # an earlier version's name, untouched for a day
+        ".2025Q3.tmp-ef56gh78": False,                           # same, but fresh: kept
+        "2025Q2": False, ".gitkeep-dir": False,
+    }
+    for name in folders:
+        (tmp_path / name).mkdir()
+    old = time.time() - 2 * report.LEGACY_TEMP_AGE
+    os.utime(tmp_path / ".2025Q2.tmp-ab12cd34", (old, old))
+    removed = report.clean_stale_temporaries(tmp_path)
+    assert sorted(removed) == sorted(n for n, gone in folders.items() if gone)
+    assert all((tmp_path / n).exists() != gone for n, gone in folders.items())
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_children_die_with_the_render(tmp_path):
+    """A process started with die_with_parent (workers, kernels, Chromium) goes when its parent is killed."""
+    import os
+    import signal
+    import sys
+    import time
+
+    pidfile = tmp_path / "grandchild.pid"
+    code = ("import subprocess, sys, time; from study.report import die_with_parent; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=die_with_parent, "
+            "start_new_session=True); "
+            f"open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(50):
+        if not report._process_start(grandchild):  # gone, or a zombie nobody has reaped yet
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(grandchild, signal.SIGKILL)
+        pytest.fail("the grandchild outlived its killed parent")

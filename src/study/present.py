@@ -352,7 +352,8 @@ def tex_to_svg(tex: str, fontsize: float = 11.0, fontset: str = "cm") -> tuple[s
             first = str(exc).strip().splitlines()
             raise ValueError(f"cannot render the formula {tex!r} with mathtext: {first[-1] if first else exc}") from None
         fig = Figure(figsize=(width / 72.0, height / 72.0))
-        fig.text(0, depth / height, s, fontproperties=prop, color="#1a1a1a")
+        # parse_math explicitly: the report theme turns it off for every other text (labels from the data)
+        fig.text(0, depth / height, s, fontproperties=prop, color="#1a1a1a", parse_math=True)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", dpi=72, transparent=True, metadata={"Date": None})
     svg = buf.getvalue()
