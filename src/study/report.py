@@ -567,7 +567,8 @@ def assemble_html(chapters: list[Chapter], *, quarter: str, baseline: str, title
     ctx = dict(lang=lang, version=_version(), date=date or dt.date.today().isoformat(), title=title, title_zh=title_zh,
                organisation=organisation, study_name=study_name, subtitle=subtitle, quarter=quarter, baseline=baseline,
                running_head=f"{title} · {quarter}",
-               title_note=(f"Results for {quarter}, compared with {baseline}. Generated from the study definition and "
+               title_note=(f"Results for {quarter}" + (f", compared with {baseline}" if baseline else " (no baseline quarter)")
+                           + ". Generated from the study definition and "
                            "the validated quarterly data by the study toolkit; the provenance appendix lists input "
                            "hashes, parameters and software versions."),
                toc=toc, tables=tables, figures=figures, chapters=chapters, css=_read_css())
