@@ -553,7 +553,10 @@ def score_notes(ctx: Context) -> list[P.Md]:
 
 
 def suppression_note(ctx: Context) -> list[P.Md]:
-    return [P.md("Groups with fewer than {} respondents are suppressed (privacy and precision).", ctx.study.min_cell_size)]
+    return [P.md("Groups with fewer than {} respondents are suppressed (privacy and precision); when that leaves fewer than two "
+                 "suppressed groups or fewer than {} respondents among them, the next smallest groups are suppressed too, so "
+                 "that no suppressed figure can be recovered from the all-respondent total.", ctx.study.min_cell_size,
+                 ctx.study.min_cell_size)]
 
 
 def driver_sentences(ctx: Context, drv: dict) -> P.Md:
