@@ -314,7 +314,7 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
         rows.append({"recommendation": P.md("Revise the items of {} before the next wave.",
                                             r["problem"] if r["problem"] == "the measurement model" else f"the scale “{r['problem']}”"),
                      "evidence": r["evidence"], "rule": "PROBLEM-SCALE"})
-    out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"])
+    out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"], dtype=object)   # object: pandas 3 str dtype drops Md
     out.insert(0, "no", np.arange(1, len(out) + 1))
     return out
 
