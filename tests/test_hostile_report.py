@@ -119,14 +119,12 @@ def test_hostile_strings_show_as_typed(hostile):
     for s in (TITLE, IMG, SVG, LINK, BOLD, MATH, f"Bank A {LINK}", f"Bank B {IMG}", f"Smart queue {BOLD} {SVG}",
               f"Desc {LINK} {MATH} {IMG}", f"Org {IMG} {BOLD}"):
         assert s in text, s
-    # headings, captions, tables and figures never turn a label into markup (prose: see the xfail below)
+    # headings, captions, tables and figures never turn a label into markup (prose: the next test)
     outside_prose = re.sub(r'<div class="prose">.*?</div>', "", page, flags=re.S)
     assert "<strong>bold</strong>" not in outside_prose
     assert r'alt="\frac{1}{0}"' not in outside_prose
 
 
-@pytest.mark.xfail(reason="narrative.py still returns Markdown as str (prose rendered with markdown=True): labels "
-                          "inserted there are Markdown until the lead's conversion to present.md() lands", strict=False)
 def test_hostile_labels_in_prose_stay_literal(hostile):
     _, page = hostile
     assert "<strong>bold</strong>" not in page

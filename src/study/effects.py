@@ -724,12 +724,11 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
 # ---------------------------------------------------------------------------------------------
 # metrics of the study
 def metric_kind(metric: str, study=None) -> str:
-    """'continuous', 'binary' or 'nps' for a metric id (dimension ids are continuous 0-100)."""
-    if metric in ("first_pass_yield", "within_service_level", "csat_top2", "complaint_rate"):
-        return "binary"
-    if metric == "nps":
-        return "nps"
-    return "continuous"
+    """'continuous', 'binary' or 'nps' for a metric id: the test family the metric registry names
+    (:mod:`study.metrics`; dimension ids are continuous 0-100 scores)."""
+    from study import metrics as mx
+
+    return mx.lookup(metric, study).test_kind or "continuous"
 
 
 def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
@@ -773,10 +772,19 @@ def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
     elif metric == "csat_mean_0_100":
         val = (sv[o.column].astype(float) - o.scale.min) / (o.scale.max - o.scale.min) * 100
     elif metric == "csat_top2":
+        from study.metrics import top2_range
+
         x = sv[o.column].astype(float)
-        val = (x >= o.scale.max - 1).astype(float).where(x.notna())
-    elif metric == "nps":
-        val = sv[q.outcomes.recommend.column].astype(float)
+        val = (x >= top2_range(o.scale.min, o.scale.max)[0]).astype(float).where(x.notna())
+    elif metric in ("nps", "recommend_top2"):
+        r = q.outcomes.recommend
+        if r is None:
+            raise ValueError(f"metric '{metric}' needs a recommend outcome in study.yml")
+        val = sv[r.column].astype(float)
+        if metric == "recommend_top2":
+            from study.metrics import top2_range
+
+            val = (val >= top2_range(r.scale.min, r.scale.max)[0]).astype(float).where(val.notna())
     elif metric == "complaint_rate":
         if q.outcomes.complaint is None:
             raise ValueError("metric 'complaint_rate' needs a complaint outcome in study.yml")

@@ -320,19 +320,16 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
 
 
 def _unit(metric: str, study=None) -> str:
-    """The unit a metric's estimates are in (DiD figure, ITS sentences); one place to re-point to a metric registry."""
-    from study.effects import metric_kind
-
-    kind = metric_kind(metric)
-    if metric.endswith("_minutes"):
+    """The unit a metric's estimates are in (DiD figure, ITS sentences), from the metric registry."""
+    m = mx.lookup(metric, study)
+    if m.style == "min":
         return "minutes"
-    if kind == "binary":
+    if m.kind == "share":
         return "share (0-1)"
-    if kind == "nps":
+    if m.kind == "nps":
         return "NPS points"
-    if metric == "overall_satisfaction":
-        sc = study.questionnaire.outcomes.overall_satisfaction.scale if study is not None else None
-        return f"points ({sc.min:g}-{sc.max:g} scale)" if sc is not None else "points (answer scale)"
+    if m.kind == "mean":
+        return f"points ({m.unit} scale)" if m.unit else "points (answer scale)"
     return "points (0-100 score)"
 
 

@@ -282,10 +282,11 @@ def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
 def _its_cell(metric: str, x, per_week: bool = False) -> str:
     if x is None or pd.isna(x):
         return P.DASH
-    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
+    m = mx.lookup(metric)
+    if m.style == "pct":
         return P.fmt_pp(x, 2 if per_week else 1)
     text = P.fmt_num(x, 3 if per_week else 2, sign=True)
-    return text + (" min" if metric.endswith("_minutes") else "")
+    return text + (" min" if m.style == "min" else "")
 
 
 def its(ctx: Context, its_frame: pd.DataFrame) -> pd.DataFrame:
