@@ -203,6 +203,7 @@ def test_formula_cells_are_neutralised_in_rejected_rows(small_quarter, study_fil
 def test_neutralise_formulas_keeps_numbers():
     frame = pd.DataFrame({"n": [-1.5, 2.0], "t": pd.array(["-7", "=1+1"], dtype="string"), "r": ["\rx", "+4e3"]})
     out = io.neutralise_formulas(frame)
+    assert list(io.neutralise_formulas(frame.rename(columns={"t": "=t"})).columns) == ["n", "'=t", "r"]
     assert out["n"].tolist() == [-1.5, 2.0]
     assert out["t"].tolist() == ["-7", "'=1+1"]
     assert out["r"].tolist() == ["'\rx", "+4e3"]
@@ -261,6 +262,33 @@ def test_prepare_killed_midway_leaves_the_previous_quarter(small_quarter, study_
     assert before == {p.name: p.read_bytes() for p in processed(data_dir).iterdir()}
     assert [p.name for p in (data_dir / "processed").iterdir()] == [QUARTER]
     io.load_quarter(data_dir, QUARTER)  # the previous quarter still loads, whole
+
+
+def test_prepare_killed_with_sigkill(small_quarter, study_file):
+    """The issue's case: kill -9 right after the first write. The old quarter stays whole and
+    loads; the next prepare removes the dead run's temporary folder."""
+    data_dir, frames = small_quarter
+    assert prepare(data_dir, study_file)[0] == 0
+    before = {p.name: p.read_bytes() for p in processed(data_dir).iterdir()}
+    frames["survey"].head(20).to_csv(raw_path(data_dir), index=False)
+    script = ("import os, signal, sys\n"
+              "from study import cli, io\n"
+              "real = io.write_parquet\n"
+              "def write_then_die(frame, target):\n"
+              "    real(frame, target)\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "io.write_parquet = write_then_die\n"
+              "sys.exit(cli.main(sys.argv[1:]))\n")
+    proc = subprocess.run([venv_python(), "-c", script, "prepare", "--quarter", QUARTER, "--data-dir", str(data_dir),
+                           "--study", str(study_file)], capture_output=True, text=True, env=env_for_subprocess(), timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    leftovers = [p for p in (data_dir / "processed").iterdir() if p.name.startswith(f".{QUARTER}.tmp-")]
+    assert len(leftovers) == 1 and (leftovers[0] / "survey.parquet").is_file()
+    assert before == {p.name: p.read_bytes() for p in processed(data_dir).iterdir()}
+    io.load_quarter(data_dir, QUARTER)
+    assert prepare(data_dir, study_file)[0] == 0
+    assert [p.name for p in (data_dir / "processed").iterdir()] == [QUARTER]
+    assert manifest(data_dir)["rows"]["survey"]["read"] == 20
 
 
 def test_stale_temporary_folders_are_cleaned(small_quarter, study_file):
@@ -424,6 +452,30 @@ def test_source_row_counts_like_a_spreadsheet(small_quarter, study_file):
     # header row 1, records 0..4 on rows 2..6 but two blank rows before record 5: row 5 + 2 + 2 = 9
     assert rejected["source_row"].astype(int).tolist() == [9]
     assert manifest(data_dir)["rows"]["survey"]["read"] == len(df)
+
+
+def test_source_row_in_a_spreadsheet_with_title_rows(small_quarter, study_file):
+    import openpyxl
+
+    data_dir, frames = small_quarter
+    df = frames["survey"].astype(object)
+    df.loc[4, "pro2"] = 7
+    raw_path(data_dir).unlink()
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Customer survey 2025Q1"])       # row 1: a title
+    ws.append([])                               # row 2: empty
+    ws.append(list(df.columns))                 # row 3: the header
+    for i, row in enumerate(df.itertuples(index=False)):
+        if i == 2:
+            ws.append([])                       # an empty row inside the data
+        ws.append([None if pd.isna(v) or v == "" else v for v in row])
+    wb.save(raw_path(data_dir, "survey.xlsx"))
+    code, out, err = prepare(data_dir, study_file)
+    assert code == 0, err
+    rejected = pd.read_csv(processed(data_dir) / "rejected_survey.csv", dtype=str)
+    # records 0, 1 on rows 4, 5; the empty row 6; records 2, 3, 4 on rows 7, 8, 9
+    assert rejected["source_row"].astype(int).tolist() == [9]
 
 
 def test_parquet_survey_with_wrong_column_types(small_quarter, study_file, study):

@@ -229,9 +229,9 @@ def _csv_layout(text: str, n_records: int) -> tuple[list[str] | None, list[int]]
     csv module. If the two parsers disagree on the number of records, plain counting is kept.
     """
     import csv
-    import re
 
-    first_line = text.split("\n", 1)[0].lstrip("\ufeff")
+    end = text.find("\n")
+    first_line = (text if end < 0 else text[:end]).lstrip("\ufeff")  # not split(): no copy of the rest
     try:
         header = next(csv.reader([first_line]))
     except (csv.Error, StopIteration):
@@ -439,6 +439,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         risky = text.str.startswith(FORMULA_PREFIXES).fillna(False) & ~text.str.strip().str.fullmatch(_NUMBER).fillna(False)
         if risky.any():
             out[c] = text.mask(risky, "'" + text)
+    # column names come from study.yml and the raw header: the same rule applies to them
+    out.columns = [("'" + str(c)) if str(c).startswith(FORMULA_PREFIXES) and not _NUMBER.match(str(c).strip()) else c
+                   for c in out.columns]
     return out
 
 
