@@ -71,6 +71,13 @@ def test_plain_csv_over_the_size_limit(small_quarter, study):
         io.read_raw(path, limits=limits)
 
 
+def test_csv_with_too_many_columns(tmp_path):
+    path = tmp_path / "survey.csv"
+    path.write_text(",".join(["a"] * 200_000) + "\n" + ",".join(["1"] * 200_000) + "\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="the header has 200,000 columns, more than the limit of 1,000"):
+        io.read_raw(path)
+
+
 def test_header_line_without_newline(tmp_path):
     path = tmp_path / "survey.csv"
     path.write_bytes(b"a" * (2 * 1024 * 1024))
@@ -433,6 +440,12 @@ def test_duplicate_column_header(small_quarter, study_file, suffix):
     df.to_csv(path, index=False) if suffix == "csv" else df.to_excel(path, index=False)
     code, out, err = prepare(data_dir, study_file)
     assert_user_error(code, err, f"survey.{suffix}", "['pro1'] appear more than once")
+
+
+def test_empty_trailing_header_cells_are_not_duplicates(tmp_path):
+    path = tmp_path / "benchmark.csv"
+    path.write_text("bank,metric,value,,\nA,m,1,,\n", encoding="utf-8")
+    assert io.read_raw(path).frame.iloc[0, :3].tolist() == ["A", "m", "1"]
 
 
 def test_source_row_counts_like_a_spreadsheet(small_quarter, study_file):

@@ -29,6 +29,7 @@ import re
 import shutil
 import tempfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -143,8 +144,8 @@ def read_raw(path: Path, required: list[str] | tuple[str, ...] = (), limits: Lim
         offset = table.header_row
         table.source_rows = [offset + 1 + i for i in range(len(table.frame))]
     header = table.raw_header if table.raw_header is not None else [str(c) for c in table.frame.columns]
-    header = [str(c).strip() for c in header]
-    dupes = sorted({c for c in header if header.count(c) > 1})
+    counts = Counter(str(c).strip() for c in header if str(c).strip())  # empty names (trailing commas) are not duplicates
+    dupes = sorted(c for c, n in counts.items() if n > 1)
     if dupes:
         raise DataFileError(f"{path}: column name(s) {dupes} appear more than once in the header. Rename or remove the duplicates.")
     table.frame.columns = [str(c).strip() for c in table.frame.columns]
@@ -206,6 +207,12 @@ def _read_csv(path: Path, limits: Limits) -> RawTable:
         raise DataFileError(f"{path}: the file is empty. Export the data again, with the header row and at least one row.")
     text, encoding = decode_text(data, path)
     del data  # the bytes are not needed once decoded; free them before pandas parses
+    end = text.find("\n")
+    n_columns = (text if end < 0 else text[:end]).count(",") + 1
+    if n_columns > limits.max_spreadsheet_columns:
+        raise DataFileError(f"{path}: the header has {n_columns:,} columns, more than the limit of "
+                            f"{limits.max_spreadsheet_columns:,} (limits.max_spreadsheet_columns in study.yml). "
+                            "Check that this is the right file and that its delimiter is a comma.")
     try:
         frame = pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
                             skipinitialspace=False)
@@ -339,7 +346,7 @@ def _read_parquet(path: Path, limits: Limits) -> RawTable:
                             "Split the file, or raise the limit if the data are genuine and the machine has the memory.")
     names = list(pf.schema_arrow.names)
     if len(set(names)) < len(names):
-        dupes = sorted({c for c in names if names.count(c) > 1})
+        dupes = sorted(c for c, n in Counter(names).items() if n > 1)
         raise DataFileError(f"{path}: column name(s) {dupes} appear more than once. Rename or remove the duplicates.")
     frame = pf.read().to_pandas()
     return RawTable(path, _as_text(frame), "parquet", raw_header=names)
