@@ -357,6 +357,13 @@ def test_quarter_must_be_a_quarter_name(small_quarter, study_file, quarter):
         io.raw_dir(data_dir, quarter)
 
 
+def test_report_quarter_and_baseline_must_be_quarter_names(small_quarter, study_file):
+    data_dir, _ = small_quarter
+    for args in (("--quarter", "../../elsewhere"), ("--quarter", QUARTER, "--baseline", "/etc/passwd")):
+        code, out, err = run_cli("report", *args, "--data-dir", data_dir, "--study", study_file)
+        assert_user_error(code, err, "is not of the form 2025Q1")
+
+
 def test_unwritable_processed_folder(small_quarter, study_file, monkeypatch, capsys):
     data_dir, _ = small_quarter
     target = data_dir / "processed"
