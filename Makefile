@@ -95,5 +95,6 @@ lock: ## Re-resolve requirements.in into requirements.lock in a scratch environm
 	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 clean: ## Remove processed data and rendered reports (asks first); raw data is never touched
-	@read -r -p "Delete $(DATA_DIR)/processed/* and reports/*? [y/N] " ans; \
-	if [[ "$$ans" == [yY] ]]; then rm -rf $(DATA_DIR)/processed/*/ reports/*/; echo removed; else echo kept; fi
+	@read -r -p "Delete $(DATA_DIR)/processed/* and reports/* (with temporary folders of killed runs)? [y/N] " ans; \
+	if [[ "$$ans" == [yY] ]]; then rm -rf $(DATA_DIR)/processed/*/ reports/*/ $(DATA_DIR)/processed/.*tmp*/ $(DATA_DIR)/processed/.*old*/ reports/.*tmp*/; \
+	echo removed; else echo kept; fi

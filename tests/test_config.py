@@ -103,3 +103,87 @@ def test_quarters(tmp_path):
     assert quarter_dirs(tmp_path) == ["2025Q1", "2025Q2"]
     with pytest.raises(ValueError):
         quarter_bounds("2025-Q1")
+
+
+# --- any well-formed study: optional sections --------------------------------------------------
+
+def _survey_only(raw):
+    d = copy.deepcopy(raw)
+    for key in ("segments", "channels", "ticket_channels", "business_types", "service_level", "sqi", "targets",
+                "measures", "benchmark"):
+        d.pop(key)
+    d["questionnaire"]["outcomes"].pop("recommend")
+    d["questionnaire"]["outcomes"].pop("complaint")
+    return d
+
+
+def test_survey_only_study_is_valid(tmp_path, raw_definition):
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(_survey_only(raw_definition), allow_unicode=True), encoding="utf-8")
+    s = load_study(path)
+    assert not s.has_process and not s.has_benchmark
+    assert s.benchmark is None and s.service_level is None and s.questionnaire.outcomes.recommend is None
+    assert s.segments == [] and s.sqi == [] and s.measures == []
+    assert [o.column for o in s.outcomes] == ["overall_satisfaction"]
+    assert s.label("professionalism") == "Professional competence" and s.label("no_such_id") == "no_such_id"
+    assert s.timezone == "Asia/Shanghai"
+
+
+def test_shipped_study_has_every_source(study):
+    assert study.has_process and study.has_benchmark
+
+
+def test_metric_needs_its_outcome_or_source(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d["questionnaire"]["outcomes"].pop("recommend"))
+    assert "measures[0].metrics[5]: metric 'nps' needs the recommend outcome" in msg
+    msg = broken(tmp_path, raw_definition, lambda d: d["questionnaire"]["outcomes"].pop("complaint"))
+    assert "targets[2].metric: metric 'complaint_rate' needs the complaint outcome" in msg
+
+    def no_service_level(d):
+        d.pop("service_level")
+        d["sqi"] = [s for s in d["sqi"] if s["source"] != "process"]
+        d["targets"] = [t for t in d["targets"] if t["id"] not in ("service_time", "waiting_reduction")]
+        d["sqi"][0]["weight"] = 0.75
+    msg = broken(tmp_path, raw_definition, no_service_level)
+    assert "measures[0].metrics[0]: metric 'waiting_minutes' comes from process times" in msg
+    assert "missing: service_level" in msg
+
+
+def test_weights_checked_only_for_what_is_present(tmp_path, raw_definition):
+    d = _survey_only(raw_definition)
+    d["sqi"] = [{"id": "csat_mean_0_100", "label": "CSAT", "source": "survey", "weight": 0.5, "direction": "higher",
+                 "min": 0, "max": 100}]
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(StudyDefinitionError, match=r"sqi\[\*\].weight: weights sum to 0.5"):
+        load_study(path)
+
+
+def test_timezone_must_be_an_iana_zone(tmp_path, raw_definition):
+    msg = broken(tmp_path, raw_definition, lambda d: d.update({"timezone": "Mars/Olympus"}))
+    assert "timezone" in msg and "'Mars/Olympus' is not an IANA time zone" in msg
+
+
+def test_limits_are_configurable(tmp_path, raw_definition, monkeypatch):
+    from study.config import effective_limits
+
+    d = copy.deepcopy(raw_definition)
+    d["limits"] = {"max_decompressed_bytes": 1000, "max_spreadsheet_columns": 50}
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    s = load_study(path)
+    assert effective_limits(s).max_decompressed_bytes == 1000 and s.limits.max_spreadsheet_columns == 50
+    monkeypatch.setenv("STUDY_MAX_DECOMPRESSED_BYTES", "2048")
+    assert effective_limits(s).max_decompressed_bytes == 2048
+    monkeypatch.setenv("STUDY_MAX_DECOMPRESSED_BYTES", "lots")
+    with pytest.raises(StudyDefinitionError, match="STUDY_MAX_DECOMPRESSED_BYTES='lots'"):
+        effective_limits(s)
+
+
+def test_satisfaction_label_uses_the_study_scale(tmp_path, raw_definition, study):
+    assert study.label("overall_satisfaction") == "Overall satisfaction (1-5 mean)"
+    d = copy.deepcopy(raw_definition)
+    d["questionnaire"]["outcomes"]["overall_satisfaction"]["scale"] = {"min": 0, "max": 10}
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    assert load_study(path).label("overall_satisfaction") == "Overall satisfaction (0-10 mean)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import textwrap
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -40,6 +41,11 @@ def assert_nothing_lost(data_dir, dataset, read):
     assert m["kept"] == kept and m["rejected"] == len(rejected)
     assert kept + len(rejected) == read
     return rejected
+
+
+def pid(value, namespace):
+    """The keyed pseudonym validation writes for an id (the tests' fixed key)."""
+    return validate.pseudonymise(pd.Series([value]), b"test-key-not-secret", namespace)[0]
 
 
 def assert_user_error(code, err, *fragments):
@@ -138,11 +144,26 @@ def test_header_only_file(small_quarter, study_file):
     assert_user_error(code, err, "benchmark.csv", "no data rows")
 
 
-def test_missing_file(small_quarter, study_file):
+def test_missing_survey_file(small_quarter, study_file):
+    data_dir, _ = small_quarter
+    raw_path(data_dir, "survey.csv").unlink()
+    code, out, err = prepare(data_dir, study_file)
+    assert_user_error(code, err, "no survey file", "survey.csv")
+
+
+def test_declared_source_not_supplied(small_quarter, study_file):
+    # A study that declares a benchmark, and a quarter without the file: not an error.
     data_dir, _ = small_quarter
     raw_path(data_dir, "benchmark.csv").unlink()
     code, out, err = prepare(data_dir, study_file)
-    assert_user_error(code, err, "no benchmark file", "benchmark.csv")
+    assert code == 0, err
+    assert "  benchmark: not supplied" in out.splitlines()
+    m = manifest(data_dir)
+    assert m["datasets_missing"] == ["benchmark"] and set(m["rows"]) == {"survey", "process_times"}
+    assert not (data_dir / "processed" / QUARTER / "benchmark.parquet").exists()
+    q = io.load_quarter(data_dir, QUARTER)
+    assert q.benchmark is None and not q.has("benchmark") and q.has("process_times")
+    assert set(q.frames) == {"survey", "process_times"}
 
 
 def test_unreadable_parquet(small_quarter, study_file):
@@ -191,14 +212,16 @@ def test_out_of_range_values(small_quarter, study_file, study):
     code, out, err = prepare(data_dir, study_file)
     assert code == 0, err
     rejected = assert_nothing_lost(data_dir, "survey", len(df))
-    by_id = rejected.set_index("respondent_id")["reason"]
-    assert by_id[df.loc[3, "respondent_id"]] == "out_of_range:pro2"
-    assert by_id[df.loc[7, "respondent_id"]] == "out_of_range:recommend"
-    assert by_id[df.loc[9, "respondent_id"]] == "unparsable:att1"
+    by_id = rejected.set_index("respondent_pid")["reason"]
+    assert by_id[pid(df.loc[3, "respondent_id"], "respondent")] == "out_of_range:pro2"
+    assert by_id[pid(df.loc[7, "respondent_id"], "respondent")] == "out_of_range:recommend"
+    assert by_id[pid(df.loc[9, "respondent_id"], "respondent")] == "unparsable:att1"
     # original values and the raw file row are kept; direct identifiers are not
-    row = rejected.set_index("respondent_id").loc[df.loc[3, "respondent_id"]]
+    row = rejected.set_index("respondent_pid").loc[pid(df.loc[3, "respondent_id"], "respondent")]
     assert row["pro2"] == "6" and int(row["source_row"]) == 3 + 2
     assert "phone" not in rejected.columns and "comment" not in rejected.columns
+    assert "respondent_id" not in rejected.columns and "customer_id" not in rejected.columns
+    assert row["customer_pid"] == pid(df.loc[3, "customer_id"], "customer")
     assert manifest(data_dir)["rows"]["survey"]["rejected_by_reason"] == {"out_of_range": 2, "unparsable": 1}
 
 
@@ -224,9 +247,9 @@ def test_reversed_timestamps(small_quarter, study_file):
     df.to_csv(raw_path(data_dir, "process_times.csv"), index=False)
     code, out, err = prepare(data_dir, study_file)
     assert code == 0, err
-    rejected = assert_nothing_lost(data_dir, "process_times", len(df)).set_index("ticket_id")["reason"]
-    assert rejected[df.loc[2, "ticket_id"]].startswith("finished_before_started")
-    assert rejected[df.loc[5, "ticket_id"]] == "called_before_issued"
+    rejected = assert_nothing_lost(data_dir, "process_times", len(df)).set_index("ticket_pid")["reason"]
+    assert rejected[pid(df.loc[2, "ticket_id"], "ticket")].startswith("finished_before_started")
+    assert rejected[pid(df.loc[5, "ticket_id"], "ticket")] == "called_before_issued"
 
 
 def test_absurd_duration_and_missing_timestamp(small_quarter, study_file):
@@ -238,9 +261,9 @@ def test_absurd_duration_and_missing_timestamp(small_quarter, study_file):
     df.to_csv(raw_path(data_dir, "process_times.csv"), index=False)
     code, out, err = prepare(data_dir, study_file)
     assert code == 0, err
-    rejected = assert_nothing_lost(data_dir, "process_times", len(df)).set_index("ticket_id")["reason"]
-    assert rejected[df.loc[1, "ticket_id"]] == "absurd_waiting"
-    assert rejected[df.loc[6, "ticket_id"]] == "missing_value:finished_at"
+    rejected = assert_nothing_lost(data_dir, "process_times", len(df)).set_index("ticket_pid")["reason"]
+    assert rejected[pid(df.loc[1, "ticket_id"], "ticket")] == "absurd_waiting"
+    assert rejected[pid(df.loc[6, "ticket_id"], "ticket")] == "missing_value:finished_at"
 
 
 def test_unknown_branch_and_business_type(small_quarter, study_file):
@@ -266,10 +289,10 @@ def test_straight_lining_missing_answer_and_date(small_quarter, study_file, stud
     df.to_csv(raw_path(data_dir), index=False)
     code, out, err = prepare(data_dir, study_file)
     assert code == 0, err
-    rejected = assert_nothing_lost(data_dir, "survey", len(df)).set_index("respondent_id")["reason"]
-    assert rejected[df.loc[2, "respondent_id"]] == "straight_lining"
-    assert rejected[df.loc[4, "respondent_id"]] == "missing_value:eff3"
-    assert rejected[df.loc[6, "respondent_id"]] == "date_outside_quarter:interview_date"
+    rejected = assert_nothing_lost(data_dir, "survey", len(df)).set_index("respondent_pid")["reason"]
+    assert rejected[pid(df.loc[2, "respondent_id"], "respondent")] == "straight_lining"
+    assert rejected[pid(df.loc[4, "respondent_id"], "respondent")] == "missing_value:eff3"
+    assert rejected[pid(df.loc[6, "respondent_id"], "respondent")] == "date_outside_quarter:interview_date"
 
 
 def test_benchmark_unknown_metric(small_quarter, study_file):
@@ -331,3 +354,62 @@ def test_failed_prepare_leaves_previous_outputs(small_quarter, study_file):
 def test_read_raw_reports_missing_folder(tmp_path):
     with pytest.raises(DataFileError, match="folder not found"):
         io.find_dataset_file(tmp_path / "2030Q1", "survey")
+
+
+# --- any well-formed study: the README's minimal survey-only study ------------------------------
+
+def readme_study(tmp_path):
+    """The YAML block of README.md's "Bring your own data", written to a file as printed."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Bring your own data"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "study.yml"
+    path.write_text(textwrap.dedent(block), encoding="utf-8")
+    return path
+
+
+def test_readme_minimal_study_works_as_printed(tmp_path):
+    import numpy as np
+
+    from study.config import load_study
+
+    study_path = readme_study(tmp_path)
+    study = load_study(study_path)
+    assert not study.has_process and not study.has_benchmark
+    assert len(study.dimension_ids) == 2 and len(study.item_ids) == 6 and study.questionnaire.scale.max == 10
+    rng = np.random.default_rng(5)
+    n = 30
+    survey = pd.DataFrame({"respondent_id": [f"R{i}" for i in range(n)], "branch_id": study.branch_ids[0],
+                           "interview_date": "2025-02-03"})
+    for item in study.item_ids + ["overall_satisfaction"]:
+        survey[item] = rng.integers(0, 11, n)
+    data_dir = tmp_path / "data"
+    (data_dir / "raw" / QUARTER).mkdir(parents=True)
+    survey.to_csv(data_dir / "raw" / QUARTER / "survey.csv", index=False)
+    code, out, err = run_cli("validate", "--quarter", QUARTER, "--data-dir", data_dir, "--study", study_path)
+    assert code == 0, err
+    assert "not supplied" not in out  # the study declares no other source
+    code, out, err = prepare(data_dir, study_path)
+    assert code == 0, err
+    m = manifest(data_dir)
+    assert m["rows"]["survey"]["kept"] == n and set(m["rows"]) == {"survey"}
+    assert m["datasets_missing"] == ["process_times", "benchmark"]
+    q = io.load_quarter(data_dir, QUARTER)
+    assert q.process_times is None and q.benchmark is None and list(q.frames) == ["survey"]
+    assert not {"segment", "channel", "recommend"} & set(q.survey.columns)
+    with pytest.raises(DataFileError, match="no process times"):
+        q.process_times_path
+
+
+def test_file_for_an_undeclared_source_is_refused(tmp_path, small_quarter):
+    data_dir, frames = small_quarter
+    study_path = readme_study(tmp_path)
+    code, out, err = run_cli("validate", "--quarter", QUARTER, "--data-dir", data_dir, "--study", study_path)
+    assert_user_error(code, err, "process_times.csv: a process_times file is present",
+                      "does not declare business_types and service_level")
+    (data_dir / "raw" / QUARTER / "process_times.csv").unlink()
+    code, out, err = run_cli("validate", "--quarter", QUARTER, "--data-dir", data_dir, "--study", study_path)
+    assert_user_error(code, err, "benchmark.csv: a benchmark file is present", "does not declare benchmark")

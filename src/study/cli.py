@@ -81,11 +81,14 @@ def _print_summary(result) -> None:
             print(f"      {reason:<26} {n:>7,}")
         for note in res.notes:
             print(f"    note: {note}")
+    for name in result.not_supplied:
+        print(f"  {name}: not supplied")
 
 
 def cmd_validate(args, write: bool) -> int:
     from study import validate
 
+    config.check_quarter(args.quarter)
     study = config.load_study(args.study)
     progress = _Progress()
     fn = validate.prepare_quarter if write else validate.validate_quarter
@@ -109,6 +112,7 @@ def cmd_sample(args) -> int:
     if args.tickets is not None:
         import os
 
+        config.check_quarter(args.log_quarter)
         out = sample.write_process_log(study, args.data_dir, args.log_quarter, args.tickets,
                                        workers=min(2, os.cpu_count() or 1), **kwargs)
         parts = sorted(Path(out).glob("part-*.parquet"))
@@ -120,6 +124,9 @@ def cmd_sample(args) -> int:
 
 
 def cmd_report(args) -> int:
+    config.check_quarter(args.quarter)
+    if args.baseline:
+        config.check_quarter(args.baseline)
     try:
         from study import report
     except ImportError:
@@ -134,11 +141,24 @@ def cmd_bench(args) -> int:
     return bench.main(quick=args.quick, only=args.only)
 
 
+def _os_error(exc: OSError) -> str:
+    """A user message for a file-system failure at the command-line boundary (no traceback)."""
+    where = exc.filename or "a file in the data folder"
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        return (f"{where}: permission denied. Make the data folder (raw/ to read, processed/ and the key file to write) "
+                "accessible to this user, or pass --data-dir with a folder you can write to.")
+    return f"{where}: {reason}. Check the path, free disk space and permissions, then run the command again."
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("validate", "prepare"):
-            return cmd_validate(args, write=args.command == "prepare")
+            try:
+                return cmd_validate(args, write=args.command == "prepare")
+            except OSError as exc:  # read-only or unreadable data folder: a user error, not a bug
+                raise StudyError(_os_error(exc)) from None
         if args.command == "sample":
             return cmd_sample(args)
         if args.command == "report":

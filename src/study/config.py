@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -86,7 +87,7 @@ class Outcome(_Model):
 
 class Outcomes(_Model):
     overall_satisfaction: Outcome
-    recommend: Outcome
+    recommend: Outcome | None = None
     complaint: Outcome | None = None
 
 
@@ -193,25 +194,82 @@ class Benchmark(_Model):
     metrics: list[BenchmarkMetric] = Field(min_length=1)
 
 
+GIB = 1 << 30
+
+
+class Limits(_Model):
+    """Resource limits on input files, so a small hostile file cannot exhaust the machine.
+
+    ``max_decompressed_bytes`` bounds the text of a CSV (plain, or a ``.csv.gz`` after
+    decompression, which is streamed and stopped at the limit) and the uncompressed size of a
+    Parquet file; the environment variable ``STUDY_MAX_DECOMPRESSED_BYTES`` overrides it. The
+    spreadsheet limits bound the used range of the first sheet of an ``.xlsx`` (and the size of an
+    SPSS file), checked before any cell is read.
+    """
+
+    max_decompressed_bytes: int = Field(default=2 * GIB, gt=0)
+    max_spreadsheet_rows: int = Field(default=1_048_576, gt=0)
+    max_spreadsheet_columns: int = Field(default=1_000, gt=0)
+    max_spreadsheet_cells: int = Field(default=20_000_000, gt=0)
+
+
+LIMIT_ENV = "STUDY_MAX_DECOMPRESSED_BYTES"
+
+
+def effective_limits(study: "Study | None" = None) -> Limits:
+    """The study's limits (or the defaults), with ``STUDY_MAX_DECOMPRESSED_BYTES`` applied."""
+    limits = study.limits if study is not None else Limits()
+    env = os.environ.get(LIMIT_ENV, "").strip()
+    if env:
+        try:
+            value = int(env)
+            if value <= 0:
+                raise ValueError
+        except ValueError:
+            raise StudyDefinitionError(f"environment variable {LIMIT_ENV}={env!r}: expected a positive whole number of bytes "
+                                       "(e.g. 2147483648 for 2 GiB).") from None
+        limits = limits.model_copy(update={"max_decompressed_bytes": value})
+    return limits
+
+
 class Study(_Model):
-    """The validated study definition. Use :func:`load_study` to read one."""
+    """The validated study definition. Use :func:`load_study` to read one.
+
+    Only the questionnaire and the branches are required: a study may be a survey alone. The
+    sections of the other data sources (``business_types`` with ``service_level`` for process
+    times, ``benchmark`` for the competitor benchmark) are declared only by studies that have them;
+    see :attr:`has_process` and :attr:`has_benchmark`.
+    """
 
     name: str
     name_zh: str = ""
     organisation: str = ""
     min_cell_size: int = Field(default=10, ge=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    timezone: str = "Asia/Shanghai"   # local time of the queue system; timestamps with offsets are converted to it
+    limits: Limits = Field(default_factory=Limits)
     questionnaire: Questionnaire
-    segments: list[Category] = Field(min_length=1)
-    channels: list[Category] = Field(min_length=1)
+    segments: list[Category] = Field(default_factory=list)
+    channels: list[Category] = Field(default_factory=list)
     ticket_channels: list[Category] = Field(default_factory=list)
     branches: list[Branch] = Field(min_length=1)
-    business_types: list[BusinessType] = Field(min_length=1)
-    service_level: ServiceLevel
-    sqi: list[SQIIndicator] = Field(min_length=1)
+    business_types: list[BusinessType] = Field(default_factory=list)
+    service_level: ServiceLevel | None = None
+    sqi: list[SQIIndicator] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
-    benchmark: Benchmark
+    benchmark: Benchmark | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone; expected a name such as Asia/Shanghai or Europe/Berlin") from None
+        return value
 
     # Cross-field rules. Each error names the key path (loc) so the message can point at it.
     @model_validator(mode="after")
@@ -227,7 +285,8 @@ class Study(_Model):
         _unique(self.sqi, "sqi")
         _unique(self.targets, "targets")
         _unique(self.measures, "measures")
-        _unique(self.benchmark.metrics, "benchmark.metrics")
+        if self.benchmark is not None:
+            _unique(self.benchmark.metrics, "benchmark.metrics")
 
         dims = [d.id for d in q.dimensions]
         for i, item in enumerate(q.items):
@@ -244,8 +303,10 @@ class Study(_Model):
             if item.id in reserved:
                 raise _KeyError(f"questionnaire.items[{i}].id", f"item id '{item.id}' clashes with a reserved survey column")
 
-        _check_weights([s.weight for s in self.sqi], "sqi[*].weight")
-        _check_weights([m.weight for m in self.benchmark.metrics], "benchmark.metrics[*].weight")
+        if self.sqi:
+            _check_weights([s.weight for s in self.sqi], "sqi[*].weight")
+        if self.benchmark is not None:
+            _check_weights([m.weight for m in self.benchmark.metrics], "benchmark.metrics[*].weight")
 
         branch_ids = {b.id for b in self.branches}
         known_metrics = set(PROCESS_METRICS) | set(SURVEY_METRICS) | set(dims)
@@ -259,17 +320,44 @@ class Study(_Model):
                 if metric not in known_metrics:
                     raise _KeyError(f"measures[{i}].metrics[{k}]",
                                     f"unknown metric '{metric}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+                self._check_available(metric, f"measures[{i}].metrics[{k}]")
         for i, t in enumerate(self.targets):
             if t.metric not in known_metrics:
                 raise _KeyError(f"targets[{i}].metric",
                                 f"unknown metric '{t.metric}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+            self._check_available(t.metric, f"targets[{i}].metric")
         for i, s in enumerate(self.sqi):
             if s.id not in known_metrics:
                 raise _KeyError(f"sqi[{i}].id",
                                 f"unknown indicator '{s.id}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+            self._check_available(s.id, f"sqi[{i}].id")
         return self
 
+    def _check_available(self, metric: str, loc: str) -> None:
+        """A metric named by sqi/targets/measures must be computable from what the study declares."""
+        o = self.questionnaire.outcomes
+        if metric == "nps" and o.recommend is None:
+            raise _KeyError(loc, "metric 'nps' needs the recommend outcome; declare questionnaire.outcomes.recommend "
+                                 "or remove the metric")
+        if metric == "complaint_rate" and o.complaint is None:
+            raise _KeyError(loc, "metric 'complaint_rate' needs the complaint outcome; declare "
+                                 "questionnaire.outcomes.complaint or remove the metric")
+        if metric in PROCESS_METRICS and not self.has_process:
+            missing = [k for k, v in (("business_types", self.business_types), ("service_level", self.service_level)) if not v]
+            raise _KeyError(loc, f"metric '{metric}' comes from process times, which this study does not declare "
+                                 f"(missing: {', '.join(missing)}); declare them or remove the metric")
+
     # -- convenient views -------------------------------------------------------------------
+    @property
+    def has_process(self) -> bool:
+        """Whether the study declares process times (business types and a service level)."""
+        return bool(self.business_types) and self.service_level is not None
+
+    @property
+    def has_benchmark(self) -> bool:
+        """Whether the study declares a competitor benchmark."""
+        return self.benchmark is not None
+
     @property
     def outcomes(self) -> list[Outcome]:
         o = self.questionnaire.outcomes
@@ -303,7 +391,8 @@ class Study(_Model):
     def label(self, key: str, lang: str = "en") -> str:
         """Human label of a dimension, item, branch, business type, segment, channel or metric id."""
         pools = [self.questionnaire.dimensions, self.questionnaire.items, self.segments, self.channels,
-                 self.ticket_channels, self.business_types, self.sqi, self.benchmark.metrics]
+                 self.ticket_channels, self.business_types, self.sqi,
+                 self.benchmark.metrics if self.benchmark is not None else []]
         for pool in pools:
             for x in pool:
                 if x.id == key:
@@ -311,6 +400,9 @@ class Study(_Model):
         for b in self.branches:
             if b.id == key:
                 return (b.name_zh or b.name) if lang == "zh" else b.name
+        if key == "overall_satisfaction":  # the metric label names the study's own scale, not 1-5
+            sc = self.questionnaire.outcomes.overall_satisfaction.scale
+            return f"Overall satisfaction ({sc.min:g}-{sc.max:g} mean)"
         return {**PROCESS_METRICS, **SURVEY_METRICS}.get(key, key)
 
     def branch_groups(self, measure_id: str) -> dict[str, str]:
@@ -368,33 +460,106 @@ def file_sha256(path: Path | str) -> str:
     return h.hexdigest()
 
 
+# study.yml bounds: a real study definition is a few hundred lines, a few levels deep. These
+# stop a hostile or mistaken file (tens of MB, thousands of levels, alias bombs) before it can
+# exhaust time or memory, and keep the error message readable.
+MAX_STUDY_BYTES = 1 << 20         # 1 MiB
+MAX_STUDY_DEPTH = 20              # nesting levels of mappings and lists
+MAX_STUDY_NODES = 200_000         # values after expanding YAML aliases
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _flow_depth(data: bytes) -> int:
+    """Upper bound of the bracket nesting in YAML text (quotes ignored, so it may over-count)."""
+    import numpy as np
+
+    b = np.frombuffer(data, dtype=np.uint8)
+    step = np.isin(b, (ord("["), ord("{"))).astype(np.int32) - np.isin(b, (ord("]"), ord("}"))).astype(np.int32)
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _yaml_shape(raw) -> tuple[int, int]:
+    """(depth, node count) of a loaded YAML tree, counting aliases as often as they are used.
+
+    Iterative and memoised by object id, so neither deep nesting nor an alias bomb (a list of
+    ten aliases to a list of ten aliases ...) can make the measurement itself blow up.
+    """
+    memo: dict[int, tuple[int, int]] = {}
+    stack: list[tuple[object, bool]] = [(raw, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if not isinstance(node, (dict, list)) or id(node) in memo:
+            continue
+        children = list(node.values()) if isinstance(node, dict) else node
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if isinstance(c, (dict, list)) and id(c) not in memo)
+            if len(stack) > 10 * MAX_STUDY_NODES:
+                return MAX_STUDY_DEPTH + 1, MAX_STUDY_NODES + 1
+            continue
+        depth, count = 1, 1 + len(children)
+        for c in children:
+            if isinstance(c, (dict, list)):
+                cd, cc = memo.get(id(c), (MAX_STUDY_DEPTH + 1, MAX_STUDY_NODES + 1))  # a cycle counts as too deep
+                depth, count = max(depth, cd + 1), count + cc
+        memo[id(node)] = (min(depth, MAX_STUDY_DEPTH + 1), min(count, MAX_STUDY_NODES + 1))
+    return memo.get(id(raw), (0, 1))
+
+
 def load_study(path: Path | str | None = None) -> Study:
     """Read and validate a study definition.
 
     Raises
     ------
     StudyDefinitionError
-        The file is missing, is not YAML, or breaks a rule; the message names the file, the key
-        path and what is expected.
+        The file is missing, is not YAML, is too large or too deeply nested, or breaks a rule; the
+        message names the file, the key path and what is expected (the first
+        ``MAX_PROBLEMS_SHOWN`` problems, then how many more).
     """
     path = Path(path) if path is not None else DEFAULT_STUDY_FILE
     if not path.is_file():
         raise StudyDefinitionError(f"{path}: study definition not found. Pass --study FILE, or copy study.yml from the repository and edit it.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_STUDY_BYTES:
+            raise StudyDefinitionError(f"{path}: is {size:,} bytes; a study definition may be at most {MAX_STUDY_BYTES:,} bytes "
+                                       "(1 MiB). Check that --study points at the study definition, not at a data file.")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_STUDY_BYTES + 1)
+    except OSError as exc:
+        raise StudyDefinitionError(f"{path}: cannot be read ({exc.strerror or exc}). Check the path and its permissions.") from None
+    # libyaml's C loader is fast but nests on the C stack: deep flow brackets ([[[[...) crash the
+    # interpreter instead of raising. Where brackets may nest deeply, the pure-Python loader is
+    # used, whose recursion limit becomes the error below.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if _flow_depth(data) <= 2 * MAX_STUDY_DEPTH else yaml.SafeLoader
+    try:
+        raw = yaml.load(data.decode("utf-8"), Loader=loader)  # noqa: S506 (a safe loader)
     except UnicodeDecodeError:
         raise StudyDefinitionError(f"{path}: is not UTF-8 text. Save the study definition as UTF-8.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise StudyDefinitionError(f"{path}: is not valid YAML{where}: {getattr(exc, 'problem', exc)}. Fix the syntax (indentation, quotes, colons).") from None
+    except (RecursionError, MemoryError):
+        raise StudyDefinitionError(f"{path}: is nested too deeply to read; a study definition has at most "
+                                   f"{MAX_STUDY_DEPTH} levels of nesting.") from None
     if not isinstance(raw, dict):
         raise StudyDefinitionError(f"{path}: expected a mapping of keys (name, questionnaire, branches, ...) at the top level.")
+    depth, nodes = _yaml_shape(raw)
+    if depth > MAX_STUDY_DEPTH:
+        raise StudyDefinitionError(f"{path}: is nested more than {MAX_STUDY_DEPTH} levels deep; a study definition needs a few. "
+                                   "Check the indentation, and remove brackets that nest lists inside lists.")
+    if nodes > MAX_STUDY_NODES:
+        raise StudyDefinitionError(f"{path}: holds more than {MAX_STUDY_NODES:,} values once YAML aliases (*name) are expanded. "
+                                   "Write the lists out, or remove the aliases that repeat other aliases.")
     try:
         return Study.model_validate(raw)
+    except RecursionError:
+        raise StudyDefinitionError(f"{path}: is nested too deeply to validate.") from None
     except ValidationError as exc:
         lines = []
-        for err in exc.errors():
+        errors = exc.errors()
+        for err in errors[:MAX_PROBLEMS_SHOWN]:
             ctx_err = (err.get("ctx") or {}).get("error")
             if isinstance(ctx_err, _KeyError):
                 loc, msg = ctx_err.loc, ctx_err.msg
@@ -406,8 +571,30 @@ def load_study(path: Path | str | None = None) -> Study:
                 elif err["type"] == "missing":
                     msg = "required key is missing"
                 msg = msg.removeprefix("Value error, ")
-            lines.append(f"  {loc}: {msg}")
-        raise StudyDefinitionError(f"{path}: the study definition has {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+            lines.append(f"  {_shorten(loc)}: {_shorten(msg, 300)}")
+        if len(errors) > MAX_PROBLEMS_SHOWN:
+            lines.append(f"  ... and {len(errors) - MAX_PROBLEMS_SHOWN:,} more")
+        raise StudyDefinitionError(f"{path}: the study definition has {len(errors):,} problem(s):\n" + "\n".join(lines)) from None
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    """A key path or message cut to ``limit`` characters (a hostile key may be megabytes long)."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def check_quarter(quarter: str) -> str:
+    """``quarter`` if it has the form 2025Q1; otherwise a :class:`~study.errors.StudyError`.
+
+    Quarters name folders under ``data/raw`` and ``data/processed``; the fixed pattern keeps
+    them there (no ``../``, no absolute paths, no separators).
+    """
+    from study.errors import StudyError
+
+    if not isinstance(quarter, str) or not QUARTER_PATTERN.fullmatch(quarter):
+        shown = _shorten(repr(quarter), 60)
+        raise StudyError(f"quarter {shown} is not of the form 2025Q1 (four-digit year, Q, 1-4). "
+                         "Pass --quarter with the name of a folder under data/raw.")
+    return quarter
 
 
 def quarter_dirs(data_dir: Path | str, kind: str = "raw") -> list[str]:

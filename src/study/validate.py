@@ -1,19 +1,24 @@
 """Validation of a quarter's raw data: schemas, row rules, quarantine, pseudonymisation, manifest.
 
-Each dataset (survey, process_times, benchmark) has
+A quarter supplies a survey (required) and, if the study declares them, process times and a
+benchmark; a file for a source the study does not declare is refused, a declared source without a
+file is reported as not supplied (``manifest["datasets_missing"]``). Each dataset has
 
 * required columns — a missing one stops the run with a :class:`~study.errors.DataFileError`
   (exit code 2) naming the file, the columns and what to do;
 * row rules, declared below as :class:`Rule` objects and run as a pandera schema in lazy mode,
   so every rule is checked on every row. A row that breaks any rule is *rejected*: it is written
   to ``data/processed/<QUARTER>/rejected_<dataset>.csv`` with its original values, the row
-  number in the raw file and the reasons; valid rows continue. Nothing is dropped silently:
-  rows read = rows kept + rows rejected, and the manifest says so per reason.
+  a spreadsheet shows for it and the reasons; valid rows continue. Nothing is dropped silently:
+  rows read = rows kept + rows rejected, and the manifest says so per reason. A dataset whose
+  every row is rejected is a file-level error (exit 2, the top reasons), not an empty quarter.
 
 Direct identifiers (``customer_id``, ``phone``, ``id_number``) and free text (``comment``) are
-accepted on input and never written to processed data (nor to the rejected-rows file; the raw
-file, which is never modified, keeps them). ``respondent_id`` and ``customer_id`` are replaced by
-keyed pseudonyms (HMAC-SHA256), the key coming from the environment variable
+accepted on input and never written to processed data nor to the rejected-rows file (the raw
+file, which is never modified, keeps them); columns the study does not declare are dropped from
+every output and listed in the manifest (``undeclared_columns_dropped``). ``respondent_id`` and
+``customer_id`` are replaced by keyed pseudonyms (HMAC-SHA256) in processed data, and these and
+``ticket_id`` in rejected rows; the key comes from the environment variable
 ``STUDY_PSEUDONYM_KEY`` or from ``<data-dir>/.study-key``, created on first use.
 """
 
@@ -34,7 +39,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from study import io
-from study.config import (DATASETS, IDENTIFYING_COLUMNS, SURVEY_COLUMNS, Study, file_sha256,
+from study.config import (DATASETS, IDENTIFYING_COLUMNS, SURVEY_COLUMNS, Study, effective_limits, file_sha256,
                           quarter_bounds)
 from study.errors import DataFileError
 
@@ -69,6 +74,7 @@ class DatasetResult:
     rejected: pd.DataFrame
     rejected_by_reason: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    undeclared_columns: list[str] = field(default_factory=list)  # dropped from every output
 
     @property
     def counts(self) -> dict:
@@ -81,6 +87,7 @@ class QuarterResult:
     quarter: str
     datasets: dict[str, DatasetResult]
     manifest: dict
+    not_supplied: list[str] = field(default_factory=list)  # declared by the study, no file this quarter
 
     def summary(self) -> pd.DataFrame:
         """Rows read, kept and rejected per dataset and reason, tidy."""
@@ -103,10 +110,56 @@ def _numeric(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values, unparsable
 
 
-def _timestamp(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    values = pd.to_datetime(text.str.strip(), errors="coerce", format="mixed")
+# A time of day followed by a UTC offset or Z: "2025-01-06T01:00:00Z", "2025-01-06 09:00+08:00".
+# (A time is required, so a day-first date such as 06-01-2025 is never read as an offset.)
+_WITH_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|(?:UTC|GMT)?[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _timestamp(text: pd.Series, timezone: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """Parse timestamps to naive local time.
+
+    Queue systems and surveys record local wall-clock time, which is what the analyses use
+    (opening hours, peaks). A value with a UTC offset (``Z``, ``+08:00``; also what a tz-aware
+    Parquet column becomes when read as text) is converted to the study's ``timezone`` and stored
+    without the zone, like the others. A value that cannot be parsed is NaT and reported as
+    unparsable (its row is rejected), never an error for the whole file.
+    """
+    clean = text.str.strip()
+    aware = clean.str.contains(_WITH_OFFSET, regex=True).fillna(False).astype(bool)
+    naive_text = clean.where(~aware) if aware.any() else clean
+    try:
+        values = pd.to_datetime(naive_text, errors="coerce", format="mixed")
+        if isinstance(values.dtype, pd.DatetimeTZDtype):  # pandas found zones our pattern does not know
+            raise ValueError("zone-aware values")
+    except (ValueError, TypeError, OverflowError):
+        values = pd.Series([_one_timestamp(v, timezone) for v in naive_text.tolist()], index=text.index,
+                           dtype="datetime64[us]")
+    if aware.any():
+        zone = timezone or "UTC"
+        converted = pd.Series([_one_timestamp(v, zone) for v in clean[aware].tolist()], index=clean.index[aware],
+                              dtype="datetime64[us]")
+        values = values.astype("datetime64[us]")
+        values[aware] = converted
     unparsable = text.notna() & values.isna()
     return values, unparsable
+
+
+def _one_timestamp(value, timezone: str | None):
+    """One timestamp as naive local time (converted to ``timezone`` if it carries an offset), or NaT."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return pd.NaT
+    try:
+        ts = pd.Timestamp(str(value).replace("UTC", "").replace("GMT", "").strip())
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if ts is pd.NaT:
+        return pd.NaT
+    if ts.tzinfo is not None:
+        try:
+            ts = ts.tz_convert(timezone or "UTC").tz_localize(None)
+        except (ValueError, TypeError, OverflowError):
+            return pd.NaT
+    return ts
 
 
 def _boolean(text: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -163,14 +216,16 @@ def survey_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series]) -
     items = study.item_ids
     outcome_cols = [o.column for o in study.outcomes]
     first, last = quarter_bounds(quarter)
-    rules = _required_rules(list(SURVEY_COLUMNS) + items + outcome_cols, unparsable) + _parse_rules(unparsable)
+    rules = _required_rules(survey_columns(study) + items + outcome_cols, unparsable) + _parse_rules(unparsable)
     rules += _range_rules(items, q.scale.min, q.scale.max)
     for o in study.outcomes:
         rules += _range_rules([o.column], o.scale.min, o.scale.max)
+    rules.append(_membership_rule("branch_id", study.branch_ids, "unknown_branch"))
+    if study.segments:
+        rules.append(_membership_rule("segment", [s.id for s in study.segments], "unknown_segment"))
+    if study.channels:
+        rules.append(_membership_rule("channel", [c.id for c in study.channels], "unknown_channel"))
     rules += [
-        _membership_rule("branch_id", study.branch_ids, "unknown_branch"),
-        _membership_rule("segment", [s.id for s in study.segments], "unknown_segment"),
-        _membership_rule("channel", [c.id for c in study.channels], "unknown_channel"),
         Rule("duplicate_id", "respondent_id already used by an earlier row (the first one is kept)",
              lambda s: s.isna() | ~s.duplicated(keep="first"), column="respondent_id"),
         Rule("date_outside_quarter", f"interview_date must fall in {quarter} ({first} to {last})",
@@ -207,6 +262,12 @@ def process_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series], 
     if has_channel and study.ticket_channels:
         rules.append(_membership_rule("channel", [c.id for c in study.ticket_channels], "unknown_channel"))
     return rules
+
+
+def survey_columns(study: Study) -> list[str]:
+    """The fixed survey columns this study needs: ``segment`` and ``channel`` only when declared."""
+    return [c for c in SURVEY_COLUMNS
+            if not (c == "segment" and not study.segments) and not (c == "channel" and not study.channels)]
 
 
 def benchmark_rules(study: Study, unparsable: dict[str, pd.Series]) -> list[Rule]:
@@ -290,11 +351,28 @@ def _require_columns(raw: io.RawTable, required, dataset: str) -> None:
                             f"The {dataset} file must have a header row with these names (found: {present}).")
 
 
-def _rejected_frame(raw: io.RawTable, reasons: pd.Series, keep_columns: list[str]) -> pd.DataFrame:
-    bad = reasons != ""
-    out = raw.frame.loc[bad, keep_columns].copy()
-    out.insert(0, "source_row", np.asarray(raw.source_rows)[bad.to_numpy()])
-    out["reason"] = reasons[bad]
+# Identifier columns written to rejected files as keyed pseudonyms (the same as in processed data).
+PSEUDONYMISED = {"respondent_id": ("respondent_pid", "respondent"), "ticket_id": ("ticket_pid", "ticket"),
+                 "customer_id": ("customer_pid", "customer")}
+
+
+def _rejected_frame(raw: io.RawTable, reasons: pd.Series, declared: list[str], key: bytes) -> pd.DataFrame:
+    """The rejected rows: spreadsheet row, pseudonymised ids, the declared columns as written, reasons.
+
+    Identifiers are replaced by the keyed pseudonyms the processed data use (so a rejected
+    duplicate can be matched to the row that was kept); direct identifiers, free text and columns
+    the study does not declare are not written.
+    """
+    bad = (reasons != "").to_numpy()
+    text = raw.frame.loc[bad]
+    out = pd.DataFrame({"source_row": np.asarray(raw.source_rows, dtype="int64")[bad]})
+    for col, (pid, namespace) in PSEUDONYMISED.items():
+        if col in text.columns:
+            out[pid] = pseudonymise(text[col].str.strip(), key, namespace)
+    for c in declared:
+        if c in text.columns and c not in PSEUDONYMISED and c not in IDENTIFYING_COLUMNS:
+            out[c] = text[c].to_numpy()
+    out["reason"] = reasons[bad].to_numpy()
     return out.reset_index(drop=True)
 
 
@@ -306,16 +384,39 @@ def _count_reasons(reasons: pd.Series) -> dict[str, int]:
     return counts
 
 
+def _refuse_if_all_rejected(raw: io.RawTable, reasons: pd.Series, dataset: str, quarter: str) -> None:
+    """A dataset whose every row is rejected is a file-level error, not an empty quarter.
+
+    An empty processed survey would only fail later, in the report, with a message about too few
+    rows; the cause is almost always one systematic mismatch (a wrong scale, a column of the
+    wrong type, branch codes spelt differently, the wrong quarter's file), which the top reasons show.
+    """
+    if len(reasons) == 0 or (reasons == "").any():
+        return
+    labels = pd.Series([part for r in reasons for part in r.split("; ")]).value_counts()
+    top = labels.head(3)
+    shown = ", ".join(f"{label} ({n:,} rows)" for label, n in top.items())
+    raise DataFileError(f"{raw.path}: all {len(reasons):,} rows were rejected, so {quarter} would have no {dataset} data. "
+                        f"Top reasons: {shown}. Check the file against study.yml (column names, scales, ids, the "
+                        f"quarter's dates) and fix the export; nothing was written for {quarter}.")
+
+
+def _undeclared(raw: io.RawTable, declared: set[str]) -> list[str]:
+    return [c for c in raw.frame.columns if c not in declared and c not in IDENTIFYING_COLUMNS]
+
+
 def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
     items = study.item_ids
     outcomes = [o.column for o in study.outcomes]
-    _require_columns(raw, list(SURVEY_COLUMNS) + items + outcomes, "survey")
+    fixed = survey_columns(study)
+    _require_columns(raw, fixed + items + outcomes, "survey")
     text = raw.frame
     parsed = pd.DataFrame(index=text.index)
     unparsable: dict[str, pd.Series] = {}
-    for c in ("respondent_id", "branch_id", "segment", "channel"):
+    labels = [c for c in ("respondent_id", "branch_id", "segment", "channel") if c in fixed]
+    for c in labels:
         parsed[c] = text[c].str.strip()
-    parsed["interview_date"], bad = _timestamp(text["interview_date"])
+    parsed["interview_date"], bad = _timestamp(text["interview_date"], study.timezone)
     if bad.any():
         unparsable["interview_date"] = bad
     for c in items + outcomes:
@@ -323,20 +424,20 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
         if bad.any():
             unparsable[c] = bad
     reasons = apply_rules(parsed, survey_rules(study, quarter, unparsable))
+    _refuse_if_all_rejected(raw, reasons, "survey", quarter)
     ok = reasons == ""
     kept = pd.DataFrame({"respondent_pid": pseudonymise(parsed.loc[ok, "respondent_id"], key, "respondent")})
     if "customer_id" in text.columns:
         kept["customer_pid"] = pseudonymise(text.loc[ok, "customer_id"].str.strip(), key, "customer")
-    for c in ("branch_id", "segment", "channel"):
+    for c in labels[1:]:
         kept[c] = pd.array(parsed.loc[ok, c].tolist(), dtype="string")
     kept["interview_date"] = parsed.loc[ok, "interview_date"].dt.normalize().astype("datetime64[us]").to_numpy()
     for c in items + outcomes:
         kept[c] = parsed.loc[ok, c].astype("int8").to_numpy()
-    known = set(SURVEY_COLUMNS) | set(items) | set(outcomes) | set(IDENTIFYING_COLUMNS)
-    notes = _column_notes(raw, known)
-    keep_cols = [c for c in text.columns if c not in IDENTIFYING_COLUMNS]
-    return DatasetResult("survey", raw, kept.reset_index(drop=True), _rejected_frame(raw, reasons, keep_cols),
-                         _count_reasons(reasons), notes)
+    declared = fixed + items + outcomes
+    undeclared = _undeclared(raw, set(declared))
+    return DatasetResult("survey", raw, kept.reset_index(drop=True), _rejected_frame(raw, reasons, declared, key),
+                         _count_reasons(reasons), _column_notes(raw, undeclared), undeclared)
 
 
 def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
@@ -348,13 +449,14 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     for c in ("ticket_id", "branch_id", "business_type", "counter_id") + (("channel",) if has_channel else ()):
         parsed[c] = text[c].str.strip()
     for c in PROCESS_TIMESTAMPS:
-        parsed[c], bad = _timestamp(text[c])
+        parsed[c], bad = _timestamp(text[c], study.timezone)
         if bad.any():
             unparsable[c] = bad
     parsed["first_pass"], bad = _boolean(text["first_pass"])
     if bad.any():
         unparsable["first_pass"] = bad
     reasons = apply_rules(parsed, process_rules(study, quarter, unparsable, has_channel))
+    _refuse_if_all_rejected(raw, reasons, "process_times", quarter)
     ok = reasons == ""
     p = parsed.loc[ok]
     kept = pd.DataFrame({c: pd.array(p[c].tolist(), dtype="string")
@@ -369,10 +471,10 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     kept["cycle_minutes"] = minutes("issued_at", "finished_at")
     if "customer_id" in text.columns:
         kept["customer_pid"] = pseudonymise(text.loc[ok, "customer_id"].str.strip(), key, "customer")
-    known = set(PROCESS_COLUMNS) | {"channel"} | set(IDENTIFYING_COLUMNS)
-    notes = _column_notes(raw, known)
-    keep_cols = [c for c in text.columns if c not in IDENTIFYING_COLUMNS]
-    return DatasetResult("process_times", raw, kept, _rejected_frame(raw, reasons, keep_cols), _count_reasons(reasons), notes)
+    declared = list(PROCESS_COLUMNS) + ["channel"]
+    undeclared = _undeclared(raw, set(declared))
+    return DatasetResult("process_times", raw, kept, _rejected_frame(raw, reasons, declared, key), _count_reasons(reasons),
+                         _column_notes(raw, undeclared), undeclared)
 
 
 def validate_benchmark(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
@@ -381,6 +483,7 @@ def validate_benchmark(study: Study, raw: io.RawTable, quarter: str, key: bytes)
     parsed = pd.DataFrame({"bank": text["bank"].str.strip(), "metric": text["metric"].str.strip()})
     parsed["value"], bad = _numeric(text["value"])
     reasons = apply_rules(parsed, benchmark_rules(study, {"value": bad} if bad.any() else {}))
+    _refuse_if_all_rejected(raw, reasons, "benchmark", quarter)
     ok = reasons == ""
     kept = pd.DataFrame({"bank": pd.array(parsed.loc[ok, "bank"].tolist(), dtype="string"),
                          "metric": pd.array(parsed.loc[ok, "metric"].tolist(), dtype="string"),
@@ -389,20 +492,31 @@ def validate_benchmark(study: Study, raw: io.RawTable, quarter: str, key: bytes)
     if not (kept["bank"] == ours).any():
         raise DataFileError(f"{raw.path}: no valid rows for our bank '{ours}' (the name set in study.yml under benchmark.our_bank). "
                             "Check the spelling of the bank column or of benchmark.our_bank.")
-    notes = _column_notes(raw, set(BENCHMARK_COLUMNS))
-    return DatasetResult("benchmark", raw, kept, _rejected_frame(raw, reasons, list(text.columns)), _count_reasons(reasons), notes)
+    declared = list(BENCHMARK_COLUMNS)
+    undeclared = _undeclared(raw, set(declared))
+    return DatasetResult("benchmark", raw, kept, _rejected_frame(raw, reasons, declared, key), _count_reasons(reasons),
+                         _column_notes(raw, undeclared), undeclared)
 
 
-def _column_notes(raw: io.RawTable, known: set[str]) -> list[str]:
-    extra = [c for c in raw.frame.columns if c not in known]
+def _column_notes(raw: io.RawTable, undeclared: list[str]) -> list[str]:
     notes = list(raw.notes)
-    if extra:
-        notes.append(f"columns not in the study definition were not carried to processed data: {', '.join(extra)}")
+    if undeclared:
+        notes.append("columns not in the study definition were dropped from every output (processed data and "
+                      f"rejected rows): {', '.join(undeclared)}")
     return notes
 
 
 VALIDATORS = {"survey": validate_survey, "process_times": validate_process, "benchmark": validate_benchmark}
 REQUIRED = {"survey": None, "process_times": PROCESS_COLUMNS, "benchmark": BENCHMARK_COLUMNS}
+
+
+def declared_sections(study: Study, dataset: str) -> list[str]:
+    """The study.yml sections a dataset needs that this study does not declare ([] when it may be read)."""
+    if dataset == "process_times":
+        return [k for k, v in (("business_types", study.business_types), ("service_level", study.service_level)) if not v]
+    if dataset == "benchmark":
+        return [] if study.has_benchmark else ["benchmark"]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,53 +537,88 @@ def package_versions() -> dict[str, str]:
 
 def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: str,
                      progress: Callable[[str], None] | None = None) -> QuarterResult:
-    """Read and validate every dataset of a quarter; nothing is written."""
+    """Read and validate every dataset a quarter supplies; nothing is written (except the
+    pseudonymisation key file, on first use).
+
+    The survey is required. Process times and the benchmark are read when their file is present;
+    a file for a source the study does not declare is an error (its rows could not be checked),
+    a declared source without a file is noted as not supplied.
+    """
     data_dir = Path(data_dir)
     rdir = io.raw_dir(data_dir, quarter)
+    limits = effective_limits(study)
+    found = {d: io.find_dataset_file(rdir, d, required=(d == "survey")) for d in DATASETS}
+    for dataset, path in found.items():
+        missing = declared_sections(study, dataset) if path is not None else []
+        if missing:
+            raise DataFileError(f"{path}: a {dataset} file is present, but study.yml does not declare "
+                                f"{' and '.join(missing)}, which its rows are checked against. Add "
+                                f"{'these sections' if len(missing) > 1 else 'that section'} to the study definition, "
+                                "or move the file out of the quarter's folder.")
     key, key_source = pseudonym_key(data_dir)
     results: dict[str, DatasetResult] = {}
     inputs = {}
-    for dataset in DATASETS:
-        path = io.find_dataset_file(rdir, dataset)
+    for dataset, path in found.items():
+        if path is None:
+            continue
         if progress:
             progress(f"{quarter}: reading {path.name}")
-        required = list(SURVEY_COLUMNS) + study.item_ids if dataset == "survey" else REQUIRED[dataset]
-        raw = io.read_raw(path, required=required)
+        required = survey_columns(study) + study.item_ids if dataset == "survey" else REQUIRED[dataset]
+        raw = io.read_raw(path, required=required, limits=limits)
         if progress:
             progress(f"{quarter}: validating {len(raw.frame):,} {dataset} rows")
         results[dataset] = VALIDATORS[dataset](study, raw, quarter, key)
         inputs[dataset] = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
                            "format": raw.format, "encoding": raw.encoding, "header_row": raw.header_row}
+    absent = [d for d in DATASETS if found[d] is None]
     manifest = {
         "quarter": quarter,
         "study_file": Path(study_path).name,
         "study_sha256": file_sha256(study_path),
         "inputs": inputs,
         "rows": {d: r.counts for d, r in results.items()},
+        "datasets_missing": absent,
+        "undeclared_columns_dropped": {d: r.undeclared_columns for d, r in results.items()},
         "notes": {d: r.notes for d, r in results.items() if r.notes},
-        "rules": {"max_waiting_minutes": MAX_WAITING_MINUTES, "max_handling_minutes": MAX_HANDLING_MINUTES},
+        "rules": {"max_waiting_minutes": MAX_WAITING_MINUTES, "max_handling_minutes": MAX_HANDLING_MINUTES,
+                  "timezone": study.timezone},
         "pseudonymisation": {"method": "HMAC-SHA256, first 20 hex digits",
                              "key_fingerprint": hashlib.sha256(key).hexdigest()[:12]},
         "packages": package_versions(),
     }
-    return QuarterResult(quarter, results, manifest)
+    not_supplied = [d for d in absent if not declared_sections(study, d)]
+    return QuarterResult(quarter, results, manifest, not_supplied)
+
+
+def _owned(name: str) -> bool:
+    """Whether ``name`` in a processed quarter folder is written by :func:`prepare_quarter`."""
+    return name == "manifest.json" or any(name in (f"{d}.parquet", f"rejected_{d}.csv") for d in DATASETS)
 
 
 def prepare_quarter(study: Study, study_path: Path, data_dir: Path, quarter: str,
                     progress: Callable[[str], None] | None = None) -> QuarterResult:
-    """Validate a quarter and write processed Parquet, rejected rows and the manifest (atomically)."""
+    """Validate a quarter and write processed Parquet, rejected rows and the manifest, as one unit.
+
+    The quarter is built in a temporary sibling folder and swapped in by rename
+    (:func:`study.io.quarter_folder`), so a killed run leaves the previous quarter whole. The
+    manifest records the sha256 of every output (``checksums``); :func:`study.io.load_quarter`
+    refuses a folder that does not match it.
+    """
     result = validate_quarter(study, study_path, data_dir, quarter, progress)
-    out = io.processed_dir(data_dir, quarter)
-    outputs = {}
-    for dataset, res in result.datasets.items():
-        if progress:
-            progress(f"{quarter}: writing {dataset} ({len(res.kept):,} kept, {len(res.rejected):,} rejected)")
-        target = out / f"{dataset}.parquet"
-        io.write_parquet(res.kept, target)
-        rejected_path = out / f"rejected_{dataset}.csv"
-        io.write_csv(res.rejected, rejected_path)
-        outputs[dataset] = {"file": target.name, "sha256": file_sha256(target), "rows": len(res.kept),
-                            "rejected_file": rejected_path.name}
-    result.manifest["outputs"] = outputs
-    io.write_json(result.manifest, out / "manifest.json")
+    outputs, checksums = {}, {}
+    with io.quarter_folder(io.processed_dir(data_dir, quarter), _owned) as out:
+        for dataset, res in result.datasets.items():
+            if progress:
+                progress(f"{quarter}: writing {dataset} ({len(res.kept):,} kept, {len(res.rejected):,} rejected)")
+            target = out / f"{dataset}.parquet"
+            io.write_parquet(res.kept, target)
+            rejected_path = out / f"rejected_{dataset}.csv"
+            io.write_csv(res.rejected, rejected_path)
+            checksums[target.name] = file_sha256(target)
+            checksums[rejected_path.name] = file_sha256(rejected_path)
+            outputs[dataset] = {"file": target.name, "sha256": checksums[target.name], "rows": len(res.kept),
+                                "rejected_file": rejected_path.name, "rejected_sha256": checksums[rejected_path.name]}
+        result.manifest["outputs"] = outputs
+        result.manifest["checksums"] = checksums
+        io.write_json(result.manifest, out / "manifest.json")
     return result
