@@ -400,9 +400,11 @@ class Study(_Model):
         for b in self.branches:
             if b.id == key:
                 return (b.name_zh or b.name) if lang == "zh" else b.name
-        if key == "overall_satisfaction":  # the metric label names the study's own scale, not 1-5
-            sc = self.questionnaire.outcomes.overall_satisfaction.scale
-            return f"Overall satisfaction ({sc.min:g}-{sc.max:g} mean)"
+        from study import metrics as mx  # the metric registry states metric labels (on the study's own scales)
+
+        reg = mx.registry(self)
+        if key in reg or key == "sqi":
+            return mx.get(self, key).label_in(lang)
         return {**PROCESS_METRICS, **SURVEY_METRICS}.get(key, key)
 
     def branch_groups(self, measure_id: str) -> dict[str, str]:
