@@ -343,7 +343,8 @@ def test_sample_scales_reach_generator_reliability(sample_survey):
 def test_measurement_report_from_study(sample_survey):
     study, survey, _ = sample_survey
     rep = rel.measurement_report(survey, study)
-    assert set(rep) == {"scales", "items", "kmo", "cfa", "judgements"}
+    assert set(rep) == {"scales", "items", "kmo", "cfa", "cfa_skipped", "judgements"}
+    assert rep["cfa_skipped"] is None
     assert list(rep["scales"]["scale"]) == study.dimension_ids
     assert rep["scales"]["cr"].notna().all() and (rep["scales"]["n"] == len(survey)).all()
     assert rep["kmo"]["kmo"] >= 0.6
@@ -352,3 +353,14 @@ def test_measurement_report_from_study(sample_survey):
     # the study's reverse-keyed items were recoded: their item-rest correlations are positive
     it = rep["items"].set_index("item")
     assert (it.loc[study.reverse_items, "item_rest_r"] > 0.3).all()
+
+
+def test_cfa_identification_rule():
+    """df = p(p+1)/2 − 2p − k(k−1)/2 must be positive and complete rows must exceed the items."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame(rng.integers(1, 6, size=(50, 6)).astype(float), columns=list("abcdef"))
+    assert "degrees of freedom" in rel.cfa_unidentified(data, {"f": ["a", "b", "c"]})      # 6 − 6 = 0
+    assert rel.cfa_unidentified(data, {"f": ["a", "b", "c", "d"]}) is None                  # 10 − 8 = 2
+    assert rel.cfa_unidentified(data, {"f": ["a", "b"], "g": ["c", "d"]}) is None           # 10 − 8 − 1 = 1
+    assert "degrees of freedom" in rel.cfa_unidentified(data, {"f": ["a", "b"]})           # 3 − 4 < 0
+    assert "complete" in rel.cfa_unidentified(data.head(5), {"f": ["a", "b", "c", "d"]})

@@ -25,16 +25,23 @@ from study import effects as eff
 from study import io
 from study import process as proc
 from study import reliability as rel
+from study import metrics as mx
 from study import scores as sc
-from study.config import PROCESS_METRICS, SURVEY_METRICS, Study, load_study
-
-# Metrics where a lower value is better; every other metric (and every dimension) is higher-better.
-LOWER_IS_BETTER = {"waiting_minutes", "handling_minutes", "cycle_minutes", "complaint_rate"}
+from study.config import Study, load_study
 
 
-def better_direction(metric: str) -> str:
-    """'lower' or 'higher': which way a metric should move."""
-    return "lower" if metric in LOWER_IS_BETTER else "higher"
+def better_direction(metric: str, study: Study | None = None) -> str:
+    """'lower' or 'higher': which way a metric should move (from the metric registry)."""
+    return mx.lookup(metric, study).direction
+
+
+def skipped(reason: str) -> dict:
+    """The result of an analysis the data cannot support: the report says which and why."""
+    return {"skipped": reason}
+
+
+def is_skipped(result) -> bool:
+    return isinstance(result, dict) and "skipped" in result
 
 
 @dataclass
@@ -119,55 +126,71 @@ def label(study: Study, key: str) -> str:
 
 
 def scores_frame(study: Study, survey: pd.DataFrame) -> pd.DataFrame:
-    """Per respondent: ``by_branch_id``, ``by_segment``, ``by_channel``, the 0-100 dimension scores
-    (columns named by dimension id) and the outcomes. The grouping columns carry a prefix because
-    a dimension id may equal a survey column name (e.g. a "channel" dimension)."""
+    """Per respondent: the grouping columns the survey has (``by_branch_id``, ``by_segment``,
+    ``by_channel``), the 0-100 dimension scores (columns named by dimension id), the outcomes,
+    ``csat_0_100``, ``top2`` and, where recommend is asked, ``nps_score`` (+100/0/−100 on 0-10) or
+    ``recommend_top2``. The grouping columns carry a prefix because a dimension id may equal a survey
+    column name (e.g. a "channel" dimension)."""
     dims = sc.dimension_scores(survey, study)
-    out = survey[["branch_id", "segment", "channel"]].add_prefix("by_").copy()
+    groups = [c for c in ("branch_id", "segment", "channel") if c in survey.columns]
+    out = survey[groups].add_prefix("by_").copy()
     for d in study.dimension_ids:
         out[d] = dims[f"{d}_0_100"]
     o = study.questionnaire.outcomes
     out[o.overall_satisfaction.column] = survey[o.overall_satisfaction.column].astype(float)
     lo, hi = o.overall_satisfaction.scale.min, o.overall_satisfaction.scale.max
-    out["csat_0_100"] = (out[o.overall_satisfaction.column] - lo) / (hi - lo) * 100
-    out["top2"] = (out[o.overall_satisfaction.column] >= hi - 1).astype(float)
-    out[o.recommend.column] = survey[o.recommend.column].astype(float)
+    x = out[o.overall_satisfaction.column]
+    out["csat_0_100"] = (x - lo) / (hi - lo) * 100
+    out["top2"] = (x >= mx.top2_range(lo, hi)[0]).astype(float).where(x.notna())
+    if o.recommend is not None:
+        r = survey[o.recommend.column].astype(float)
+        out[o.recommend.column] = r
+        if "nps" in mx.registry(study):
+            out["nps_score"] = pd.Series(np.where(r >= 9, 100.0, np.where(r <= 6, -100.0, 0.0)), index=r.index).where(r.notna())
+        else:
+            out["recommend_top2"] = (r >= mx.top2_range(o.recommend.scale.min, o.recommend.scale.max)[0]).astype(float).where(r.notna())
     if o.complaint is not None:
         out[o.complaint.column] = survey[o.complaint.column].astype(float)
     return out
 
 
 def satisfaction_summary(ctx: Context) -> pd.DataFrame:
-    """CSAT (0-100 and top-2 box), NPS and complaint rate for the quarter and the baseline, with CIs."""
+    """CSAT (0-100 and top-2 box), NPS (or the recommend top-2 share) and the complaint rate, where the
+    study asks them, for the quarter and the baseline, with CIs."""
     study = ctx.study
     o = study.questionnaire.outcomes
+    reg = mx.registry(study)
     rows = []
     for q in reversed(ctx.quarters):
         which = "current" if q is ctx.current else "baseline"
         s = q.survey
-        c = sc.csat(s[o.overall_satisfaction.column], o.overall_satisfaction.scale.min, o.overall_satisfaction.scale.max,
+        lo, hi = o.overall_satisfaction.scale.min, o.overall_satisfaction.scale.max
+        c = sc.csat(s[o.overall_satisfaction.column], lo, hi, top=int(mx.top2_range(lo, hi)[1] - mx.top2_range(lo, hi)[0] + 1),
                     level=ctx.level)
-        n = sc.nps(s[o.recommend.column], level=ctx.level)
         rows += [
             {"which": which, "quarter": q.quarter, "metric": "csat_mean_0_100", "value": c["mean_0_100"],
              "ci_low": c["mean_0_100_ci_low"], "ci_high": c["mean_0_100_ci_high"], "n": c["n"]},
             {"which": which, "quarter": q.quarter, "metric": "csat_top2", "value": c["top2"],
              "ci_low": c["top2_ci_low"], "ci_high": c["top2_ci_high"], "n": c["n"]},
-            {"which": which, "quarter": q.quarter, "metric": "nps", "value": n["nps"], "ci_low": n["ci_low"],
-             "ci_high": n["ci_high"], "n": n["n"]},
         ]
-        if o.complaint is not None:
-            k = s[o.complaint.column].dropna()
-            lo, hi = sc.wilson_ci(k.sum(), len(k), ctx.level)
-            rows.append({"which": which, "quarter": q.quarter, "metric": "complaint_rate", "value": k.mean(),
-                         "ci_low": lo, "ci_high": hi, "n": len(k)})
+        if "nps" in reg:
+            n = sc.nps(s[o.recommend.column], level=ctx.level)
+            rows.append({"which": which, "quarter": q.quarter, "metric": "nps", "value": n["nps"], "ci_low": n["ci_low"],
+                         "ci_high": n["ci_high"], "n": n["n"]})
+        for metric in ("recommend_top2", "complaint_rate"):
+            if metric in reg:
+                k = eff.metric_values(study, {"survey": s}, metric)["value"].dropna()
+                lo_, hi_ = sc.wilson_ci(k.sum(), len(k), ctx.level) if len(k) else (np.nan, np.nan)
+                rows.append({"which": which, "quarter": q.quarter, "metric": metric, "value": k.mean() if len(k) else np.nan,
+                             "ci_low": lo_, "ci_high": hi_, "n": len(k)})
     out = pd.DataFrame(rows)
-    out.insert(3, "label", out["metric"].map(study.label))
+    out.insert(3, "label", out["metric"].map(lambda m: mx.get(study, m).label))
     return out
 
 
 def dimension_table(ctx: Context) -> pd.DataFrame:
-    """Per dimension: 0-100 score with CI this quarter, the baseline score and the change with its test."""
+    """Per dimension: 0-100 score with CI this quarter, the baseline score and the change with its test
+    (Welch t; ``p_holm`` adjusted by Holm over the dimensions)."""
     return ctx.once("dimensions", lambda: _dimension_table(ctx))
 
 
@@ -178,25 +201,52 @@ def _dimension_table(ctx: Context) -> pd.DataFrame:
     rows = []
     for d in study.dimension_ids:
         x = cur[d].dropna()
-        m, se = x.mean(), x.std(ddof=1) / np.sqrt(len(x))
-        t = stats.t.ppf(0.5 + ctx.level / 2, len(x) - 1)
-        row = {"dimension": d, "label": study.label(d), "n": len(x), "score": m, "ci_low": m - t * se, "ci_high": m + t * se}
+        m = x.mean() if len(x) else np.nan
+        if len(x) >= 2:
+            se = x.std(ddof=1) / np.sqrt(len(x))
+            t = stats.t.ppf(0.5 + ctx.level / 2, len(x) - 1)
+            lo, hi = m - t * se, m + t * se
+        else:
+            lo = hi = np.nan
+        row = {"dimension": d, "label": study.label(d), "n": len(x), "score": m, "ci_low": lo, "ci_high": hi}
         if base is not None:
-            r = eff.compare(base[d].dropna(), x, kind="continuous", test="welch", level=ctx.level)
-            row.update({"baseline": r["before_value"], "change": r["estimate"], "change_ci_low": r["ci_low"],
-                        "change_ci_high": r["ci_high"], "p": r["p"], "g": r["effect_size"]})
+            b = base[d].dropna()
+            row["baseline"] = b.mean() if len(b) else np.nan
+            if len(b) >= 2 and len(x) >= 2:
+                r = eff.compare(b, x, kind="continuous", test="welch", level=ctx.level)
+                row.update({"change": r["estimate"], "change_ci_low": r["ci_low"], "change_ci_high": r["ci_high"],
+                            "p": r["p"], "g": r["effect_size"]})
+            else:
+                row.update({"change": m - row["baseline"], "change_ci_low": np.nan,
+                            "change_ci_high": np.nan, "p": np.nan, "g": np.nan})
         rows.append(row)
-    out = pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-    return out
+    out = pd.DataFrame(rows)
+    if base is not None:
+        p = out["p"].to_numpy(dtype=float)
+        ok = ~np.isnan(p)
+        out["p_holm"] = np.nan
+        if ok.any():
+            out.loc[ok, "p_holm"] = eff.adjust_p(p[ok], "holm")
+    return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+#: The groupings of the satisfaction breakdown, with the study section that defines their values.
+GROUPINGS = {"segment": "segments", "channel": "channels"}
+
+
+def breakdowns(ctx: Context) -> list[str]:
+    """The groupings this study can break satisfaction down by (declared in study.yml and in the data)."""
+    return [g for g, section in GROUPINGS.items()
+            if getattr(ctx.study, section) and g in ctx.current.survey.columns]
 
 
 def breakdown(ctx: Context, by: str) -> pd.DataFrame:
-    """Overall satisfaction (0-100, top-2 share) and NPS by segment, channel or branch; small groups suppressed."""
+    """Overall satisfaction (0-100, top-2 share) and NPS (or the recommend top-2 share) by segment, channel
+    or branch; small groups suppressed (see :func:`scores.breakdown`)."""
     study = ctx.study
     f = scores_frame(study, ctx.current.survey)
-    rec = study.questionnaire.outcomes.recommend.column
-    f["nps_score"] = np.where(f[rec] >= 9, 100.0, np.where(f[rec] <= 6, -100.0, 0.0))
-    out = sc.breakdown(f, f"by_{by}", ["csat_0_100", "top2", "nps_score"] + study.dimension_ids, min_cell=study.min_cell_size)
+    values = ["csat_0_100", "top2"] + [c for c in ("nps_score", "recommend_top2") if c in f.columns]
+    out = sc.breakdown(f, f"by_{by}", values + study.dimension_ids, min_cell=study.min_cell_size)
     out.insert(1, "label", out[f"by_{by}"].map(study.label))
     return out.rename(columns={"nps_score": "nps"})
 
@@ -205,9 +255,22 @@ def breakdown(ctx: Context, by: str) -> pd.DataFrame:
 # Measurement
 
 
+#: Fewest complete questionnaires for the reliability analysis (an item variance needs 2; α and ω
+#: with a handful of answers are not worth printing).
+MIN_RELIABILITY_N = 10
+
+
 def measurement(ctx: Context) -> dict:
-    """Reliability and validity of the questionnaire this quarter (see :func:`reliability.measurement_report`)."""
-    return ctx.once("measurement", lambda: rel.measurement_report(ctx.current.survey, ctx.study, level=ctx.level))
+    """Reliability and validity of the questionnaire this quarter (see :func:`reliability.measurement_report`),
+    or :func:`skipped` with the reason when there are too few complete questionnaires."""
+    def compute():
+        items = ctx.study.item_ids
+        n = int(ctx.current.survey[items].notna().all(axis=1).sum())
+        if n < MIN_RELIABILITY_N:
+            return skipped(f"{n} complete questionnaire{'s' if n != 1 else ''}; the reliability analysis needs at least "
+                           f"{MIN_RELIABILITY_N}")
+        return rel.measurement_report(ctx.current.survey, ctx.study, level=ctx.level)
+    return ctx.once("measurement", compute)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,9 +285,20 @@ def drivers(ctx: Context) -> dict:
         outcome = study.questionnaire.outcomes.overall_satisfaction.column
         dims = study.dimension_ids
         data = f[[outcome] + dims].dropna()
+        need = len(dims) + 3
+        if len(data) < need:
+            return skipped(f"{len(data)} complete questionnaire{'s' if len(data) != 1 else ''} for {len(dims)} "
+                           f"dimension{'s' if len(dims) != 1 else ''}; the driver regression needs at least {need}")
+        const = [d for d in [outcome] + dims if data[d].std(ddof=1) == 0]
+        if const:
+            return skipped("no variation in " + ", ".join(study.label(c) if c != outcome else "overall satisfaction"
+                                                          for c in const) + " this quarter")
         model = drv.driver_regression(data, outcome, dims, level=ctx.level)
         lmg = drv.relative_importance(data, outcome, dims, method="lmg", n_boot=ctx.n_boot, seed=ctx.seed, level=ctx.level)
-        ologit = drv.ordered_logit_check(data, outcome, dims, lmg=lmg)
+        try:
+            ologit = drv.ordered_logit_check(data, outcome, dims, lmg=lmg)
+        except (ValueError, np.linalg.LinAlgError):
+            ologit = None  # fewer than 3 answer categories, or no fit: the check is left out and the text says nothing of it
         performance = data[dims].mean()
         ipa = drv.importance_performance(lmg, performance)
         lmg = lmg.assign(label=lmg["predictor"].map(study.label))
@@ -240,12 +314,18 @@ def priorities(ctx: Context, k: int = 3) -> pd.DataFrame:
     remaining places go to the important dimensions with the lowest scores, then to the lowest
     scores overall.
     """
-    ipa = drivers(ctx)["ipa"].copy()
+    d = drivers(ctx)
+    if is_skipped(d):
+        return pd.DataFrame(columns=["priority", "dimension", "importance", "performance", "quadrant", "clause", "label"])
+    ipa = d["ipa"].copy()
     ipa["_first"] = ipa["quadrant"].eq("concentrate here")
     ipa["_important"] = ipa["importance"] >= ipa["importance_line"]
     first = ipa[ipa["_first"]].sort_values("importance", ascending=False)
     rest = ipa[~ipa["_first"]].sort_values(["_important", "performance"], ascending=[False, True])
-    out = pd.concat([first, rest]).head(k).drop(columns=["_first", "_important"]).reset_index(drop=True)
+    out = pd.concat([first, rest]).head(k).reset_index(drop=True)
+    # which clause of the rule chose each dimension (the text names it)
+    out["clause"] = np.where(out["_first"], "concentrate", np.where(out["_important"], "important_low", "low_score"))
+    out = out.drop(columns=["_first", "_important"])
     out.insert(0, "priority", range(1, len(out) + 1))
     out["label"] = out["dimension"].map(ctx.study.label)
     return out
@@ -260,36 +340,58 @@ def headline(ctx: Context) -> pd.DataFrame:
     return ctx.once("headline", lambda: _headline(ctx))
 
 
+#: The headline figures, in the order the summary shows them (those the study measures).
+HEADLINE_METRICS = ("csat_mean_0_100", "csat_top2", "nps", "recommend_top2", "complaint_rate", "waiting_minutes",
+                    "handling_minutes", "first_pass_yield", "within_service_level")
+
+
+def sources(ctx: Context, both: bool = False) -> set[str]:
+    """The datasets supplied this quarter (and, with ``both``, in the baseline too)."""
+    return {d for d in ("survey", "process_times", "benchmark") if ctx.has(d, both=both)}
+
+
 def _headline(ctx: Context) -> pd.DataFrame:
     study = ctx.study
-    metrics = ["csat_mean_0_100", "csat_top2", "nps", "complaint_rate", "waiting_minutes", "handling_minutes",
-               "first_pass_yield", "within_service_level"]
     rows = []
-    for metric in metrics:
-        kind = eff.metric_kind(metric)
+    for metric in mx.available(study, HEADLINE_METRICS, sources(ctx)):
+        m = mx.get(study, metric)
+        kind = m.test_kind
         cur = eff.metric_values(study, ctx.current.frames, metric)["value"].dropna()
-        row = {"metric": metric, "label": study.label(metric), "better": better_direction(metric)}
-        if ctx.baseline is not None:
-            base = eff.metric_values(study, ctx.baseline.frames, metric)["value"].dropna()
+        row = {"metric": metric, "label": m.label, "better": m.direction}
+        comparable = ctx.baseline is not None and metric in mx.available(study, [metric], sources(ctx, both=True))
+        base = eff.metric_values(study, ctx.baseline.frames, metric)["value"].dropna() if comparable else None
+        if comparable and len(cur) >= 2 and len(base) >= 2:
             r = eff.compare(base, cur, kind=kind, level=ctx.level)
             row.update({"baseline": r["before_value"], "current": r["after_value"], "change": r["estimate"],
                         "ci_low": r["ci_low"], "ci_high": r["ci_high"], "test": r["test"], "statistic": r["statistic"],
                         "df": r["df"], "p": r["p"], "effect_size": r["effect_size"],
                         "effect_size_name": r["effect_size_name"], "n_before": r["n_before"], "n_after": r["n_after"]})
         else:
-            row.update({"current": eff.nps_value(cur.to_numpy())[0] if kind == "nps" else cur.mean(), "n_after": len(cur)})
+            row.update({"current": _level(kind, cur), "n_after": len(cur)})
+            if comparable:
+                row.update({"baseline": _level(kind, base), "n_before": len(base),
+                            "change": _level(kind, cur) - _level(kind, base)})
         rows.append(row)
     out = pd.DataFrame(rows)
     s = sqi_table(ctx)
-    row = {"metric": "sqi", "label": "Service Quality Index (0-100)", "better": "higher",
-           "current": s.loc["all", "sqi_current"] * 100}
+    if s is not None and "all" in s.index and pd.notna(s.loc["all"].get("sqi_current", np.nan)):
+        row = {"metric": "sqi", "label": mx.SQI.label, "better": "higher", "current": s.loc["all", "sqi_current"] * 100}
+        if "sqi_baseline" in s.columns and pd.notna(s.loc["all", "sqi_baseline"]):
+            row.update({"baseline": s.loc["all", "sqi_baseline"] * 100,
+                        "change": (s.loc["all", "sqi_current"] - s.loc["all", "sqi_baseline"]) * 100})
+        out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
     if ctx.baseline is not None:
-        row.update({"baseline": s.loc["all", "sqi_baseline"] * 100,
-                    "change": (s.loc["all", "sqi_current"] - s.loc["all", "sqi_baseline"]) * 100})
-    out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
-    if "p" in out.columns:
+        if "p" not in out.columns:
+            out["p"] = np.nan
         out["verdict"] = [change_verdict(r, study.alpha) for r in out.to_dict("records")]
     return out
+
+
+def _level(kind: str | None, v: pd.Series) -> float:
+    """A metric's value over observations: the NPS of 0-10 answers, else the mean (a share for 0/1)."""
+    if len(v) == 0:
+        return np.nan
+    return eff.nps_value(v.to_numpy())[0] if kind == "nps" else float(v.mean())
 
 
 def change_verdict(row: dict, alpha: float) -> str:
@@ -305,16 +407,40 @@ def change_verdict(row: dict, alpha: float) -> str:
 
 
 def targets(ctx: Context) -> pd.DataFrame:
-    base = ctx.baseline.frames if ctx.baseline is not None else None
-    return ctx.once("targets", lambda: eff.target_attainment(ctx.study, ctx.current.frames, base, level=ctx.level))
-
-
-def sqi_table(ctx: Context) -> pd.DataFrame:
-    """SQI overall ("all") and per branch for the quarter (and the baseline), with contributions."""
+    """Each target of study.yml: met / not met / not distinguishable (:func:`effects.target_attainment`);
+    a target whose metric needs data this quarter did not supply is listed as "not measured"."""
     def compute():
+        study = ctx.study
+        base = ctx.baseline.frames if ctx.baseline is not None else None
+        ok = set(mx.available(study, [t.metric for t in study.targets], sources(ctx)))
+        measured = [t for t in study.targets if t.metric in ok]
+        res = eff.target_attainment(study.model_copy(update={"targets": measured}), ctx.current.frames, base,
+                                    level=ctx.level) if measured else pd.DataFrame()
+        rows = [{"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
+                 "target_value": t.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                 "status": "not measured", "note": "its data source was not supplied this quarter"}
+                for t in study.targets if t.metric not in ok]
+        out = pd.concat([res, pd.DataFrame(rows)], ignore_index=True) if rows else res
+        if not out.empty:  # study order
+            order = {t.id: i for i, t in enumerate(study.targets)}
+            out = out.sort_values("target", key=lambda c: c.map(order)).reset_index(drop=True)
+        return out
+    return ctx.once("targets", compute)
+
+
+def sqi_table(ctx: Context) -> pd.DataFrame | None:
+    """SQI overall ("all") and per branch for the quarter (and the baseline), with contributions; None
+    when the study defines no SQI or a source of its indicators was not supplied."""
+    def compute():
+        study = ctx.study
+        if not study.sqi:
+            return None
+        need = {"process_times" if i.source == "process" else "survey" for i in study.sqi}
+        if not need <= sources(ctx):
+            return None
         cur = sc.study_sqi(ctx.current.survey, ctx.current.process_times, ctx.study)
         out = cur.add_suffix("_current")
-        if ctx.baseline is not None:
+        if ctx.baseline is not None and need <= sources(ctx, both=True):
             base = sc.study_sqi(ctx.baseline.survey, ctx.baseline.process_times, ctx.study)
             out = out.join(base.add_suffix("_baseline"))
         return out
@@ -358,8 +484,11 @@ def measure_verdicts(ctx: Context) -> pd.DataFrame:
 # Process times and the competitor benchmark
 
 
-def process(ctx: Context) -> dict[str, pd.DataFrame]:
-    """The process-time chapter of this quarter (DuckDB over the processed Parquet log)."""
+def process(ctx: Context) -> dict[str, pd.DataFrame] | None:
+    """The process-time chapter of this quarter (DuckDB over the processed Parquet log); None when the
+    quarter supplied no queue data."""
+    if not ctx.has("process_times"):
+        return None
     return ctx.once("process", lambda: proc.process_chapter(ctx.current.process_times_path, ctx.study))
 
 
@@ -372,8 +501,12 @@ def process_its(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     return ctx.once("its", compute)
 
 
-def benchmark(ctx: Context) -> dict[str, pd.DataFrame]:
-    """Competitor comparison: per metric and bank, the composite index and the radar data."""
+def benchmark(ctx: Context) -> dict[str, pd.DataFrame] | None:
+    """Competitor comparison: per metric and bank, the composite index and the radar data; None when the
+    quarter supplied no benchmark."""
+    if not ctx.has("benchmark") or ctx.study.benchmark is None:
+        return None
+
     def compute():
         data = ctx.current.benchmark
         table = bm.benchmark_table(data, ctx.study)

@@ -612,3 +612,13 @@ def process_times(data: pd.DataFrame, category: str, minutes: str, *, value_labe
         if std or kind == "violin":
             ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2)
     return fig
+
+
+def profile(data: pd.DataFrame, category: str, value: str, *, value_label: str, group: str | None = None,
+            vmin: float | None = None, vmax: float | None = None, colors: Mapping | None = None) -> Figure:
+    """Profiles of groups over categories: a radar chart from 3 categories on, grouped bars below
+    (a radar of one or two spokes has no shape to read)."""
+    _require(data, category, value, group)
+    if len(_ordered_unique(data[category])) >= 3:
+        return radar(data, category, value, value_label=value_label, group=group, vmin=vmin, vmax=vmax, colors=colors)
+    return bar_ci(data, category, value, value_label=value_label, group=group, colors=colors)

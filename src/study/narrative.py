@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from study import analysis
+from study import metrics as mx
 from study import present as P
 from study import tables
 from study.analysis import Context, better_direction, effects
@@ -25,7 +27,8 @@ RULES = pd.DataFrame([
      "its test is significant at the study's α (two-sided); otherwise 'no significant change', whatever the point estimate."),
     ("PRIORITY", "Dimensions to act on first", "Dimensions in the 'concentrate here' quadrant of the importance–performance "
      "analysis (LMG share at or above the mean share, score below the mean score), most important first; remaining places "
-     "go to the important dimensions with the lowest scores, then to the lowest scores overall. Three are named."),
+     "go to the important dimensions with the lowest scores, then to the lowest scores overall; the text says which clause "
+     "chose each. Three are named (all of them when the questionnaire has fewer)."),
     ("PROBLEM-DIM", "Problem: dimension", "Each priority dimension is a problem, with its score, its rank by score and its "
      "share of the explained variance of overall satisfaction."),
     ("PROBLEM-PROCESS", "Problem: business type over standard",
@@ -44,7 +47,9 @@ RULES = pd.DataFrame([
      "change in the control branches is recommended for roll-out to the other branches; a measure with no evidence on its "
      "primary metric is to be reviewed before it is extended; a measure that worsened it is to be stopped."),
     ("REC-STAFF", "Recommendation: staffing", "Per branch, the hours where Erlang C needs more counters than are open "
-     "and the hours with spare counters (needed < used − 0.5) are named, so counters move from off-peak to peak hours."),
+     "and the hours with spare counters (needed < used − 0.5). The branches with the most counters missing (at most three) "
+     "are named, with their spare hours to move counters from; when no branch is short, the branches with spare counters "
+     "are named instead; when neither, nothing is said."),
     ("REC-FOCUS", "Recommendation: focus", "The priority dimensions become the focus of the next quarter's improvement plan."),
     ("REC-TARGET", "Recommendation: targets", "Targets not met, or not distinguishable from their threshold, stay on the "
      "plan with the gap stated."),
@@ -55,105 +60,169 @@ def _label(ctx: Context, key: str) -> str:
     return ctx.study.label(key)
 
 
-def _fmt_metric(metric: str, value: float) -> str:
-    if pd.isna(value):
-        return P.DASH
-    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
-        return P.fmt_pct(value)
-    if metric.endswith("_minutes"):
-        return f"{P.fmt_num(value, 1)} min"
-    return P.fmt_num(value, 1)
+def _fmt_metric(metric: str, value: float, study=None) -> str:
+    """A metric's value in prose: the table's formatting, with the unit for minutes."""
+    return tables.value(metric, value, study=study, unit=True)
 
 
-def _fmt_change(metric: str, value: float) -> str:
-    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
-        return P.fmt_pp(value)
-    unit = " min" if metric.endswith("_minutes") else ""
-    return f"{P.fmt_num(value, 1, sign=True)}{unit}"
+def _fmt_change(metric: str, value: float, study=None) -> str:
+    return tables.change(metric, value, study=study, unit=True)
 
 
-def headline_sentences(ctx: Context, headline: pd.DataFrame) -> str:
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
+                10: "ten", 11: "eleven", 12: "twelve"}
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 queue ticket", "3 banks", "1,204 questionnaires": the noun agrees with the number."""
+    return f"{P.fmt_int(n)} {noun if int(n) == 1 else (plural or noun + 's')}"
+
+
+def skipped_sentence(what: str, reason: str) -> P.Md:
+    """The one sentence a report writes for an analysis the data could not support."""
+    return P.md("{} was not carried out: {}.", what, reason)
+
+
+def headline_sentences(ctx: Context, headline: pd.DataFrame) -> P.Md:
     """Rule CHANGE: one sentence per headline figure."""
     if ctx.baseline is None:
-        return "There is no baseline quarter, so this report describes the quarter without comparisons."
+        return P.Md("There is no baseline quarter, so this report describes the quarter without comparisons.")
     parts = []
+    study = ctx.study
     for r in headline.to_dict("records"):
         if r["metric"] == "sqi":
-            parts.append(f"The Service Quality Index is {P.fmt_num(r['current'], 1)} of 100 "
-                         f"({_fmt_change('sqi', r['change'])} points against {ctx.baseline_quarter}; a composite index, not tested).")
+            if pd.isna(r.get("change")):
+                parts.append(P.md("The Service Quality Index is {} of 100 (no baseline value; a composite index, not tested).",
+                                  P.fmt_num(r["current"], 1)))
+            else:
+                parts.append(P.md("The Service Quality Index is {} of 100 ({} points against {}; a composite index, not tested).",
+                                  P.fmt_num(r["current"], 1), P.fmt_num(r["change"], 1, sign=True), ctx.baseline_quarter))
             continue
-        v = r["verdict"]
+        v = r.get("verdict", "not tested")
+        m = r["metric"]
+        if v == "not tested":
+            if pd.isna(r.get("baseline")):
+                parts.append(P.md("{}: {} (not measured in {}).", r["label"], _fmt_metric(m, r["current"], study),
+                                  ctx.baseline_quarter))
+            else:
+                parts.append(P.md("{}: {} → {} (too few observations to test the change).", r["label"],
+                                  _fmt_metric(m, r["baseline"], study), _fmt_metric(m, r["current"], study)))
+            continue
         what = {"improved": "improved", "worsened": "worsened", "no significant change": "did not change significantly"}[v]
-        ci = f"{ctx.level_pct} CI {tables.ci(r['metric'], r['ci_low'], r['ci_high'])}"
-        parts.append(f"{r['label']} {what}: {_fmt_metric(r['metric'], r['baseline'])} → {_fmt_metric(r['metric'], r['current'])} "
-                     f"(change {_fmt_change(r['metric'], r['change'])}, {ci}, {P.fmt_p(r['p'])}).")
-    return "\n".join(f"- {p}" for p in parts)
+        parts.append(P.md("{} {}: {} → {} (change {}, {} CI {}, {}).", r["label"], what, _fmt_metric(m, r["baseline"], study),
+                          _fmt_metric(m, r["current"], study), _fmt_change(m, r["change"], study), ctx.level_pct,
+                          tables.ci(m, r["ci_low"], r["ci_high"], study=study), P.fmt_p(r["p"])))
+    return P.Md("\n".join(f"- {p}" for p in parts))
 
 
-def target_sentences(targets: pd.DataFrame) -> str:
+def target_sentences(targets: pd.DataFrame) -> P.Md:
     n = len(targets)
-    met = int((targets["status"] == "met").sum())
-    notmet = int((targets["status"] == "not met").sum())
-    undecided = n - met - notmet
-    return (f"Of {n} targets, {met} {'is' if met == 1 else 'are'} met, {notmet} not met and {undecided} cannot be "
-            "distinguished from the threshold with the data at hand (the confidence interval contains it).")
+    if n == 0:
+        return P.Md("The study definition sets no targets.")
+    status = targets["status"]
+    met, notmet = int((status == "met").sum()), int((status == "not met").sum())
+    unmeasured = int(status.isin(["not measured", "no baseline"]).sum())
+    undecided = n - met - notmet - unmeasured
+    parts = [f"{met} {'is' if met == 1 else 'are'} met", f"{notmet} not met"]
+    if undecided:
+        parts.append(f"{undecided} cannot be distinguished from the threshold with the data at hand (the confidence "
+                     "interval contains it)")
+    if unmeasured:
+        parts.append(f"{unmeasured} cannot be measured with the data of this report")
+    return P.Md(f"Of {count(n, 'target')}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + ".")
 
 
-def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> str:
+def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
     """Rule PRIORITY in words, saying which clause of the rule chose each dimension."""
-    names = [f"**{r['label']}** (score {P.fmt_num(r['performance'], 1)}, {P.fmt_pct(r['importance'])} of the explained variance)"
-             for r in priorities.to_dict("records")]
-    text = "Act first on " + ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] + "."
-    n_focus = int((priorities["quadrant"] == "concentrate here").sum())
-    if n_focus == len(priorities):
-        why = "all three fall in the 'concentrate here' quadrant: important for overall satisfaction and below the average score."
-    elif n_focus:
-        why = (f"{n_focus} fall{'s' if n_focus == 1 else ''} in the 'concentrate here' quadrant (important, below the average "
-               "score); the others are the important dimensions with the lowest scores.")
+    if priorities.empty:
+        d = analysis.drivers(ctx)
+        return skipped_sentence("The ranking of dimensions to act on", d["skipped"] if analysis.is_skipped(d) else
+                                "there is no driver analysis")
+    names = [P.md("**{}** (score {}, {} of the explained variance)", r["label"], P.fmt_num(r["performance"], 1),
+                  P.fmt_pct(r["importance"])) for r in priorities.to_dict("records")]
+    text = P.md("Act first on {}.", _and(names))
+    k = len(priorities)
+    clauses = priorities["clause"].value_counts()
+    n_focus, n_imp, n_low = (int(clauses.get(c, 0)) for c in ("concentrate", "important_low", "low_score"))
+    if k == 1 and len(ctx.study.dimension_ids) == 1:
+        return P.md("{} The questionnaire has one dimension, so it is the only place to act (rule PRIORITY).", text)
+    why = []
+    if n_focus:
+        why.append(("it falls" if k == 1 else "all fall" if n_focus == k else f"{n_focus} fall{'s' if n_focus == 1 else ''}")
+                   + " in the 'concentrate here' quadrant: important for overall satisfaction and below the average score")
     else:
-        why = ("no dimension falls in the 'concentrate here' quadrant, so the places go to the dimensions at or above the "
-               "mean importance with the lowest scores.")
-    return f"{text} Rule PRIORITY: {why}"
+        why.append("no dimension falls in the 'concentrate here' quadrant")
+    if n_imp:
+        why.append(f"{n_imp} {'is an' if n_imp == 1 else 'are'} important dimension{'s' if n_imp != 1 else ''} (at or above "
+                   "the mean importance) with the lowest scores among the rest")
+    if n_low:
+        why.append(f"{n_low} {'is' if n_low == 1 else 'are'} below the mean importance and chosen for the lowest score"
+                   f"{'s' if n_low != 1 else ''}")
+    return P.md("{} Rule PRIORITY: " + "; ".join(why) + ".", text)
 
 
-def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process: dict, benchmark: dict,
+def _lc(label: str) -> str:
+    """A label mid-sentence: "Deposit and withdrawal" → "deposit and withdrawal"; acronyms ("NPS"), names
+    and text without case (Chinese) unchanged."""
+    label = str(label)
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
+def _and(items) -> P.Md:
+    """"a", "a and b", "a, b and c" (items are escaped unless they are Md)."""
+    items = [P.lit(x) for x in items]
+    if len(items) <= 1:
+        return P.join(items)
+    return P.Md(", ".join(items[:-1]) + " and " + items[-1])
+
+
+def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process: dict | None, benchmark: dict | None,
              dims: pd.DataFrame) -> pd.DataFrame:
-    """The problems found, each with its rule and the evidence (one row per problem)."""
+    """The problems found, each with its rule and the evidence (one row per problem). Analyses the
+    data did not support (None or skipped) contribute nothing."""
     rows = []
-    score_rank = dims.set_index("dimension")["score"].rank(ascending=False).astype(int)
+    score_rank = dims.set_index("dimension")["score"].rank(ascending=False, method="min")
     for r in priorities.to_dict("records"):
         d = r["dimension"]
         rows.append({"area": "Satisfaction", "rule": "PROBLEM-DIM", "problem": r["label"],
-                     "evidence": f"score {P.fmt_num(r['performance'], 1)} / 100 (rank {score_rank[d]} of {len(score_rank)} by score); "
-                                 f"{P.fmt_pct(r['importance'])} of the explained variance of overall satisfaction"})
-    bt = process["by_business_type"].sort_values("deviation_pct", ascending=False)
-    for r in bt[bt["deviation_pct"] > DEVIATION_PROBLEM_PCT].head(3).to_dict("records"):
-        rows.append({"area": "Process", "rule": "PROBLEM-PROCESS", "problem": _label(ctx, r["business_type"]),
-                     "evidence": f"mean handling {P.fmt_num(r['handling_minutes_mean'], 1)} min against a standard of "
-                                 f"{P.fmt_num(r['standard_minutes'], 0)} min ({P.fmt_num(r['deviation_pct'], 1, sign=True)} %); "
-                                 f"first-pass yield {P.fmt_pct(r['first_pass_yield'])}; improvement potential "
-                                 f"{P.fmt_num(r['improvement_potential'], 1)} min of cycle time"})
-    target = ctx.study.service_level.target_share
-    wait = ctx.study.service_level.waiting_target_minutes
-    br = process["by_branch_id"].sort_values("within_service_level")
-    sat = process["saturation"]
-    for r in br[br["within_service_level"] < target].head(3).to_dict("records"):
-        s = sat[sat["branch_id"] == r["branch_id"]].sort_values("saturation_used", ascending=False).iloc[0]
-        rows.append({"area": "Queues", "rule": "PROBLEM-BRANCH", "problem": _label(ctx, r["branch_id"]),
-                     "evidence": f"{P.fmt_pct(r['within_service_level'])} called within {P.fmt_num(wait, 0)} min (target "
-                                 f"{P.fmt_pct(target, 0)}); mean wait {P.fmt_num(r['waiting_minutes_mean'], 1)} min; busiest hour "
-                                 f"{int(s['hour']):02d}:00 with saturation F = {P.fmt_num(s['saturation_used'], 2)}"})
-    j = measurement["judgements"]
-    bad = j[(j["ok"] == False) & j["statistic"].isin(["alpha", "omega_total", "cr", "ave", "htmt", "cfi", "rmsea"])]  # noqa: E712
-    for what, g in bad.groupby("what", sort=False):
-        rows.append({"area": "Measurement", "rule": "PROBLEM-SCALE", "problem": _label(ctx, what),
-                     "evidence": "; ".join(g["reason"].str.split(":").str[0])})
-    t = benchmark["table"]
-    ours = t[t["bank"] == ctx.study.benchmark.our_bank]
-    for r in ours[ours["rank"] > ours["n_banks"] / 2].to_dict("records"):
-        rows.append({"area": "Competitors", "rule": "PROBLEM-BENCH", "problem": _label(ctx, r["metric"]),
-                     "evidence": f"rank {r['rank']} of {r['n_banks']}: {P.fmt_num(r['value'], 1)} {r['unit']} against the best "
-                                 f"{P.fmt_num(r['best_value'], 1)} and the competitors' average {P.fmt_num(r['competitor_average'], 1)}"})
+                     "evidence": f"score {P.fmt_num(r['performance'], 1)} / 100 (rank {int(score_rank[d])} of {len(score_rank)} "
+                                 f"by score); {P.fmt_pct(r['importance'])} of the explained variance of overall satisfaction"})
+    if process is not None:
+        bt = process["by_business_type"].sort_values("deviation_pct", ascending=False)
+        for r in bt[bt["deviation_pct"] > DEVIATION_PROBLEM_PCT].head(3).to_dict("records"):
+            rows.append({"area": "Process", "rule": "PROBLEM-PROCESS", "problem": _label(ctx, r["business_type"]),
+                         "evidence": f"mean handling {P.fmt_num(r['handling_minutes_mean'], 1)} min against a standard of "
+                                     f"{P.fmt_num(r['standard_minutes'], 0)} min ({P.fmt_num(r['deviation_pct'], 1, sign=True)} %); "
+                                     f"first-pass yield {P.fmt_pct(r['first_pass_yield'])}"
+                                     + (f"; improvement potential {P.fmt_num(r['improvement_potential'], 1)} min of cycle time"
+                                        if pd.notna(r.get("improvement_potential")) else "")})
+        sl = ctx.study.service_level
+        br = process["by_branch_id"].sort_values("within_service_level")
+        sat = process["saturation"]
+        for r in br[br["within_service_level"] < sl.target_share].head(3).to_dict("records"):
+            ev = (f"{P.fmt_pct(r['within_service_level'])} called within {P.fmt_num(sl.waiting_target_minutes, 0)} min (target "
+                  f"{P.fmt_pct(sl.target_share, 0)}); mean wait {P.fmt_num(r['waiting_minutes_mean'], 1)} min")
+            b = sat[sat["branch_id"] == r["branch_id"]].sort_values("saturation_used", ascending=False)
+            if len(b) and pd.notna(b.iloc[0]["saturation_used"]):
+                ev += f"; busiest hour {int(b.iloc[0]['hour']):02d}:00 with saturation F = {P.fmt_num(b.iloc[0]['saturation_used'], 2)}"
+            rows.append({"area": "Queues", "rule": "PROBLEM-BRANCH", "problem": _label(ctx, r["branch_id"]), "evidence": ev})
+    if not analysis.is_skipped(measurement):
+        j = measurement["judgements"]
+        bad = j[(j["ok"] == False) & j["statistic"].isin(["alpha", "omega_total", "cr", "ave", "htmt", "cfi", "rmsea"])]  # noqa: E712
+        for what, g in bad.groupby("what", sort=False):
+            rows.append({"area": "Measurement", "rule": "PROBLEM-SCALE",
+                         "problem": "the measurement model" if what == "model" else _label(ctx, what),
+                         "evidence": "; ".join(g["reason"].str.split(":").str[0])})
+    if benchmark is not None:
+        t = benchmark["table"]
+        ours = t[t["bank"] == ctx.study.benchmark.our_bank]
+        for r in ours[ours["rank"] > ours["n_banks"] / 2].to_dict("records"):
+            rows.append({"area": "Competitors", "rule": "PROBLEM-BENCH", "problem": _label(ctx, r["metric"]),
+                         "evidence": f"rank {r['rank']} of {r['n_banks']}: {P.fmt_num(r['value'], 1)} {r['unit']} against the best "
+                                     f"{P.fmt_num(r['best_value'], 1)} and the competitors' average "
+                                     f"{P.fmt_num(r['competitor_average'], 1)}"})
     return pd.DataFrame(rows, columns=["area", "problem", "evidence", "rule"])
 
 
@@ -218,27 +287,43 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
         else:
             text = f"Review **{m.name}** before extending it: there is no evidence yet that it moved {primary['label'].lower()}."
         rows.append({"recommendation": text, "evidence": ev, "rule": "REC-MEASURE"})
-    moves = staffing_moves(ctx, staffing)
-    if not moves.empty:
-        worst = moves.sort_values("counters_short", ascending=False).head(3)
-        rows.append({"recommendation": "Move counters from off-peak to peak hours in " +
-                     ", ".join(worst["branch"]) + " (the branches furthest from the service level).",
-                     "evidence": "; ".join(f"{r['branch']}: short {r['hours_short']}; spare {r['hours_spare']}"
-                                           for r in worst.to_dict("records")),
-                     "rule": "REC-STAFF"})
-    rows.append({"recommendation": "Focus next quarter's plan on " + ", ".join(priorities["label"].str.lower()) + ".",
-                 "evidence": "; ".join(f"{r['label']}: score {P.fmt_num(r['performance'], 1)}, importance {P.fmt_pct(r['importance'])}"
-                                       for r in priorities.to_dict("records")),
-                 "rule": "REC-FOCUS"})
-    open_targets = targets[targets["status"] != "met"]
+    if staffing is not None:
+        moves = staffing_moves(ctx, staffing)
+        short = moves[moves["counters_short"] > 0].sort_values(["counters_short", "branch_id"], ascending=[False, True])
+        spare = moves[moves["hours_spare"] != P.DASH]
+        if not short.empty:
+            worst = short.head(3)
+            rows.append({"recommendation": P.md("Add counters at peak hours in {}" + (", moving them from off-peak hours"
+                                                                                    if (worst["hours_spare"] != P.DASH).any() else "")
+                                                + " ({}).", _and(worst["branch"]),
+                                                "the branches with the most counters missing" if len(short) > 1 else
+                                                "the branch with counters missing"),
+                         "evidence": "; ".join(f"{r['branch']}: short {r['hours_short']}; spare {r['hours_spare']}"
+                                               for r in worst.to_dict("records")),
+                         "rule": "REC-STAFF"})
+        elif not spare.empty:
+            few = spare.head(3)
+            rows.append({"recommendation": P.md("No branch is short of counters; {} could serve the same customers with fewer "
+                                                "counters open in some hours.", _and(few["branch"])),
+                         "evidence": "; ".join(f"{r['branch']}: spare {r['hours_spare']}" for r in few.to_dict("records")),
+                         "rule": "REC-STAFF"})
+    if not priorities.empty:
+        rows.append({"recommendation": P.md("Focus next quarter's plan on {}.", _and(map(_lc, priorities["label"]))),
+                     "evidence": "; ".join(f"{r['label']}: score {P.fmt_num(r['performance'], 1)}, importance {P.fmt_pct(r['importance'])}"
+                                           for r in priorities.to_dict("records")),
+                     "rule": "REC-FOCUS"})
+    open_targets = targets[targets["status"].isin(["not met", "not distinguishable"])] if not targets.empty else targets
     for r in open_targets.to_dict("records"):
-        rows.append({"recommendation": f"Keep the target “{r['label']}” on the plan ({r['status']}).",
-                     "evidence": f"observed {P.fmt_num(r['observed'], 3)} {P.fmt_ci(r['ci_low'], r['ci_high'], 3)} against "
-                                 f"{tables.OPERATORS.get(r['operator'], r['operator'])} {P.fmt_num(r['target_value'], 3)}",
+        shown = (lambda x: P.fmt_pct(x, sign=True)) if r["kind"] == "relative_change" else \
+            (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True))
+        rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", r["label"], r["status"]),
+                     "evidence": f"observed {shown(r['observed'])} [{shown(r['ci_low'])}, {shown(r['ci_high'])}] "
+                                 f"against {tables.OPERATORS.get(r['operator'], r['operator'])} {shown(r['target_value'])}",
                      "rule": "REC-TARGET"})
     scales = problems_found[problems_found["rule"] == "PROBLEM-SCALE"]
     for r in scales.to_dict("records"):
-        rows.append({"recommendation": f"Revise the items of the {r['problem'].lower()} scale before the next wave.",
+        rows.append({"recommendation": P.md("Revise the items of {} before the next wave.",
+                                            r["problem"] if r["problem"] == "the measurement model" else f"the scale “{r['problem']}”"),
                      "evidence": r["evidence"], "rule": "PROBLEM-SCALE"})
     out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"])
     out.insert(0, "no", np.arange(1, len(out) + 1))
@@ -321,112 +406,220 @@ def no_baseline() -> str:
     return "There is no baseline quarter, so the effects of the improvement measures cannot be evaluated in this report."
 
 
-def intro(ctx: Context) -> str:
+SOURCE_NAMES = {"survey": "customer survey", "process_times": "queue-system log", "benchmark": "competitor benchmark"}
+
+
+def intro(ctx: Context) -> P.Md:
     s = ctx.study
-    org = s.organisation or "the bank"
     m = ctx.current.manifest["rows"]
-    text = (f"This report evaluates the service quality of {org} in {ctx.quarter}"
-            + (f" against the baseline {ctx.baseline_quarter}" if ctx.baseline is not None else "") +
-            f". It draws on {P.fmt_int(m['survey']['kept'])} valid questionnaires (of {P.fmt_int(m['survey']['read'])}), "
-            f"{P.fmt_int(m['process_times']['kept'])} queue tickets from {len(s.branches)} branches and a benchmark of "
-            f"{ctx.current.benchmark['bank'].nunique()} banks. Every figure is computed from these data by the `study` toolkit; "
-            "Appendix A lists the methods and the rules that generate the text, Appendix B the data quality and Appendix C "
-            "the inputs, parameters and software versions.")
-    return text
+    parts = [P.md("{} valid questionnaires (of {})", P.fmt_int(m["survey"]["kept"]), P.fmt_int(m["survey"]["read"]))]
+    if ctx.has("process_times"):
+        n_br = ctx.current.process_times["branch_id"].nunique()
+        parts.append(P.md("{} from {}", count(m["process_times"]["kept"], "queue ticket"), count(n_br, "branch", "branches")))
+    if ctx.has("benchmark"):
+        parts.append(P.md("a benchmark of {}", count(ctx.current.benchmark["bank"].nunique(), "bank")))
+    text = P.md("This report evaluates the service quality of {org} in {q}{base}. It draws on {parts}.",
+                org=s.organisation or "the bank", q=ctx.quarter,
+                base=P.md(" against the baseline {}", ctx.baseline_quarter) if ctx.baseline is not None else P.Md(""),
+                parts=_and(parts))
+    missing = missing_sources(ctx)
+    if missing:
+        text = P.md("{} {}", text, sources_sentence(ctx))
+    return P.md("{} Every figure is computed from these data by the `study` toolkit; Appendix A lists the methods and the "
+                "rules that generate the text, Appendix B the data quality and Appendix C the inputs, parameters and software "
+                "versions.", text)
 
 
-def headline_notes(ctx: Context) -> list[str]:
+def missing_sources(ctx: Context) -> list[str]:
+    """The data sources the toolkit reads that this quarter did not supply (in the order of the chapters)."""
+    return [d for d in ("process_times", "benchmark") if not ctx.has(d)]
+
+
+def sources_sentence(ctx: Context) -> P.Md:
+    """Appendix B's one sentence on the sources not supplied (and what the report leaves out for them)."""
+    missing = missing_sources(ctx)
+    if not missing:
+        return P.md("Every data source the toolkit reads was supplied: {}.", _and(SOURCE_NAMES.values()))
+    what = {"process_times": "process times, queues, staffing and the process indicators",
+            "benchmark": "the competitor comparison"}
+    return P.md("Not supplied for {}: {}; the report leaves out {}.", ctx.quarter, _and(SOURCE_NAMES[d] for d in missing),
+                _and(what[d] for d in missing))
+
+
+def headline_notes(ctx: Context) -> list[P.Md]:
+    has_sqi = analysis.sqi_table(ctx) is not None
+    sqi = ["The SQI is a weighted index of normalised indicators (Chapter 2); it has no sampling distribution and is not "
+           "tested."] if has_sqi else []
     if ctx.baseline is None:
-        return ["Means and shares over all valid questionnaires and tickets of the quarter; the SQI is a weighted index of "
-                "normalised indicators (Chapter 2)."]
-    return [f"Change = {ctx.quarter} − {ctx.baseline_quarter or 'baseline'}; shares in percentage points (pp). Tests: Welch t for means, "
-            "two-proportion test (continuity-corrected) for shares, z test of the NPS difference; CI at "
-            f"{ctx.level_pct}; α = {P.fmt_num(ctx.study.alpha, 2, leading_zero=False)} (rule CHANGE).",
-            "The SQI is a weighted index of normalised indicators (Chapter 2); it has no sampling distribution and is not tested."]
+        return [P.Md(x) for x in ["Means and shares over all valid questionnaires" +
+                                  (" and tickets" if ctx.has("process_times") else "") + " of the quarter."] + sqi]
+    tests = ["Welch t for means", "two-proportion test (continuity-corrected) for shares"]
+    if "nps" in mx.registry(ctx.study):
+        tests.append("z test of the NPS difference")
+    return [P.md("Change = {} − {}; shares in percentage points (pp). Tests: " + ", ".join(tests) + "; CI at {}; α = {} "
+                 "(rule CHANGE).", ctx.quarter, ctx.baseline_quarter, ctx.level_pct,
+                 P.fmt_num(ctx.study.alpha, 2, leading_zero=False))] + [P.Md(x) for x in sqi]
 
 
-def target_notes(ctx: Context) -> list[str]:
-    return ["Met: the whole confidence interval is on the right side of the threshold; not met: wholly on the wrong side; "
-            "not distinguishable: the interval contains the threshold. Change targets compare with the baseline over all branches."]
+def target_notes(ctx: Context) -> list[P.Md]:
+    return [P.Md("Met: the whole confidence interval is on the right side of the threshold; not met: wholly on the wrong side; "
+                 "not distinguishable: the interval contains the threshold. Change targets compare with the baseline over all "
+                 "branches.")]
 
 
-def measurement_intro(ctx: Context, meas: dict) -> str:
+def measurement_intro(ctx: Context, meas: dict) -> P.Md:
+    st = ctx.study
+    n_rev = len(st.reverse_items)
+    text = P.md("The questionnaire has {} in {}{}.", count(len(st.item_ids), "item"), count(len(st.dimension_ids), "dimension"),
+                P.md(" ({} recoded before the analysis)", count(n_rev, "reverse-keyed item")) if n_rev else P.Md(""))
+    if analysis.is_skipped(meas):
+        return P.md("{} {}", text, skipped_sentence("The reliability and validity analysis", meas["skipped"]))
     k = meas["kmo"]
-    return (f"The questionnaire has {len(ctx.study.item_ids)} items in {len(ctx.study.dimension_ids)} dimensions "
-            f"({len(ctx.study.reverse_items)} reverse-keyed items were recoded before the analysis). The items suit factor analysis: "
-            f"KMO = {P.fmt_num(k['kmo'], 2, leading_zero=False)}, Bartlett's test χ²({P.fmt_int(k['df'])}) = {P.fmt_num(k['chi2'], 1)}, "
-            f"{P.fmt_p(k['p'])}, n = {P.fmt_int(k['n'])}.")
+    if k is None:
+        return P.md("{} KMO and Bartlett's test need more complete questionnaires than items and are left out.", text)
+    suits = "suit" if k["kmo"] >= 0.6 and k["p"] < st.alpha else "do not clearly suit"
+    return P.md("{} The items {} factor analysis: KMO = {}, Bartlett's test χ²({}) = {}, {}, n = {}.", text, suits,
+                P.fmt_num(k["kmo"], 2, leading_zero=False), P.fmt_int(k["df"]), P.fmt_num(k["chi2"], 1), P.fmt_p(k["p"]),
+                P.fmt_int(k["n"]))
 
 
-def reliability_notes(ctx: Context) -> list[str]:
-    return ["α: Cronbach's alpha with the Feldt interval; ω: McDonald's omega (one-factor ML model per dimension); CR and AVE from "
-            "the standardised loadings of the measurement model. Thresholds: α and CR ≥ .70, AVE ≥ .50 (Appendix A)."]
+def reliability_notes(ctx: Context) -> list[P.Md]:
+    return [P.Md("α: Cronbach's alpha with the Feldt interval; ω: McDonald's omega (one-factor ML model per dimension); CR and "
+                 "AVE from the standardised loadings of the measurement model. Thresholds: α and CR ≥ .70, AVE ≥ .50 "
+                 "(Appendix A).")]
 
 
-def fit_notes(ctx: Context, meas: dict) -> list[str]:
-    return [f"All {len(ctx.study.dimension_ids)} dimensions as correlated factors, maximum likelihood, n = {P.fmt_int(meas['cfa'].n)}; "
-            "RMSEA with its 90 % interval. Conventions of lavaan (χ² = N·F_ML)."]
+def fit_notes(ctx: Context, meas: dict) -> list[P.Md]:
+    k = len(ctx.study.dimension_ids)
+    what = "The dimension as one factor" if k == 1 else f"All {k} dimensions as correlated factors"
+    return [P.md(what + ", maximum likelihood, n = {}; RMSEA with its 90 % interval. Conventions of lavaan (χ² = N·F_ML).",
+                 P.fmt_int(meas["cfa"].n))]
 
 
-def validity_sentences(ctx: Context, meas: dict) -> str:
-    cfa = meas["cfa"]
-    h = cfa.htmt.where(~np.eye(len(cfa.htmt), dtype=bool)).stack()
-    worst = h.idxmax()
+def validity_sentences(ctx: Context, meas: dict) -> P.Md:
     j = meas["judgements"]
     weak = j[(j["ok"] == False) & (j["statistic"].isin(["alpha", "cr", "ave"]))]["what"].unique()  # noqa: E712
-    s = (f"Discriminant validity: the largest heterotrait–monotrait ratio is {P.fmt_num(h.max(), 2, leading_zero=False)} "
-         f"({ctx.study.label(worst[0])} and {ctx.study.label(worst[1])}; threshold .85). ")
+    cfa = meas["cfa"]
+    parts = []
+    if cfa is None:
+        parts.append(skipped_sentence("The confirmatory factor analysis", meas.get("cfa_skipped") or "it is not identified"))
+    elif len(cfa.htmt) >= 2:
+        h = cfa.htmt.where(~np.eye(len(cfa.htmt), dtype=bool)).stack()
+        worst = h.idxmax()
+        ok = "below" if h.max() < 0.85 else "at or above"
+        parts.append(P.md("Discriminant validity: the largest heterotrait–monotrait ratio is {} ({} and {}; {} the threshold .85).",
+                          P.fmt_num(h.max(), 2, leading_zero=False), ctx.study.label(worst[0]), ctx.study.label(worst[1]), ok))
     if len(weak):
-        s += ("Below threshold: " + ", ".join(ctx.study.label(w) for w in weak) +
-              "; scores of these dimensions are less reliable and are read with care (rule PROBLEM-SCALE).")
+        parts.append(P.md("Below threshold: {}; scores of these dimensions are less reliable and are read with care (rule "
+                          "PROBLEM-SCALE).", _and(ctx.study.label(w) for w in weak)))
+    elif cfa is not None:
+        parts.append(P.Md("Every dimension meets the reliability and convergent-validity thresholds."))
     else:
-        s += "Every dimension meets the reliability and convergent-validity thresholds."
-    return s
+        parts.append(P.Md("Every dimension meets the reliability threshold (α ≥ .70)."))
+    return P.join(parts)
 
 
-def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> str:
+def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
     cur = summary[summary["which"] == "current"].set_index("metric")
-    text = (f"In {ctx.quarter}, overall satisfaction is {P.fmt_num(cur.loc['csat_mean_0_100', 'value'], 1)} of 100 "
-            f"({P.fmt_ci(cur.loc['csat_mean_0_100', 'ci_low'], cur.loc['csat_mean_0_100', 'ci_high'], 1)}); "
-            f"{P.fmt_pct(cur.loc['csat_top2', 'value'])} are satisfied or very satisfied "
-            f"({P.fmt_ci(cur.loc['csat_top2', 'ci_low'] * 100, cur.loc['csat_top2', 'ci_high'] * 100, 1)} %, Wilson); "
-            f"the NPS is {P.fmt_num(cur.loc['nps', 'value'], 1)} ({P.fmt_ci(cur.loc['nps', 'ci_low'], cur.loc['nps', 'ci_high'], 1)})")
+    st = ctx.study
+    o = st.questionnaire.outcomes.overall_satisfaction
+    top = mx.get(st, "csat_top2")
+    c = cur.loc["csat_mean_0_100"]
+    who = ("are satisfied or very satisfied" if (o.scale.min, o.scale.max) == (1, 5) else
+           "answer {}–{} on the {} scale".format(*(f"{v:g}" for v in mx.top2_range(o.scale.min, o.scale.max)),
+                                                mx.scale_text(o.scale.min, o.scale.max)))
+    parts = [P.md("overall satisfaction is {} of 100 ({})", P.fmt_num(c["value"], 1), P.fmt_ci(c["ci_low"], c["ci_high"], 1)),
+             P.md("{} " + who + " ({} %, Wilson)", P.fmt_pct(cur.loc["csat_top2", "value"]),
+                  P.fmt_ci(cur.loc["csat_top2", "ci_low"] * 100, cur.loc["csat_top2", "ci_high"] * 100, 1))]
+    del top
+    if "nps" in cur.index:
+        parts.append(P.md("the NPS is {} ({})", P.fmt_num(cur.loc["nps", "value"], 1),
+                          P.fmt_ci(cur.loc["nps", "ci_low"], cur.loc["nps", "ci_high"], 1)))
+    if "recommend_top2" in cur.index:
+        parts.append(P.md("{} ({}; an NPS needs a 0–10 recommend question)", P.fmt_pct(cur.loc["recommend_top2", "value"]),
+                          P.md("{}", mx.get(st, "recommend_top2").label.lower())))
     if "complaint_rate" in cur.index:
-        text += f" and {P.fmt_pct(cur.loc['complaint_rate', 'value'])} of respondents complained in the past three months"
-    return text + f" (n = {P.fmt_int(cur.loc['csat_mean_0_100', 'n'])})."
+        parts.append(P.md("{} of respondents complained", P.fmt_pct(cur.loc["complaint_rate", "value"])))
+    return P.md("In {}, {} (n = {}).", ctx.quarter, _and(parts), P.fmt_int(c["n"]))
 
 
-def score_notes(ctx: Context) -> list[str]:
-    return ["Score = (mean of the dimension's items − 1) / (5 − 1) × 100, reverse-keyed items recoded; the convention of the "
-            "seed report. Change tested by Welch t; p adjusted by Holm over the dimensions; g = Hedges' g."]
+def score_notes(ctx: Context) -> list[P.Md]:
+    sc_ = ctx.study.questionnaire.scale
+    base = "p adjusted by Holm over the dimensions; g = Hedges' g." if ctx.baseline is not None else ""
+    return [P.md("Score = (mean of the dimension's items − {lo}) / ({hi} − {lo}) × 100 on the {rng} item scale"
+                 + (", reverse-keyed items recoded" if ctx.study.reverse_items else "")
+                 + "; the convention of the seed report." + (" Change tested by Welch t; " + base if base else ""),
+                 lo=f"{sc_.min:g}", hi=f"{sc_.max:g}", rng=mx.scale_text(sc_.min, sc_.max))]
 
 
-def suppression_note(ctx: Context) -> list[str]:
-    return [f"Groups with fewer than {ctx.study.min_cell_size} respondents are suppressed (privacy and precision)."]
+def suppression_note(ctx: Context) -> list[P.Md]:
+    return [P.md("Groups with fewer than {} respondents are suppressed (privacy and precision).", ctx.study.min_cell_size)]
 
 
-def driver_sentences(ctx: Context, drv: dict) -> str:
+def driver_sentences(ctx: Context, drv: dict) -> P.Md:
+    if analysis.is_skipped(drv):
+        return skipped_sentence("The driver analysis of overall satisfaction", drv["skipped"])
     f = drv["model"].fit
     lmg = drv["lmg"].sort_values("rank")
     top = lmg.iloc[0]
+    k = int(f["k"])
+    what = (f"The {NUMBER_WORDS.get(k, P.fmt_int(k))} dimension scores explain" if k > 1 else "The dimension score explains")
+    text = P.md(what + " R² = {} of the variance of overall satisfaction (adjusted {}, F({}, {}) = {}, {}, n = {}).",
+                P.fmt_num(f["r2"], 2, leading_zero=False), P.fmt_num(f["adj_r2"], 2, leading_zero=False), int(f["f_df1"]),
+                int(f["f_df2"]), P.fmt_num(f["f"], 1), P.fmt_p(f["f_p"]), P.fmt_int(f["n"]))
+    if k > 1:
+        text = P.md("{} {} is the strongest driver ({} of the explained variance).", text, top["label"], P.fmt_pct(top["share"]))
+        text = P.md("{} {}", text, _vif_sentence(ctx, drv))
     o = drv["ologit"]
-    return (f"The ten dimension scores explain R² = {P.fmt_num(f['r2'], 2, leading_zero=False)} of the variance of overall "
-            f"satisfaction (adjusted {P.fmt_num(f['adj_r2'], 2, leading_zero=False)}, F({int(f['f_df1'])}, {int(f['f_df2'])}) = "
-            f"{P.fmt_num(f['f'], 1)}, {P.fmt_p(f['f_p'])}, n = {P.fmt_int(f['n'])}). {top['label']} is the strongest driver "
-            f"({P.fmt_pct(top['share'])} of the explained variance). {drv['model'].judgement} "
-            f"As a robustness check, an ordered logit of the 1-5 answer ranks the drivers alike "
-            f"(Kendall's τ = {P.fmt_num(o.agreement['kendall_tau'], 2)}, {P.fmt_p(o.agreement['kendall_p'])}).")
+    if o is not None and k >= 3:
+        tau, p = o.agreement["kendall_tau"], o.agreement["kendall_p"]
+        sc_ = ctx.study.questionnaire.outcomes.overall_satisfaction.scale
+        if tau >= 0.7 and pd.notna(p) and p < ctx.study.alpha:
+            verdict = "ranks the drivers alike"
+        elif tau > 0 and pd.notna(p) and p < ctx.study.alpha:
+            verdict = "ranks the drivers in partial agreement"
+        else:
+            verdict = "does not reproduce the ranking (read the ranking with care)"
+        text = P.md("{} As a robustness check, an ordered logit of the {} answer " + verdict + " (Kendall's τ = {}, {}).", text,
+                    mx.scale_text(sc_.min, sc_.max), P.fmt_num(tau, 2), P.fmt_p(p))
+    return text
 
 
-def lmg_notes(ctx: Context, drv: dict) -> list[str]:
+def _vif_sentence(ctx: Context, drv: dict) -> P.Md:
+    """The multicollinearity judgement, from the VIFs of the driver regression (thresholds 5 and 10)."""
+    t = drv["model"].terms.dropna(subset=["vif"])
+    worst = t.loc[t["vif"].idxmax()]
+    v = float(worst["vif"])
+    if v >= 10:
+        return P.md("Multicollinearity is serious ({}: VIF {} ≥ 10): individual coefficients are unstable, so the ranking "
+                    "relies on relative importance (LMG).", ctx.study.label(worst["term"]), P.fmt_num(v, 1))
+    if v >= 5:
+        return P.md("Multicollinearity is moderate ({}: VIF {} ≥ 5): coefficients of correlated dimensions share variance, "
+                    "so the ranking relies on relative importance (LMG).", ctx.study.label(worst["term"]), P.fmt_num(v, 1))
+    return P.md("Multicollinearity is not a concern (largest VIF {} < 5).", P.fmt_num(v, 1))
+
+
+def lmg_notes(ctx: Context, drv: dict) -> list[P.Md]:
     a = drv["lmg"].attrs
-    return [f"LMG: exact Shapley decomposition of R² over all subsets (Grömping 2006); percentile bootstrap, "
-            f"{P.fmt_int(a.get('n_boot', ctx.n_boot))} resamples, seed {ctx.seed}."]
+    return [P.md("LMG: exact Shapley decomposition of R² over all subsets (Grömping 2006); percentile bootstrap, {} resamples, "
+                 "seed {}.", P.fmt_int(a.get("n_boot", ctx.n_boot)), ctx.seed)]
 
 
-def regression_notes(ctx: Context, drv: dict) -> list[str]:
-    return ["OLS with HC3 heteroscedasticity-consistent standard errors; β standardised coefficient; VIF variance inflation. "
-            "Diagnostics: " + "; ".join(drv["model"].diagnostics["judgement"].astype(str))]
+def regression_notes(ctx: Context, drv: dict) -> list[P.Md]:
+    d = drv["model"].diagnostics.set_index("check")
+    alpha = ctx.study.alpha
+    bp = d.iloc[0]
+    jb = d.iloc[1]
+    n = int(drv["model"].fit["n"])
+    parts = [P.md("Breusch–Pagan (Koenker) {}: {}", P.fmt_p(bp["p"]),
+                  "the residual variance changes with the predictors, which the HC3 standard errors account for"
+                  if bp["p"] < alpha else "no evidence that the residual variance changes with the predictors"),
+             P.md("Jarque–Bera {}: {}", P.fmt_p(jb["p"]),
+                  ("the residuals are not normal, but with n = {} the tests on coefficients remain reliable".format(P.fmt_int(n))
+                   if n >= 200 else "the residuals are not normal; with a small sample, read p-values near the threshold with care")
+                  if jb["p"] < alpha else "no evidence against normal residuals")]
+    return [P.md("OLS with HC3 heteroscedasticity-consistent standard errors; β standardised coefficient; VIF variance inflation. "
+                 "Diagnostics: {}.", P.Md("; ".join(parts)))]
 
 
 def ipa_points(ctx: Context, drv: dict) -> pd.DataFrame:
@@ -434,24 +627,28 @@ def ipa_points(ctx: Context, drv: dict) -> pd.DataFrame:
     return ipa.assign(label=ipa["dimension"].map(ctx.study.label))
 
 
-def ipa_notes(drv: dict) -> list[str]:
+def ipa_notes(drv: dict) -> list[P.Md]:
     ipa = drv["ipa"]
-    return [f"Quadrant lines at the means over the dimensions: importance {P.fmt_pct(ipa['importance_line'].iloc[0])} of the "
-            f"explained variance, performance {P.fmt_num(ipa['performance_line'].iloc[0], 1)}. Highlighted: the dimensions to act "
-            "on first (rule PRIORITY)."]
+    return [P.md("Quadrant lines at the means over the dimensions: importance {} of the explained variance, performance {}. "
+                 "Highlighted: the dimensions to act on first (rule PRIORITY).", P.fmt_pct(ipa["importance_line"].iloc[0]),
+                 P.fmt_num(ipa["performance_line"].iloc[0], 1))]
 
 
-def benchmark_notes(ctx: Context) -> list[str]:
-    return ["Source: the quarter's competitor benchmark file. Ranks are direction-aware (lower is better for times)."]
+def benchmark_notes(ctx: Context) -> list[P.Md]:
+    return [P.Md("Source: the quarter's competitor benchmark file. Ranks are direction-aware (lower is better for times).")]
 
 
-def benchmark_sentences(ctx: Context, bench: dict) -> str:
+def benchmark_sentences(ctx: Context, bench: dict) -> P.Md:
     c = bench["composite"]
     ours = c[c["is_our_bank"]].iloc[0]
+    if len(c) == 1:
+        return P.md("The benchmark file holds only our bank ({} on the composite index), so there is no competitor to compare "
+                    "with.", P.fmt_num(ours["composite_index"], 1))
     best = c.iloc[0]
-    return (f"On the composite benchmark index (weights of study.yml, metrics normalised 0-100 across the banks) our bank scores "
-            f"{P.fmt_num(ours['composite_index'], 1)} and ranks {int(ours['rank'])} of {len(c)}; the leader, {best['bank']}, scores "
-            f"{P.fmt_num(best['composite_index'], 1)}.")
+    lead = (P.Md("our bank leads") if bool(best["is_our_bank"]) else
+            P.md("the leader, {}, scores {}", best["bank"], P.fmt_num(best["composite_index"], 1)))
+    return P.md("On the composite benchmark index (weights of study.yml, metrics normalised 0-100 across the banks) our bank "
+                "scores {} and ranks {} of {}; {}.", P.fmt_num(ours["composite_index"], 1), int(ours["rank"]), len(c), lead)
 
 
 def radar_points(ctx: Context, bench: dict) -> pd.DataFrame:
@@ -459,23 +656,43 @@ def radar_points(ctx: Context, bench: dict) -> pd.DataFrame:
     return t.assign(metric=t["metric"].map(ctx.study.label))[["bank", "metric", "score"]]
 
 
-def process_notes(ctx: Context) -> list[str]:
-    return ["Deviation = (mean handling − standard) / standard; potential ΔT = mean cycle − ideal cycle (the seed report's method). "
-            "Handling = finished − started; cycle = finished − issued; percentiles are exact (linear interpolation)."]
+def process_notes(ctx: Context) -> list[P.Md]:
+    return [P.Md("Deviation = (mean handling − standard) / standard; potential ΔT = mean cycle − ideal cycle (the seed report's "
+                 "method). Handling = finished − started; cycle = finished − issued; percentiles are exact (linear "
+                 "interpolation).")]
 
 
-def process_sentences(ctx: Context, pt: dict) -> str:
-    bt = pt["by_business_type"].sort_values("deviation_pct", ascending=False)
-    w = bt.iloc[0]
+def process_sentences(ctx: Context, pt: dict) -> P.Md:
+    bt = pt["by_business_type"].dropna(subset=["deviation_pct"]).sort_values("deviation_pct", ascending=False)
+    parts = []
+    if len(bt):
+        over = bt[bt["deviation_pct"] > 0]
+        w = bt.iloc[0]
+        n = len(bt)
+        if len(over) == n:
+            lead = "Every business type takes longer than its standard" if n > 1 else "The business type takes longer than its standard"
+        elif len(over) == 0:
+            lead = ("Every business type is handled within its standard" if n > 1 else
+                    "The business type is handled within its standard")
+        else:
+            lead = f"{len(over)} of {n} business types take longer than their standard"
+        if len(over):
+            parts.append(P.md(lead + "; {} deviates most ({} against {} min, {} %).", _lc(_label(ctx, w["business_type"])),
+                              P.fmt_num(w["handling_minutes_mean"], 1), P.fmt_num(w["standard_minutes"], 0),
+                              P.fmt_num(w["deviation_pct"], 1, sign=True)))
+        else:
+            parts.append(P.md(lead + " (the closest, {}, at {} %).", _lc(_label(ctx, w["business_type"])),
+                              P.fmt_num(w["deviation_pct"], 1, sign=True)))
     allt = pt["by_branch_id"]
     n = allt["n"].sum()
-    mean_wait = (allt["waiting_minutes_mean"] * allt["n"]).sum() / n
-    within = (allt["within_service_level"] * allt["n"]).sum() / n
-    return (f"Every business type takes longer than its standard; {ctx.study.label(w['business_type']).lower()} deviates most "
-            f"({P.fmt_num(w['handling_minutes_mean'], 1)} against {P.fmt_num(w['standard_minutes'], 0)} min, "
-            f"{P.fmt_num(w['deviation_pct'], 1, sign=True)} %). Customers waited {P.fmt_num(mean_wait, 1)} min on average and "
-            f"{P.fmt_pct(within)} were called within {P.fmt_num(ctx.study.service_level.waiting_target_minutes, 0)} min "
-            f"(target {P.fmt_pct(ctx.study.service_level.target_share, 0)}).")
+    if n:
+        mean_wait = (allt["waiting_minutes_mean"] * allt["n"]).sum() / n
+        within = (allt["within_service_level"] * allt["n"]).sum() / n
+        sl = ctx.study.service_level
+        parts.append(P.md("Customers waited {} min on average and {} were called within {} min (target {}).",
+                          P.fmt_num(mean_wait, 1), P.fmt_pct(within), P.fmt_num(sl.waiting_target_minutes, 0),
+                          P.fmt_pct(sl.target_share, 0)))
+    return P.join(parts)
 
 
 def ticket_sample(ctx: Context) -> pd.DataFrame:
@@ -487,30 +704,41 @@ def standard_minutes(ctx: Context) -> dict:
     return {b.label: b.standard_minutes for b in ctx.study.business_types}
 
 
-def branch_notes(ctx: Context) -> list[str]:
-    return ["SQI per branch from the branch's own indicators (weights and ranges of study.yml)."]
+def branch_notes(ctx: Context) -> list[P.Md]:
+    if analysis.sqi_table(ctx) is None:
+        return []
+    return [P.Md("SQI per branch from the branch's own indicators (weights and ranges of study.yml).")]
 
 
-def saturation_sentences(ctx: Context, pt: dict) -> str:
-    s = pt["saturation"]
+def saturation_sentences(ctx: Context, pt: dict) -> P.Md:
+    s = pt["saturation"].dropna(subset=["saturation_used"])
+    if s.empty:
+        return P.Md("")
     hi = s[s["saturation_used"] >= SATURATION_HIGH]
-    ll = pt["littles_law"]
-    text = (f"Staff saturation F (offered workload / counters actually used) reaches {SATURATION_HIGH:g} or more in "
-            f"{len(hi)} of {len(s)} branch-hours, concentrated at "
-            + (", ".join(f"{int(h):02d}:00" for h in hi["hour"].value_counts().index[:3]) if len(hi) else "no hour") + ".")
-    text += (f" As a consistency check of the timestamps, Little's law (L = λW) holds within "
-             f"{P.fmt_pct(ll['relative_discrepancy'].abs().max(), 1)} in every branch.")
+    what = "Staff saturation F (offered workload / counters actually used) reaches {} or more in "
+    if len(hi):
+        text = P.md(what + "{} of {}, concentrated at {}.", f"{SATURATION_HIGH:g}", P.fmt_int(len(hi)),
+                    count(len(s), "branch-hour"), _and(f"{int(h):02d}:00" for h in hi["hour"].value_counts().index[:3]))
+    else:
+        text = P.md(what + "none of the {}.", f"{SATURATION_HIGH:g}", count(len(s), "branch-hour"))
+    dev = pt["littles_law"]["relative_discrepancy"].abs().dropna()
+    if len(dev):
+        text = P.md("{} As a consistency check of the timestamps, the queue length implied by Little's law (L = λW) differs from "
+                    "the observed one by at most {} in any branch.", text, P.fmt_pct(dev.max(), 1))
     return text
 
 
-def sqi_notes(ctx: Context) -> list[str]:
-    return ["Contribution = weight × normalised value × 100; the SQI is their sum. Ranges are the historical minimum and maximum "
-            "of study.yml; values outside are clipped."]
+def sqi_notes(ctx: Context) -> list[P.Md]:
+    return [P.Md("Contribution = weight × normalised value × 100; the SQI is their sum. Ranges are the historical minimum and "
+                 "maximum of study.yml; values outside are clipped.")]
 
 
-def problems_intro(ctx: Context, found: pd.DataFrame) -> str:
-    return (f"{len(found)} problems were found in {ctx.quarter}, in {found['area'].nunique()} areas. Each comes from a rule of "
-            "Appendix A applied to the results of Chapter 2, with the evidence beside it.")
+def problems_intro(ctx: Context, found: pd.DataFrame) -> P.Md:
+    if found.empty:
+        return P.md("No problem was found in {} by the rules of Appendix A.", ctx.quarter)
+    return P.md("{} found in {}, in {}. Each comes from a rule of Appendix A applied to the results of Chapter 2, with the "
+                "evidence beside it.", P.Md(count(len(found), "problem") + (" was" if len(found) == 1 else " were")), ctx.quarter,
+                count(found["area"].nunique(), "area"))
 
 
 def measures_intro(ctx: Context) -> str:
@@ -558,36 +786,45 @@ def its_notes() -> list[str]:
             "(Wagner et al. 2002); Newey–West (HAC) standard errors; the week containing the start date is left out."]
 
 
-def staffing_intro(ctx: Context) -> str:
+def staffing_intro(ctx: Context) -> P.Md:
     sl = ctx.study.service_level
-    return (f"For each branch and opening hour, Erlang C (M/M/c) gives the counters needed so that "
+    return P.Md(f"For each branch and opening hour, Erlang C (M/M/c) gives the counters needed so that "
             f"{P.fmt_pct(sl.target_share, 0)} of customers are called within {P.fmt_num(sl.waiting_target_minutes, 0)} minutes, "
             "from the hour's arrival rate and mean handling time; it is compared with the counters actually used (rule REC-STAFF).")
 
 
-def staffing_notes(ctx: Context) -> list[str]:
-    return ["Counters used: mean number of distinct counters serving in that hour over the quarter's days."]
+def no_staffing_moves(ctx: Context) -> P.Md:
+    return P.Md("In every branch and hour the counters open match what Erlang C needs: no hour is short of counters and "
+                "none has a spare one.")
 
 
-def conclusions(ctx: Context, head: pd.DataFrame, recs: pd.DataFrame) -> str:
+def staffing_notes(ctx: Context) -> list[P.Md]:
+    return [P.Md("Counters used: mean number of distinct counters serving in that hour over the quarter's days.")]
+
+
+def conclusions(ctx: Context, head: pd.DataFrame, recs: pd.DataFrame) -> P.Md:
     parts = []
-    if ctx.baseline is not None:
-        better = head[head.get("verdict", pd.Series(dtype=str)) == "improved"]["label"].tolist()
-        worse = head[head.get("verdict", pd.Series(dtype=str)) == "worsened"]["label"].tolist()
-        parts.append(f"Against {ctx.baseline_quarter}, " +
-                     (f"{', '.join(x.lower() for x in better)} improved" if better else "no headline figure improved significantly") +
-                     (f"; {', '.join(x.lower() for x in worse)} worsened" if worse else "") + ".")
-    parts.append(f"The evidence leads to {len(recs)} recommendations, each with the rule that produced it and its evidence.")
-    return " ".join(parts)
+    if ctx.baseline is not None and "verdict" in head:
+        better = head[head["verdict"] == "improved"]["label"].tolist()
+        worse = head[head["verdict"] == "worsened"]["label"].tolist()
+        parts.append(P.md("Against {}, {}{}.", ctx.baseline_quarter,
+                          P.md("{} improved", _and(map(_lc, better))) if better else P.Md("no headline figure improved significantly"),
+                          P.md("; {} worsened", _and(map(_lc, worse))) if worse else P.Md("")))
+    if len(recs):
+        parts.append(P.md("The evidence leads to {}, each with the rule that produced it and its evidence.",
+                          count(len(recs), "recommendation")))
+    else:
+        parts.append(P.Md("No rule of Appendix A produced a recommendation from this quarter's results."))
+    return P.join(parts)
 
 
-def recommendation_notes() -> list[str]:
-    return ["Rules in Appendix A. Recommendations are generated from this quarter's results; they are proposals for "
-            "management to weigh, not decisions."]
+def recommendation_notes() -> list[P.Md]:
+    return [P.Md("Rules in Appendix A. Recommendations are generated from this quarter's results; they are proposals for "
+            "management to weigh, not decisions.")]
 
 
-def methods_intro(ctx: Context) -> str:
-    return (f"All tests are two-sided at α = {P.fmt_num(ctx.study.alpha, 2, leading_zero=False)} with {ctx.level_pct} "
+def methods_intro(ctx: Context) -> P.Md:
+    return P.Md(f"All tests are two-sided at α = {P.fmt_num(ctx.study.alpha, 2, leading_zero=False)} with {ctx.level_pct} "
             f"confidence intervals. Bootstrap intervals use {P.fmt_int(ctx.n_boot)} resamples with seed {ctx.seed}. Survey "
             "analyses use listwise deletion per scale. Every statistic of the toolkit is checked in its test suite against R "
             "(psych, lavaan, semTools, effectsize, stats) or published values.")
@@ -606,25 +843,25 @@ def thresholds() -> pd.DataFrame:
     return t.rename(columns=lambda c: str(c).replace("_", " ").capitalize())
 
 
-def response_rate(ctx: Context, dq: pd.DataFrame) -> str:
+def response_rate(ctx: Context, dq: pd.DataFrame) -> P.Md:
     s = dq[dq["dataset"] == "survey"]
     parts = [f"{r['quarter']}: {P.fmt_int(r['kept'])} valid of {P.fmt_int(r['read'])} questionnaires, a valid response rate of "
              f"{P.fmt_pct(r['kept_share'], 2)}" for r in s.to_dict("records")]
-    return ("; ".join(parts) + ". Rejected rows are kept, with their reasons, in `data/processed/<quarter>/rejected_<dataset>.csv`; "
+    return P.Md("; ".join(parts) + ". Rejected rows are kept, with their reasons, in `data/processed/<quarter>/rejected_<dataset>.csv`; "
             "raw files are never modified.")
 
 
-def quality_notes() -> list[str]:
-    return ["Validation rules: Likert values out of range, missing or unparsable values, duplicate ids, straight-lining, "
-            "dates outside the quarter, unknown branches, timestamps out of order, absurd durations, unknown benchmark metrics."]
+def quality_notes() -> list[P.Md]:
+    return [P.Md("Validation rules: Likert values out of range, missing or unparsable values, duplicate ids, straight-lining, "
+            "dates outside the quarter, unknown branches, timestamps out of order, absurd durations, unknown benchmark metrics.")]
 
 
-def rejection_notes(ctx: Context) -> list[str]:
-    return ["Identifiers are pseudonymised (keyed hash) in processed data; direct identifiers and free text are dropped."]
+def rejection_notes(ctx: Context) -> list[P.Md]:
+    return [P.Md("Identifiers are pseudonymised (keyed hash) in processed data; direct identifiers and free text are dropped.")]
 
 
-def provenance_intro() -> str:
-    return ("The same inputs and parameters give the same numbers. These are the SHA-256 hashes of the raw and processed data, "
+def provenance_intro() -> P.Md:
+    return P.Md("The same inputs and parameters give the same numbers. These are the SHA-256 hashes of the raw and processed data, "
             "the parameters of this run, the versions of the software and the commit of the toolkit.")
 
 

@@ -412,7 +412,11 @@ def lit(text: Any) -> Md:
     t = " ".join(str(text).split())
     t = html.escape(t, quote=False)
     t = _MD_SPECIAL.sub(r"\\\1", t)
-    return Md(t.replace("$", "&#36;"))
+    # entities, not backslashes, for the characters of TeX delimiters (\( \) \[ \] $), which the formula
+    # pass looks for before Markdown runs
+    for ch, ent in (("\\[", "&#91;"), ("\\]", "&#93;"), ("\\(", "&#40;"), ("\\)", "&#41;"), ("$", "&#36;")):
+        t = t.replace(ch, ent)
+    return Md(t)
 
 
 def md(template: str, *args: Any, **kwargs: Any) -> Md:

@@ -710,18 +710,51 @@ def measurement_report(data: pd.DataFrame, study, ci: str = "feldt", level: floa
     data = recode_reverse(data, [r for r in study.reverse_items if r in data.columns], lo, hi)
     scales = study.scales
     tab = scale_reliability(data, scales, ci=ci, level=level, n_boot=n_boot, seed=seed, measurement_model=False)
-    model = cfa(data, scales)
-    v = model.validity.set_index("factor")
-    tab["cr"], tab["ave"], tab["omega_obs"], tab["n_cfa"] = (tab["scale"].map(v["cr"]), tab["scale"].map(v["ave"]),
-                                                             tab["scale"].map(v["omega_obs"]), model.n)
+    why = cfa_unidentified(data, scales)
+    model = None
+    if why is None:
+        try:
+            model = cfa(data, scales)
+        except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. a singular covariance of the items
+            why = f"the model could not be fitted ({exc})"
+    if model is not None:
+        v = model.validity.set_index("factor")
+        tab["cr"], tab["ave"], tab["omega_obs"], tab["n_cfa"] = (tab["scale"].map(v["cr"]), tab["scale"].map(v["ave"]),
+                                                                 tab["scale"].map(v["omega_obs"]), model.n)
+    else:
+        tab["cr"] = tab["ave"] = tab["omega_obs"] = np.nan
+        tab["n_cfa"] = 0
     items = item_statistics(data, scales)
-    kmo = kmo_bartlett(data, study.item_ids)
+    n_complete = int(data[study.item_ids].dropna().shape[0])
+    kmo = kmo_bartlett(data, study.item_ids) if n_complete > len(study.item_ids) + 1 else None
     js = [judge_reliability(tab).rename(columns={"scale": "what"})]
     bad_items = items[items["ok"] == False]  # noqa: E712
     if len(bad_items):
         js.append(pd.DataFrame({"what": bad_items["scale"] + "/" + bad_items["item"], "statistic": "item",
                                 "value": bad_items["item_rest_r"], "ok": False, "reason": bad_items["reason"]}))
-    js += [kmo["judgements"], model.judgements[model.judgements["statistic"] != "cr"]
-           .loc[lambda d: d["statistic"] != "ave"]]
-    return {"scales": tab, "items": items, "kmo": kmo, "cfa": model,
+    if kmo is not None:
+        js.append(kmo["judgements"])
+    if model is not None:
+        js.append(model.judgements[model.judgements["statistic"] != "cr"].loc[lambda d: d["statistic"] != "ave"])
+    return {"scales": tab, "items": items, "kmo": kmo, "cfa": model, "cfa_skipped": why,
             "judgements": pd.concat(js, ignore_index=True)[["what", "statistic", "value", "ok", "reason"]]}
+
+
+def cfa_unidentified(data: pd.DataFrame, scales: dict) -> str | None:
+    """Why a correlated-factors CFA of ``scales`` cannot be estimated on ``data`` (None when it can).
+
+    Degrees of freedom p(p+1)/2 − 2p − k(k−1)/2 (p items, k factors with unit variances) must be
+    positive for the model to be over-identified and its fit testable; a single factor needs at
+    least three items (four for a testable fit), and the item covariance matrix needs more complete
+    rows than items to be positive definite.
+    """
+    items = [i for v in scales.values() for i in v]
+    p, k = len(items), len(scales)
+    df = p * (p + 1) // 2 - 2 * p - k * (k - 1) // 2
+    if df <= 0:
+        return (f"{p} items in {k} factor{'s' if k != 1 else ''} leave {df} degrees of freedom; a confirmatory factor "
+                "analysis needs a positive number (e.g. at least 4 items for one factor)")
+    n = int(data[items].dropna().shape[0])
+    if n <= p + 1:
+        return f"{n} complete questionnaires for {p} items; the factor analysis needs more complete rows than items"
+    return None

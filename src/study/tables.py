@@ -12,9 +12,10 @@ import pandas as pd
 from study import present as P
 from study.analysis import Context
 from study.config import Study
-from study.effects import adjust_p
+from study import metrics as mx
 
 TICK, CROSS = "✓", "✗"
+GROUPING_LABELS = {"branch_id": "Branch", "segment": "Segment", "channel": "Channel"}
 OPERATORS = {">=": "≥", "<=": "≤"}
 TEST_NAMES = {"welch": "Welch t", "student": "Student t", "mann_whitney": "Mann–Whitney U", "paired_t": "paired t",
               "wilcoxon": "Wilcoxon signed-rank", "two_proportion": "two-proportion χ²", "nps": "NPS z",
@@ -25,29 +26,33 @@ def _ok(v) -> str:
     return P.DASH if v is None or (isinstance(v, float) and np.isnan(v)) else (TICK if bool(v) else CROSS)
 
 
-def value(metric: str, x) -> str:
-    """A metric's value in its unit: shares as per cent, minutes with one decimal, scores with one."""
+def value(metric: str, x, study=None, unit: bool = False) -> str:
+    """A metric's value as the registry says it is written: shares as per cent, minutes with one decimal
+    (``unit=True`` adds " min"), scores with one decimal from 10 up, means on a short scale with two."""
     if x is None or pd.isna(x):
         return P.DASH
-    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
+    m = mx.lookup(metric, study)
+    if m.style == "pct":
         return P.fmt_pct(x)
-    if metric.endswith("_minutes"):
-        return P.fmt_num(x, 1)
+    if m.style == "min":
+        return P.fmt_num(x, 1) + (" min" if unit else "")
     return P.fmt_num(x, 1 if abs(x) >= 10 else 2)
 
 
-def change(metric: str, x) -> str:
+def change(metric: str, x, study=None, unit: bool = False) -> str:
+    """A change of a metric: percentage points for shares, signed numbers otherwise."""
     if x is None or pd.isna(x):
         return P.DASH
-    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
+    m = mx.lookup(metric, study)
+    if m.style == "pct":
         return P.fmt_pp(x)
-    return P.fmt_num(x, 2 if abs(x) < 10 else 1, sign=True)
+    return P.fmt_num(x, 2 if abs(x) < 10 else 1, sign=True) + (" min" if unit and m.style == "min" else "")
 
 
-def ci(metric: str, lo, hi) -> str:
+def ci(metric: str, lo, hi, study=None) -> str:
     if lo is None or pd.isna(lo):
         return P.DASH
-    if metric in ("csat_top2", "complaint_rate", "first_pass_yield", "within_service_level"):
+    if mx.lookup(metric, study).style == "pct":
         return f"[{P.fmt_pp(lo)}, {P.fmt_pp(hi)}]"
     return f"[{P.fmt_num(lo, 2, sign=False)}, {P.fmt_num(hi, 2)}]"
 
@@ -70,10 +75,10 @@ def headline(ctx: Context, head: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in head.to_dict("records"):
         m = r["metric"]
-        name = r["label"] + (" (min)" if m.endswith("_minutes") and "(min)" not in r["label"] else "")
-        rows.append({"Figure": name, ctx.baseline_quarter or "baseline": value(m, r.get("baseline")),
-                     ctx.quarter: value(m, r.get("current")), "Change": change(m, r.get("change")),
-                     f"{ctx.level_pct} CI": ci(m, r.get("ci_low"), r.get("ci_high")),
+        name = r["label"] + (" (min)" if mx.lookup(m, ctx.study).style == "min" and "(min)" not in r["label"] else "")
+        rows.append({"Figure": name, ctx.baseline_quarter or "baseline": value(m, r.get("baseline"), ctx.study),
+                     ctx.quarter: value(m, r.get("current"), ctx.study), "Change": change(m, r.get("change"), ctx.study),
+                     f"{ctx.level_pct} CI": ci(m, r.get("ci_low"), r.get("ci_high"), ctx.study),
                      "Test": test_text(r) if m != "sqi" else "composite index, not tested",
                      "Verdict": r.get("verdict", P.DASH)})
     out = pd.DataFrame(rows)
@@ -87,7 +92,7 @@ def targets(ctx: Context, t: pd.DataFrame) -> pd.DataFrame:
     for r in t.to_dict("records"):
         m = r["metric"]
         rel = r["kind"] == "relative_change"
-        fmt = (lambda x: P.fmt_pct(x, sign=True)) if rel else (lambda x: value(m, x))
+        fmt = (lambda x: P.fmt_pct(x, sign=True)) if rel else (lambda x: value(m, x, ctx.study))
         rows.append({"Target": r["label"], "Observed": fmt(r["observed"]),
                      f"{ctx.level_pct} CI": P.DASH if pd.isna(r["ci_low"]) else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
                      "Threshold": f"{OPERATORS.get(r['operator'], r['operator'])} {fmt(r['target_value'])}",
@@ -127,7 +132,7 @@ def dimensions(ctx: Context, dims: pd.DataFrame) -> pd.DataFrame:
     if "baseline" in dims:
         out[ctx.baseline_quarter] = dims["baseline"].map(lambda x: P.fmt_num(x, 1))
         out["Change"] = dims["change"].map(lambda x: P.fmt_num(x, 2, sign=True))
-        out["p (Holm)"] = [P.fmt_p(p, prefix=False) for p in adjust_p(dims["p"].to_numpy(), "holm")]
+        out["p (Holm)"] = dims["p_holm"].map(lambda p: P.fmt_p(p, prefix=False))
         out["g"] = dims["g"].map(lambda x: P.fmt_num(x, 2))
     return out
 
@@ -137,7 +142,10 @@ def breakdown(ctx: Context, b: pd.DataFrame, by_label: str) -> pd.DataFrame:
     sup = b["suppressed"].to_numpy()
     out["Satisfaction (0-100)"] = np.where(sup, "suppressed", b["csat_0_100"].map(lambda x: P.fmt_num(x, 1)))
     out["Top-2 box"] = np.where(sup, "suppressed", b["top2"].map(P.fmt_pct))
-    out["NPS"] = np.where(sup, "suppressed", b["nps"].map(lambda x: P.fmt_num(x, 1)))
+    if "nps" in b:
+        out["NPS"] = np.where(sup, "suppressed", b["nps"].map(lambda x: P.fmt_num(x, 1)))
+    if "recommend_top2" in b:
+        out["Recommend (top-2 box)"] = np.where(sup, "suppressed", b["recommend_top2"].map(P.fmt_pct))
     return out
 
 
@@ -194,15 +202,17 @@ def business_types(study: Study, bt: pd.DataFrame) -> pd.DataFrame:
 
 def branches(ctx: Context, br: pd.DataFrame, sqi: pd.DataFrame) -> pd.DataFrame:
     study = ctx.study
-    s = sqi["sqi_current"] if "sqi_current" in sqi else sqi["sqi"]
-    return pd.DataFrame({"Branch": br["branch_id"].map(study.label), "Tickets": br["n"].map(P.fmt_int),
+    s = None if sqi is None else (sqi["sqi_current"] if "sqi_current" in sqi else sqi["sqi"])
+    out = pd.DataFrame({"Branch": br["branch_id"].map(study.label), "Tickets": br["n"].map(P.fmt_int),
                          "Wait mean (min)": br["waiting_minutes_mean"].map(lambda x: P.fmt_num(x, 1)),
                          "Wait p90 (min)": br["waiting_minutes_p90"].map(lambda x: P.fmt_num(x, 1)),
                          f"Called within {P.fmt_num(study.service_level.waiting_target_minutes, 0)} min":
                              br["within_service_level"].map(P.fmt_pct),
                          "Handling mean (min)": br["handling_minutes_mean"].map(lambda x: P.fmt_num(x, 1)),
-                         "First-pass yield": br["first_pass_yield"].map(P.fmt_pct),
-                         "SQI (0-100)": br["branch_id"].map(lambda b: P.fmt_num(s.get(b, np.nan) * 100, 1))})
+                         "First-pass yield": br["first_pass_yield"].map(P.fmt_pct)})
+    if s is not None:
+        out["SQI (0-100)"] = br["branch_id"].map(lambda b: P.fmt_num(s.get(b, np.nan) * 100, 1))
+    return out
 
 
 def sqi(ctx: Context, s: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,192 @@
+"""The metric registry: every fact about a metric in one place.
+
+A metric is anything the report measures, compares, tests or sets a target on: the survey's
+outcomes (overall satisfaction on its own scale, its 0-100 score, the top-two-box share, the NPS
+or — when "recommend" is not asked on 0-10 — the recommend top-two-box share, the complaint
+rate), each questionnaire dimension's 0-100 score, and the queue log's process metrics. For each
+the registry says its label (English and Chinese), source dataset, kind, unit, scale, which way
+is better, the test family that fits it, and how it is written (digits, per cent or points).
+
+Which metrics exist depends on the study: ``nps`` only where ``recommend`` is on 0-10 (Reichheld's
+definition needs 0-10; otherwise :data:`RECOMMEND_TOP2` replaces it, and the report says so),
+``complaint_rate`` only where a complaint outcome is declared, process metrics only where the
+study declares business types (and ``within_service_level`` only with a service level). Every
+layer reads these facts from here: the statistics choose tests by :attr:`Metric.test_kind`, the
+report formats values by :attr:`Metric.style`, and nothing else keeps a list of metric ids.
+
+This module knows nothing of formatting libraries or prose; it only states facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+#: Kinds of metric: what a value is.
+KINDS = ("mean", "score", "share", "nps", "duration", "index")
+
+RECOMMEND_TOP2 = "recommend_top2"
+PROCESS_METRIC_IDS = ("waiting_minutes", "handling_minutes", "cycle_minutes", "first_pass_yield", "within_service_level")
+SURVEY_METRIC_IDS = ("overall_satisfaction", "csat_mean_0_100", "csat_top2", "nps", RECOMMEND_TOP2, "complaint_rate")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Facts about one metric.
+
+    ``kind``: mean (on the outcome's own scale), score (0-100), share (0-1), nps (-100..100),
+    duration (minutes), index (a composite such as the SQI, never tested).
+    ``test_kind``: the family of tests that fits (``continuous`` / ``binary`` / ``nps``; ``None``
+    for an index). ``style``: how a value is written — ``pct`` (a share as per cent, changes in
+    percentage points), ``min`` (minutes, one decimal), ``num`` (a number, one decimal from 10 up).
+    """
+
+    id: str
+    label: str
+    label_zh: str
+    source: str                 # survey | process | index
+    kind: str
+    unit: str                   # e.g. "min", "share", "points", "0-100", "1-7"
+    unit_zh: str
+    direction: str = "higher"   # higher | lower
+    scale: tuple[float, float] | None = None
+    style: str = "num"
+    digits: int = 1
+
+    @property
+    def test_kind(self) -> str | None:
+        return {"share": "binary", "nps": "nps", "index": None}.get(self.kind, "continuous")
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == "lower"
+
+    def label_in(self, lang: str = "en") -> str:
+        return self.label_zh if lang == "zh" and self.label_zh else self.label
+
+
+def scale_text(lo: float, hi: float) -> str:
+    """A scale's range as written in labels: "1-5", "0-10"."""
+    return f"{lo:g}-{hi:g}"
+
+
+def top2_range(lo: float, hi: float) -> tuple[float, float]:
+    """The two highest answers of an integer scale (for a 0/1 scale, just the top one)."""
+    return (hi - 1, hi) if hi - lo >= 2 else (hi, hi)
+
+
+# Fixed facts of the metrics that do not depend on the study's scales.
+_PROCESS = {
+    "waiting_minutes": Metric("waiting_minutes", "Average waiting time", "平均等候时间", "process", "duration", "min", "分钟",
+                              "lower", style="min"),
+    "handling_minutes": Metric("handling_minutes", "Average handling time", "平均业务办理时间", "process", "duration", "min",
+                               "分钟", "lower", style="min"),
+    "cycle_minutes": Metric("cycle_minutes", "Average cycle time", "平均业务周期", "process", "duration", "min", "分钟",
+                            "lower", style="min"),
+    "first_pass_yield": Metric("first_pass_yield", "First-pass yield", "一次通过率", "process", "share", "share", "比例",
+                               style="pct"),
+    "within_service_level": Metric("within_service_level", "Share of tickets called within the service-level target",
+                                   "服务水平内叫号比例", "process", "share", "share", "比例", style="pct"),
+}
+SQI = Metric("sqi", "Service Quality Index (0-100)", "服务质量指数（0–100）", "index", "index", "0-100", "0–100", style="num")
+
+
+def _survey_metrics(study) -> dict[str, Metric]:
+    o = study.questionnaire.outcomes
+    out: dict[str, Metric] = {}
+    s = o.overall_satisfaction
+    lo, hi = s.scale.min, s.scale.max
+    sc = scale_text(lo, hi)
+    out["overall_satisfaction"] = Metric("overall_satisfaction", f"Overall satisfaction ({sc} mean)", f"总体满意度（{sc}均值）",
+                                         "survey", "mean", sc, sc, scale=(lo, hi), digits=2)
+    out["csat_mean_0_100"] = Metric("csat_mean_0_100", "Overall satisfaction (0-100)", "总体满意度（0–100）", "survey", "score",
+                                    "0-100", "0–100", scale=(0, 100))
+    t_lo, t_hi = top2_range(lo, hi)
+    if (lo, hi) == (1, 5):
+        top_label, top_zh = "Share satisfied or very satisfied (top-2 box)", "满意及非常满意比例（前两档）"
+    else:
+        top_label = f"Share answering {t_lo:g}-{t_hi:g} on the {sc} satisfaction scale (top-2 box)"
+        top_zh = f"总体满意度{sc}量表中选择{t_lo:g}–{t_hi:g}的比例（前两档）"
+    out["csat_top2"] = Metric("csat_top2", top_label, top_zh, "survey", "share", "share", "比例", style="pct")
+    r = o.recommend
+    if r is not None:
+        rlo, rhi = r.scale.min, r.scale.max
+        if (rlo, rhi) == (0, 10):
+            out["nps"] = Metric("nps", "Net Promoter Score", "净推荐值", "survey", "nps", "points", "分", scale=(-100, 100))
+        else:
+            a, b = top2_range(rlo, rhi)
+            out[RECOMMEND_TOP2] = Metric(
+                RECOMMEND_TOP2, f"Share likely to recommend ({a:g}-{b:g} on {scale_text(rlo, rhi)}; top-2 box)",
+                f"推荐意愿前两档比例（{scale_text(rlo, rhi)}量表中{a:g}–{b:g}）", "survey", "share", "share", "比例", style="pct")
+    if o.complaint is not None:
+        out["complaint_rate"] = Metric("complaint_rate", "Complaint rate", "投诉率", "survey",
+                                       "share", "share", "比例", "lower", style="pct")
+    for d in study.questionnaire.dimensions:
+        out[d.id] = Metric(d.id, d.label, getattr(d, "label_zh", "") or "", "survey", "score", "0-100", "0–100", scale=(0, 100))
+    return out
+
+
+def _has_process(study) -> bool:
+    return bool(getattr(study, "business_types", None))
+
+
+def registry(study) -> dict[str, Metric]:
+    """Every metric this study can measure, by id (survey metrics, dimension scores, process metrics)."""
+    out = _survey_metrics(study)
+    if _has_process(study):
+        for k, m in _PROCESS.items():
+            if k == "within_service_level" and getattr(study, "service_level", None) is None:
+                continue
+            out[k] = m
+    return out
+
+
+def get(study, metric_id: str) -> Metric:
+    """The facts of one metric of the study; a KeyError names the metrics the study has."""
+    if metric_id == "sqi":
+        return SQI
+    reg = registry(study)
+    if metric_id not in reg:
+        raise KeyError(f"metric '{metric_id}' is not available in this study; available: {sorted(reg)}")
+    return reg[metric_id]
+
+
+def lookup(metric_id: str, study=None) -> Metric:
+    """Facts for formatting when no study is at hand: known ids, else a 0-100 dimension score."""
+    if study is not None:
+        try:
+            return get(study, metric_id)
+        except KeyError:
+            pass
+    if metric_id == "sqi":
+        return SQI
+    if metric_id in _PROCESS:
+        return _PROCESS[metric_id]
+    if metric_id in ("csat_top2", "complaint_rate", RECOMMEND_TOP2):
+        return Metric(metric_id, metric_id, "", "survey", "share", "share", "比例",
+                      "lower" if metric_id == "complaint_rate" else "higher", style="pct")
+    if metric_id == "nps":
+        return Metric("nps", "Net Promoter Score", "净推荐值", "survey", "nps", "points", "分", scale=(-100, 100))
+    if metric_id == "overall_satisfaction":
+        return Metric(metric_id, "Overall satisfaction", "总体满意度", "survey", "mean", "", "", digits=2)
+    return Metric(metric_id, metric_id, "", "survey", "score", "0-100", "0–100", scale=(0, 100))
+
+
+def available(study, metric_ids, sources: set[str] | None = None) -> list[str]:
+    """The ids among ``metric_ids`` that this study defines and whose source was supplied."""
+    reg = registry(study)
+    out = []
+    for m in metric_ids:
+        if m == "sqi":
+            out.append(m)
+            continue
+        if m not in reg:
+            continue
+        src = "process_times" if reg[m].source == "process" else reg[m].source
+        if sources is not None and src not in sources:
+            continue
+        out.append(m)
+    return out
+
+
+def with_label(m: Metric, label: str) -> Metric:
+    return replace(m, label=label)
