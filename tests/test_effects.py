@@ -304,3 +304,144 @@ def test_sample_targets(sample, study):
     # csat top-2 of the sample population is 0.86, far from the 95 % target
     assert tab.loc["satisfaction", "status"] == "not met"
     assert tab.loc["waiting_reduction", "note"].startswith("before")
+
+
+# --- power and small groups: never a crash ----------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _row(test, n1, n2, rng):
+    """A compare()-shaped row for groups of n1 (before) and n2 (after), without running the test itself."""
+    g = float(rng.normal(0, 0.5))
+    p0 = float(rng.choice([0.0, 1.0, rng.uniform(0, 1)]))
+    return pd.Series({"test": test, "n_before": n1, "n_after": n2, "effect_size": g if test != "two_proportion" else 2 * g,
+                      "effect_size_name": {"welch": "Hedges' g", "paired_t": "d_z"}.get(test, "Cohen's h"),
+                      "alt_effect_size": g, "estimate": g * 1.3, "before_value": p0, "after_value": p0,
+                      "ci_low": -abs(g) - 1, "ci_high": abs(g) + 1, "se": np.nan, "df": np.nan})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n1=st.integers(1, 2000), n2=st.integers(1, 2000), test=st.sampled_from(["welch", "mann_whitney", "paired_t",
+                                                                               "two_proportion", "nps", "did_cluster"]),
+       seed=st.integers(0, 2 ** 16))
+def test_property_power_mde_never_raises(n1, n2, test, seed):
+    pw, mde = effects.power_mde(_row(test, n1, n2, np.random.default_rng(seed)))
+    for v in (pw, mde):
+        assert isinstance(v, float) and (np.isnan(v) or np.isfinite(v))
+    assert np.isnan(pw) or 0 <= pw <= 1
+    if min(n1, n2) < 2:
+        assert np.isnan(pw) and np.isnan(mde)
+
+
+def test_power_mde_issue_pair_and_every_size_from_real_comparisons():
+    rng = np.random.default_rng(10)
+    # the pair of the issue: statsmodels' solve_power returns array([d]) here
+    pw, mde = effects.power_mde(compare(rng.normal(0, 1, 146), rng.normal(0.2, 1, 132)))
+    assert 0 < pw < 1 and mde > 0
+    pairs = [(2, 2), (2, 3), (3, 2), (146, 132)] + [tuple(x) for x in rng.integers(2, 2001, size=(40, 2))]
+    for n1, n2 in pairs:
+        for kind, draw in (("continuous", lambda n: rng.normal(0, 1, n)), ("binary", lambda n: rng.integers(0, 2, n)),
+                           ("nps", lambda n: rng.integers(0, 11, n))):
+            r = compare(draw(n1), draw(n2), kind=kind)
+            pw, mde = effects.power_mde(r)
+            assert np.isnan(pw) or 0 <= pw <= 1, (n1, n2, kind)
+            assert np.isnan(mde) or np.isfinite(mde), (n1, n2, kind)
+
+
+@pytest.mark.parametrize("before, after, paired", [
+    ([5, 5, 5], [5, 5, 5], False), ([5, 5], [6, 6], False), ([5, 5, 5], [5, 5, 5], True), ([1, 2], [2, 4], True),
+])
+def test_compare_zero_variance_and_n2_give_nan_not_errors(before, after, paired):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no RuntimeWarning leaks into a report either
+        r = compare(before, after, paired=paired)
+        pw, mde = effects.power_mde(r)
+    assert r["n_before"] == len(before)
+    if np.ptp(np.subtract(after, before)) == 0 and paired or (np.ptp(before) == 0 and np.ptp(after) == 0):
+        assert np.isnan(r["effect_size"]) and np.isnan(pw)
+
+
+def test_compare_needs_two_per_group():
+    with pytest.raises(ValueError, match="at least 2"):
+        compare([1.0], [2.0, 3.0])
+
+
+# --- measures on their own calendars ------------------------------------------------------------------
+def _measure(start, control=("B05", "B06", "B07", "B08"), metrics=("waiting_minutes",), mid="m"):
+    from study.config import Measure
+
+    return Measure(id=mid, name=f"Measure {mid}", start=start, pilot=["B01", "B02", "B03", "B04"], control=list(control),
+                   metrics=list(metrics))
+
+
+@pytest.mark.parametrize("start, baseline, status, before, after, its_ok", [
+    ("2024-11-15", "2025Q1", "sustained", "2025Q1", "2025Q2", False),            # before the baseline
+    ("2025-01-01", "2025Q1", "sustained", "2025Q1", "2025Q2", False),            # the baseline's first day
+    ("2025-02-15", "2025Q1", "sustained", "2025Q1", "2025Q2", True),             # inside the baseline
+    ("2025-04-01", "2025Q1", "introduced", "2025Q1", "2025Q2", True),            # first day of the current quarter
+    ("2025-05-12", "2025Q1", "introduced", "2025Q1 and 2025-04-01 – 2025-05-11", "2025-05-12 – 2025-06-30", True),
+    ("2025-07-01", "2025Q1", "planned", "", "", False),                          # after the current quarter
+    ("2025-05-12", None, "introduced", "2025-04-01 – 2025-05-11", "2025-05-12 – 2025-06-30", True),  # no baseline
+    ("2025-04-01", None, "not testable", "", "", False),                         # no baseline, first day
+    ("2025-02-15", None, "not testable", "", "", False),                         # no baseline, started before
+    ("2024-10-01", "2024Q2", "introduced", "2024Q2", "2025Q2", True),            # between non-adjacent quarters
+])
+def test_measure_window(start, baseline, status, before, after, its_ok):
+    import datetime as dt
+
+    w = effects.measure_window(_measure(start), baseline, "2025Q2")
+    assert w["status"] == status and w["before_text"] == before and w["after_text"] == after and w["its_ok"] == its_ok
+    assert w["reason"]
+    if status == "planned":
+        assert w["reason"] == "starts after 2025Q2" and w["split"] is None
+    if status == "sustained":
+        assert w["split"] == dt.date(2025, 4, 1) and "grew or held" in w["comparison"]
+    if status == "introduced":
+        assert w["split"] == dt.date.fromisoformat(start)
+    if status == "not testable":
+        assert w["split"] is None and ("no baseline" in w["reason"])
+
+
+def _study_with(study, *measures):
+    return study.model_copy(update={"measures": list(measures)})
+
+
+def test_evaluate_on_own_calendars_pilot_only_and_too_few(study, sample_frames):
+    base, cur = sample_frames["2025Q1"], dict(sample_frames["2025Q2"])
+    cur["survey"] = cur["survey"][pd.to_datetime(cur["survey"]["interview_date"]) < "2025-06-20"]   # no survey after June 19
+    pilot_only = _measure("2025-04-01", control=(), metrics=("handling_minutes", "overall_satisfaction"), mid="pilot_only")
+    mid = _measure("2025-05-12", metrics=("waiting_minutes", "efficiency"), mid="mid")
+    late = _measure("2025-06-25", metrics=("overall_satisfaction", "waiting_minutes"), mid="late")   # survey ends earlier
+    planned = _measure("2025-08-01", mid="planned")
+    s = _study_with(study, pilot_only, mid, late, planned)
+    windows = {m.id: effects.measure_window(m, "2025Q1", "2025Q2") for m in s.measures}
+    t = effects.evaluate(s, base, cur, n_boot=199, seed=1, windows=windows)
+    assert "planned" not in set(t["measure"])                     # planned: not tested
+    po = t[t["measure"] == "pilot_only"]
+    assert set(po["analysis"]) == {"pilot before/after"} and po["skipped"].eq("").all() and po["p_holm"].notna().all()
+    assert "boot_p" in t and po["boot_p"].isna().all()            # no KeyError 'boot_p' without a DiD
+    # the mid-quarter start: before = baseline + April 1 – May 11 of the current quarter
+    m = t[(t["measure"] == "mid") & (t["analysis"] == "pilot before/after") & (t["metric"] == "waiting_minutes")].iloc[0]
+    pt = pd.concat([base["process_times"], cur["process_times"]])
+    pilot = pt[pt["branch_id"].isin(mid.pilot)]
+    n_after = int((pd.to_datetime(pilot["issued_at"]) >= "2025-05-12").sum())
+    assert m["n_after"] == n_after and m["n_before"] == len(pilot) - n_after
+    d = t[(t["measure"] == "mid") & (t["analysis"] == "difference-in-differences")]
+    assert (d["test"] == "did_wild_bootstrap").all() and (d["n_boot"] == 199).all()
+    assert np.allclose(d["p_used"], d["boot_p"])
+    # a side with fewer than 2 observations is a skipped row with its reason, never an error
+    late_sv = t[(t["measure"] == "late") & (t["metric"] == "overall_satisfaction")]
+    assert late_sv["skipped"].str.contains("too few observations").all() and late_sv["p"].isna().all()
+
+
+def test_evaluate_without_process_data_skips_process_metrics(study, sample_frames):
+    base = {**sample_frames["2025Q1"], "process_times": None}
+    cur = {**sample_frames["2025Q2"], "process_times": None}
+    s = _study_with(study, _measure("2025-04-01", metrics=("waiting_minutes", "efficiency")))
+    t = effects.evaluate(s, base, cur, n_boot=99, windows={"m": effects.measure_window(s.measures[0], "2025Q1", "2025Q2")})
+    w = t[t["metric"] == "waiting_minutes"]
+    assert len(w) == 3 and w["skipped"].str.contains("no queue data").all()
+    assert t.loc[t["metric"] == "efficiency", "skipped"].eq("").all()

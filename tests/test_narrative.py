@@ -71,6 +71,8 @@ def test_measure_recommendation_rule(study, verdict, control_changed, starts_wit
     recs = narrative.recommendations(fake_context(study), verdicts, first, staffing, targets, found)
     assert recs.loc[0, "rule"] == "REC-MEASURE"
     assert recs.loc[0, "recommendation"].startswith(starts_with)
+    from study import present   # the cell stays Markdown (pandas 3's str dtype would drop the Md type: "**" leaks)
+    assert isinstance(recs.loc[0, "recommendation"], present.Md)
     assert "REC-FOCUS" in set(recs["rule"])
 
 
@@ -80,3 +82,103 @@ def test_every_rule_used_is_documented():
 
     used = set(re.findall(r'"((?:REC|PROBLEM)-[A-Z]+)"', inspect.getsource(narrative)))
     assert used <= set(narrative.RULES["rule"])
+
+
+# --- improvement measures on their own calendars (rules EFFECT and REC-MEASURE) --------------------
+def _measure(mid, start, control=("B05", "B06", "B07", "B08"), metrics=("waiting_minutes",), name=None):
+    from study.config import Measure
+
+    return Measure(id=mid, name=name or f"Measure {mid}", start=start, pilot=["B01", "B02", "B03", "B04"],
+                   control=list(control), metrics=list(metrics))
+
+
+def _verdict(m, verdict, status="introduced", design=None, reason=""):
+    return {"measure": m.id, "metric": m.metrics[0], "label": "Average waiting time", "better": "lower", "status": status,
+            "design": design or ("difference-in-differences" if m.control else "pilot before/after"), "test": "welch",
+            "estimate": -2.0, "ci_low": -3.0, "ci_high": -1.0, "p_used": 0.01, "p_holm": 0.01, "verdict": verdict,
+            "control_changed": False, "reason": reason}
+
+
+@pytest.mark.parametrize("kwargs, verdict, status, starts_with", [
+    ({"control": ()}, "improved", "introduced", "Confirm"),
+    ({"control": ()}, "no evidence of change", "introduced", "Review"),
+    ({"control": ()}, "worsened", "introduced", "Review the design"),
+    ({}, "improved", "sustained", "Continue"),
+    ({}, "no evidence of change", "sustained", "Continue"),
+    ({}, "not tested", "planned", "Evaluate"),
+    ({}, "not tested", "not testable", "Plan an evaluation"),
+])
+def test_measure_recommendations_per_status_and_design(study, kwargs, verdict, status, starts_with):
+    from study import present
+
+    m = _measure("m", "2025-04-01", name="Queue **express**", **kwargs)
+    s = study.model_copy(update={"measures": [m]})
+    v = pd.DataFrame([_verdict(m, verdict, status, "not tested" if status in ("planned", "not testable") else None,
+                               reason="starts after 2025Q2" if status == "planned" else "no baseline")])
+    recs = narrative.measure_recommendations(fake_context(s), v)
+    assert len(recs) == 1 and recs[0]["rule"] == "REC-MEASURE"
+    text = recs[0]["recommendation"]
+    assert isinstance(text, present.Md) and text.startswith(starts_with)
+    # the name is inserted literally: its asterisks are escaped, the toolkit's bold is markup
+    html = present.markdown_to_html(text)
+    assert "<strong>Queue **express**</strong>" in html
+
+
+def test_recommendations_keep_one_measure_call_site(study):
+    import inspect
+
+    src = inspect.getsource(narrative.recommendations)
+    assert src.count("measure_recommendations(ctx, verdicts)") == 1 and "REC-MEASURE" not in src
+
+
+@pytest.fixture(scope="module")
+def sample_ctx(prepared_sample, study):
+    from study import io
+
+    data_dir, _ = prepared_sample
+    return lambda measures, baseline="2025Q1": analysis.Context(
+        study=study.model_copy(update={"measures": measures}), current=io.load_quarter(data_dir, "2025Q2"),
+        baseline=io.load_quarter(data_dir, baseline) if baseline else None, n_boot=99)
+
+
+def test_no_measures_say_so_in_one_sentence(sample_ctx):
+    ctx = sample_ctx([])
+    intro = narrative.measures_intro(ctx)
+    assert "lists no improvement measures" in intro and "Each" not in intro and intro.count(".") == 1
+    assert analysis.measure_plan(ctx).empty and analysis.effects(ctx).empty and analysis.measure_verdicts(ctx).empty
+    assert narrative.effect_sentence(ctx, analysis.measure_verdicts(ctx), analysis.process_its(ctx)[1]) == ""
+    assert "no improvement measures" in narrative.effects_intro(ctx)
+
+
+def test_effect_sentences_per_design_and_window(sample_ctx):
+    from study import tables
+
+    pilot_only = _measure("loan", "2025-04-01", control=(), metrics=("handling_minutes", "efficiency"), name="Loan desk")
+    sustained = _measure("greet", "2025-02-17", metrics=("within_service_level",), name="Greeter")
+    planned = _measure("kiosk", "2025-08-01", name="Kiosk")
+    ctx = sample_ctx([pilot_only, sustained, planned])
+    plan = analysis.measure_plan(ctx).set_index("measure")
+    assert plan.loc["loan", "design"] == "pilot before/after" and plan.loc["greet", "status"] == "sustained"
+    assert plan.loc["kiosk", "design"] == "not tested" and plan.loc["kiosk", "reason"] == "starts after 2025Q2"
+    v = analysis.measure_verdicts(ctx)
+    assert set(v.loc[v["measure"] == "loan", "design"]) == {"pilot before/after"}
+    assert v.loc[v["measure"] == "kiosk", "verdict"].tolist() == ["not tested"]
+    weekly, its = analysis.process_its(ctx)
+    # the pilot-only measure's ITS is on its own metric, handling time
+    fitted = its[(its["measure"] == "loan") & its["status"].eq("fitted")]
+    assert fitted["metric"].tolist() == ["handling_minutes"]
+    assert set(analysis.its_plot_data(ctx, "loan")["metric"]) == {"handling_minutes"}
+    text = narrative.effect_sentence(ctx, v, its)
+    assert "weaker than a difference-in-differences" in text and "sustained-effect comparison" in text
+    assert "starts on 01 August 2025, after 2025Q2" in text and "weekly average handling time" in text
+    assert "its_notes" not in text and "**" not in present_text(text)
+    assert not tables.its(ctx, its).empty and "Measure" in tables.its(ctx, its).columns
+
+
+def present_text(md: str) -> str:
+    """The visible text of generated Markdown (tags dropped): no markup may leak as literal asterisks."""
+    import re
+
+    from study import present
+
+    return re.sub(r"<[^>]+>", "", present.markdown_to_html(md))

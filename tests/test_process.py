@@ -524,3 +524,26 @@ def test_ols_hac_equals_statsmodels():
         np.testing.assert_allclose(b, fit.params, rtol=1e-10)
         np.testing.assert_allclose(se, fit.bse, rtol=1e-10)
         np.testing.assert_allclose(p, fit.pvalues, rtol=1e-8, atol=1e-15)
+
+
+def test_its_by_measure_uses_each_measures_own_metrics_and_never_raises(sample_dir, study):
+    from study.config import Measure
+
+    loan = Measure(id="loan", name="Loan desk", start="2025-04-01", pilot=["B09", "B10"], metrics=["handling_minutes"])
+    planned = Measure(id="later", name="Later", start="2025-08-04", pilot=["B01"], control=["B02"],
+                      metrics=["waiting_minutes"])
+    early = Measure(id="early", name="Early", start="2024-11-04", pilot=["B03"], control=["B04"],
+                    metrics=["first_pass_yield"])
+    survey_only = Measure(id="survey", name="Survey", start="2025-04-01", pilot=["B05"], metrics=["nps"])
+    s = study.model_copy(update={"measures": [loan, planned, early, survey_only]})
+    its = P.its_by_measure(sample_dir / "processed", s)
+    assert list(its.columns) == P.ITS_COLUMNS
+    lo = its[its["measure"] == "loan"]
+    # the loan measure's ITS is on handling time, pilot branches only (no control branches)
+    assert lo["metric"].tolist() == ["handling_minutes"] and lo["group"].tolist() == ["pilot"]
+    assert lo["status"].eq("fitted").all() and lo["n_pre"].iloc[0] >= 3
+    for mid in ("later", "early"):
+        rows = its[its["measure"] == mid]
+        assert rows["status"].eq("not fitted").all() and rows["note"].str.contains("at least 3 weeks before").all()
+    so = its[its["measure"] == "survey"]
+    assert so["metric"].isna().all() and so["note"].iloc[0] == "the measure lists no queue-log metric"

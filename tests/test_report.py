@@ -134,15 +134,19 @@ def test_figure_png_kpis_and_callout_markup(monkeypatch):
     assert present.figure(fig, "PNG figure", format="png", notes="A note.") == "Figure 3.1"
     markup, meta = shown[-1]
     assert 'src="data:image/png;base64,' in markup and 'style="width:' in markup and "<em>Note.</em> A note." in markup
-    assert meta == {"kind": "figure", "label": "Figure 3.1", "caption": "PNG figure", "anchor": "figure-3-1"}
-    present.kpis([{"label": "CSAT", "value": "81.2", "change": "+2.7", "note": "*p* = .002", "status": "good"},
-                  {"label": "NPS", "value": "27"}], caption="Headline figures")
+    assert meta == {"kind": "figure", "label": "Figure 3.1", "caption": "PNG figure", "caption_html": "PNG figure",
+                    "anchor": "figure-3-1"}
+    present.kpis([{"label": "CSAT", "value": "81.2", "change": "+2.7", "note": present.Md("*p* = .002"), "status": "good"},
+                  {"label": "NPS *x*", "value": "27", "note": "*p* = .5"}], caption="Headline figures")
     assert 'class="kpi kpi-good"' in shown[-1][0] and 'class="kpi kpi-neutral"' in shown[-1][0]
-    assert "<em>p</em> = .002" in shown[-1][0]
+    assert "<em>p</em> = .002" in shown[-1][0]  # an Md is Markdown
+    assert "NPS *x*" in shown[-1][0] and "*p* = .5" in shown[-1][0]  # a plain str is literal
     with pytest.raises(ValueError, match="status"):
         present.kpis([{"label": "x", "value": "1", "status": "great"}])
-    present.callout("Act on **retention** first.", kind="warning", title="Priority")
+    present.callout(present.md("Act on **{}** first.", "retention"), kind="warning", title="Priority")
     assert 'class="callout callout-warning"' in shown[-1][0] and "<strong>retention</strong>" in shown[-1][0]
+    present.callout("Act on **retention** first.")
+    assert "**retention**" in shown[-1][0] and "<strong>" not in shown[-1][0]
     long = present.table_html(pd.DataFrame({"h": ["a" * 64] * 30}), "Hashes")
     assert 'class="study-table long"' in long and 'class="text token"' in long
     present.set_chapter(None)
@@ -265,11 +269,11 @@ def test_error_line_from_ipython_traceback():
 
 
 def test_self_contained_check():
-    report.assert_self_contained('<img src="data:image/png;base64,AAA"><a href="https://example.org">x</a>')
+    report.assert_self_contained('<img src="data:image/png;base64,AAA"><a href="#table-2-1">x</a>')
     for bad in ('<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>',
-                '<link rel="stylesheet" href="https://fonts.googleapis.com/css">',
+                '<link rel="stylesheet" href="https://fonts.googleapis.com/css">', '<a href="https://example.org">x</a>',
                 '<img src="figure.png">', '<style>body{background:url(http://x/y.png)}</style>'):
-        with pytest.raises(StudyError, match="self-contained"):
+        with pytest.raises(StudyError, match="refused"):  # more cases in test_hostile_report.py
             report.assert_self_contained(bad)
 
 
@@ -443,3 +447,62 @@ def test_cli_reports_a_render_error_without_traceback(tmp_path, capsys, monkeypa
     assert code == 2
     assert "1.0-untagged.ipynb: no cell is tagged 'parameters'" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "2025Q1").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Killed renders (issue 11)
+
+
+def test_clean_stale_temporaries_keeps_live_owners(tmp_path):
+    import os
+    import time
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    mine = report._owner_tag()
+    folders = {
+        f".2025Q2.tmp-{dead.pid}-1-abc": True,                  # owner gone: removed
+        f".2025Q1.tmp-{mine}-xyz": False,                        # a render running now (another quarter): kept
+        f".2025Q2.old-{dead.pid}-1-1700000000000": True,         # a swap interrupted: removed
+        f".2025Q2.tmp-{os.getpid()}-1-reused": True,             # a live pid that started at another time: reused
+        ".2025Q2.tmp-ab12cd34": True,                            # an earlier version's name, untouched for a day
+        ".2025Q3.tmp-ef56gh78": False,                           # same, but fresh: kept
+        "2025Q2": False, ".gitkeep-dir": False,
+    }
+    for name in folders:
+        (tmp_path / name).mkdir()
+    old = time.time() - 2 * report.LEGACY_TEMP_AGE
+    os.utime(tmp_path / ".2025Q2.tmp-ab12cd34", (old, old))
+    removed = report.clean_stale_temporaries(tmp_path)
+    assert sorted(removed) == sorted(n for n, gone in folders.items() if gone)
+    assert all((tmp_path / n).exists() != gone for n, gone in folders.items())
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_children_die_with_the_render(tmp_path):
+    """A process started with die_with_parent (workers, kernels, Chromium) goes when its parent is killed."""
+    import os
+    import signal
+    import sys
+    import time
+
+    pidfile = tmp_path / "grandchild.pid"
+    code = ("import subprocess, sys, time; from study.report import die_with_parent; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=die_with_parent, "
+            "start_new_session=True); "
+            f"open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(50):
+        if not report._process_start(grandchild):  # gone, or a zombie nobody has reaped yet
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(grandchild, signal.SIGKILL)
+        pytest.fail("the grandchild outlived its killed parent")

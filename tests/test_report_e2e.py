@@ -27,11 +27,8 @@ CHAPTERS = ["Executive summary", "Current state", "Problems found", "Improvement
             "Effect evaluation", "Conclusions and recommendations", "Methods", "Data quality", "Provenance"]
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory, study):
-    if report.find_chromium() is None:  # pragma: no cover - make setup installs it
-        pytest.fail("Chromium is needed to print the PDF: run `make setup` (installs chromium, poppler-utils, fonts-noto-cjk)")
-    data_dir = tmp_path_factory.mktemp("small")
+def small_sample(data_dir, every: int = 8):
+    """The shipped sample's raw quarters in ``data_dir/raw``, with every ``every``-th ticket only."""
     for q in QUARTERS:
         src = ROOT / "data" / "raw" / q
         dst = data_dir / "raw" / q
@@ -39,8 +36,16 @@ def rendered(tmp_path_factory, study):
         shutil.copy(src / "survey.csv", dst)
         shutil.copy(src / "benchmark.csv", dst)
         tickets = pd.read_csv(src / "process_times.csv.gz", dtype=str, keep_default_na=False)
-        small = tickets.iloc[::8]                                # every 8th ticket: ~5,000 a quarter
+        small = tickets.iloc[::every]                            # every 8th ticket: ~5,000 a quarter
         (dst / "process_times.csv.gz").write_bytes(gzip.compress(small.to_csv(index=False).encode("utf-8")))
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, study):
+    if report.find_chromium() is None:  # pragma: no cover - make setup installs it
+        pytest.fail("Chromium is needed to print the PDF: run `make setup` (installs chromium, poppler-utils, fonts-noto-cjk)")
+    data_dir = small_sample(tmp_path_factory.mktemp("small"))
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDY_PSEUDONYM_KEY", "test-key-not-secret")
     try:

@@ -116,18 +116,38 @@ def test_breakdown_suppresses_small_cells():
     rng = np.random.default_rng(0)
     data = pd.DataFrame({"segment": ["mass"] * 30 + ["affluent"] * 12 + ["private_banking"] * 4,
                          "score": rng.uniform(0, 100, 46), "complaint": rng.integers(0, 2, 46)})
-    out = scores.breakdown(data, "segment", ["score", "complaint"], min_cell=10)
+    out = scores.breakdown(data, "segment", ["score", "complaint"], min_cell=10, complementary=False)
     out = out.set_index("segment")
     assert out.loc["private_banking", "suppressed"] and out.loc["private_banking", "n"] == 4
     assert out.loc[["private_banking"], ["score", "complaint"]].isna().all().all()
     assert not out.loc["mass", "suppressed"]
     close(out.loc["mass", "score"], data.loc[data.segment == "mass", "score"].mean(), 1e-12)
     close(out.loc["affluent", "complaint"], data.loc[data.segment == "affluent", "complaint"].mean(), 1e-12)
-    two = scores.breakdown(data.assign(ch=["branch", "online"] * 23), ["segment", "ch"], ["score"], min_cell=5)
+    two = scores.breakdown(data.assign(ch=["branch", "online"] * 23), ["segment", "ch"], ["score"], min_cell=5,
+                           complementary=False)
     assert {"segment", "ch", "n", "score", "suppressed"} <= set(two.columns)
     assert (two["suppressed"] == (two["n"] < 5)).all()
     with pytest.raises(ValueError, match="not in the data"):
         scores.breakdown(data, "branch_id", ["score"])
+
+
+def test_breakdown_complementary_suppression_blocks_differencing():
+    """One small group alone could be recovered as total − shown groups; the next smallest is hidden too."""
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"segment": ["mass"] * 30 + ["affluent"] * 12 + ["private_banking"] * 4,
+                         "score": rng.uniform(0, 100, 46)})
+    out = scores.breakdown(data, "segment", ["score"], min_cell=10).set_index("segment")
+    assert out.loc["private_banking", "suppressed"] and out.loc["affluent", "suppressed"]
+    assert not out.loc["mass", "suppressed"]
+    # what differencing now reveals is the pooled mean of 16 respondents in two groups, not one group
+    pooled = (data["score"].sum() - out.loc["mass", "score"] * 30) / 16
+    close(pooled, data.loc[data.segment != "mass", "score"].mean(), 1e-9)
+    # the rule: the suppressed pool holds >= 2 groups and >= min_cell respondents, or every group
+    f = scores.complementary_suppression
+    assert f(np.array([3, 4, 50]), np.array([True, True, False]), 10).tolist() == [True, True, True]   # 7 < 10
+    assert f(np.array([3, 8, 50]), np.array([True, True, False]), 10).tolist() == [True, True, False]  # 11 >= 10
+    assert f(np.array([30, 40]), np.array([False, False]), 10).tolist() == [False, False]              # nothing to protect
+    assert f(np.array([4]), np.array([True]), 10).tolist() == [True]
 
 
 def test_study_sqi_spec(study):

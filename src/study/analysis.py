@@ -451,33 +451,95 @@ def sqi_table(ctx: Context) -> pd.DataFrame | None:
 # Effects of the improvement measures
 
 
+def measure_plan(ctx: Context) -> pd.DataFrame:
+    """Per measure: how it can be evaluated with this quarter and its baseline (:func:`effects.measure_window`).
+
+    Columns: measure, name, start, status (introduced / sustained / planned / not testable), design
+    (difference-in-differences / pilot before/after / not tested), reason, comparison (what the
+    before/after comparison shows), before, after (the periods, as text), its_metrics (the
+    measure's queue-log metrics that get an interrupted time series) and its_reason (why there
+    is no interrupted time series, else "").
+    """
+    from study.config import PROCESS_METRICS
+
+    rows = []
+    for m in ctx.study.measures:
+        w = eff.measure_window(m, ctx.baseline_quarter, ctx.quarter)
+        tested = w["status"] in ("introduced", "sustained")
+        design = ("difference-in-differences" if m.control else "pilot before/after") if tested else "not tested"
+        process_metrics = [x for x in m.metrics if x in PROCESS_METRICS]
+        if not process_metrics:
+            its_reason = "it lists no queue-log metric (waiting, handling or cycle time, first-pass yield, service level)"
+        elif not ctx.has("process_times"):
+            its_reason = "no queue data (process times) were supplied"
+        else:
+            its_reason = w["its_reason"]
+        rows.append({"measure": m.id, "name": m.name, "start": w["start"], "status": w["status"], "design": design,
+                     "reason": w["reason"], "comparison": w["comparison"], "before": w["before_text"],
+                     "after": w["after_text"], "its_metrics": process_metrics if not its_reason else [],
+                     "its_reason": its_reason})
+    return pd.DataFrame(rows, columns=["measure", "name", "start", "status", "design", "reason", "comparison", "before",
+                                       "after", "its_metrics", "its_reason"])
+
+
 def effects(ctx: Context) -> pd.DataFrame:
-    """Every metric of every measure: pilot and control before/after and DiD (see :func:`effects.evaluate`)."""
-    if ctx.baseline is None:
+    """Every metric of every measure in the window its start date allows (:func:`measure_plan`): pilot (and
+    control) before/after and, with control branches, the DiD (see :func:`effects.evaluate`); the wild
+    bootstrap uses ``ctx.n_boot`` draws and ``ctx.seed``."""
+    if not ctx.study.measures:
         return pd.DataFrame()
-    return ctx.once("effects", lambda: eff.evaluate(ctx.study, ctx.baseline.frames, ctx.current.frames,
-                                                    level=ctx.level, seed=ctx.seed))
+    windows = {m.id: eff.measure_window(m, ctx.baseline_quarter, ctx.quarter) for m in ctx.study.measures}
+    base = ctx.baseline.frames if ctx.baseline is not None else None
+    return ctx.once("effects", lambda: eff.evaluate(ctx.study, base, ctx.current.frames, level=ctx.level,
+                                                    n_boot=ctx.n_boot, seed=ctx.seed, windows=windows))
+
+
+VERDICT_COLUMNS = ["measure", "metric", "label", "better", "status", "design", "test", "estimate", "ci_low", "ci_high",
+                   "p_used", "p_holm", "verdict", "control_changed", "reason"]
 
 
 def measure_verdicts(ctx: Context) -> pd.DataFrame:
-    """Per measure and metric: whether the DiD shows an improvement (rule ``EFFECT`` in study.narrative)."""
+    """Per measure and metric: whether the measure improved it (rule ``EFFECT`` in study.narrative).
+
+    The evidence is the DiD when the measure has control branches, else the pilot before/after
+    (``design`` says which; weaker evidence). A planned or not testable measure has one row, for
+    its first metric, with verdict "not tested" and the ``reason``; so has a metric whose analysis
+    was skipped. Columns: :data:`VERDICT_COLUMNS`.
+    """
     ev = effects(ctx)
-    if ev.empty:
-        return pd.DataFrame()
-    did = ev[ev["analysis"] == "difference-in-differences"].copy()
-    ctrl = ev[ev["analysis"] == "control before/after"].set_index(["measure", "metric"])
+    plan = measure_plan(ctx)
+    alpha = ctx.study.alpha
+    runs = ev[ev["skipped"].eq("")] if not ev.empty else ev
+    by_key = runs.set_index(["measure", "metric", "analysis"]) if not runs.empty else None
     rows = []
-    for r in did.to_dict("records"):
-        better = better_direction(r["metric"])
-        sig = r["p_holm"] < ctx.study.alpha
-        right = (r["estimate"] < 0) if better == "lower" else (r["estimate"] > 0)
-        verdict = ("improved" if sig and right else "worsened" if sig else "no evidence of change")
-        c = ctrl.loc[(r["measure"], r["metric"])] if (r["measure"], r["metric"]) in ctrl.index else None
-        rows.append({"measure": r["measure"], "metric": r["metric"], "label": r["label"], "better": better,
-                     "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_holm": r["p_holm"],
-                     "verdict": verdict,
-                     "control_changed": bool(c is not None and c["p_holm"] < ctx.study.alpha)})
-    return pd.DataFrame(rows)
+    for m, p in zip(ctx.study.measures, plan.to_dict("records")):
+        base = {"measure": m.id, "status": p["status"], "design": p["design"], "test": "", "estimate": np.nan,
+                "ci_low": np.nan, "ci_high": np.nan, "p_used": np.nan, "p_holm": np.nan, "verdict": "not tested",
+                "control_changed": False, "reason": ""}
+        if p["design"] == "not tested":
+            metric = m.metrics[0]
+            rows.append({**base, "metric": metric, "label": ctx.study.label(metric), "better": better_direction(metric),
+                         "reason": p["reason"]})
+            continue
+        for metric in m.metrics:
+            row = {**base, "metric": metric, "label": ctx.study.label(metric), "better": better_direction(metric)}
+            key = (m.id, metric, p["design"])
+            if by_key is None or key not in by_key.index:
+                why = ev[(ev["measure"] == m.id) & (ev["metric"] == metric) & (ev["analysis"] == p["design"])] if not ev.empty else ev
+                row["reason"] = why["skipped"].iloc[0] if len(why) else "not evaluated"
+                rows.append(row)
+                continue
+            r = by_key.loc[key]
+            sig = r["p_holm"] < alpha
+            right = (r["estimate"] < 0) if row["better"] == "lower" else (r["estimate"] > 0)
+            ckey = (m.id, metric, "control before/after")
+            c = by_key.loc[ckey] if ckey in by_key.index else None
+            row.update(test=r["test"], estimate=r["estimate"], ci_low=r["ci_low"], ci_high=r["ci_high"],
+                       p_used=r["p_used"], p_holm=r["p_holm"],
+                       verdict="improved" if sig and right else "worsened" if sig else "no evidence of change",
+                       control_changed=bool(c is not None and c["p_holm"] < alpha))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,11 +555,29 @@ def process(ctx: Context) -> dict[str, pd.DataFrame] | None:
 
 
 def process_its(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Weekly pilot/control series over the baseline and this quarter, and the ITS of each measure."""
+    """Weekly pilot/control series over the baseline and this quarter, and the ITS of each measure on
+    its own queue-log metrics (:func:`process.its_by_measure`). A measure without an ITS (no queue-log
+    metric, no queue data, planned, or no weeks before its start) has one row with ``status``
+    "not fitted" and the reason in ``note``."""
     def compute():
-        sources = [q.process_times_path for q in ctx.quarters]
-        weekly = proc.weekly_series(sources, ctx.study)
-        return weekly, proc.its_by_measure(sources, ctx.study, weekly=weekly)
+        plan = measure_plan(ctx)
+        quarters = [q for q in ctx.quarters if q.process_times is not None]
+        cols = ["measure", "metric", "group", "status", "note"]
+        weekly = pd.DataFrame(columns=["measure", "group", "week", "metric", "value", "tickets"])
+        its = pd.DataFrame(columns=cols)
+        if quarters and ctx.study.measures:
+            sources = [q.process_times_path for q in quarters]
+            weekly = proc.weekly_series(sources, ctx.study)
+            its = proc.its_by_measure(sources, ctx.study, weekly=weekly)
+        rows = []
+        for p in plan.to_dict("records"):
+            if p["its_reason"]:
+                rows.append(pd.DataFrame([{"measure": p["measure"], "metric": None, "group": None, "status": "not fitted",
+                                           "note": p["its_reason"]}]))
+            else:
+                rows.append(its[its["measure"] == p["measure"]])
+        out = pd.concat(rows, ignore_index=True) if rows else its
+        return weekly, out.reindex(columns=list(dict.fromkeys(cols + list(out.columns))))
     return ctx.once("its", compute)
 
 
@@ -535,17 +615,22 @@ def rejections(ctx: Context) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["quarter", "dataset", "reason", "rows"])
 
 
-def its_plot_data(ctx: Context, measure_id: str, metric: str = "waiting_minutes") -> pd.DataFrame:
-    """Weekly series of pilot and control with the fitted segments and the pre-trend counterfactual."""
+def its_plot_data(ctx: Context, measure_id: str, metric: str | None = None) -> pd.DataFrame:
+    """Weekly series of pilot and control with the fitted segments and the pre-trend counterfactual, for one
+    of the measure's own queue-log metrics (default: its first with a fitted ITS). Empty when the
+    measure has no fitted ITS for that metric (see :func:`process_its` for the reason)."""
     import datetime as dt
 
-    weekly, _ = process_its(ctx)
+    weekly, its = process_its(ctx)
     m = next(m for m in ctx.study.measures if m.id == measure_id)
+    fitted = its[(its["measure"] == m.id) & its["status"].eq("fitted")]
+    if metric is None:
+        metric = fitted["metric"].iloc[0] if len(fitted) else None
     out = []
     for group in ("pilot", "control"):
-        s = weekly[(weekly["measure"] == m.id) & (weekly["group"] == group) & (weekly["metric"] == metric)].copy()
-        if s.empty:
+        if not ((fitted["metric"] == metric) & (fitted["group"] == group)).any():
             continue
+        s = weekly[(weekly["measure"] == m.id) & (weekly["group"] == group) & (weekly["metric"] == metric)].copy()
         s["week"] = pd.to_datetime(s["week"])
         r = proc.interrupted_time_series(s, m.start)
         b = r.params.set_index("term")["estimate"]
@@ -556,9 +641,12 @@ def its_plot_data(ctx: Context, measure_id: str, metric: str = "waiting_minutes"
         transition = ((wk < m.start) & (wk.map(lambda d: d + dt.timedelta(days=7)) > m.start)).to_numpy()
         t0 = t[post].min() if post.any() else np.nan
         pre_line = b["intercept"] + b["time"] * t
-        fitted = pre_line + np.where(post, b["level_change"] + b["slope_change"] * (t - t0), 0.0)
-        s["fitted"] = np.where(transition, np.nan, fitted)
+        fitted_line = pre_line + np.where(post, b["level_change"] + b["slope_change"] * (t - t0), 0.0)
+        s["fitted"] = np.where(transition, np.nan, fitted_line)
         s["counterfactual"] = np.where(post, pre_line, np.nan)
         s["group_label"] = f"{group.capitalize()} branches"
         out.append(s)
+    if not out:
+        return pd.DataFrame(columns=["measure", "group", "week", "metric", "value", "tickets", "fitted", "counterfactual",
+                                     "group_label"])
     return pd.concat(out, ignore_index=True)

@@ -29,6 +29,7 @@ Holm, S. (1979); Benjamini, Y. & Hochberg, Y. (1995).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -36,7 +37,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 __all__ = ["RULES", "compare", "adjust_p", "power_mde", "did", "metric_values", "metric_kind",
-           "target_attainment", "evaluate"]
+           "target_attainment", "evaluate", "measure_window", "WINDOW_STATUSES"]
 
 # The documented rules choosing the headline test when ``test`` is not given. The chosen rule's
 # id and text are returned in the ``rule`` field of :func:`compare`.
@@ -148,7 +149,8 @@ def _t_two(a: np.ndarray, b: np.ndarray, equal_var: bool, level: float) -> dict:
         se = math.sqrt(sp * (1 / na + 1 / nb))
     else:
         se = math.sqrt(va / na + vb / nb)
-        df = (va / na + vb / nb) ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+        with np.errstate(invalid="ignore", divide="ignore"):   # both variances 0: df undefined (NaN)
+            df = (va / na + vb / nb) ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
     t = est / se if se > 0 else np.nan
     q = stats.t.ppf(0.5 + level / 2, df)
     return {"test": "welch" if not equal_var else "student", "statistic": t, "df": df,
@@ -184,7 +186,8 @@ def _mann_whitney(a: np.ndarray, b: np.ndarray, exact: bool | None = None) -> di
     else:
         z = W - na * nb / 2
         sigma = math.sqrt(na * nb / 12 * ((na + nb + 1) - (ties ** 3 - ties).sum() / ((na + nb) * (na + nb - 1))))
-        z = (z - np.sign(z) * 0.5) / sigma
+        with np.errstate(invalid="ignore", divide="ignore"):   # all values tied: sigma 0, p NaN (as R)
+            z = (z - np.sign(z) * 0.5) / sigma
         p = _pair_p(stats.norm.cdf(z), stats.norm.sf(z))
         method = "normal approximation with continuity and tie correction"
     return {"statistic": W, "p": p, "method": method}
@@ -209,7 +212,8 @@ def _signed_rank(d: np.ndarray, exact: bool | None = None) -> dict:
     else:
         z = V - n * (n + 1) / 4
         sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - (ties ** 3 - ties).sum() / 48)
-        z = (z - np.sign(z) * 0.5) / sigma
+        with np.errstate(invalid="ignore", divide="ignore"):   # all values tied: sigma 0, p NaN (as R)
+            z = (z - np.sign(z) * 0.5) / sigma
         p = _pair_p(stats.norm.cdf(z), stats.norm.sf(z))
         method = "normal approximation with continuity and tie correction"
     return {"statistic": V, "p": p, "method": method}
@@ -217,7 +221,10 @@ def _signed_rank(d: np.ndarray, exact: bool | None = None) -> dict:
 
 def _ncp_ci(t: float, df: float, level: float) -> tuple[float, float]:
     """Noncentrality parameters whose t distributions put t at the (1±level)/2 quantiles
-    (the noncentral-t CI of Steiger & Fouladi 1997, solved by bracketing and Brent's method)."""
+    (the noncentral-t CI of Steiger & Fouladi 1997, solved by bracketing and Brent's method).
+    NaN limits when t is not finite (zero variance) or df < 1 (too few observations)."""
+    if not (np.isfinite(t) and np.isfinite(df) and df >= 1):
+        return np.nan, np.nan
 
     def cdf(ncp):
         v = stats.nct.cdf(t, df, ncp)
@@ -249,6 +256,8 @@ def hedges_g(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, 
     df = na + nb - 2
     sp = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / df)
     hn = 1 / na + 1 / nb
+    if not (df >= 1 and sp > 0):             # one value per group, or no variance: g is undefined
+        return np.nan, np.nan, np.nan
     d = (a.mean() - b.mean()) / sp
     J = math.exp(math.lgamma(df / 2) - math.log(math.sqrt(df / 2)) - math.lgamma((df - 1) / 2))
     lo, hi = _ncp_ci(d / math.sqrt(hn), df, level)
@@ -258,6 +267,8 @@ def hedges_g(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, 
 def cohens_dz(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """d_z = mean(diff)/sd(diff) with its noncentral-t CI (``effectsize::cohens_d(paired=TRUE)``)."""
     n = len(d)
+    if n < 2 or not d.std(ddof=1) > 0:       # constant differences: d_z is undefined
+        return np.nan, np.nan, np.nan
     dz = d.mean() / d.std(ddof=1)
     lo, hi = _ncp_ci(dz * math.sqrt(n), n - 1, level)
     return dz, lo / math.sqrt(n), hi / math.sqrt(n)
@@ -274,6 +285,8 @@ def rank_biserial(a: np.ndarray, b: np.ndarray | None = None, level: float = 0.9
     if b is None:
         d = a[a != 0]
         n = len(d)
+        if n == 0:                            # every difference is zero: r is undefined
+            return np.nan, np.nan, np.nan
         r_ = stats.rankdata(np.abs(d))
         S = n * (n + 1) / 2
         r = (r_[d > 0].sum() - r_[d < 0].sum()) / S
@@ -451,7 +464,9 @@ def compare(before, after, kind: str = "continuous", paired: bool = False, test:
             notes.append("estimate is the difference of the medians")
         out.update(_alt_fields(alt))
         notes.append(f"skew before {gb:.2f} / after {ga:.2f}; outliers before {ob:.1%} / after {oa:.1%}; "
-                     f"SD ratio {a.std(ddof=1) / b.std(ddof=1):.2f}; Mann-Whitney: {mw['method']}")
+                     f"SD ratio {a.std(ddof=1) / b.std(ddof=1) if b.std(ddof=1) > 0 else np.nan:.2f}; Mann-Whitney: {mw['method']}")
+    if kind == "continuous" and (np.ptp(a) == 0 or np.ptp(b) == 0) and not np.isfinite(out["effect_size"]):
+        notes.append("a group (or the differences) has no variance: the t statistic and the effect size are undefined")
     notes.insert(0, f"rule {out['rule']}: {RULES[out['rule']]}")
     out["assumption_notes"] = "; ".join(notes)
     return pd.Series(out)
@@ -474,6 +489,30 @@ def adjust_p(p, method: str = "holm") -> np.ndarray:
     return out
 
 
+def _scalar(x) -> float:
+    """One float from a statsmodels result: a scalar, a 0-d or a 1-element array (solve_power returns
+    ``array([d])`` for some group sizes); anything else, or a failure, is NaN."""
+    try:
+        a = np.asarray(x, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        return np.nan
+    return float(a[0]) if a.size == 1 else np.nan
+
+
+def _solve(fn, **kw) -> float:
+    """A statsmodels ``power``/``solve_power`` call as one float; NaN when the root finder fails
+    (e.g. no effect size reaches the power with 1 or 2 observations per group)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with np.errstate(all="ignore"):
+                return _scalar(fn(**kw))
+    except (ValueError, ZeroDivisionError, FloatingPointError, RuntimeError):
+        return np.nan
+
+
 def power_mde(row: pd.Series, alpha: float = 0.05, power: float = 0.8) -> tuple[float, float]:
     """Power achieved at the observed effect and the minimum detectable effect (MDE) at ``power``,
     in the units of ``estimate`` (statsmodels power classes; two-sided).
@@ -482,44 +521,66 @@ def power_mde(row: pd.Series, alpha: float = 0.05, power: float = 0.8) -> tuple[
     paired: TTestPower with d_z; binary: NormalIndPower with Cohen's h, MDE converted back to a
     difference of proportions from the before value; NPS / DiD: normal (t) approximation with
     the standard error, MDE = (z_{1−α/2} + z_power) · SE.
+
+    Never raises for a group size: with fewer than 2 observations in a group, a zero variance
+    (effect size undefined), or when no effect size reaches ``power`` (tiny groups), the value
+    that cannot be computed is NaN.
     """
     from statsmodels.stats.power import NormalIndPower, TTestIndPower, TTestPower
 
     test = row["test"]
     nb, na = float(row["n_before"]), float(row["n_after"])
+    if not (np.isfinite(nb) and np.isfinite(na)) or min(nb, na) < 2:
+        return np.nan, np.nan
+
+    def finite(x) -> bool:
+        return x is not None and np.isfinite(_scalar(x))
+
     if test in ("welch", "student", "mann_whitney"):
-        g = row["effect_size"] if row["effect_size_name"] == "Hedges' g" else row["alt_effect_size"]
+        g = _scalar(row["effect_size"] if row["effect_size_name"] == "Hedges' g" else row["alt_effect_size"])
         ratio = na / nb
-        pw = TTestIndPower().power(effect_size=abs(g), nobs1=nb, alpha=alpha, ratio=ratio)
-        dmin = TTestIndPower().solve_power(effect_size=None, nobs1=nb, alpha=alpha, power=power, ratio=ratio)
+        pw = _solve(TTestIndPower().power, effect_size=abs(g), nobs1=nb, alpha=alpha, ratio=ratio) if finite(g) else np.nan
+        if finite(g) and not np.isfinite(pw):   # statsmodels' noncentral t gives NaN far in the tail (large n): normal limit
+            pw = _solve(NormalIndPower().power, effect_size=abs(g), nobs1=nb, alpha=alpha, ratio=ratio)
+        dmin = _solve(TTestIndPower().solve_power, effect_size=None, nobs1=nb, alpha=alpha, power=power, ratio=ratio)
         est_t = row["estimate"] if test != "mann_whitney" else row["after_value"] - row["before_value"]
-        sd = abs(est_t / g) if g not in (0, np.nan) and np.isfinite(g) and g != 0 else np.nan
-        return float(pw), float(dmin * sd)
+        sd = abs(est_t / g) if finite(g) and g != 0 and finite(est_t) else np.nan
+        return pw, dmin * sd
     if test in ("paired_t", "wilcoxon"):
-        dz = row["effect_size"] if row["effect_size_name"] == "d_z" else row["alt_effect_size"]
-        pw = TTestPower().power(effect_size=abs(dz), nobs=na, alpha=alpha)
-        dmin = TTestPower().solve_power(effect_size=None, nobs=na, alpha=alpha, power=power)
+        dz = _scalar(row["effect_size"] if row["effect_size_name"] == "d_z" else row["alt_effect_size"])
+        pw = _solve(TTestPower().power, effect_size=abs(dz), nobs=na, alpha=alpha) if finite(dz) else np.nan
+        if finite(dz) and not np.isfinite(pw):
+            pw = _solve(NormalIndPower().power, effect_size=abs(dz), nobs1=na, alpha=alpha, ratio=0)   # one-sample z
+        dmin = _solve(TTestPower().solve_power, effect_size=None, nobs=na, alpha=alpha, power=power)
         diff = row["after_value"] - row["before_value"]
-        sd = abs(diff / dz) if np.isfinite(dz) and dz != 0 else np.nan
-        return float(pw), float(dmin * sd)
+        sd = abs(diff / dz) if finite(dz) and dz != 0 and finite(diff) else np.nan
+        return pw, dmin * sd
     if test == "two_proportion":
-        h = row["effect_size"]
+        h = _scalar(row["effect_size"])
         ratio = na / nb
-        pw = NormalIndPower().power(effect_size=abs(h), nobs1=nb, alpha=alpha, ratio=ratio)
-        hmin = NormalIndPower().solve_power(effect_size=None, nobs1=nb, alpha=alpha, power=power, ratio=ratio)
-        p0 = float(row["before_value"])
+        pw = _solve(NormalIndPower().power, effect_size=abs(h), nobs1=nb, alpha=alpha, ratio=ratio) if finite(h) else np.nan
+        hmin = _solve(NormalIndPower().solve_power, effect_size=None, nobs1=nb, alpha=alpha, power=power, ratio=ratio)
+        p0 = _scalar(row["before_value"])
+        if not (finite(hmin) and finite(p0) and 0 <= p0 <= 1):
+            return pw, np.nan
         phi = 2 * math.asin(math.sqrt(p0))
         up = math.sin(min(phi + hmin, math.pi) / 2) ** 2 - p0
         down = p0 - math.sin(max(phi - hmin, 0) / 2) ** 2
-        direction = np.sign(row["estimate"]) if row["estimate"] != 0 else 1
-        return float(pw), float(up if direction >= 0 else down)
-    se = row.get("se", np.nan)
+        est = _scalar(row["estimate"])
+        direction = np.sign(est) if finite(est) and est != 0 else 1
+        mde = up if direction >= 0 else down
+        if mde <= 0:                         # at 0 or 1 the change can only go the other way
+            mde = down if direction >= 0 else up
+        return pw, float(mde)
+    se = _scalar(row.get("se", np.nan))
     if not np.isfinite(se):
-        se = (row["ci_high"] - row["ci_low"]) / (2 * stats.norm.ppf(1 - alpha / 2))
-    df = row.get("df", np.nan)
-    dist = stats.t(df) if np.isfinite(df) else stats.norm
+        se = (_scalar(row["ci_high"]) - _scalar(row["ci_low"])) / (2 * stats.norm.ppf(1 - alpha / 2))
+    if not (np.isfinite(se) and se > 0):
+        return np.nan, np.nan
+    df = _scalar(row.get("df", np.nan))
+    dist = stats.t(df) if np.isfinite(df) and df > 0 else stats.norm
     crit = dist.ppf(1 - alpha / 2)
-    ncp = abs(row["estimate"]) / se
+    ncp = abs(_scalar(row["estimate"])) / se
     pw = dist.sf(crit - ncp) + dist.cdf(-crit - ncp)
     return float(pw), float((crit + dist.ppf(power)) * se)
 
@@ -663,12 +724,11 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
 # ---------------------------------------------------------------------------------------------
 # metrics of the study
 def metric_kind(metric: str, study=None) -> str:
-    """'continuous', 'binary' or 'nps' for a metric id (dimension ids are continuous 0-100)."""
-    if metric in ("first_pass_yield", "within_service_level", "csat_top2", "complaint_rate"):
-        return "binary"
-    if metric == "nps":
-        return "nps"
-    return "continuous"
+    """'continuous', 'binary' or 'nps' for a metric id: the test family the metric registry names
+    (:mod:`study.metrics`; dimension ids are continuous 0-100 scores)."""
+    from study import metrics as mx
+
+    return mx.lookup(metric, study).test_kind or "continuous"
 
 
 def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
@@ -712,10 +772,19 @@ def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
     elif metric == "csat_mean_0_100":
         val = (sv[o.column].astype(float) - o.scale.min) / (o.scale.max - o.scale.min) * 100
     elif metric == "csat_top2":
+        from study.metrics import top2_range
+
         x = sv[o.column].astype(float)
-        val = (x >= o.scale.max - 1).astype(float).where(x.notna())
-    elif metric == "nps":
-        val = sv[q.outcomes.recommend.column].astype(float)
+        val = (x >= top2_range(o.scale.min, o.scale.max)[0]).astype(float).where(x.notna())
+    elif metric in ("nps", "recommend_top2"):
+        r = q.outcomes.recommend
+        if r is None:
+            raise ValueError(f"metric '{metric}' needs a recommend outcome in study.yml")
+        val = sv[r.column].astype(float)
+        if metric == "recommend_top2":
+            from study.metrics import top2_range
+
+            val = (val >= top2_range(r.scale.min, r.scale.max)[0]).astype(float).where(val.notna())
     elif metric == "complaint_rate":
         if q.outcomes.complaint is None:
             raise ValueError("metric 'complaint_rate' needs a complaint outcome in study.yml")
@@ -725,6 +794,107 @@ def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
     return pd.DataFrame({"branch_id": sv["branch_id"].to_numpy(), "date": date.to_numpy(), "value": val.to_numpy()})
 
 
+# ---------------------------------------------------------------------------------------------
+# measures on their own calendars
+
+#: Status of a measure against the reported quarters (:func:`measure_window`).
+WINDOW_STATUSES = {
+    "introduced": "started inside the reported quarter (or between the quarters): before/after around its start",
+    "sustained": "started inside or before the baseline quarter: baseline against current quarter, a sustained-effect "
+                 "comparison (whether the effect grew or held), not the effect of introducing it",
+    "planned": "starts after the reported quarter: listed, not tested",
+    "not testable": "no observations on one side of the start with these quarters",
+}
+
+
+def _quarter_bounds(quarter: str) -> tuple[dt.date, dt.date]:
+    from study.config import quarter_bounds
+
+    return quarter_bounds(quarter)
+
+
+def _span(first: dt.date, last: dt.date, quarters: dict[str, tuple[dt.date, dt.date]]) -> str:
+    """'2025Q1' when the span is a whole quarter, else '2025-04-01 – 2025-05-14'."""
+    for q, (a, b) in quarters.items():
+        if (first, last) == (a, b):
+            return q
+    return f"{first:%Y-%m-%d} – {last:%Y-%m-%d}"
+
+
+def measure_window(measure, baseline_quarter: str | None, current_quarter: str) -> dict:
+    """Which observations are "before" and "after" for a measure, given its start date and the quarters.
+
+    Rules (``status``, see :data:`WINDOW_STATUSES`), with B the baseline quarter and C the current one:
+
+    * start after C's last day: ``planned`` (not tested), reason "starts after C";
+    * start inside C (its first day included), or between B and C: ``introduced``; before = every
+      observation dated before the start (B and C's days before the start), after = on/after the
+      start. Without a baseline, a start after C's first day is tested within C alone; a start on
+      C's first day is ``not testable`` (nothing before it);
+    * start inside B or before it: ``sustained``; before = B, after = C. This shows whether the
+      effect grew or held between the quarters, not the effect of introducing the measure. Without
+      a baseline: ``not testable``.
+
+    Returns a dict: measure, start, status, reason, split (observations dated before it are
+    before, on/after it after; None when not tested), before and after ((first, last) dates or
+    None), before_text, after_text, comparison (what the before/after comparison shows), its_ok
+    (whether the data can hold weeks before the start, for the interrupted time series) and
+    its_reason (why not, else "").
+    """
+    start = measure.start if isinstance(measure.start, dt.date) else pd.Timestamp(measure.start).date()
+    c0, c1 = _quarter_bounds(current_quarter)
+    quarters = {current_quarter: (c0, c1)}
+    b0 = b1 = None
+    if baseline_quarter:
+        b0, b1 = _quarter_bounds(baseline_quarter)
+        quarters[baseline_quarter] = (b0, b1)
+    first_day = b0 if b0 is not None else c0
+    out = {"measure": measure.id, "start": start, "status": "", "reason": "", "split": None, "before": None,
+           "after": None, "before_text": "", "after_text": "", "comparison": "", "its_ok": False, "its_reason": ""}
+    when = f"{start:%Y-%m-%d}"
+    if start > c1:
+        out.update(status="planned", reason=f"starts after {current_quarter}",
+                   its_reason=f"it starts after {current_quarter}")
+        return out
+    if start < first_day or (b1 is not None and start <= b1):
+        if b0 is None:
+            out.update(status="not testable",
+                       reason=f"started on {when}, before {current_quarter}, and there is no baseline quarter to compare with",
+                       its_reason=f"the data begin after its start on {when}")
+            return out
+        out.update(status="sustained", split=c0, before=(b0, b1), after=(c0, c1),
+                   before_text=_span(b0, b1, quarters), after_text=_span(c0, c1, quarters),
+                   comparison="sustained effect: whether the effect grew or held between the quarters, not the effect "
+                              "of introducing the measure",
+                   reason=(f"started on {when}, inside the baseline quarter {baseline_quarter}" if start >= b0 else
+                           f"started on {when}, before the baseline quarter {baseline_quarter}"))
+        if start > b0:
+            out.update(its_ok=True)
+        else:
+            out.update(its_reason=f"the data begin on {b0:%Y-%m-%d}, after its start on {when}: no weeks before it")
+        return out
+    # start between the baseline's end (or the current quarter's first day) and the current quarter's end
+    if start <= first_day:
+        out.update(status="not testable",
+                   reason=f"starts on the first day of {current_quarter} and there is no baseline quarter, "
+                          "so there are no observations before it",
+                   its_reason="there are no weeks before its start")
+        return out
+    before_parts = []
+    if b0 is not None:
+        before_parts.append(_span(b0, b1, quarters))
+    if start > c0:
+        before_parts.append(_span(c0, start - dt.timedelta(days=1), quarters))
+    after = (max(start, c0), c1)
+    out.update(status="introduced", split=start, before=(first_day, start - dt.timedelta(days=1)), after=after,
+               before_text=" and ".join(before_parts), after_text=_span(*after, quarters),
+               comparison="introduction effect: before against after its start",
+               reason=f"started on {when}, inside {current_quarter}" if start >= c0 else
+                      f"started on {when}, between {baseline_quarter} and {current_quarter}",
+               its_ok=True)
+    return out
+
+
 def _did_value(kind: str, v: pd.Series) -> pd.Series:
     # NPS on the per-respondent scale +100 / 0 / −100: its mean is the NPS, so the DiD is in NPS points
     if kind == "nps":
@@ -732,74 +902,147 @@ def _did_value(kind: str, v: pd.Series) -> pd.Series:
     return v
 
 
-def evaluate(study, baseline: dict, followup: dict, level: float | None = None, n_boot: int = 9999, seed: int = 0,
-             power: float = 0.8) -> pd.DataFrame:
+def _metric_dataset(metric: str) -> str:
+    from study.config import PROCESS_METRICS
+
+    return "process_times" if metric in PROCESS_METRICS else "survey"
+
+
+#: Fewest observations per side (and per group) for a before/after test or a DiD cell.
+MIN_PER_SIDE = 2
+
+
+def evaluate(study, baseline: dict | None, followup: dict, level: float | None = None, n_boot: int = 9999,
+             seed: int = 0, power: float = 0.8, windows: dict[str, dict] | None = None) -> pd.DataFrame:
     """Evaluate every metric of every improvement measure of the study.
 
-    For each measure and metric: before/after in the pilot branches and in the control branches
-    (:func:`compare`, baseline = before, follow-up = after) and the difference-in-differences
+    For each measure and metric: before/after in the pilot branches and, when the measure has
+    control branches, in the control branches (:func:`compare`) and the difference-in-differences
     (:func:`did`, pilot vs control, monthly period effects, clustered by branch). Holm and BH
     adjusted p-values are computed within each family (measure × analysis) over its metrics;
     power achieved and MDE at ``power`` from :func:`power_mde`.
+
+    ``windows`` (measure id → :func:`measure_window`): which observations are before and after
+    each measure. Observations of ``baseline`` and those of ``followup`` dated before the window's
+    ``split`` are before, the rest of ``followup`` after; a measure whose window is planned or
+    not testable gets no rows. Without ``windows``, ``baseline`` is before and ``followup`` after.
+
+    An analysis that cannot run (fewer than :data:`MIN_PER_SIDE` observations on a side of a
+    group, no data source for the metric, too few clusters) is a row with ``skipped`` giving the
+    reason and NaN statistics; it never raises. Columns (besides :data:`FIELDS`): measure,
+    metric, label, kind, analysis, window (the window's status), p_used (the p the verdict uses:
+    for a DiD the wild-bootstrap p when it was run, else the cluster-SE p; ``test`` says which:
+    ``did_wild_bootstrap`` or ``did_cluster``), boot_p, n_boot, p_holm, p_bh, significant, power,
+    mde, se, pretrend_p, n_clusters, skipped.
     """
     alpha = study.alpha
     level = 1 - alpha if level is None else level
     rows = []
+
+    def skipped(m, metric, kind, analysis, reason, window):
+        rows.append({"measure": m.id, "metric": metric, "label": study.label(metric), "kind": kind, "analysis": analysis,
+                     "window": window, "test": "", "rule": "", "skipped": reason})
+
     for m in study.measures:
+        w = (windows or {}).get(m.id)
+        if w is not None and w["status"] not in ("introduced", "sustained"):
+            continue
+        window = w["status"] if w is not None else "as given"
+        analyses = ["pilot before/after"] + (["control before/after", "difference-in-differences"] if m.control else [])
         for metric in m.metrics:
             kind = metric_kind(metric)
-            vb = metric_values(study, baseline, metric).assign(_post=False)
-            va = metric_values(study, followup, metric).assign(_post=True)
-            both = pd.concat([vb, va], ignore_index=True).dropna(subset=["value"])
+            dataset = _metric_dataset(metric)
+            sources = [f for f in (baseline, followup) if f is not None]
+            if any(f.get(dataset) is None for f in sources) or not sources:
+                what = "queue data (process times)" if dataset == "process_times" else "survey data"
+                for a in analyses:
+                    skipped(m, metric, kind, a, f"no {what} for these quarters", window)
+                continue
+            if w is not None:
+                va = metric_values(study, followup, metric)
+                vb = metric_values(study, baseline, metric) if baseline is not None else va.iloc[0:0]
+                split = pd.Timestamp(w["split"])
+                cur_before = pd.to_datetime(va["date"]) < split
+                both = pd.concat([vb.assign(_post=False), va[cur_before].assign(_post=False),
+                                  va[~cur_before].assign(_post=True)], ignore_index=True)
+            else:
+                if baseline is None:
+                    raise ValueError("evaluate: without windows, a baseline is needed (before = baseline, after = followup)")
+                both = pd.concat([metric_values(study, baseline, metric).assign(_post=False),
+                                  metric_values(study, followup, metric).assign(_post=True)], ignore_index=True)
+            both = both.dropna(subset=["value"])
             both["group"] = np.where(both["branch_id"].isin(m.pilot), "pilot",
                                      np.where(both["branch_id"].isin(m.control), "control", "other"))
+            counts = both.groupby(["group", "_post"]).size()
+            n_of = lambda g, post: int(counts.get((g, post), 0))   # noqa: E731
             for grp in ("pilot", "control"):
                 if grp == "control" and not m.control:
+                    continue
+                analysis = f"{grp} before/after"
+                nb_, na_ = n_of(grp, False), n_of(grp, True)
+                if min(nb_, na_) < MIN_PER_SIDE:
+                    skipped(m, metric, kind, analysis, f"too few observations in the {grp} branches: {nb_} before and "
+                                                       f"{na_} after (at least {MIN_PER_SIDE} on each side)", window)
                     continue
                 sub = both[both["group"] == grp]
                 r = compare(sub.loc[~sub["_post"], "value"], sub.loc[sub["_post"], "value"], kind=kind, level=level)
                 pw, mde = power_mde(r, alpha=alpha, power=power)
                 rows.append({"measure": m.id, "metric": metric, "label": study.label(metric), "kind": kind,
-                             "analysis": f"{grp} before/after", **r.to_dict(), "power": pw, "mde": mde})
-            if m.control:
-                sub = both[both["group"] != "other"].copy()
-                sub["period"] = pd.to_datetime(sub["date"]).dt.to_period("M").astype(str)
-                sub.loc[sub["_post"], "period"] = "post:" + sub.loc[sub["_post"], "period"]
-                sub.loc[~sub["_post"], "period"] = "pre:" + sub.loc[~sub["_post"], "period"]
-                sub["y"] = _did_value(kind, sub["value"])
-                post = sorted(sub.loc[sub["_post"], "period"].unique())
+                             "analysis": analysis, "window": window, **r.to_dict(), "power": pw, "mde": mde,
+                             "skipped": ""})
+            if not m.control:
+                continue
+            cells = {(g, post): n_of(g, post) for g in ("pilot", "control") for post in (False, True)}
+            if min(cells.values()) < MIN_PER_SIDE:
+                skipped(m, metric, kind, "difference-in-differences",
+                        "too few observations for a difference-in-differences: " + ", ".join(
+                            f"{g} {'after' if post else 'before'} {n}" for (g, post), n in cells.items())
+                        + f" (at least {MIN_PER_SIDE} in each)", window)
+                continue
+            sub = both[both["group"] != "other"].copy()
+            sub["period"] = pd.to_datetime(sub["date"]).dt.to_period("M").astype(str)
+            sub.loc[sub["_post"], "period"] = "post:" + sub.loc[sub["_post"], "period"]
+            sub.loc[~sub["_post"], "period"] = "pre:" + sub.loc[~sub["_post"], "period"]
+            sub["y"] = _did_value(kind, sub["value"])
+            post = sorted(sub.loc[sub["_post"], "period"].unique())
+            try:
                 d = did(sub, "y", unit="branch_id", group="group", period="period", post=post, n_boot=n_boot,
                         seed=seed, level=level)
-                row = {"measure": m.id, "metric": metric, "label": study.label(metric), "kind": kind,
-                       "analysis": "difference-in-differences", "test": "did_cluster", "rule": "",
-                       "statistic": d["t"], "df": d["df"], "p": d["p"], "estimate": d["estimate"],
-                       "ci_low": d["ci_low"], "ci_high": d["ci_high"], "se": d["se"],
-                       "n_before": int((~sub["_post"]).sum()), "n_after": int(sub["_post"].sum()),
-                       "before_value": d["pilot_before"] - d["control_before"],
-                       "after_value": d["pilot_after"] - d["control_after"],
-                       "effect_size": np.nan, "effect_size_name": "", "boot_p": d["boot_p"],
-                       "pretrend_p": d["pretrend_p"], "n_clusters": d["n_clusters"], "assumption_notes": d["notes"]}
-                dist = stats.t(d["df"])
-                crit = dist.ppf(1 - alpha / 2)
-                ncp = abs(d["estimate"]) / d["se"]
-                row["power"] = float(dist.sf(crit - ncp) + dist.cdf(-crit - ncp))
-                row["mde"] = float((crit + dist.ppf(power)) * d["se"])
-                rows.append(row)
+            except ValueError as exc:
+                skipped(m, metric, kind, "difference-in-differences", str(exc).removeprefix("did: "), window)
+                continue
+            boot = bool(np.isfinite(d["boot_p"]))
+            row = {"measure": m.id, "metric": metric, "label": study.label(metric), "kind": kind,
+                   "analysis": "difference-in-differences", "window": window,
+                   "test": "did_wild_bootstrap" if boot else "did_cluster", "rule": "",
+                   "statistic": d["t"], "df": d["df"], "p": d["p"], "estimate": d["estimate"],
+                   "ci_low": d["ci_low"], "ci_high": d["ci_high"], "se": d["se"],
+                   "n_before": int((~sub["_post"]).sum()), "n_after": int(sub["_post"].sum()),
+                   "before_value": d["pilot_before"] - d["control_before"],
+                   "after_value": d["pilot_after"] - d["control_after"],
+                   "effect_size": np.nan, "effect_size_name": "", "boot_p": d["boot_p"], "n_boot": d["n_boot"],
+                   "boot_weights": d["boot_weights"],
+                   "pretrend_p": d["pretrend_p"], "n_clusters": d["n_clusters"], "assumption_notes": d["notes"],
+                   "skipped": ""}
+            row["power"], row["mde"] = power_mde(pd.Series(row), alpha=alpha, power=power)
+            rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    # the headline p of a DiD with few clusters is the wild-bootstrap p
-    table["p_used"] = np.where(table["analysis"].eq("difference-in-differences") & table["boot_p"].notna(),
-                               table["boot_p"], table["p"])
+    for col in ("boot_p", "n_boot", "pretrend_p", "n_clusters", "se", "p", "power", "mde"):
+        if col not in table:
+            table[col] = np.nan
+    # the headline p of a DiD with few clusters is the wild-bootstrap p (its test says so)
+    table["p_used"] = np.where(table["test"].eq("did_wild_bootstrap"), table["boot_p"], table["p"]).astype(float)
     table["p_holm"] = np.nan
     table["p_bh"] = np.nan
     for _, idx in table.groupby(["measure", "analysis"]).groups.items():
         table.loc[idx, "p_holm"] = adjust_p(table.loc[idx, "p_used"], "holm")
         table.loc[idx, "p_bh"] = adjust_p(table.loc[idx, "p_used"], "bh")
     table["significant"] = table["p_holm"] < alpha
-    first = ["measure", "metric", "label", "kind", "analysis", "test", "rule", "estimate", "ci_low", "ci_high", "p",
-             "boot_p", "p_used", "p_holm", "p_bh", "significant", "power", "mde", "effect_size", "effect_size_name",
-             "n_before", "n_after", "before_value", "after_value"]
+    first = ["measure", "metric", "label", "kind", "analysis", "window", "test", "rule", "estimate", "ci_low", "ci_high",
+             "p", "boot_p", "n_boot", "p_used", "p_holm", "p_bh", "significant", "power", "mde", "effect_size",
+             "effect_size_name", "n_before", "n_after", "before_value", "after_value", "skipped"]
     rest = [c for c in table.columns if c not in first]
     return table[first + rest]
 

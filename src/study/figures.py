@@ -112,6 +112,9 @@ def theme_rc() -> dict[str, Any]:
         "errorbar.capsize": 3,
         "image.cmap": "cividis",
         "mathtext.fontset": "dejavusans",
+        # Labels come from study.yml and the data: a "$" in a branch name is a dollar sign, never
+        # the start of a formula (mathtext would also fail on "$\\frac{1}{0" and the like).
+        "text.parse_math": False,
         "svg.fonttype": "path",
         "svg.hashsalt": "study-report",  # deterministic ids: identical figures give identical SVG
         "pdf.fonttype": 42,
@@ -166,9 +169,37 @@ def _num(fmt: str, v: float) -> str:
     return "\u2212" + text[1:] if text.startswith("-") else text
 
 
+#: Longest label drawn in a figure (display width; CJK characters count double); longer ones end in "…".
+MAX_LABEL = 60
+
+
+def _width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def label_text(value: Any, limit: int = MAX_LABEL) -> str:
+    """A label from study.yml or the data as figure text: one line, at most ``limit`` wide.
+
+    Always plain text - the theme turns mathtext off (``text.parse_math``), so ``$``, ``\\`` and
+    ``<`` are drawn as typed; a very long label is cut with "…" so it cannot squeeze the axes away.
+    """
+    text = " ".join(str(value).split())
+    if _width(text) <= limit:
+        return text
+    out, w = [], 0
+    for ch in text:
+        w += 2 if ord(ch) > 0x2E80 else 1
+        if w > limit - 1:
+            break
+        out.append(ch)
+    return "".join(out).rstrip() + "…"
+
+
 def _wrap(text: str, width: int) -> str:
     """Wrap a tick label to ``width`` characters (CJK characters count double)."""
     import textwrap
+
+    text = label_text(text)
 
     if sum(2 if ord(ch) > 0x2E80 else 1 for ch in text) <= width:
         return text
@@ -223,7 +254,7 @@ def bar_ci(data: pd.DataFrame, category: str, value: str, *, value_label: str, c
             err = None
             if lo is not None:
                 err = np.vstack([vals - sub[lo].to_numpy(float), sub[hi].to_numpy(float) - vals])
-            kw = dict(color=cmap[g] if g is not None else OKABE_ITO["blue"], label=None if g is None else str(g),
+            kw = dict(color=cmap[g] if g is not None else OKABE_ITO["blue"], label=None if g is None else label_text(g),
                       zorder=2)
             ekw = dict(ecolor="#222222", elinewidth=1.0, capsize=2.5, capthick=1.0)
             if horizontal:
@@ -253,7 +284,7 @@ def bar_ci(data: pd.DataFrame, category: str, value: str, *, value_label: str, c
                                         ha="center", fontsize=7.5, color="#333333")
         _ref_line(ax, ref, ref_label, horizontal)
         if horizontal:
-            ax.set_yticks(pos, [str(c) for c in cats])
+            ax.set_yticks(pos, [label_text(c) for c in cats])
             ax.invert_yaxis()
             ax.set_xlabel(value_label)
             if category_label:
@@ -297,6 +328,7 @@ def _place_labels(fig, ax, xs, ys, labels, fontsize=8) -> None:
                (-6, -4, "right", "top"), (0, 7, "center", "bottom"), (0, -7, "center", "top"),
                (8, 0, "left", "center"), (-8, 0, "right", "center")]
     for x, y, text in zip(xs, ys, labels):
+        text = label_text(text, 40)
         best, best_cost = None, None
         for dx, dy, ha, va in offsets:
             t = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
@@ -391,10 +423,10 @@ def radar(data: pd.DataFrame, category: str, value: str, *, value_label: str, gr
             a = np.append(angles, angles[0])
             v = np.append(vals, vals[0])
             c = cmap[g] if g is not None else OKABE_ITO["blue"]
-            ax.plot(a, v, color=c, lw=1.6, label=None if g is None else str(g), zorder=3)
+            ax.plot(a, v, color=c, lw=1.6, label=None if g is None else label_text(g), zorder=3)
             ax.fill(a, v, color=c, alpha=0.10, zorder=2)
             ax.scatter(angles, vals, color=c, s=12, zorder=4)
-        ax.set_xticks(angles, [str(c) for c in cats])
+        ax.set_xticks(angles, [_wrap(str(c), 18) for c in cats])
         lo = vmin if vmin is not None else min(0.0, float(np.nanmin(data[value])))
         hi = vmax if vmax is not None else float(np.nanmax(data[value])) * 1.05
         ax.set_ylim(lo, hi)
@@ -450,7 +482,7 @@ def dot_whisker(data: pd.DataFrame, metric: str, estimate: str, lo: str, hi: str
             c = cmap[g] if g is not None else OKABE_ITO["blue"]
             ax.errorbar(est, yy, xerr=np.vstack([est - s[lo].to_numpy(float), s[hi].to_numpy(float) - est]),
                         fmt="o", color=c, ecolor=c, elinewidth=1.6, capsize=0, markersize=5.5,
-                        markeredgecolor="white", markeredgewidth=0.6, label=None if g is None else str(g), zorder=3)
+                        markeredgecolor="white", markeredgewidth=0.6, label=None if g is None else label_text(g), zorder=3)
             if fmt:
                 for e, y in zip(est, yy):
                     ax.annotate(_num(fmt, e), (e, y), xytext=(0, 5), textcoords="offset points", ha="center",
@@ -464,7 +496,7 @@ def dot_whisker(data: pd.DataFrame, metric: str, estimate: str, lo: str, hi: str
             ypos = {m: i for i, m in enumerate(metrics)}
             draw(ax, data, ypos)
             _ref_line(ax, ref, ref_label, True)
-            ax.set_yticks(range(len(metrics)), [str(m) for m in metrics])
+            ax.set_yticks(range(len(metrics)), [label_text(m) for m in metrics])
             ax.set_ylim(len(metrics) - 0.5, -0.5)
             ax.grid(axis="y", visible=False)
             ax.set_xlabel(estimate_label)
@@ -478,7 +510,7 @@ def dot_whisker(data: pd.DataFrame, metric: str, estimate: str, lo: str, hi: str
             for ax, m in zip(axes, metrics):
                 sub = data[data[metric] == m]
                 draw(ax, sub, {m: 0})
-                ax.set_yticks([0], [str(m)])
+                ax.set_yticks([0], [label_text(m)])
                 ax.set_ylim(0.6, -0.6)
                 ax.grid(axis="y", visible=False)
                 units = sub[unit].dropna().unique()
@@ -518,7 +550,7 @@ def its_plot(data: pd.DataFrame, time: str, value: str, *, intervention, value_l
         for g in groups:
             sub = (data if g is None else data[data[group] == g]).sort_values(time)
             c = cmap[g] if g is not None else OKABE_ITO["blue"]
-            name = None if g is None else str(g)
+            name = None if g is None else label_text(g)
             ax.plot(sub[time], sub[value], "o", color=c, markersize=3.5, alpha=0.75, zorder=3,
                     label=name if name is not None else "Observed")
             if fitted:
@@ -602,7 +634,7 @@ def process_times(data: pd.DataFrame, category: str, minutes: str, *, value_labe
             sp = [(i, std[c]) for i, c in enumerate(cats) if c in std]
             ax.scatter([v for _, v in sp], [i for i, _ in sp], marker="D", s=30, color=OKABE_ITO["vermillion"],
                        zorder=4, label="Standard", edgecolors="white", linewidths=0.5)
-        ax.set_yticks(pos, [str(c) for c in cats])
+        ax.set_yticks(pos, [label_text(c) for c in cats])
         ax.set_ylim(len(cats) - 0.5, -0.5)
         ax.grid(axis="y", visible=False)
         ax.set_xlabel(value_label)

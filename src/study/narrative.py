@@ -40,12 +40,23 @@ RULES = pd.DataFrame([
     ("PROBLEM-SCALE", "Problem: measurement", "Questionnaire scales below a reliability or validity threshold "
      "(Appendix A thresholds) are named, so their scores are read with care."),
     ("PROBLEM-BENCH", "Problem: competitor gap", "Competitor metrics where our bank ranks in the lower half."),
-    ("EFFECT", "Effect of a measure", "A measure improved a metric when the difference-in-differences (pilot vs control "
-     "branches) is significant after Holm adjustment across the measure's metrics and points the right way; "
-     "'no evidence of change' otherwise. The control branches' own before/after change is reported beside it."),
-    ("REC-MEASURE", "Recommendation: measure", "A measure that improved its first (primary) metric without a significant "
-     "change in the control branches is recommended for roll-out to the other branches; a measure with no evidence on its "
-     "primary metric is to be reviewed before it is extended; a measure that worsened it is to be stopped."),
+    ("EFFECT", "Effect of a measure", "Each measure is evaluated in the window its start date allows: started in the "
+     "reported quarter, before against after its start; started in or before the baseline quarter, baseline against "
+     "current quarter, a sustained-effect comparison (whether the effect grew or held, not the effect of introducing "
+     "it); starting after the quarter, planned and not tested; without observations on both sides, not testable (the "
+     "reason is given). With control branches, a measure improved a metric when the difference-in-differences (pilot vs "
+     "control) is significant after Holm adjustment across the measure's metrics and points the right way; the p "
+     "adjusted is the DiD's headline p: the restricted wild-cluster bootstrap p with fewer than 30 branches, else the "
+     "cluster-SE t test (the table names both). Without control branches the pilot branches' before/after change is "
+     "judged the same way and reported as weaker evidence: it cannot separate the measure from a change every branch "
+     "saw. 'No evidence of change' otherwise. The control branches' own before/after change is reported beside it."),
+    ("REC-MEASURE", "Recommendation: measure", "On each measure's first (primary) metric. DiD improved without a "
+     "significant change in the control branches: roll out to the other branches; improved but the control branches "
+     "changed too, or no evidence: review before extending; worsened: stop and review its design. Pilot branches only "
+     "(no control): improved: confirm with control branches before a roll-out; no evidence: review before extending; "
+     "worsened: review its design before continuing. Sustained-effect comparison: improved: continue; no evidence: "
+     "continue and review, the quarters cannot show its introduction effect; worsened: review. Planned: evaluate once a "
+     "quarter after its start is reported. Not testable: the reason and the data an evaluation needs."),
     ("REC-STAFF", "Recommendation: staffing", "Per branch, the hours where Erlang C needs more counters than are open "
      "and the hours with spare counters (needed < used − 0.5). The branches with the most counters missing (at most three) "
      "are named, with their spare hours to move counters from; when no branch is short, the branches with spare counters "
@@ -264,29 +275,7 @@ def staffing_moves(ctx: Context, staffing: pd.DataFrame) -> pd.DataFrame:
 def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFrame, staffing: pd.DataFrame,
                     targets: pd.DataFrame, problems_found: pd.DataFrame) -> pd.DataFrame:
     """Recommendations, each with the rule that produced it and its evidence."""
-    rows = []
-    for m in ctx.study.measures:
-        v = verdicts[verdicts["measure"] == m.id] if not verdicts.empty else verdicts
-        if v.empty:
-            rows.append({"recommendation": f"Evaluate **{m.name}** once a follow-up quarter is available.",
-                         "evidence": "no baseline/follow-up pair", "rule": "REC-MEASURE"})
-            continue
-        primary = v[v["metric"] == m.metrics[0]].iloc[0]
-        improved = v[v["verdict"] == "improved"]["label"].tolist()
-        ev = (f"{primary['label']}: DiD {P.fmt_num(primary['estimate'], 2, sign=True)} "
-              f"{P.fmt_ci(primary['ci_low'], primary['ci_high'], 2)}, Holm-adjusted {P.fmt_p(primary['p_holm'])}; "
-              f"improved: {', '.join(improved) if improved else 'none'}")
-        if primary["verdict"] == "improved" and not primary["control_changed"]:
-            others = [b for b in ctx.study.branch_ids if b not in m.pilot]
-            text = f"Roll out **{m.name}** to the other {len(others)} branches."
-        elif primary["verdict"] == "worsened":
-            text = f"Stop **{m.name}** and review its design."
-        elif primary["verdict"] == "improved":
-            text = (f"Review **{m.name}** before extending it: {primary['label'].lower()} improved against the control "
-                    "branches, but the control branches changed significantly too.")
-        else:
-            text = f"Review **{m.name}** before extending it: there is no evidence yet that it moved {primary['label'].lower()}."
-        rows.append({"recommendation": text, "evidence": ev, "rule": "REC-MEASURE"})
+    rows = measure_recommendations(ctx, verdicts)
     if staffing is not None:
         moves = staffing_moves(ctx, staffing)
         short = moves[moves["counters_short"] > 0].sort_values(["counters_short", "branch_id"], ascending=[False, True])
@@ -325,51 +314,207 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
         rows.append({"recommendation": P.md("Revise the items of {} before the next wave.",
                                             r["problem"] if r["problem"] == "the measurement model" else f"the scale “{r['problem']}”"),
                      "evidence": r["evidence"], "rule": "PROBLEM-SCALE"})
-    out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"])
+    out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"], dtype=object)   # object: pandas 3 str dtype drops Md
     out.insert(0, "no", np.arange(1, len(out) + 1))
     return out
 
 
-def effect_sentence(ctx: Context, verdicts: pd.DataFrame, its: pd.DataFrame) -> str:
-    """Rule EFFECT, in words, per measure."""
+def _unit(metric: str, study=None) -> str:
+    """The unit a metric's estimates are in (DiD figure, ITS sentences), from the metric registry."""
+    m = mx.lookup(metric, study)
+    if m.style == "min":
+        return "minutes"
+    if m.kind == "share":
+        return "share (0-1)"
+    if m.kind == "nps":
+        return "NPS points"
+    if m.kind == "mean":
+        return f"points ({m.unit} scale)" if m.unit else "points (answer scale)"
+    return "points (0-100 score)"
+
+
+def _its_change(metric: str, x: float, per_week: bool = False) -> str:
+    """An ITS level (or slope) change in the metric's unit: "−2.51 min", "−3.2 pp"."""
+    unit = _unit(metric)
+    if unit == "share (0-1)":
+        return P.fmt_pp(x, 2 if per_week else 1) + ("/week" if per_week else "")
+    text = P.fmt_num(x, 3 if per_week else 2, sign=True)
+    return text + (" min" if unit == "minutes" else "") + ("/week" if per_week else "")
+
+
+def _design_words(design: str) -> tuple[str, str]:
+    """(abbreviation of the estimate, p name) for a verdict's design."""
+    return ("DiD", "Holm") if design == "difference-in-differences" else ("change", "Holm")
+
+
+def effect_sentence(ctx: Context, verdicts: pd.DataFrame, its: pd.DataFrame | None) -> P.Md:
+    """Rule EFFECT, in words, per measure: its window (introduced, sustained, planned, not testable), the
+    design (DiD, or pilot before/after as weaker evidence), the verdicts, the pre-trend flag and the ITS
+    of each of its queue-log metrics (or why there is none)."""
+    from study.analysis import measure_plan
+
+    if not ctx.study.measures:
+        return P.Md("")
+    plan = measure_plan(ctx).set_index("measure")
+    ev = effects(ctx)
     out = []
     for m in ctx.study.measures:
-        v = verdicts[verdicts["measure"] == m.id]
-        if v.empty:
+        p = plan.loc[m.id]
+        v = verdicts[verdicts["measure"] == m.id] if verdicts is not None and not verdicts.empty else pd.DataFrame()
+        if p["status"] == "planned":
+            out.append(P.md("**{}** starts on {}, after {}: it is listed in Chapter 4 and not tested in this report.",
+                            m.name, f"{m.start:%d %B %Y}", ctx.quarter))
             continue
-        good = v[v["verdict"] == "improved"]
-        none = v[v["verdict"] == "no evidence of change"]
-        s = (f"**{m.name}** (pilot {', '.join(m.pilot)}, control {', '.join(m.control) or 'none'}, from {m.start:%d %B %Y}): ")
-        if len(good):
-            s += "improved " + ", ".join(f"{r['label'].lower()} (DiD {P.fmt_num(r['estimate'], 2, sign=True)}, "
-                                           f"{P.fmt_ci(r['ci_low'], r['ci_high'], 2)}, Holm {P.fmt_p(r['p_holm'])})"
-                                           for r in good.to_dict("records"))
+        if p["status"] == "not testable":
+            out.append(P.md("**{}** cannot be evaluated with these quarters: it {}.", m.name, p["reason"]))
+            continue
+        parts = [P.md("**{}** (pilot {}, control {}, from {}): ", m.name, ", ".join(m.pilot), ", ".join(m.control),
+                      f"{m.start:%d %B %Y}") if m.control else
+                 P.md("**{}** (pilot {}, from {}): ", m.name, ", ".join(m.pilot), f"{m.start:%d %B %Y}")]
+        if p["status"] == "sustained":
+            parts.append(P.md("it {}, so {} → {} is a sustained-effect comparison, which shows whether the effect grew or "
+                              "held, not the effect of introducing the measure; ", p["reason"], p["before"], p["after"]))
+        if p["design"] == "pilot before/after":
+            parts.append(P.md("without control branches the evidence is the before/after change in the pilot branches "
+                              "alone, weaker than a difference-in-differences because it cannot separate the measure "
+                              "from a change every branch saw; "))
+        abbr, _ = _design_words(p["design"])
+        clauses = []
+        for verdict, word in (("improved", "improved"), ("worsened", "worsened")):
+            sel = v[v["verdict"] == verdict] if len(v) else v
+            if len(sel):
+                items = [P.md("{} ({} {}, {} CI {}, Holm {})", r["label"].lower(), abbr, tables.change(r["metric"], r["estimate"]),
+                              ctx.level_pct, tables.ci(r["metric"], r["ci_low"], r["ci_high"]), P.fmt_p(r["p_holm"]))
+                         for r in sel.to_dict("records")]
+                clauses.append(P.join([P.Md(word + " "), P.join(items, sep=", ")], sep=""))
+        none = v[v["verdict"] == "no evidence of change"] if len(v) else v
         if len(none):
-            s += ("; " if len(good) else "") + "no evidence of change in " + ", ".join(none["label"].str.lower())
-        s += "."
-        ev = effects(ctx)
-        if "pretrend_p" in ev:
+            clauses.append(P.md("no evidence of change in {}", ", ".join(none["label"].str.lower())))
+        untested = v[v["verdict"] == "not tested"] if len(v) else v
+        if len(untested):
+            clauses.append(P.md("not tested: {}", "; ".join(f"{r['label'].lower()} ({r['reason']})"
+                                                         for r in untested.to_dict("records"))))
+        parts.append(P.join(clauses, sep="; ") if clauses else P.md("nothing could be tested"))
+        parts.append(P.Md("."))
+        if not ev.empty and "pretrend_p" in ev:
             d = ev[(ev["measure"] == m.id) & (ev["analysis"] == "difference-in-differences")]
             flagged = d[d["pretrend_p"] < ctx.study.alpha]
             if len(flagged):
-                s += (" The pre-trend test within the baseline quarter flags " + ", ".join(
-                    f"{r['label'].lower()} ({P.fmt_p(r['pretrend_p'])})" for r in flagged.to_dict("records")) +
-                    ": pilot and control already drifted apart before the start, so read these DiD estimates with care.")
-        it = its[(its["measure"] == m.id) & (its["metric"] == "waiting_minutes")] if not its.empty else its
-        if len(it) and "level_change" in it:
-            p = it[it["group"] == "pilot"]
-            c = it[it["group"] == "control"]
-            if len(p):
-                p = p.iloc[0]
-                s += (f" The interrupted time series of weekly waiting time shows a level change of "
-                      f"{P.fmt_num(p['level_change'], 2, sign=True)} min ({P.fmt_num(p['relative_level_change'] * 100, 1, sign=True)} %, "
-                      f"{P.fmt_p(p['level_p'])}) in the pilot branches")
-                if len(c):
-                    c = c.iloc[0]
-                    s += f" and {P.fmt_num(c['level_change'], 2, sign=True)} min ({P.fmt_p(c['level_p'])}) in the control branches"
-                s += "."
-        out.append(s)
-    return "\n\n".join(out)
+                parts.append(P.md(" The pre-trend test within the before period flags {}: pilot and control already drifted "
+                                  "apart before the start, so read these DiD estimates with care.",
+                                  ", ".join(f"{r['label'].lower()} ({P.fmt_p(r['pretrend_p'])})" for r in flagged.to_dict("records"))))
+        parts.append(its_sentence(ctx, m, its))
+        out.append(P.join(parts, sep=""))
+    return P.Md("\n\n".join(out))
+
+
+def its_sentence(ctx: Context, m, its: pd.DataFrame | None) -> P.Md:
+    """The interrupted time series of a measure's own queue-log metrics in words, or why there is none."""
+    if its is None or its.empty:
+        return P.Md("")
+    rows = its[its["measure"] == m.id]
+    fitted = rows[rows["status"].eq("fitted")]
+    texts = []
+    for metric in fitted["metric"].unique():
+        f = fitted[fitted["metric"] == metric].set_index("group")
+        if "pilot" not in f.index:
+            continue
+        pr = f.loc["pilot"]
+        t = P.md(" The interrupted time series of weekly {} shows a level change of {} ({}, {}) in the pilot branches",
+                 ctx.study.label(metric).lower(), _its_change(metric, pr["level_change"]),
+                 P.fmt_num(pr["relative_level_change"] * 100, 1, sign=True) + " %", P.fmt_p(pr["level_p"]))
+        if "control" in f.index:
+            c = f.loc["control"]
+            t = P.join([t, P.md(" and {} ({}) in the control branches", _its_change(metric, c["level_change"]),
+                                P.fmt_p(c["level_p"]))], sep="")
+        texts.append(P.join([t, P.Md(".")], sep=""))
+    if fitted.empty and len(rows):
+        texts.append(P.md(" No interrupted time series: {}.", its_reason(rows)))
+    return P.join(texts, sep="")
+
+
+def its_reason(rows: pd.DataFrame) -> str:
+    """Why a measure has no fitted ITS, from its "not fitted" rows (the first distinct reasons)."""
+    notes = [n for n in dict.fromkeys(rows.loc[rows["status"].ne("fitted"), "note"].astype(str)) if n]
+    return "; ".join(notes[:2]) or "no weeks to fit"
+
+
+def its_skipped(ctx: Context, its: pd.DataFrame | None) -> P.Md:
+    """One sentence per measure that has no interrupted time series, saying why (Chapter 5)."""
+    if not ctx.study.measures:
+        return P.Md("")
+    if its is None or its.empty:
+        return P.md("No interrupted time series: no queue data (process times) were supplied.")
+    out = []
+    for m in ctx.study.measures:
+        rows = its[its["measure"] == m.id]
+        if len(rows) and not rows["status"].eq("fitted").any():
+            out.append(P.md("**{}** has no interrupted time series: {}.", m.name, its_reason(rows)))
+    return P.Md(" ".join(out))
+
+
+def its_caption(ctx: Context, m, metric: str) -> P.Md:
+    """Caption of a measure's ITS figure for one of its metrics."""
+    return P.md("Weekly {}, {} of “{}”, {}", ctx.study.label(metric).lower(),
+                "pilot and control branches" if m.control else "pilot branches", m.name, effects_period(ctx))
+
+
+def measure_recommendations(ctx: Context, verdicts: pd.DataFrame) -> list[dict]:
+    """Rule REC-MEASURE: one recommendation per measure, by its status and design (see :data:`RULES`)."""
+    rows = []
+    for m in ctx.study.measures:
+        v = verdicts[verdicts["measure"] == m.id] if verdicts is not None and not verdicts.empty else pd.DataFrame()
+        status = v["status"].iloc[0] if len(v) and "status" in v else ("introduced" if len(v) else "not testable")
+        design = v["design"].iloc[0] if len(v) and "design" in v else ("difference-in-differences" if m.control else "pilot before/after")
+        if status == "planned":
+            rows.append({"recommendation": P.md("Evaluate **{}** after it starts on {}, once a quarter after its start is "
+                                                "reported.", m.name, f"{m.start:%d %B %Y}"),
+                         "evidence": v["reason"].iloc[0] if len(v) else f"starts after {ctx.quarter}", "rule": "REC-MEASURE"})
+            continue
+        primary = v[v["metric"] == m.metrics[0]] if len(v) else v
+        if status == "not testable" or primary.empty or primary.iloc[0]["verdict"] == "not tested":
+            reason = primary.iloc[0]["reason"] if len(primary) else "no baseline/follow-up pair"
+            rows.append({"recommendation": P.md("Plan an evaluation of **{}**: it cannot be evaluated with these quarters "
+                                                "({}); compare a period before its start with one after it.", m.name, reason),
+                         "evidence": reason, "rule": "REC-MEASURE"})
+            continue
+        primary = primary.iloc[0]
+        abbr, _ = _design_words(design)
+        improved = v[v["verdict"] == "improved"]["label"].tolist()
+        ev = (f"{primary['label']}: {abbr} {tables.change(primary['metric'], primary['estimate'])} "
+              f"{ctx.level_pct} CI {tables.ci(primary['metric'], primary['ci_low'], primary['ci_high'])}, "
+              f"Holm-adjusted {P.fmt_p(primary['p_holm'])}"
+              + (" (pilot branches only, no control)" if design == "pilot before/after" else "")
+              + (" (sustained-effect comparison)" if status == "sustained" else "")
+              + f"; improved: {', '.join(improved) if improved else 'none'}")
+        verdict, label = primary["verdict"], primary["label"].lower()
+        if status == "sustained":
+            text = {"improved": P.md("Continue **{}**: {} kept improving between the quarters (sustained-effect "
+                                     "comparison).", m.name, label),
+                    "worsened": P.md("Review **{}**: {} worsened between the quarters although the measure was running.",
+                                     m.name, label)}.get(verdict, P.md(
+                        "Continue **{}** and review it: {} did not change significantly between the quarters; these "
+                        "quarters cannot show the effect of introducing it.", m.name, label))
+        elif design == "pilot before/after":
+            text = {"improved": P.md("Confirm **{}** with control branches before rolling it out: {} improved in the "
+                                     "pilot branches, but a before/after change without control branches cannot be "
+                                     "separated from a change every branch saw.", m.name, label),
+                    "worsened": P.md("Review the design of **{}** before continuing it: {} worsened in the pilot branches "
+                                     "(before/after, no control branches).", m.name, label)}.get(verdict, P.md(
+                        "Review **{}** before extending it: there is no evidence yet that it moved {} (pilot branches "
+                        "only, no control branches).", m.name, label))
+        elif verdict == "improved" and not primary["control_changed"]:
+            others = [b for b in ctx.study.branch_ids if b not in m.pilot]
+            text = P.md("Roll out **{}** to the other {} branches.", m.name, len(others))
+        elif verdict == "worsened":
+            text = P.md("Stop **{}** and review its design.", m.name)
+        elif verdict == "improved":
+            text = P.md("Review **{}** before extending it: {} improved against the control branches, but the control "
+                        "branches changed significantly too.", m.name, label)
+        else:
+            text = P.md("Review **{}** before extending it: there is no evidence yet that it moved {}.", m.name, label)
+        rows.append({"recommendation": text, "evidence": ev, "rule": "REC-MEASURE"})
+    return rows
 
 
 __all__ = ["RULES", "headline_sentences", "target_sentences", "priority_sentence", "problems", "staffing_moves",
@@ -553,7 +698,10 @@ def score_notes(ctx: Context) -> list[P.Md]:
 
 
 def suppression_note(ctx: Context) -> list[P.Md]:
-    return [P.md("Groups with fewer than {} respondents are suppressed (privacy and precision).", ctx.study.min_cell_size)]
+    return [P.md("Groups with fewer than {} respondents are suppressed (privacy and precision); when that leaves fewer than two "
+                 "suppressed groups or fewer than {} respondents among them, the next smallest groups are suppressed too, so "
+                 "that no suppressed figure can be recovered from the all-respondent total.", ctx.study.min_cell_size,
+                 ctx.study.min_cell_size)]
 
 
 def driver_sentences(ctx: Context, drv: dict) -> P.Md:
@@ -741,49 +889,165 @@ def problems_intro(ctx: Context, found: pd.DataFrame) -> P.Md:
                 count(found["area"].nunique(), "area"))
 
 
-def measures_intro(ctx: Context) -> str:
+def measures_intro(ctx: Context) -> P.Md:
+    """What the chapter lists, true for any number of measures, with or without control branches and starts."""
+    from study.analysis import measure_plan
+
     n = len(ctx.study.measures)
-    return (f"The study definition lists {n} improvement measure{'s' if n != 1 else ''}. Each was introduced in pilot branches "
-            "from its start date, while control branches continued as before, so that its effect can be separated from the "
-            "change every branch saw (Chapter 5).")
+    if n == 0:
+        return P.md("The study definition lists no improvement measures, so there is nothing to evaluate in this chapter "
+                    "or in Chapter 5.")
+    plan = measure_plan(ctx)
+    with_control = sum(bool(m.control) for m in ctx.study.measures)
+    text = [P.md("The study definition lists {} improvement measure{}.", n, "s" if n != 1 else "")]
+    if with_control == n:
+        text.append(P.md("{} in pilot branches from its start date, while control branches continue as before, so that "
+                         "its effect can be separated from the change every branch saw (Chapter 5).",
+                         "It runs" if n == 1 else "Each runs"))
+    elif with_control == 0:
+        text.append(P.md("{} no control branches, so {} effect is judged by the before/after change in the pilot "
+                         "branches alone, weaker evidence than a comparison with control branches (Chapter 5).",
+                         "It has" if n == 1 else "None has", "its" if n == 1 else "each one's"))
+    else:
+        text.append(P.md("{} of them {} control branches that continued as before, so that the effect can be separated "
+                         "from the change every branch saw; the other {} {} judged by the before/after change in the "
+                         "pilot branches alone, weaker evidence (Chapter 5).", with_control,
+                         "has" if with_control == 1 else "have", n - with_control, "is" if n - with_control == 1 else "are"))
+    counts = plan["status"].value_counts()
+    words = {"introduced": "started in or just before {}".format(ctx.quarter),
+             "sustained": "started in or before the baseline quarter (a sustained-effect comparison)",
+             "planned": "start after {} (listed, not tested)".format(ctx.quarter),
+             "not testable": "cannot be evaluated with these quarters"}
+    if len(counts) > 1 or counts.index[0] != "introduced":
+        text.append(P.md("Of these, {}.", "; ".join(f"{k} {words[s]}" for s, k in counts.items())))
+    return P.join(text)
 
 
-def measure_description(ctx: Context, m) -> str:
-    return (f"{m.description} Started {m.start:%d %B %Y} in {len(m.pilot)} pilot branches "
-            f"({', '.join(ctx.study.label(b) for b in m.pilot)}); {len(m.control)} control branches "
-            f"({', '.join(ctx.study.label(b) for b in m.control) or 'none'}). Expected to move: "
-            + ", ".join(ctx.study.label(x).lower() for x in m.metrics) + ".")
+def measure_description(ctx: Context, m) -> P.Md:
+    """A measure's description, branches, metrics and the window it is evaluated in (rule EFFECT)."""
+    from study.analysis import measure_plan
+
+    p = measure_plan(ctx).set_index("measure").loc[m.id]
+    labels = lambda ids: ", ".join(ctx.study.label(b) for b in ids)   # noqa: E731
+    parts = [P.md("{}", m.description)] if m.description else []
+    verb = "Starts" if p["status"] == "planned" else "Started"
+    parts.append(P.md("{} {} in {} pilot branch{} ({}); ", verb, f"{m.start:%d %B %Y}", len(m.pilot),
+                      "es" if len(m.pilot) != 1 else "", labels(m.pilot)))
+    if m.control:
+        parts[-1] = P.join([parts[-1], P.md("{} control branch{} ({}).", len(m.control),
+                                            "es" if len(m.control) != 1 else "", labels(m.control))], sep="")
+    else:
+        parts[-1] = P.join([parts[-1], P.md("no control branches, so its effect can only be judged by the before/after "
+                                            "change in the pilot branches (weaker evidence).")], sep="")
+    parts.append(P.md("Expected to move: {}.", ", ".join(ctx.study.label(x).lower() for x in m.metrics)))
+    if p["status"] in ("introduced", "sustained"):
+        parts.append(P.md("Evaluated in this report for its {} (before {}, after {}).", p["comparison"], p["before"], p["after"]))
+    else:
+        parts.append(P.md("Not evaluated in this report: it {}.", p["reason"]))
+    return P.join(parts)
 
 
-def effects_intro(ctx: Context) -> str:
-    if ctx.baseline is None:
-        return no_baseline()
-    return (f"Each metric a measure should move is compared between {ctx.baseline_quarter} (before) and {ctx.quarter} (after), "
-            "in the pilot and in the control branches, and by difference-in-differences. The headline test of each comparison "
-            "is chosen by the rules of Appendix A; p-values are adjusted by Holm (and Benjamini–Hochberg) over the metrics of a "
-            "measure; power and the minimum detectable effect (MDE) at 80 % power are shown.")
+def effects_period(ctx: Context) -> str:
+    """The before → after periods of the tested measures, when they share one ("2025Q1 → 2025Q2"), else the quarters."""
+    from study.analysis import measure_plan
+
+    plan = measure_plan(ctx)
+    tested = plan[plan["design"] != "not tested"]
+    pairs = set(zip(tested["before"], tested["after"]))
+    if len(pairs) == 1:
+        b, a = pairs.pop()
+        return f"{b} → {a}"
+    return f"{ctx.baseline_quarter}–{ctx.quarter}" if ctx.baseline is not None else ctx.quarter
 
 
-def effects_notes(ctx: Context, kind: str) -> list[str]:
+def effects_intro(ctx: Context) -> P.Md:
+    """How the measures are evaluated, true for the designs and windows this study has."""
+    from study.analysis import measure_plan
+
+    if not ctx.study.measures:
+        return P.md("The study defines no improvement measures, so there are no effects to evaluate.")
+    plan = measure_plan(ctx)
+    tested = plan[plan["design"] != "not tested"]
+    if tested.empty:
+        return P.join([P.md("No improvement measure can be evaluated with these quarters:")] +
+                      [P.md("**{}** {};", r["name"], r["reason"]) for r in plan.to_dict("records")[:-1]] +
+                      [P.md("**{}** {}.", r["name"], r["reason"]) for r in plan.to_dict("records")[-1:]])
+    pairs = set(zip(tested["before"], tested["after"]))
+    when = (P.md("between {} (before) and {} (after)", *next(iter(pairs))) if len(pairs) == 1 else
+            P.md("before and after each measure's start, in the periods of Chapter 4"))
+    designs = set(tested["design"])
+    if designs == {"difference-in-differences"}:
+        how = P.md("in the pilot and in the control branches, and by difference-in-differences")
+    elif designs == {"pilot before/after"}:
+        how = P.md("in the pilot branches (no measure has control branches, so this is weaker evidence than a "
+                   "difference-in-differences)")
+    else:
+        how = P.md("in the pilot branches, and for the measures with control branches also in the control branches and by "
+                   "difference-in-differences (the others' before/after change is weaker evidence)")
+    text = [P.md("Each metric a measure should move is compared {}, {}.", when, how)]
+    if (tested["status"] == "sustained").any():
+        text.append(P.md("For measures that started in or before the baseline quarter this is a sustained-effect "
+                         "comparison: it shows whether the effect grew or held, not the effect of introducing them."))
+    text.append(P.md("The headline test of each comparison is chosen by the rules of Appendix A; p-values are adjusted by "
+                     "Holm (and Benjamini–Hochberg) over the metrics of a measure; power and the minimum detectable "
+                     "effect (MDE) at 80 % power are shown."))
+    untested = plan[plan["design"] == "not tested"]
+    if len(untested):
+        text.append(P.join([P.md("Not tested here:")] + [P.md("**{}** ({}).", r["name"], r["reason"])
+                                                          for r in untested.to_dict("records")]))
+    return P.join(text)
+
+
+def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> list[str]:
+    """Table notes; the DiD note names the p each column holds and which one the verdict uses."""
     if kind == "difference-in-differences":
-        return ["DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); with fewer "
-                "than 30 clusters the p-value is a restricted wild cluster bootstrap (Webb weights). Pre-trend: test of "
-                "diverging trends within the baseline quarter."]
-    return ["Estimate = after − before. Shares in percentage points; NPS in points."]
+        d = ev[(ev["analysis"] == kind) & ev["skipped"].eq("")] if ev is not None and not ev.empty else pd.DataFrame()
+        boot = d[d["test"].eq("did_wild_bootstrap")] if len(d) else d
+        note = ("DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); the "
+                "estimate's CI and p (cluster SE) come from this t test.")
+        if len(boot):
+            weights = ", ".join(sorted({str(w) for w in boot.get("boot_weights", pd.Series(["webb"])) if w}))
+            note += (f" With fewer than 30 clusters, p (wild bootstrap) is a restricted wild cluster bootstrap ({weights} "
+                     f"weights, B = {P.fmt_int(boot['n_boot'].max())} draws, seed {ctx.seed}); it is the headline p: Holm "
+                     "and BH adjust it and the verdict (rule EFFECT) uses it.")
+        else:
+            note += " The cluster-SE p is the headline p: Holm and BH adjust it and the verdict (rule EFFECT) uses it."
+        note += " Pre-trend: joint test of diverging trends of pilot and control within the before period."
+        return [note]
+    notes = ["Estimate = after − before. Shares in percentage points; NPS in points."]
+    if kind == "pilot before/after" and ev is not None and not ev.empty:
+        pilot_only = [m for m in ctx.study.measures if not m.control and (ev["measure"] == m.id).any()]
+        if pilot_only:
+            notes.append(P.join([P.md("Without control branches (weaker evidence, rule EFFECT):")] +
+                                [P.md("**{}**.", m.name) for m in pilot_only]))
+    return notes
+
+
+def effects_skipped(ctx: Context, ev: pd.DataFrame) -> P.Md:
+    """The analyses that could not run, each with its reason (a notice under the effect tables)."""
+    if ev is None or ev.empty:
+        return P.Md("")
+    sk = ev[ev["skipped"].ne("")]
+    if sk.empty:
+        return P.Md("")
+    names = {m.id: m.name for m in ctx.study.measures}
+    return P.Md("\n".join(P.md("- **{}**, {}, {}: not run — {}.", names.get(r["measure"], r["measure"]), r["label"].lower(),
+                               r["analysis"], r["skipped"]) for r in sk.to_dict("records")))
 
 
 def did_points(ctx: Context, ev: pd.DataFrame) -> pd.DataFrame:
-    d = ev[ev["analysis"] == "difference-in-differences"].copy()
-    units = {"waiting_minutes": "minutes", "cycle_minutes": "minutes", "handling_minutes": "minutes", "nps": "NPS points",
-             "overall_satisfaction": "points (1-5 scale)", "csat_top2": "share (0-1)", "complaint_rate": "share (0-1)",
-             "first_pass_yield": "share (0-1)", "within_service_level": "share (0-1)"}
-    d["unit"] = d["metric"].map(lambda m: units.get(m, "points (0-100 score)"))
+    d = ev[(ev["analysis"] == "difference-in-differences") & ev["skipped"].eq("")].copy()
+    d["unit"] = d["metric"].map(lambda m: _unit(m, ctx.study))
+    if d["measure"].nunique() > 1:
+        names = {m.id: m.name for m in ctx.study.measures}
+        d["label"] = d["measure"].map(names) + ": " + d["label"]
     return d[["label", "estimate", "ci_low", "ci_high", "unit"]]
 
 
 def its_notes() -> list[str]:
     return ["Segmented regression of the weekly mean on time, a level change and a slope change at the start date "
-            "(Wagner et al. 2002); Newey–West (HAC) standard errors; the week containing the start date is left out."]
+            "(Wagner et al. 2002); Newey–West (HAC) standard errors; the week containing the start date is left out. "
+            "Each measure's own queue-log metrics; changes of times in minutes, of shares in percentage points."]
 
 
 def staffing_intro(ctx: Context) -> P.Md:

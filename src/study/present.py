@@ -352,7 +352,8 @@ def tex_to_svg(tex: str, fontsize: float = 11.0, fontset: str = "cm") -> tuple[s
             first = str(exc).strip().splitlines()
             raise ValueError(f"cannot render the formula {tex!r} with mathtext: {first[-1] if first else exc}") from None
         fig = Figure(figsize=(width / 72.0, height / 72.0))
-        fig.text(0, depth / height, s, fontproperties=prop, color="#1a1a1a")
+        # parse_math explicitly: the report theme turns it off for every other text (labels from the data)
+        fig.text(0, depth / height, s, fontproperties=prop, color="#1a1a1a", parse_math=True)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", dpi=72, transparent=True, metadata={"Date": None})
     svg = buf.getvalue()
@@ -397,26 +398,22 @@ class Md(str):
     __slots__ = ()
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+\-!|~>.])")
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]{}()#+\-!|~.:$=^]")
 
 
 def lit(text: Any) -> Md:
     """Text from study.yml or the data, made literal for :func:`markdown_to_html`.
 
-    Whitespace (newlines included) collapses to single spaces, HTML is escaped, every Markdown
-    punctuation mark gets a backslash and ``$`` becomes an entity, so nothing in ``text`` can start
-    markup, a list, a link or a formula. An :class:`Md` passes through unchanged.
+    Whitespace (newlines included) collapses to single spaces, HTML is escaped and every Markdown
+    or TeX punctuation mark (``\\ ` * _ [ ] { } ( ) # + - ! | ~ . : $ = ^``) becomes a numeric
+    character reference, so nothing in ``text`` can start markup, a list, a link or a formula.
+    (Not backslash escapes: ``\\(`` and ``\\[`` open a formula.) An :class:`Md` passes through.
     """
     if isinstance(text, Md):
         return text
     t = " ".join(str(text).split())
     t = html.escape(t, quote=False)
-    t = _MD_SPECIAL.sub(r"\\\1", t)
-    # entities, not backslashes, for the characters of TeX delimiters (\( \) \[ \] $), which the formula
-    # pass looks for before Markdown runs
-    for ch, ent in (("\\[", "&#91;"), ("\\]", "&#93;"), ("\\(", "&#40;"), ("\\)", "&#41;"), ("$", "&#36;")):
-        t = t.replace(ch, ent)
-    return Md(t)
+    return Md(_MD_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", t))
 
 
 def md(template: str, *args: Any, **kwargs: Any) -> Md:
@@ -462,14 +459,43 @@ def _extract_math(text: str) -> tuple[str, dict[str, str]]:
 @functools.lru_cache(maxsize=1)
 def _markdown():
     import mistune
+    from mistune.renderers.html import HTMLRenderer
+    from mistune.util import escape as escape_text
 
-    return mistune.create_markdown(escape=False, plugins=["table", "strikethrough", "footnotes"])
+    class SafeRenderer(HTMLRenderer):
+        """Markdown without raw HTML or references out of the document.
+
+        Raw HTML (inline and block, comments included) is shown as its text; a link whose target
+        is not an in-document ``#anchor`` keeps only its text; an image keeps only its alt text
+        (figures and formulas are embedded by :func:`figure` and :func:`math_html`, never linked).
+        Entities in the text (from :func:`lit`) are kept, so escaped values are not escaped twice.
+        """
+
+        def inline_html(self, html_text: str) -> str:
+            return escape_text(html_text)
+
+        def block_html(self, html_text: str) -> str:
+            return "<p>" + escape_text(html_text.strip()) + "</p>\n"
+
+        def link(self, text: str, url: str, title: str | None = None) -> str:
+            if re.fullmatch(r"#[A-Za-z][\w.:-]*", url or ""):
+                return super().link(text, url)
+            return text
+
+        def image(self, text: str, url: str, title: str | None = None) -> str:
+            return text
+
+    return mistune.create_markdown(renderer=SafeRenderer(escape=False),
+                                   plugins=["table", "strikethrough", "footnotes"])
 
 
 def markdown_to_html(text: str, *, inline: bool = False) -> str:
     """Markdown (with $inline$ and $$display$$ TeX) to HTML; formulas become SVG images.
 
-    ``inline=True`` drops the enclosing paragraph (for captions and table notes).
+    For the toolkit's own Markdown (an :class:`Md`, a Markdown cell of a chapter notebook): raw
+    HTML is escaped, links leave the document only as text (see ``_markdown``). Text from
+    study.yml or the data goes through :func:`text_html` instead. ``inline=True`` drops the
+    enclosing paragraph (for captions and table notes).
     """
     body, repl = _extract_math(text)
     out = _markdown()(body)
@@ -483,17 +509,47 @@ def markdown_to_html(text: str, *, inline: bool = False) -> str:
     return out
 
 
-def prose(markdown_text: str) -> None:
-    """Display generated text (Markdown, with $TeX$ formulas) as a paragraph block."""
-    _display(f'<div class="prose">\n{markdown_to_html(markdown_text)}\n</div>', {"kind": "prose"})
+def text_html(text: Any, *, inline: bool = True, markdown: bool = False) -> str:
+    """The one place where text becomes HTML.
+
+    An :class:`Md` (Markdown written by the toolkit, values inserted with :func:`md`) is rendered
+    as Markdown with its $TeX$ formulas (:func:`markdown_to_html`); anything else - a label from
+    study.yml, a bank name from the data, a column header - is literal text: HTML-escaped, no
+    Markdown, no formulas, so ``**x**``, ``$x$`` or ``<script>`` show as typed.
+
+    ``inline=False`` gives block HTML (paragraphs). ``markdown=True`` renders a plain ``str`` as
+    Markdown too - transitional, for prose that :mod:`study.narrative` still returns as ``str``;
+    raw HTML in it is escaped and external links dropped all the same.
+    """
+    if text is None:
+        return ""
+    if isinstance(text, Md) or markdown:
+        return markdown_to_html(str(text), inline=inline)
+    if inline:
+        return html.escape(str(text), quote=True)
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", str(text)) if p.strip()]
+    return "\n".join(f"<p>{html.escape(p, quote=True)}</p>" for p in paragraphs)
 
 
-def callout(markdown_text: str, kind: str = "note", title: str | None = None) -> None:
-    """A highlighted box: ``kind`` one of note, good, warning (e.g. a key finding or a data caveat)."""
+def prose(text: Md | str, *, markdown: bool = False) -> None:
+    """Display generated text as a paragraph block.
+
+    An :class:`Md` is Markdown (with $TeX$ formulas); a plain ``str`` is literal text, unless
+    ``markdown=True`` (transitional: for :mod:`study.narrative` functions that still return
+    Markdown as ``str``; see :func:`text_html`).
+    """
+    _display(f'<div class="prose">\n{text_html(text, inline=False, markdown=markdown)}\n</div>', {"kind": "prose"})
+
+
+def callout(text: Md | str, kind: str = "note", title: Md | str | None = None, *, markdown: bool = False) -> None:
+    """A highlighted box: ``kind`` one of note, good, warning (e.g. a key finding or a data caveat).
+
+    ``text`` and ``title`` as in :func:`prose` (an :class:`Md` is Markdown, a ``str`` literal).
+    """
     if kind not in ("note", "good", "warning"):
         raise ValueError("callout kind must be 'note', 'good' or 'warning'")
-    head = f'<p class="callout-title">{markdown_to_html(title, inline=True)}</p>' if title else ""
-    _display(f'<div class="callout callout-{kind}">{head}{markdown_to_html(markdown_text)}</div>',
+    head = f'<p class="callout-title">{text_html(title)}</p>' if title else ""
+    _display(f'<div class="callout callout-{kind}">{head}{text_html(text, inline=False, markdown=markdown)}</div>',
              {"kind": "callout"})
 
 
@@ -501,18 +557,18 @@ def callout(markdown_text: str, kind: str = "note", title: str | None = None) ->
 # Headings
 
 
-def chapter(number: int | str, title: str, *, display: bool = True) -> Ref:
+def chapter(number: int | str, title: Md | str, *, display: bool = True) -> Ref:
     """Start a chapter: set its number (a letter for an appendix), reset its numbering, show its <h1>."""
     set_chapter(number)
     label = f"Appendix {number}" if is_appendix(number) else f"{number}"
     if display:
         _display(f'<h1 class="chapter-title" id="{_anchor("chapter", str(number))}" data-chapter="{html.escape(str(number))}">'
-                 f'<span class="number">{html.escape(label)}</span> {markdown_to_html(title, inline=True)}</h1>',
-                 {"kind": "chapter", "number": str(number), "title": title})
+                 f'<span class="number">{html.escape(label)}</span> {text_html(title)}</h1>',
+                 {"kind": "chapter", "number": str(number), "title": str(title)})
     return Ref(label)
 
 
-def heading(title: str, level: int = 2, *, numbered: bool = True) -> Ref:
+def heading(title: Md | str, level: int = 2, *, numbered: bool = True) -> Ref:
     """A section (level 2, "2.1") or subsection (level 3, "2.1.1") heading of the current chapter."""
     if level not in (2, 3, 4):
         raise ValueError("heading level must be 2, 3 or 4 (level 1 is the chapter: use present.chapter)")
@@ -528,10 +584,10 @@ def heading(title: str, level: int = 2, *, numbered: bool = True) -> Ref:
             path.append(counts.get(key, 0))
         # a new section restarts the numbering of the levels below it (their keys include the path)
         number = ".".join(([ch] if ch is not None else []) + [str(n) for n in path])
-    anchor = _anchor("section", number) if number else "section-" + re.sub(r"\W+", "-", title.lower()).strip("-")
+    anchor = _anchor("section", number) if number else "section-" + re.sub(r"[^0-9A-Za-z]+", "-", str(title).lower()).strip("-")
     num_html = f'<span class="number">{number}</span> ' if number else ""
-    _display(f'<h{level} id="{anchor}">{num_html}{markdown_to_html(title, inline=True)}</h{level}>',
-             {"kind": "heading", "level": level, "number": number, "title": title})
+    _display(f'<h{level} id="{anchor}">{num_html}{text_html(title)}</h{level}>',
+             {"kind": "heading", "level": level, "number": number, "title": str(title)})
     return Ref(number or title)
 
 
@@ -548,7 +604,7 @@ _DATELIKE = re.compile(r"^\d{4}-\d{2}(-\d{2})?")
 
 def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str]:
     if callable(spec):
-        return lambda x: DASH if _missing(x) else str(spec(x))
+        return lambda x: DASH if _missing(x) else _keep_md(spec(x))
     if isinstance(spec, int) and not isinstance(spec, bool):
         return lambda x: fmt_num(x, spec)
     if isinstance(spec, str):
@@ -583,19 +639,29 @@ def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str
         return lambda x: fmt_num(x, 2)
     if pd.api.types.is_datetime64_any_dtype(dt):
         return lambda x: DASH if _missing(x) else pd.Timestamp(x).strftime("%Y-%m-%d")
-    return lambda x: DASH if _missing(x) else (fmt_num(x) if isinstance(x, numbers.Number) and not isinstance(x, bool) else str(x))
+    return lambda x: DASH if _missing(x) else (fmt_num(x) if isinstance(x, numbers.Number) and not isinstance(x, bool) else _keep_md(x))
+
+
+def _keep_md(x: Any) -> str:
+    """A cell's text: an :class:`Md` stays Markdown, anything else becomes a plain ``str``."""
+    return x if isinstance(x, Md) else str(x)
 
 
 def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
-def table_html(df: pd.DataFrame, caption: str, label: str | None = None, notes: str | Sequence[str] | None = None,
+def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, notes: str | Sequence[str] | None = None,
                formats: Mapping[str, Formatter] | None = None, *, labels: Mapping[str, str] | None = None,
                index: bool | None = None, escape: bool = True, align: Mapping[str, str] | None = None,
                highlight: Sequence[bool] | pd.Series | None = None, source: str | None = None,
                anchor: str | None = None) -> str:
-    """The HTML of a numbered table (see :func:`table`), without displaying it."""
+    """The HTML of a numbered table (see :func:`table`), without displaying it.
+
+    Every text (caption, notes, headers, cells) goes through :func:`text_html`: an :class:`Md`
+    is Markdown, anything else literal. ``escape=False`` renders plain-``str`` cells as Markdown
+    (transitional; raw HTML is escaped all the same).
+    """
     if isinstance(df, pd.Series):
         df = df.to_frame()
     if not isinstance(df, pd.DataFrame):
@@ -612,8 +678,7 @@ def table_html(df: pd.DataFrame, caption: str, label: str | None = None, notes: 
     def col_label(c) -> str:
         if multi:
             c = c[-1]
-        text = labels.get(c, str(c))
-        return markdown_to_html(text, inline=True) if escape else text
+        return text_html(labels.get(c, c if isinstance(c, Md) else str(c)))
 
     def spec(c):
         return formats.get(c, formats.get(c[-1]) if multi else None)
@@ -633,7 +698,7 @@ def table_html(df: pd.DataFrame, caption: str, label: str | None = None, notes: 
     klass = "study-table long" if len(data) > LONG_TABLE_ROWS else "study-table"
     out = [f'<div class="{klass}" id="{anchor}">' if anchor else f'<div class="{klass}">']
     out.append('<table class="study">')
-    cap = markdown_to_html(caption, inline=True)
+    cap = text_html(caption)
     lab = f'<span class="label">{html.escape(label)}</span> ' if label else ""
     out.append(f"<caption>{lab}<span class=\"title\">{cap}</span></caption>")
     out.append("<thead>")
@@ -666,27 +731,28 @@ def table_html(df: pd.DataFrame, caption: str, label: str | None = None, notes: 
             text = cells[c][i]
             # hashes, paths and other long unbroken tokens may wrap anywhere (else they overflow the page)
             extra = " token" if _LONG_TOKEN.search(text) else ""
-            text = html.escape(text) if escape else text
+            text = text_html(text, markdown=not escape)
             tds.append(f'<td class="{cls[c]}{extra}">{text}</td>')
         out.append(tr + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
     note_list = [notes] if isinstance(notes, str) else list(notes or [])
     if source:
-        note_list.append(f"Source: {source}")
+        note_list.append(md("Source: {}", source))
     if note_list:
-        out.append('<p class="table-note"><em>Note.</em> ' + " ".join(markdown_to_html(n, inline=True) for n in note_list) + "</p>")
+        out.append('<p class="table-note"><em>Note.</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</div>")
     return "\n".join(out)
 
 
-def table(df: pd.DataFrame, caption: str, number: int | str | None = None, notes: str | Sequence[str] | None = None,
+def table(df: pd.DataFrame, caption: Md | str, number: int | str | None = None, notes: str | Sequence[str] | None = None,
           formats: Mapping[str, Formatter] | None = None, *, labels: Mapping[str, str] | None = None,
           index: bool | None = None, escape: bool = True, align: Mapping[str, str] | None = None,
           highlight: Sequence[bool] | pd.Series | None = None, source: str | None = None) -> Ref:
     """Display a numbered table with its caption above and notes below; return its label.
 
-    * ``caption``: what, where and when ("Waiting time by branch, 2025Q2 vs 2025Q1"); Markdown
-      and $TeX$ allowed.
+    * ``caption``: what, where and when ("Waiting time by branch, 2025Q2 vs 2025Q1"); literal
+      text, or Markdown with $TeX$ when an :class:`Md` (``present.md("... *{}*", label)``).
+      Notes, headers (``labels``) and cells likewise: an ``Md`` is Markdown, a ``str`` literal.
     * ``number``: None numbers automatically within the chapter ("Table 2.3").
     * ``formats``: column -> a callable, an int (decimals), ``"p"`` (APA p without the "p ="),
       ``"pct"``/``"pct:2"`` (proportion as percent), ``"pp"`` (percentage points, signed),
@@ -702,7 +768,8 @@ def table(df: pd.DataFrame, caption: str, number: int | str | None = None, notes
     anchor = _anchor("table", label.split(" ", 1)[1])
     markup = table_html(df, caption, label, notes, formats, labels=labels, index=index, escape=escape, align=align,
                         highlight=highlight, source=source, anchor=anchor)
-    _display(markup, {"kind": "table", "label": label, "caption": caption, "anchor": anchor})
+    _display(markup, {"kind": "table", "label": label, "caption": str(caption), "caption_html": text_html(caption),
+                      "anchor": anchor})
     return Ref(label)
 
 
@@ -710,7 +777,7 @@ def table(df: pd.DataFrame, caption: str, number: int | str | None = None, notes
 # Figures
 
 
-def figure_html(fig, caption: str, label: str | None = None, notes: str | Sequence[str] | None = None, *,
+def figure_html(fig, caption: Md | str, label: str | None = None, notes: str | Sequence[str] | None = None, *,
                 format: str = "svg", dpi: int = 200, width: str | None = None, alt: str | None = None,
                 anchor: str | None = None) -> str:
     """The HTML of a numbered figure (see :func:`figure`), without displaying it."""
@@ -741,19 +808,19 @@ def figure_html(fig, caption: str, label: str | None = None, notes: str | Sequen
             natural = f"{w_px / dpi:.2f}in"
             uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     style = f' style="width:{width or natural}"' if (width or natural) else ""
-    alt_text = html.escape(alt or re.sub(r"[$*_`]", "", caption), quote=True)
+    alt_text = html.escape(alt or (re.sub(r"[$*_`]", "", caption) if isinstance(caption, Md) else str(caption)), quote=True)
     lab = f'<span class="label">{html.escape(label)}</span> ' if label else ""
     out = [f'<figure class="study-figure"{f" id={chr(34)}{anchor}{chr(34)}" if anchor else ""}>',
-           f'<figcaption>{lab}<span class="title">{markdown_to_html(caption, inline=True)}</span></figcaption>',
+           f'<figcaption>{lab}<span class="title">{text_html(caption)}</span></figcaption>',
            f'<img src="{uri}" alt="{alt_text}"{style}>']
     note_list = [notes] if isinstance(notes, str) else list(notes or [])
     if note_list:
-        out.append('<p class="figure-note"><em>Note.</em> ' + " ".join(markdown_to_html(n, inline=True) for n in note_list) + "</p>")
+        out.append('<p class="figure-note"><em>Note.</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</figure>")
     return "\n".join(out)
 
 
-def figure(fig, caption: str, number: int | str | None = None, notes: str | Sequence[str] | None = None, *,
+def figure(fig, caption: Md | str, number: int | str | None = None, notes: str | Sequence[str] | None = None, *,
            format: str = "svg", dpi: int = 200, width: str | None = None, alt: str | None = None) -> Ref:
     """Display a numbered figure with its caption; return its label ("Figure 2.1").
 
@@ -765,7 +832,8 @@ def figure(fig, caption: str, number: int | str | None = None, notes: str | Sequ
     anchor = _anchor("figure", label.split(" ", 1)[1])
     markup = figure_html(fig, caption, label, notes, format=format, dpi=dpi, width=width, alt=alt, anchor=anchor)
     _close(fig)
-    _display(markup, {"kind": "figure", "label": label, "caption": caption, "anchor": anchor})
+    _display(markup, {"kind": "figure", "label": label, "caption": str(caption), "caption_html": text_html(caption),
+                      "anchor": anchor})
     return Ref(label)
 
 
@@ -777,12 +845,13 @@ def _close(fig) -> None:
         plt.close(fig)
 
 
-def equation(tex: str, *, numbered: bool = True, where: str | None = None) -> Ref:
-    """Display a formula on its own line, numbered "(2.1)" at the right; ``where`` explains symbols."""
+def equation(tex: str, *, numbered: bool = True, where: Md | str | None = None) -> Ref:
+    """Display a formula on its own line, numbered "(2.1)" at the right; ``where`` explains symbols
+    (literal text, or Markdown with $TeX$ when an :class:`Md`)."""
     number = _next("equation") if numbered else ""
     anchor = _anchor("equation", number) if number else None
     num_html = f'<span class="eq-number">({number})</span>' if number else ""
-    where_html = f'<p class="equation-where">{markdown_to_html(where, inline=True)}</p>' if where else ""
+    where_html = f'<p class="equation-where">{text_html(where)}</p>' if where else ""
     idattr = f' id="{anchor}"' if anchor else ""
     _display(f'<div class="equation"{idattr}>{math_html(tex, display=True)}{num_html}</div>{where_html}',
              {"kind": "equation", "number": number, "tex": tex})
@@ -793,10 +862,11 @@ def equation(tex: str, *, numbered: bool = True, where: str | None = None) -> Re
 # Headline figures
 
 
-def kpis(items: pd.DataFrame | Sequence[Mapping], caption: str | None = None) -> None:
+def kpis(items: pd.DataFrame | Sequence[Mapping], caption: Md | str | None = None) -> None:
     """Headline figures as cards: one per row with ``label``, ``value`` (text), and optionally
     ``change`` (text, e.g. "+3.2 points vs 2025Q1"), ``note`` (e.g. the test) and ``status``
-    (``good`` / ``bad`` / ``neutral``: the colour of the change; the words carry the meaning too)."""
+    (``good`` / ``bad`` / ``neutral``: the colour of the change; the words carry the meaning too).
+    Texts as in :func:`text_html`: an :class:`Md` is Markdown, anything else literal."""
     rows = items.to_dict("records") if isinstance(items, pd.DataFrame) else list(items)
     cards = []
     for r in rows:
@@ -804,13 +874,13 @@ def kpis(items: pd.DataFrame | Sequence[Mapping], caption: str | None = None) ->
         if status not in ("good", "bad", "neutral"):
             raise ValueError(f"kpis: status must be good, bad or neutral, not {status!r}")
         parts = [f'<div class="kpi kpi-{status}">',
-                 f'<div class="kpi-label">{markdown_to_html(str(r["label"]), inline=True)}</div>',
-                 f'<div class="kpi-value">{html.escape(str(r["value"]))}</div>']
+                 f'<div class="kpi-label">{text_html(r["label"])}</div>',
+                 f'<div class="kpi-value">{text_html(r["value"])}</div>']
         if r.get("change") not in (None, ""):
-            parts.append(f'<div class="kpi-change">{html.escape(str(r["change"]))}</div>')
+            parts.append(f'<div class="kpi-change">{text_html(r["change"])}</div>')
         if r.get("note") not in (None, ""):
-            parts.append(f'<div class="kpi-note">{markdown_to_html(str(r["note"]), inline=True)}</div>')
+            parts.append(f'<div class="kpi-note">{text_html(r["note"])}</div>')
         parts.append("</div>")
         cards.append("".join(parts))
-    cap = f'<p class="kpis-caption">{markdown_to_html(caption, inline=True)}</p>' if caption else ""
+    cap = f'<p class="kpis-caption">{text_html(caption)}</p>' if caption else ""
     _display(f'<div class="kpis-block">{cap}<div class="kpis">{"".join(cards)}</div></div>', {"kind": "kpis"})

@@ -1168,7 +1168,7 @@ def interrupted_time_series(weekly: pd.DataFrame, start: dt.date | str, value: s
     post = (df[week] >= start).to_numpy()
     if post.sum() < 2 or (~post).sum() < 3:
         raise ProcessDataError(f"interrupted time series needs at least 3 weeks before and 2 weeks after {start}; "
-                               f"got {(~post).sum()} before and {post.sum()} after")
+                               f"the data have {(~post).sum()} before and {post.sum()} after")
     first = df[week].iloc[0]
     t = np.array([(d - first).days / 7.0 for d in df[week]])
     t0 = t[post].min()
@@ -1185,29 +1185,49 @@ def interrupted_time_series(weekly: pd.DataFrame, start: dt.date | str, value: s
                      int(post.sum()), lags, params)
 
 
+ITS_COLUMNS = ["measure", "metric", "group", "status", "note", "level_change", "level_se", "level_p",
+               "relative_level_change", "slope_change", "slope_se", "slope_p", "pre_slope", "n_pre", "n_post", "maxlags"]
+
+
 def its_by_measure(source, study: Study, metrics: Sequence[str] | None = None, cube: pd.DataFrame | None = None,
                    weekly: pd.DataFrame | None = None) -> pd.DataFrame:
-    """ITS of every process metric of every measure in study.yml, separately for pilot and control."""
+    """ITS of each measure on its own queue-log metrics (those of ``m.metrics`` in PROCESS_METRICS, or
+    ``metrics``), separately for pilot and control branches.
+
+    Never raises for a measure's calendar: where the weeks do not allow a fit (fewer than 3 weeks
+    before or 2 after the start, e.g. a measure that starts after the data or started before
+    them), or a group has no tickets, the row has ``status`` "not fitted" and the reason in
+    ``note``; a measure without a queue-log metric has one such row with metric None.
+    Columns: :data:`ITS_COLUMNS` (``status`` "fitted" rows carry the estimates).
+    """
     w = weekly if weekly is not None else weekly_series(source, study, cube=cube)
     rows = []
     for m in study.measures:
         wanted = [x for x in (metrics or m.metrics) if x in PROCESS_METRICS]
+        if not wanted:
+            rows.append({"measure": m.id, "metric": None, "group": None, "status": "not fitted",
+                         "note": "the measure lists no queue-log metric"})
         for metric in wanted:
-            for group in ("pilot", "control"):
+            for group, branches in (("pilot", m.pilot), ("control", m.control)):
+                if not branches:
+                    continue
                 s = w[(w["measure"] == m.id) & (w["group"] == group) & (w["metric"] == metric)]
-                if s.empty:
+                if s["value"].notna().sum() == 0:
+                    rows.append({"measure": m.id, "metric": metric, "group": group, "status": "not fitted",
+                                 "note": f"no tickets in the {group} branches"})
                     continue
                 try:
                     r = interrupted_time_series(s, m.start)
                 except ProcessDataError as exc:
-                    rows.append({"measure": m.id, "metric": metric, "group": group, "note": str(exc)})
+                    rows.append({"measure": m.id, "metric": metric, "group": group, "status": "not fitted",
+                                 "note": str(exc)})
                     continue
-                rows.append({"measure": m.id, "metric": metric, "group": group, "level_change": r.level_change,
-                             "level_se": r.level_se, "level_p": r.level_p, "relative_level_change": r.relative_level_change,
-                             "slope_change": r.slope_change, "slope_se": r.slope_se, "slope_p": r.slope_p,
-                             "pre_slope": r.pre_slope, "n_pre": r.n_pre, "n_post": r.n_post, "maxlags": r.maxlags,
-                             "note": ""})
-    return pd.DataFrame(rows)
+                rows.append({"measure": m.id, "metric": metric, "group": group, "status": "fitted", "note": "",
+                             "level_change": r.level_change, "level_se": r.level_se, "level_p": r.level_p,
+                             "relative_level_change": r.relative_level_change, "slope_change": r.slope_change,
+                             "slope_se": r.slope_se, "slope_p": r.slope_p, "pre_slope": r.pre_slope, "n_pre": r.n_pre,
+                             "n_post": r.n_post, "maxlags": r.maxlags})
+    return pd.DataFrame(rows, columns=ITS_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,6 +113,39 @@ class RenderResult:
 
 
 # ---------------------------------------------------------------------------------------------
+# Processes that die with the render
+
+
+def die_with_parent() -> None:
+    """Have the kernel send this process SIGKILL when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    Called in every process a render starts (notebook workers, kernels, Chromium), so that
+    ``kill -9`` of ``python -m study report`` leaves nothing running: the workers die with the
+    render, the kernels with their worker. A no-op where ``prctl`` does not exist.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return
+    # the parent may have died before prctl: then nobody is left to signal us
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+def _worker_init(parent: int) -> None:
+    die_with_parent()
+    if os.getppid() != parent:  # the render died while this worker started
+        os._exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
 # Notebooks and kernels
 
 
@@ -160,6 +193,7 @@ def _kernel_manager_class(log_path: Path | None = None):
     * The kernel's own stdout/stderr (start-up banners, "KeyboardInterrupt caught in kernel" at
       shutdown, crash messages) go to ``log_path`` instead of the terminal; a kernel that dies
       is reported with the tail of that log.
+    * The kernel dies with the process that started it (:func:`die_with_parent`).
     * Kernel sockets are CurveZMQ-encrypted when both sides can (jupyter_client >= 8.10 with
       ``transport_encryption="auto"``; ipykernel >= 7.4 warns about plain-TCP kernels otherwise).
     """
@@ -179,6 +213,9 @@ def _kernel_manager_class(log_path: Path | None = None):
                 return "auto"
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # jupyter_client starts the kernel in a new session (for interrupts); it dies with the
+            # process that runs the notebook all the same (ipykernel's parent poller is a backup)
+            kw.setdefault("preexec_fn", die_with_parent)
             if log_path is not None:
                 fh = open(log_path, "ab")  # noqa: SIM115 - inherited by the kernel process
                 kw.setdefault("stdout", fh)
@@ -328,7 +365,9 @@ def check_outputs(nb, name: str) -> list[str]:
     Refused (``ReportError`` naming notebook and cell): error outputs; values shown only as plain
     text (a bare expression at the end of a cell, e.g. a DataFrame or number repr); pandas'
     own HTML tables (``class="dataframe"``, Styler tables) - use ``present.table``; images not
-    wrapped by ``present.figure`` (no number, no caption).
+    wrapped by ``present.figure`` (no number, no caption); HTML outside the allow-list of
+    :func:`html_problems` (script, event attributes, outside references ...), in an output or in a
+    Markdown or raw HTML cell (:class:`UnsafeHTML`).
     """
     notes = []
     dropped = 0
@@ -337,9 +376,15 @@ def check_outputs(nb, name: str) -> list[str]:
         tags = cell.get("metadata", {}).get("tags", [])
         injected = "injected-parameters" in tags
         number += not injected
+        where = f"notebook {name}, cell {number}" + (" (injected parameters)" if injected else "")
+        if cell.cell_type == "markdown" and not REMOVE_TAGS & set(tags):
+            from study.present import markdown_to_html
+
+            check_fragment(markdown_to_html(str(cell.source)), where + " (Markdown)")
+        elif cell.cell_type == "raw" and cell.metadata.get("raw_mimetype", "").lower() == "text/html":
+            check_fragment(str(cell.source), where + " (raw HTML)")
         if cell.cell_type != "code":
             continue
-        where = f"notebook {name}, cell {number}" + (" (injected parameters)" if injected else "")
         kept = []
         for out in cell.get("outputs", []):
             otype = out.get("output_type")
@@ -365,6 +410,12 @@ def check_outputs(nb, name: str) -> list[str]:
                 htm = str(data.get("text/html", ""))
                 if 'class="dataframe' in htm or re.search(r'<table id="T_', htm):
                     raise ReportError(f"{where}: shows a DataFrame as pandas renders it; use present.table(df, caption)")
+                if htm:
+                    check_fragment(htm, where)
+                elif "text/markdown" in data:
+                    from study.present import markdown_to_html
+
+                    check_fragment(markdown_to_html(str(data["text/markdown"])), where)
                 if not htm and keys & {"image/png", "image/jpeg", "image/svg+xml"}:
                     raise ReportError(f"{where}: shows a figure without number and caption; use present.figure(fig, caption) "
                                       "(build figures with study.figures, which does not auto-display)")
@@ -441,7 +492,7 @@ def _toc_entries(chapters: list[Chapter]) -> tuple[list[dict], list[dict], list[
     the numbering has no gaps; an ``<h1>`` without a number (a Markdown ``#`` title) gets the
     chapter's. Every heading gets a unique id for the links in the contents.
     """
-    from study.present import markdown_to_html
+    from study.present import text_html
 
     toc, tables, figures = [], [], []
     used: set[str] = set()
@@ -480,7 +531,8 @@ def _toc_entries(chapters: list[Chapter]) -> tuple[list[dict], list[dict], list[
         ch.body = _HEADING.sub(fix, ch.body)
         for item in ch.items:
             if item.get("kind") in ("table", "figure") and item.get("anchor"):
-                cap = markdown_to_html(str(item.get("caption", "")), inline=True)
+                # the caption as study.present rendered it (literal text, or Markdown if it was an Md)
+                cap = str(item["caption_html"]) if "caption_html" in item else text_html(str(item.get("caption", "")))
                 entry = {"anchor": item["anchor"], "number": item["label"], "title": _strip_block(cap),
                          "text": f"{item['label']} {_text(cap)}", "page": ""}
                 (tables if item["kind"] == "table" else figures).append(entry)
@@ -515,7 +567,8 @@ def assemble_html(chapters: list[Chapter], *, quarter: str, baseline: str, title
     ctx = dict(lang=lang, version=_version(), date=date or dt.date.today().isoformat(), title=title, title_zh=title_zh,
                organisation=organisation, study_name=study_name, subtitle=subtitle, quarter=quarter, baseline=baseline,
                running_head=f"{title} · {quarter}",
-               title_note=(f"Results for {quarter}, compared with {baseline}. Generated from the study definition and "
+               title_note=(f"Results for {quarter}" + (f", compared with {baseline}" if baseline else " (no baseline quarter)")
+                           + ". Generated from the study definition and "
                            "the validated quarterly data by the study toolkit; the provenance appendix lists input "
                            "hashes, parameters and software versions."),
                toc=toc, tables=tables, figures=figures, chapters=chapters, css=_read_css())
@@ -524,29 +577,249 @@ def assemble_html(chapters: list[Chapter], *, quarter: str, baseline: str, title
 
 def _render_page(ctx: dict) -> str:
     import jinja2
+    import markupsafe
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=False,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              keep_trailing_newline=True)
-    return env.get_template("report.html.j2").render(**ctx)
+    env.filters["css_string"] = _css_string
+    # HTML built by study.present / nbconvert (checked by the allow-list) and the style sheet go in as
+    # they are; every other field is text and escaped by Jinja.
+    safe = dict(ctx, css=markupsafe.Markup(ctx["css"]), csp=CSP,
+                chapters=[_SafeChapter(c) for c in ctx["chapters"]],
+                toc=[_safe_entry(e) for e in ctx["toc"]], tables=[_safe_entry(e) for e in ctx["tables"]],
+                figures=[_safe_entry(e) for e in ctx["figures"]])
+    return env.get_template("report.html.j2").render(**safe)
 
 
-_EXTERNAL = [
-    (re.compile(r"<script\b[^>]*\bsrc\s*=", re.I), "a <script src=...>"),
-    (re.compile(r"<link\b[^>]*\bhref\s*=", re.I), "a <link href=...>"),
-    (re.compile(r"<(?:img|iframe|video|audio|source|embed|object)\b[^>]*\b(?:src|data)\s*=\s*(?![\"']?(?:data:|#))", re.I),
-     "an image or embedded object not stored in the file"),
-    (re.compile(r"url\(\s*(?![\"']?(?:data:|#))", re.I), "a CSS url(...) not stored in the file"),
-    (re.compile(r"@import", re.I), "a CSS @import"),
-]
+class _SafeChapter:
+    def __init__(self, ch: Chapter):
+        import markupsafe
+
+        self.appendix, self.section_id, self.notebook = ch.appendix, ch.section_id, ch.notebook
+        self.body = markupsafe.Markup(ch.body)
+
+
+def _safe_entry(e: dict) -> dict:
+    import markupsafe
+
+    return {**e, "title": markupsafe.Markup(e["title"])}
+
+
+def _css_string(text: Any) -> str:
+    """Text as the inside of a CSS string (the running head in ``@page``): no quote, backslash,
+    newline or ``<`` can end the string or the style element."""
+    import markupsafe
+
+    out = "".join(ch if (ch.isalnum() or ch in " .,;:·-–—()/_+%") else f"\\{ord(ch):06x}" for ch in str(text))
+    return markupsafe.Markup(out)
+
+
+#: The Content Security Policy of report.html: no script, nothing from the network, images and
+#: fonts only from data: URIs, inline styles only.
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; "
+       "form-action 'none'")
+
+#: Elements report.html may contain (everything the templates, study.present and Markdown produce).
+ALLOWED_TAGS = frozenset(
+    "html head meta title style body header main nav section article aside footer div span p br hr "
+    "h1 h2 h3 h4 h5 h6 ol ul li dl dt dd table caption thead tbody tfoot tr th td colgroup col "
+    "figure figcaption img a em strong b i u s del ins sub sup small mark abbr code pre kbd samp var q "
+    "cite blockquote".split())
+#: Attributes allowed on every element (plus ``data-*``), and per element.
+GLOBAL_ATTRS = frozenset({"class", "id", "lang", "title", "style", "dir", "role", "aria-label", "aria-hidden",
+                          "aria-describedby", "aria-labelledby"})
+TAG_ATTRS = {"a": {"href"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan", "headers"},
+             "th": {"colspan", "rowspan", "scope", "headers"}, "ol": {"start", "reversed", "type"}, "li": {"value"},
+             "col": {"span"}, "colgroup": {"span"}, "meta": {"charset", "name", "content", "http-equiv"},
+             "abbr": {"title"}}
+_META_NAMES = {"viewport", "generator", "date", "description", "author"}
+_IMAGE_URI = re.compile(r"data:image/(png|jpeg|svg\+xml)(;base64)?,", re.I)
+_ANCHOR = re.compile(r"#[A-Za-z][\w.:-]*")
+_CSS_BAD = re.compile(r"url\s*\(\s*(?![\"']?data:)|@import|expression\s*\(|javascript:|behavior\s*:|-moz-binding", re.I)
+#: Inside an SVG image: elements that could run script or embed a document.
+_SVG_REFUSED = {"script", "foreignobject", "iframe", "object", "embed", "handler", "listener"}
+
+
+class UnsafeHTML(ReportError):
+    """report.html (or one output of a chapter notebook) holds something outside the allow-list."""
+
+
+def _excerpt(text: str, n: int = 120) -> str:
+    text = re.sub(r"\s+", " ", text)
+    if len(text) > n:
+        text = text[:n] + "…"
+    return repr(text)
+
+
+def _svg_problem(svg: str) -> str | None:
+    """Why an SVG image (decoded from a data URI) is refused, or None."""
+    from html.parser import HTMLParser
+
+    if re.search(r"<!ENTITY", svg, re.I):
+        return "an SVG image declares an entity"
+    problems: list[str] = []
+
+    class SVGCheck(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag in _SVG_REFUSED:
+                problems.append(f"an SVG image holds a <{tag}> element")
+            for k, v in attrs:
+                v = (v or "").strip()
+                if k.startswith("on"):
+                    problems.append(f"an SVG image has an event attribute {k}=")
+                elif k in ("href", "xlink:href", "src") and not (_ANCHOR.fullmatch(v) or re.match(r"data:image/(png|jpeg);", v, re.I)):
+                    problems.append(f"an SVG image refers to {v[:60]!r} ({k}=)")
+                elif k == "style" and _CSS_BAD.search(v):
+                    problems.append("an SVG image has a style loading something")
+
+        handle_startendtag = handle_starttag
+
+        def handle_data(self, data):
+            if self.lasttag == "style" and _CSS_BAD.search(data):
+                problems.append("an SVG image has a style sheet loading something")
+
+    checker = SVGCheck(convert_charrefs=True)
+    checker.feed(svg)
+    checker.close()
+    return problems[0] if problems else None
+
+
+def _decode_data_uri(uri: str) -> str:
+    from urllib.parse import unquote
+
+    head, _, body = uri.partition(",")
+    if ";base64" in head.lower():
+        return base64.b64decode(body, validate=False).decode("utf-8", errors="replace")
+    return unquote(body)
+
+
+def html_problems(text: str, *, document: bool = False) -> list[dict]:
+    """Everything in ``text`` outside the report's allow-list, parsed with :mod:`html.parser`.
+
+    Each problem is a dict: ``what`` (the refused element or attribute, in words), ``excerpt``
+    (the start tag), ``line`` and ``notebook`` (the chapter the element is in, from the
+    ``<section data-notebook=...>`` around it, when there is one). ``document=True``: a whole page
+    (``<meta>`` and ``<title>`` allowed; ``meta`` only as the charset, a name or this CSP).
+    Allowed: the tags of :data:`ALLOWED_TAGS`, the attributes of :data:`GLOBAL_ATTRS` /
+    :data:`TAG_ATTRS` and ``data-*``; ``src`` only as a ``data:image/png|jpeg|svg+xml`` URI (an SVG
+    is decoded and refused if it holds script, ``foreignObject``, event attributes or outside
+    references), ``href`` only as an in-document ``#anchor``, CSS without ``url()`` to outside
+    the file or ``@import``.
+    """
+    from html.parser import HTMLParser
+
+    problems: list[dict] = []
+    sections: list[str | None] = []  # notebook of each open <section>
+    svg_cache: dict[str, str | None] = {}
+
+    class Check(HTMLParser):
+        def refuse(self, what: str) -> None:
+            chapter = next((n for n in reversed(sections) if n), None)
+            problems.append({"what": what, "excerpt": self.get_starttag_text() or "", "line": self.getpos()[0],
+                             "notebook": chapter})
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                sections.append(dict(attrs).get("data-notebook"))
+            if tag not in ALLOWED_TAGS or (not document and tag in ("html", "head", "body", "meta", "title")):
+                self.refuse(f"a <{tag}> element")
+                return
+            allowed = GLOBAL_ATTRS | TAG_ATTRS.get(tag, set())
+            names = [k for k, _ in attrs]
+            if tag == "meta":
+                a = dict(attrs)
+                equiv = (a.get("http-equiv") or "").lower()
+                if equiv and not (equiv == "content-security-policy" and a.get("content") == CSP):
+                    self.refuse(f'a <meta http-equiv="{a.get("http-equiv")}">')
+                elif "name" in a and a["name"] not in _META_NAMES:
+                    self.refuse(f'a <meta name="{a["name"]}">')
+            for k, v in attrs:
+                v = v or ""
+                if k.startswith("on"):
+                    self.refuse(f"an event attribute {k}= on <{tag}>")
+                elif k not in allowed and not re.fullmatch(r"data-[a-z0-9-]+", k):
+                    self.refuse(f"an attribute {k}= on <{tag}>")
+                elif k == "src":
+                    m = _IMAGE_URI.match(v.strip())
+                    if not m:
+                        self.refuse(f"<{tag} src=...> not an image stored in the file ({v.strip()[:40]!r})")
+                    elif m.group(1).lower() == "svg+xml":
+                        if v not in svg_cache:
+                            try:
+                                svg_cache[v] = _svg_problem(_decode_data_uri(v.strip()))
+                            except (ValueError, UnicodeError) as exc:
+                                svg_cache[v] = f"an SVG image that cannot be decoded ({exc})"
+                        if svg_cache[v]:
+                            self.refuse(svg_cache[v])
+                elif k == "href" and not _ANCHOR.fullmatch(v.strip()):
+                    self.refuse(f"a link out of the document ({v.strip()[:60]!r})")
+                elif k == "style" and _CSS_BAD.search(v):
+                    self.refuse(f"a style attribute loading something ({v[:60]!r})")
+            if names.count("src") > 1 or names.count("href") > 1:
+                self.refuse(f"a repeated src/href on <{tag}>")
+
+        def handle_startendtag(self, tag, attrs):
+            self.handle_starttag(tag, attrs)
+            if tag == "section":
+                sections.pop()
+
+        def handle_endtag(self, tag):
+            if tag == "section" and sections:
+                sections.pop()
+
+        def handle_data(self, data):
+            if self.lasttag == "style" and _CSS_BAD.search(data):
+                m = _CSS_BAD.search(data)
+                problems.append({"what": "a style sheet loading something (url() out of the file, @import)",
+                                 "excerpt": data[max(0, m.start() - 40):m.end() + 40], "line": self.getpos()[0],
+                                 "notebook": next((n for n in reversed(sections) if n), None)})
+
+        def handle_pi(self, data):
+            problems.append({"what": "a processing instruction", "excerpt": f"<?{data}>", "line": self.getpos()[0],
+                             "notebook": None})
+
+        def unknown_decl(self, data):
+            problems.append({"what": "a declaration", "excerpt": f"<![{data}]>", "line": self.getpos()[0], "notebook": None})
+
+    checker = Check(convert_charrefs=True)
+    checker.feed(text)
+    checker.close()
+    return problems
+
+
+def _refusal(problems: list[dict], where: str) -> UnsafeHTML:
+    first = problems[0]
+    place = where
+    if first.get("notebook"):
+        place += f", chapter notebook {first['notebook']}"
+    msg = (f"{place}: refused {first['what']} (line {first['line']}): {_excerpt(first['excerpt'])}. Text from study.yml "
+           "or the data must reach the report through study.present (which escapes it), never as raw HTML")
+    if len(problems) > 1:
+        msg += f"\n  and {len(problems) - 1} more: " + "; ".join(sorted({p["what"] for p in problems[1:]}))[:400]
+    return UnsafeHTML(msg)
+
+
+def check_fragment(fragment: str, where: str) -> None:
+    """Refuse an HTML fragment (one notebook output or cell) outside the allow-list; ``where`` names it."""
+    problems = html_problems(fragment)
+    if problems:
+        raise _refusal(problems, where)
 
 
 def assert_self_contained(text: str) -> None:
-    """Raise ``ReportError`` if the HTML refers to anything outside itself (scripts, styles, images)."""
-    for pattern, what in _EXTERNAL:
-        m = pattern.search(text)
-        if m:
-            snippet = text[m.start():m.start() + 90].replace("\n", " ")
-            raise ReportError(f"report.html would not be self-contained: it has {what}: {snippet!r}")
+    """Raise :class:`UnsafeHTML` (a ``ReportError``) unless the page passes the allow-list.
+
+    The page is parsed with :mod:`html.parser` (see :func:`html_problems`): no script, frame,
+    object, form, base, link or ``meta`` refresh, no event attribute, nothing loaded from outside
+    the file. The message names the refused element or attribute, the chapter notebook it is in
+    and an excerpt.
+    """
+    problems = html_problems(text, document=True)
+    if problems:
+        raise _refusal(problems, "report.html")
+    m = re.search(r"<script\b", text, re.I)  # not even as text the parser let through (a comment, an attribute)
+    if m:
+        raise UnsafeHTML(f"report.html: refused a <script> element: {_excerpt(text[m.start():m.start() + 120])}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,7 +839,7 @@ def find_chromium() -> str:
                       "or set STUDY_CHROMIUM to a Chrome/Chromium binary; or render with pdf=False")
 
 
-def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str | None = None, timeout: float = 180) -> None:
+def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str | None = None, timeout: float = 120) -> None:
     """Print an HTML file to PDF with headless Chromium (page size and margins from the CSS @page)."""
     chromium = chromium or find_chromium()
     with tempfile.TemporaryDirectory(prefix="study-chromium-") as profile:
@@ -577,9 +850,13 @@ def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str | None = None, t
                f"--print-to-pdf={pdf_path}", Path(html_path).resolve().as_uri()]
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                 env={**os.environ, "HOME": profile})
-        except subprocess.TimeoutExpired:
-            raise ReportError(f"Chromium did not finish printing the PDF within {timeout} s") from None
+                                 env={**os.environ, "HOME": profile},
+                                 preexec_fn=die_with_parent if os.name == "posix" else None)  # noqa: PLW1509
+        except subprocess.TimeoutExpired as exc:
+            tail = "\n".join(((exc.stderr or b"").decode("utf-8", "replace") if isinstance(exc.stderr, bytes)
+                              else (exc.stderr or "")).strip().splitlines()[-5:])
+            raise ReportError(f"Chromium did not finish printing {html_path} within {timeout} s"
+                              + (f":\n{tail}" if tail else "")) from None
         except OSError as exc:
             raise ReportError(f"cannot run Chromium ({chromium}): {exc}") from None
     if res.returncode != 0 or not pdf_path.exists() or pdf_path.stat().st_size == 0:
@@ -591,6 +868,10 @@ PDF_OPTIONS = {"printBackground": True, "preferCSSPageSize": True, "displayHeade
                "generateDocumentOutline": True, "generateTaggedPDF": True}
 
 
+#: Seconds any one DevTools command (a page load, a print) may take before the render gives up.
+DEVTOOLS_TIMEOUT = 60
+
+
 class HeadlessChromium:
     """One headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``).
 
@@ -598,15 +879,24 @@ class HeadlessChromium:
     filled in between two prints without reloading), which saves a browser start and a page
     load per print compared with ``chromium --print-to-pdf``. POSIX only (file descriptors 3
     and 4 carry the protocol); :func:`print_pdf` is the one-shot fallback.
+
+    Every wait is bounded (``timeout`` seconds per command). What the page reports is collected
+    (:attr:`console`: console messages, uncaught exceptions, CSP violations and other log entries;
+    :attr:`dialogs`: the messages of JavaScript dialogs, each dismissed at once so it cannot block
+    the page) and named in any error, with the page's URL and title and the file being printed.
     """
 
-    def __init__(self, executable: str | None = None, timeout: float = 180):
+    def __init__(self, executable: str | None = None, timeout: float = DEVTOOLS_TIMEOUT):
         self.executable = executable or find_chromium()
         self.timeout = timeout
         self._id = 0
         self._buf = b""
         self.proc = None
         self.session = None
+        self.target = None
+        self.file: Path | None = None
+        self.console: list[str] = []
+        self.dialogs: list[str] = []
 
     def __enter__(self) -> "HeadlessChromium":
         import fcntl
@@ -622,6 +912,7 @@ class HeadlessChromium:
         def child_fds() -> None:
             os.dup2(cmd_r, 3)
             os.dup2(res_w, 4)
+            die_with_parent()
 
         self._profile = tempfile.TemporaryDirectory(prefix="study-chromium-")
         args = [self.executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -634,11 +925,17 @@ class HeadlessChromium:
                                          stderr=subprocess.DEVNULL, env={**os.environ, "HOME": self._profile.name})
         except OSError as exc:
             self._close_fds(cmd_r, res_w)
+            self._profile.cleanup()
             raise ReportError(f"cannot run Chromium ({self.executable}): {exc}") from None
         self._close_fds(cmd_r, res_w)
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        self.call("Page.enable", session=True)
+        try:
+            self.target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            self.session = self.call("Target.attachToTarget", {"targetId": self.target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Runtime", "Log"):
+                self.call(f"{domain}.enable", session=True)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     @staticmethod
@@ -666,49 +963,126 @@ class HeadlessChromium:
         if session:
             msg["sessionId"] = self.session
         data = json.dumps(msg).encode("utf-8") + b"\0"
-        while data:
-            data = data[os.write(self._cmd_w, data):]
+        try:
+            while data:
+                data = data[os.write(self._cmd_w, data):]
+        except (BrokenPipeError, OSError) as exc:
+            raise ReportError(f"Chromium exited unexpectedly (exit {self.proc.poll()}; {exc})"
+                              + self._context(live=False)) from None
         return self._id
 
-    def _recv(self, deadline: float) -> dict:
+    def _recv(self, deadline: float, waiting_for: str) -> dict:
         import select
 
         while b"\0" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ReportError(f"Chromium did not answer within {self.timeout} s")
+                raise ReportError(f"Chromium did not answer {waiting_for} within {self.timeout:g} s" + self._context())
             ready, _, _ = select.select([self._res_r], [], [], left)
             if not ready:
                 continue
             chunk = os.read(self._res_r, 1 << 20)
             if not chunk:
-                raise ReportError(f"Chromium exited unexpectedly (exit {self.proc.poll()})")
+                raise ReportError(f"Chromium exited unexpectedly (exit {self.proc.poll()}) while waiting for {waiting_for}"
+                                  + self._context(live=False))
             self._buf += chunk
         raw, self._buf = self._buf.split(b"\0", 1)
         return json.loads(raw)
 
+    def _event(self, msg: dict) -> None:
+        """Record what the page reports; dismiss a JavaScript dialog at once (it would block the page)."""
+        method, params = msg.get("method"), msg.get("params") or {}
+        if method == "Page.javascriptDialogOpening":
+            self.dialogs.append(f"{params.get('type', 'dialog')}: {str(params.get('message', ''))[:200]}")
+            self._send("Page.handleJavaScriptDialog", {"accept": False}, session=True)
+        elif method == "Runtime.consoleAPICalled":
+            text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+            self.console.append(f"console.{params.get('type', 'log')}: {text[:300]}")
+        elif method == "Runtime.exceptionThrown":
+            d = params.get("exceptionDetails") or {}
+            desc = (d.get("exception") or {}).get("description") or d.get("text", "")
+            self.console.append(f"uncaught exception: {str(desc)[:300]}")
+        elif method == "Log.entryAdded":
+            e = params.get("entry") or {}
+            self.console.append(f"{e.get('level', 'log')} ({e.get('source', '')}): {str(e.get('text', ''))[:300]}"
+                                + (f" [{e['url'][:100]}]" if e.get("url") else ""))
+
+    def _context(self, live: bool = True) -> str:
+        """What to add to an error: the file, the page's URL and title, what the page reported."""
+        lines = []
+        if self.file is not None:
+            lines.append(f"file: {self.file}")
+        if live and self.target is not None and self.proc is not None and self.proc.poll() is None:
+            try:  # a short, separate wait: the browser may be the thing that hangs
+                mid = self._send("Target.getTargetInfo", {"targetId": self.target})
+                deadline = time.monotonic() + 5
+                import select
+
+                while time.monotonic() < deadline:
+                    while b"\0" in self._buf:
+                        raw, self._buf = self._buf.split(b"\0", 1)
+                        msg = json.loads(raw)
+                        if msg.get("id") == mid:
+                            info = (msg.get("result") or {}).get("targetInfo") or {}
+                            lines.append(f"page: {info.get('url', '?')[:200]} (title {info.get('title', '')[:120]!r})")
+                            deadline = 0
+                            break
+                        self._event(msg)
+                    if deadline == 0:
+                        break
+                    ready, _, _ = select.select([self._res_r], [], [], max(0.0, deadline - time.monotonic()))
+                    if ready:
+                        chunk = os.read(self._res_r, 1 << 20)
+                        if not chunk:
+                            break
+                        self._buf += chunk
+            except (ReportError, OSError, ValueError):
+                pass
+        if self.dialogs:
+            lines.append("JavaScript dialogs opened by the page: " + "; ".join(self.dialogs[:5]))
+        errors = [c for c in self.console if not c.startswith(("console.log", "console.info", "console.debug", "verbose"))]
+        if errors:
+            lines.append("the page reported: " + " | ".join(errors[-8:]))
+        return "".join(f"\n  {ln}" for ln in lines)
+
     def call(self, method: str, params: dict | None = None, session: bool = False, event: str | None = None) -> dict:
-        """Send a command and return its result (after the event ``event``, if given, has arrived)."""
+        """Send a command and return its result (after the event ``event``, if given, has arrived).
+
+        Waits at most ``timeout`` seconds; events that arrive meanwhile are recorded (see :meth:`_event`).
+        """
         deadline = time.monotonic() + self.timeout
         mid = self._send(method, params or {}, session)
+        waiting_for = method + (f" (then {event})" if event else "")
         result, seen = None, event is None
         while result is None or not seen:
-            msg = self._recv(deadline)
+            msg = self._recv(deadline, waiting_for)
             if msg.get("id") == mid:
                 if "error" in msg:
-                    raise ReportError(f"Chromium: {method} failed: {msg['error'].get('message', msg['error'])}")
+                    raise ReportError(f"Chromium: {method} failed: {msg['error'].get('message', msg['error'])}"
+                                      + self._context())
                 result = msg.get("result", {})
-            elif event is not None and msg.get("method") == event:
-                seen = True
+            elif "method" in msg:
+                self._event(msg)
+                if event is not None and msg.get("method") == event:
+                    seen = True
         return result
 
     def load(self, html_path: Path) -> None:
-        self.call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, session=True, event="Page.loadEventFired")
+        """Open the file and wait for its load event; refuse a page that opened a JavaScript dialog."""
+        self.file = Path(html_path).resolve()
+        res = self.call("Page.navigate", {"url": self.file.as_uri()}, session=True, event="Page.loadEventFired")
+        if res.get("errorText"):
+            raise ReportError(f"Chromium could not open the page: {res['errorText']}" + self._context())
+        if self.dialogs:
+            raise ReportError("the report page ran script (it opened a JavaScript dialog); report.html must hold none"
+                              + self._context())
 
-    def evaluate(self, expression: str) -> None:
+    def evaluate(self, expression: str) -> Any:
+        """Evaluate a JavaScript expression in the page (over DevTools, not as part of it); return its value."""
         res = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=True)
         if "exceptionDetails" in res:
-            raise ReportError(f"Chromium: script failed: {res['exceptionDetails'].get('text', '')}")
+            raise ReportError(f"Chromium: script failed: {res['exceptionDetails'].get('text', '')}" + self._context())
+        return (res.get("result") or {}).get("value")
 
     def print_pdf(self, pdf_path: Path) -> None:
         res = self.call("Page.printToPDF", dict(PDF_OPTIONS), session=True)
@@ -933,7 +1307,9 @@ def _execute_all(paths: list[Path], nb_dir: Path, params: dict, *, kernel: str, 
     # fork on Linux: workers start at once and never re-import the caller's __main__ (a script
     # without an `if __name__ == "__main__"` guard would otherwise run again in every worker).
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    ex = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+    # workers (and through them their kernels) die with this process, even on kill -9
+    ex = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
+                             initializer=_worker_init, initargs=(os.getpid(),))
     try:
         futures = {p: ex.submit(_execute_job, *args[p]) for p in paths}
         for i, p in enumerate(paths, start=1):
@@ -946,10 +1322,75 @@ def _execute_all(paths: list[Path], nb_dir: Path, params: dict, *, kernel: str, 
     return timings
 
 
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc); "" if unknown, gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return ""
+    return "" if fields[0] in ("Z", "X") else fields[19]
+
+
+def _owner_tag() -> str:
+    """``<pid>-<start>`` of this process: names its temporary folders, so a later run can tell
+    whether their owner still runs (the start time guards against a reused pid)."""
+    return f"{os.getpid()}-{_process_start(os.getpid()) or 0}"
+
+
+def _alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    if Path("/proc/self/stat").exists():  # Linux: a zombie is dead; a different start time is another process
+        now = _process_start(pid)
+        return bool(now) and (start in ("", "0") or now == start)
+    return True
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<quarter>.+?)\.(?:tmp|old)-(?P<pid>\d+)-(?P<start>\d+)-")
+_LEGACY_TEMP = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]{8}$")  # mkdtemp names of earlier versions: no owner
+LEGACY_TEMP_AGE = 24 * 3600  # seconds
+
+
+def clean_stale_temporaries(out_dir: Path) -> list[str]:
+    """Remove the temporary folders (``.<Q>.tmp-*``, ``.<Q>.old-*``) that killed renders left in ``out_dir``.
+
+    A folder is removed only when the render that made it is gone (its pid and start time are in
+    the name), so a render of another quarter running at the same time keeps its folder. Folders
+    named by earlier versions (no owner in the name) go when untouched for 24 hours. Returns the
+    names removed.
+    """
+    removed = []
+    if not out_dir.is_dir():
+        return removed
+    for d in out_dir.iterdir():
+        if not d.name.startswith(".") or not d.is_dir() or d.is_symlink():
+            continue
+        m = _TEMP_NAME.match(d.name)
+        if m:
+            stale = not _alive(int(m.group("pid")), m.group("start"))
+        elif _LEGACY_TEMP.match(d.name):
+            try:
+                newest = max([d.stat().st_mtime] + [c.stat().st_mtime for c in d.iterdir()])
+            except OSError:
+                continue
+            stale = time.time() - newest > LEGACY_TEMP_AGE
+        else:
+            continue
+        if stale:
+            shutil.rmtree(d, ignore_errors=True)
+            if not d.exists():
+                removed.append(d.name)
+    return removed
+
+
 def _swap(tmp: Path, final: Path) -> None:
     old = None
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}-{int(time.time() * 1000)}")
+        old = final.with_name(f".{final.name}.old-{_owner_tag()}-{int(time.time() * 1000)}")
         os.replace(final, old)
     os.replace(tmp, final)
     if old is not None:
@@ -1021,9 +1462,12 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / quarter
     failed_dir = out_dir / f"{quarter}.failed"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{quarter}.tmp-", dir=out_dir))
-    timings: dict[str, float] = {}
     notes: list[str] = []
+    stale = clean_stale_temporaries(out_dir)
+    if stale:
+        notes.append(f"removed {len(stale)} temporary folder(s) left by killed renders: {', '.join(stale)}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{quarter}.tmp-{_owner_tag()}-", dir=out_dir))
+    timings: dict[str, float] = {}
     try:
         nb_dir = tmp / "notebooks"
         nb_dir.mkdir()

@@ -299,13 +299,14 @@ def study_sqi(survey: pd.DataFrame | None, process_times: pd.DataFrame | None, s
 
 # ---------------------------------------------------------------------------------------------
 def breakdown(data: pd.DataFrame, by: str | Sequence[str], value_columns: Sequence[str], min_cell: int = 10,
-              stat: str = "mean") -> pd.DataFrame:
+              stat: str = "mean", complementary: bool = True) -> pd.DataFrame:
     """Group ``value_columns`` by ``by`` (e.g. segment, channel, branch_id) with small-cell suppression.
 
     One row per group: the group key(s), ``n`` (rows in the group), one column per value (the
     ``stat``: "mean", "median" or "share" = mean of a 0/1 column), and ``suppressed``: True when
     n < ``min_cell`` (the study's ``min_cell_size``), in which case every value is NaN — the group is
-    shown, its figures are not.
+    shown, its figures are not — or when :func:`complementary_suppression` must hide it as well so
+    that a suppressed group cannot be recovered by subtracting the shown groups from the total.
     """
     by_cols = [by] if isinstance(by, str) else list(by)
     value_columns = list(value_columns)
@@ -323,6 +324,28 @@ def breakdown(data: pd.DataFrame, by: str | Sequence[str], value_columns: Sequen
     out = agg.reset_index()
     out.insert(len(by_cols), "n", g.size().to_numpy())
     out["suppressed"] = out["n"] < int(min_cell)
+    if complementary:
+        out["suppressed"] = complementary_suppression(out["n"].to_numpy(), out["suppressed"].to_numpy(), int(min_cell))
     out.loc[out["suppressed"], value_columns] = np.nan
     out.attrs["min_cell"] = int(min_cell)
     return out
+
+
+def complementary_suppression(n: np.ndarray, primary: np.ndarray, min_cell: int) -> np.ndarray:
+    """Secondary suppression so that suppressed cells cannot be recovered from the total.
+
+    The all-respondent figure is published elsewhere (the headline table), so total minus the shown
+    groups gives the suppressed groups' pooled value. That pool is protected when it holds at least
+    two groups and at least ``min_cell`` respondents: while it does not, the smallest shown group
+    is suppressed too (the usual rule of complementary suppression for a one-way table; Hundepool
+    et al. 2012, Statistical Disclosure Control, §5.2). With a single group in the table, the group
+    is the total and nothing can be protected by suppression: it stays as primary suppression left it.
+    """
+    n = np.asarray(n)
+    sup = np.asarray(primary, dtype=bool).copy()
+    if not sup.any() or len(n) < 2:
+        return sup
+    while (sup.sum() < 2 or n[sup].sum() < min_cell) and not sup.all():
+        shown = np.flatnonzero(~sup)
+        sup[shown[np.argmin(n[shown])]] = True
+    return sup

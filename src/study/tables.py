@@ -237,43 +237,95 @@ def sqi(ctx: Context, s: pd.DataFrame) -> pd.DataFrame:
 
 
 def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
-    e = ev[ev["analysis"] == analysis]
+    """The analyses of one kind that ran (skipped ones are listed by ``narrative.effects_skipped``).
+
+    Before/after tables: the headline test and its p. DiD tables: the cluster-SE CI with its own p
+    ("p (cluster SE)") and, when it was run, the wild-bootstrap p beside it, named with its B; Holm
+    and BH adjust the headline p (``p_used``; the table note says which). A "Measure" column is
+    added when several measures are shown.
+    """
+    if ev is None or ev.empty:
+        return pd.DataFrame()
+    e = ev[(ev["analysis"] == analysis) & ev["skipped"].fillna("").eq("")]
+    names = {m.id: m.name for m in ctx.study.measures}
+    several = e["measure"].nunique() > 1
+    did = analysis == "difference-in-differences"
+    boot = did and e["test"].eq("did_wild_bootstrap").any()
+    boot_col = f"p (wild bootstrap, B = {P.fmt_int(e['n_boot'].max())})" if boot else None
     rows = []
     for r in e.to_dict("records"):
         m = r["metric"]
-        row = {"Metric": r["label"], "Before": value(m, r["before_value"]) if analysis != "difference-in-differences" else P.DASH,
-               "After": value(m, r["after_value"]) if analysis != "difference-in-differences" else P.DASH,
-               "Estimate": change(m, r["estimate"]), f"{ctx.level_pct} CI": ci(m, r["ci_low"], r["ci_high"]),
-               "Test": TEST_NAMES.get(r["test"], str(r["test"]).replace("_", " ")), "p": P.fmt_p(r["p_used"], prefix=False),
-               "p (Holm)": P.fmt_p(r["p_holm"], prefix=False), "p (BH)": P.fmt_p(r["p_bh"], prefix=False),
-               "Effect size": (f"{r['effect_size_name']} = {P.fmt_num(r['effect_size'], 2)}"
-                               if isinstance(r["effect_size_name"], str) and r["effect_size_name"] else P.DASH),
-               "Power": P.fmt_pct(r["power"], 0), "MDE": change(m, r["mde"]).lstrip("+")}
-        if analysis == "difference-in-differences":
-            row.pop("Before"); row.pop("After")
+        row = {"Measure": names.get(r["measure"], r["measure"])} if several else {}
+        row["Metric"] = r["label"]
+        if not did:
+            row.update({"Before": value(m, r["before_value"]), "After": value(m, r["after_value"])})
+        row.update({"Estimate": change(m, r["estimate"]), f"{ctx.level_pct} CI": ci(m, r["ci_low"], r["ci_high"])})
+        if did:
+            row["p (cluster SE)"] = P.fmt_p(r["p"], prefix=False)
+            if boot:
+                row[boot_col] = P.fmt_p(r["boot_p"], prefix=False)
+        else:
+            row["Test"] = TEST_NAMES.get(r["test"], str(r["test"]).replace("_", " "))
+            row["p"] = P.fmt_p(r["p_used"], prefix=False)
+        row.update({"p (Holm)": P.fmt_p(r["p_holm"], prefix=False), "p (BH)": P.fmt_p(r["p_bh"], prefix=False)})
+        if not did:
+            row["Effect size"] = (f"{r['effect_size_name']} = {P.fmt_num(r['effect_size'], 2)}"
+                                  if isinstance(r["effect_size_name"], str) and r["effect_size_name"] else P.DASH)
+        row.update({"Power": P.fmt_pct(r["power"], 0), "MDE": change(m, r["mde"]).lstrip("+")})
+        if did:
             row["Clusters"] = P.fmt_int(r["n_clusters"])
             row["Pre-trend p"] = P.fmt_p(r["pretrend_p"], prefix=False)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _its_cell(metric: str, x, per_week: bool = False) -> str:
+    if x is None or pd.isna(x):
+        return P.DASH
+    m = mx.lookup(metric)
+    if m.style == "pct":
+        return P.fmt_pp(x, 2 if per_week else 1)
+    text = P.fmt_num(x, 3 if per_week else 2, sign=True)
+    return text + (" min" if m.style == "min" else "")
+
+
 def its(ctx: Context, its_frame: pd.DataFrame) -> pd.DataFrame:
+    """The fitted interrupted time series, each measure on its own queue-log metrics (levels in the metric's unit)."""
+    if its_frame is None or its_frame.empty or "status" not in its_frame:
+        return pd.DataFrame()
     study = ctx.study
-    f = its_frame[its_frame.get("note", "").fillna("") == ""] if "note" in its_frame else its_frame
-    return pd.DataFrame({"Metric": f["metric"].map(study.label), "Branches": f["group"],
-                         "Level change (min)": f["level_change"].map(lambda x: P.fmt_num(x, 2, sign=True)),
-                         "Relative": f["relative_level_change"].map(lambda x: P.fmt_pct(x, sign=True)),
-                         "p (level)": f["level_p"].map(lambda x: P.fmt_p(x, prefix=False)),
-                         "Slope change (min/week)": f["slope_change"].map(lambda x: P.fmt_num(x, 3, sign=True)),
-                         "p (slope)": f["slope_p"].map(lambda x: P.fmt_p(x, prefix=False)),
-                         "Weeks pre / post": [f"{a} / {b}" for a, b in zip(f["n_pre"], f["n_post"])]})
+    f = its_frame[its_frame["status"].eq("fitted")]
+    if f.empty:
+        return pd.DataFrame()
+    names = {m.id: m.name for m in study.measures}
+    out = pd.DataFrame({"Metric": f["metric"].map(study.label), "Branches": f["group"],
+                        "Level change": [_its_cell(m, x) for m, x in zip(f["metric"], f["level_change"])],
+                        "Relative": f["relative_level_change"].map(lambda x: P.fmt_pct(x, sign=True)),
+                        "p (level)": f["level_p"].map(lambda x: P.fmt_p(x, prefix=False)),
+                        "Slope change per week": [_its_cell(m, x, True) for m, x in zip(f["metric"], f["slope_change"])],
+                        "p (slope)": f["slope_p"].map(lambda x: P.fmt_p(x, prefix=False)),
+                        "Weeks pre / post": [f"{int(a)} / {int(b)}" for a, b in zip(f["n_pre"], f["n_post"])]})
+    if f["measure"].nunique() > 1:
+        out.insert(0, "Measure", f["measure"].map(names).to_numpy())
+    return out.reset_index(drop=True)
 
 
-def measures(study: Study) -> pd.DataFrame:
-    return pd.DataFrame([{"Measure": m.name, "Start": f"{m.start:%Y-%m-%d}",
-                          "Pilot branches": ", ".join(f"{b} {study.label(b)}" for b in m.pilot),
-                          "Control branches": ", ".join(f"{b} {study.label(b)}" for b in m.control) or P.DASH,
-                          "Metrics it should move": ", ".join(study.label(x) for x in m.metrics)} for m in study.measures])
+def measures(study: Study, plan: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The measures of study.yml; with ``analysis.measure_plan`` also how each is evaluated in this report."""
+    rows = []
+    p = plan.set_index("measure") if plan is not None and not plan.empty else None
+    for m in study.measures:
+        row = {"Measure": m.name, "Start": f"{m.start:%Y-%m-%d}",
+               "Pilot branches": ", ".join(f"{b} {study.label(b)}" for b in m.pilot),
+               "Control branches": ", ".join(f"{b} {study.label(b)}" for b in m.control) or P.DASH,
+               "Metrics it should move": ", ".join(study.label(x) for x in m.metrics)}
+        if p is not None and m.id in p.index:
+            r = p.loc[m.id]
+            row["Evaluation in this report"] = (f"{r['design']}, {r['before']} → {r['after']}"
+                                                + (" (sustained effect)" if r["status"] == "sustained" else "")
+                                                if r["design"] != "not tested" else f"{r['status']}: {r['reason']}")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def data_quality(dq: pd.DataFrame) -> pd.DataFrame:
