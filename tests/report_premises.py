@@ -147,8 +147,10 @@ def _scale_labels(gen, doc):
 def _nps(gen, doc):
     if gen.nps_defined:
         return []
+    # saying why there is no NPS ("an NPS needs a 0–10 recommend question") is allowed
     return [f"NPS without a 0-10 recommend item (recommend: {gen.recommend_scale}): {_around(doc.text, m)}"
-            for m in re.finditer(r"\bNPS\b|Net Promoter", doc.text)][:3]
+            for m in re.finditer(r"\bNPS\b|Net Promoter", doc.text)
+            if not re.match(r"\s*(needs|requires|is not|cannot)", doc.text[m.end():m.end() + 20])][:3]
 
 
 @check("every_business_type_longer")
