@@ -1,0 +1,264 @@
+"""Premise checks of a rendered report against the study it was rendered from.
+
+Each check is a function ``(gen, doc) -> list[str]`` (one message per violation) registered in
+:data:`CHECKS` under a name; :func:`check_report` runs them all. A check states a rule of issue 10
+("every sentence true") that can be decided from the visible text of the HTML report and the
+generated study's shape (:class:`tests.studygen.GeneratedStudy`) or its processed data. Add a check
+by writing a function and decorating it with ``@check("name")``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+try:  # BeautifulSoup is in the project's environment (nbconvert needs it); fall back to html.parser
+    from bs4 import BeautifulSoup
+except ImportError:  # pragma: no cover
+    BeautifulSoup = None
+
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen".split())}
+RAW_IDS = ("overall_satisfaction", "csat_top2", "csat_mean_0_100", "complaint_rate", "waiting_minutes", "handling_minutes",
+           "cycle_minutes", "first_pass_yield", "within_service_level")
+# Headings that belong to one data source: a report without the source must not have them.
+SOURCE_HEADINGS = {
+    "process_times": re.compile(r"process times|queue|staffing|waiting time", re.I),
+    "benchmark": re.compile(r"competitor|benchmark", re.I),
+}
+# How Appendix B may name a source that was not supplied.
+SOURCE_NAMES = {"process_times": re.compile(r"process[- ]times?|queue|ticket", re.I),
+                "benchmark": re.compile(r"benchmark|competitor", re.I)}
+
+
+@dataclass
+class ReportDoc:
+    """The visible text of a report, whole and per chapter, and its headings."""
+
+    path: Path
+    text: str                                   # visible text, whitespace collapsed
+    headings: list[tuple[str, str]]             # (tag, text) of h1/h2/h3 in document order
+    chapters: dict[str, str] = field(default_factory=dict)   # h1 text -> visible text up to the next h1
+
+    def chapter(self, prefix: str) -> str:
+        return next((t for h, t in self.chapters.items() if h.startswith(prefix)), "")
+
+
+def _collapse(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def read_report(path: Path | str) -> ReportDoc:
+    html = Path(path).read_text(encoding="utf-8")
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "title", "head"]):
+        tag.decompose()
+    headings = [(h.name, _collapse(h.get_text(" "))) for h in soup.find_all(["h1", "h2", "h3"])]
+    main = soup.find("main") or soup.body or soup
+    # chapter text by walking strings between h1s (robust to nesting)
+    chapters = _chapter_texts(main)
+    return ReportDoc(Path(path), _collapse(soup.get_text(" ")), headings, chapters)
+
+
+def _chapter_texts(root) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    current = None
+    for s in root.find_all(string=True):
+        h1 = s.find_parent("h1")
+        if h1 is not None:
+            title = _collapse(h1.get_text(" "))
+            if title != current:
+                current = title
+                out.setdefault(current, [])
+            continue
+        if current is not None:
+            out[current].append(str(s))
+    return {k: _collapse(" ".join(v)) for k, v in out.items()}
+
+
+CHECKS: dict[str, Callable] = {}
+
+
+def check(name: str):
+    def deco(fn):
+        CHECKS[name] = fn
+        return fn
+    return deco
+
+
+def check_report(gen, doc: ReportDoc, skip: set[str] | frozenset = frozenset()) -> dict[str, list[str]]:
+    """Run every check not in ``skip``; return {check name: violations} for the checks that failed."""
+    out = {}
+    for name, fn in CHECKS.items():
+        if name in skip:
+            continue
+        found = fn(gen, doc)
+        if found:
+            out[name] = found
+    return out
+
+
+def _around(text: str, m: re.Match, width: int = 70) -> str:
+    return "…" + text[max(0, m.start() - width):m.end() + width] + "…"
+
+
+def _study_scales(gen) -> set[tuple[int, int]]:
+    s = {tuple(gen.item_scale), tuple(gen.satisfaction_scale)}
+    if gen.recommend_scale is not None:
+        s.add(tuple(gen.recommend_scale))
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@check("score_formula_uses_item_scale")
+def _score_formula(gen, doc):
+    """'(mean … − a) / (b − a)': the dimension score formula names the items' scale, any other a study scale."""
+    lo, hi = gen.item_scale
+    out = []
+    for m in re.finditer(r"\(mean[^()]*?[−-]\s*(\d+)\s*\)\s*/\s*\(\s*(\d+)\s*[−-]\s*(\d+)\s*\)", doc.text):
+        a, b, c = (int(x) for x in m.groups())
+        about_items = re.search(r"dimension|item", m.group(0) + doc.text[max(0, m.start() - 40):m.start()])
+        allowed = {(lo, hi)} if about_items else _study_scales(gen)
+        if a != c or (c, b) not in allowed:
+            out.append(f"formula on {c}..{b} but the study's {'items are' if about_items else 'scales are'} "
+                       f"{sorted(allowed)}: {_around(doc.text, m)}")
+    return out
+
+
+@check("scale_labels_match_study")
+def _scale_labels(gen, doc):
+    """No '1-5' / '1-7' / '0-10' label unless one of the study's scales is that range."""
+    scales = _study_scales(gen)
+    out = []
+    for m in re.finditer(r"(?<![\d.\-–])(1|0)\s?[-–]\s?(5|7|10)(?![\d.])", doc.text):
+        pair = (int(m.group(1)), int(m.group(2)))
+        if pair in {(1, 5), (1, 7), (0, 10)} and pair not in scales:
+            out.append(f"'{m.group(0)}' but the study's scales are {sorted(scales)}: {_around(doc.text, m)}")
+    return out
+
+
+@check("nps_only_with_0_10_recommend")
+def _nps(gen, doc):
+    if gen.nps_defined:
+        return []
+    # saying why there is no NPS ("an NPS needs a 0–10 recommend question") is allowed
+    return [f"NPS without a 0-10 recommend item (recommend: {gen.recommend_scale}): {_around(doc.text, m)}"
+            for m in re.finditer(r"\bNPS\b|Net Promoter", doc.text)
+            if not re.match(r"\s*(needs|requires|is not|cannot)", doc.text[m.end():m.end() + 20])][:3]
+
+
+@check("every_business_type_longer")
+def _every_business_type(gen, doc):
+    m = re.search(r"Every business type takes longer than its standard", doc.text)
+    if not m:
+        return []
+    dev = business_type_deviations(gen)
+    if dev.empty or (dev > 0).all():
+        return []
+    return [f"'Every business type takes longer' but deviations are {dev.round(1).to_dict()}"]
+
+
+@check("no_markdown_asterisks")
+def _asterisks(gen, doc):
+    return [f"literal ** in the text: {_around(doc.text, m)}" for m in re.finditer(r"\*\*", doc.text)][:3]
+
+
+@check("no_raw_column_ids")
+def _raw_ids(gen, doc):
+    pat = re.compile(r"\b(" + "|".join(RAW_IDS) + r")\b|\([a-z_]+, [a-z_]+\)")
+    return [f"raw id '{m.group(0)}': {_around(doc.text, m)}" for m in pat.finditer(doc.text)][:5]
+
+
+@check("dimension_count_stated_right")
+def _dimension_count(gen, doc):
+    n = len(gen.dimensions)
+    out = []
+    for m in re.finditer(r"\b(?:[Tt]he|[Aa]ll|in) (\w+) dimension(?:s| scores)\b", doc.text):
+        word = m.group(1).lower()
+        k = int(word) if word.isdigit() else NUMBER_WORDS.get(word)
+        if k is not None and k != n:
+            out.append(f"states {k} dimensions, the study has {n}: {_around(doc.text, m)}")
+    return out
+
+
+@check("no_zero_measures")
+def _zero_measures(gen, doc):
+    return [f"{_around(doc.text, m)}" for m in re.finditer(r"\b0 improvement measures\b", doc.text)]
+
+
+@check("no_empty_baseline")
+def _empty_baseline(gen, doc):
+    return [f"{_around(doc.text, m)}" for m in re.finditer(r"compared with \.|against \.|baseline \)", doc.text)]
+
+
+@check("no_nan_in_text")
+def _nan(gen, doc):
+    return [f"{_around(doc.text, m)}" for m in re.finditer(r"(?<![\w-])(nan|NaN|inf|-inf)(?![\w-])", doc.text)][:3]
+
+
+@check("no_chapter_for_missing_source")
+def _missing_source_sections(gen, doc):
+    supplied = gen.sources[gen.current]
+    out = []
+    for source, pat in SOURCE_HEADINGS.items():
+        if source in supplied:
+            continue
+        for tag, text in doc.headings:
+            if tag in ("h1", "h2") and pat.search(text) and not text.startswith(("Contents", "Tables", "Figures")):
+                out.append(f"heading '{text}' although {source} was not supplied for {gen.current}")
+    return out
+
+
+@check("appendix_b_names_missing_sources")
+def _appendix_b(gen, doc):
+    supplied = gen.sources[gen.current]
+    missing = [s for s in SOURCE_NAMES if s not in supplied]
+    if not missing:
+        return []
+    b = doc.chapter("Appendix B")
+    if not b:
+        return ["no Appendix B"]
+    sentences = re.split(r"(?<=[.;])\s+", b)
+    absent = re.compile(r"\bnot\b|\bno\b|without|absent|missing", re.I)
+    return [f"Appendix B has no sentence saying that {s} was not supplied" for s in missing
+            if not any(SOURCE_NAMES[s].search(x) and absent.search(x) for x in sentences)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts from the processed data
+
+
+def business_type_deviations(gen) -> pd.Series:
+    """(mean handling − standard) / standard × 100 per business type in the current quarter's kept tickets."""
+    path = gen.data_dir / "processed" / gen.current / "process_times.parquet"
+    if not path.exists():
+        return pd.Series(dtype=float)
+    t = pd.read_parquet(path, columns=["business_type", "handling_minutes"])
+    std = {b["id"]: b["standard_minutes"] for b in gen.definition.get("business_types", [])}
+    mean = t.groupby("business_type")["handling_minutes"].mean()
+    return (mean - mean.index.map(std)) / mean.index.map(std) * 100
+
+
+@check("drivers_alike_only_if_concordant")
+def _drivers_alike(gen, doc):
+    """'ranks the drivers alike' needs a Kendall τ that says so (τ ≥ .5)."""
+    out = []
+    for m in re.finditer(r"ranks the drivers alike \(Kendall's τ = ([−-]?\d*\.\d+)", doc.text):
+        tau = float(m.group(1).replace("−", "-"))
+        if tau < 0.5:
+            out.append(f"'alike' at τ = {tau}: {_around(doc.text, m)}")
+    return out
+
+
+@check("plural_after_one")
+def _plural_after_one(gen, doc):
+    """'1 banks', '1 queue tickets', '1 improvement measures': a count of one takes the singular."""
+    pat = re.compile(r"(?<![\d.,])\b1 (banks|branches|tickets|queue tickets|respondents|questionnaires|improvement measures|"
+                     r"measures|dimensions|competitors|items|quarters|targets|problems|areas)\b")
+    return [_around(doc.text, m) for m in pat.finditer(doc.text)][:3]
