@@ -41,7 +41,7 @@ import pandas as pd
 import yaml
 
 # The study.yml contract the generator writes for (see the module docstring).
-OPTIONAL_SECTIONS = False
+OPTIONAL_SECTIONS = True
 
 SCALES = [(1, 5), (1, 7), (0, 10)]
 PROCESS_METRIC_IDS = ["waiting_minutes", "handling_minutes", "cycle_minutes", "first_pass_yield", "within_service_level"]

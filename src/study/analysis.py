@@ -293,7 +293,10 @@ def drivers(ctx: Context) -> dict:
         if const:
             return skipped("no variation in " + ", ".join(study.label(c) if c != outcome else "overall satisfaction"
                                                           for c in const) + " this quarter")
-        model = drv.driver_regression(data, outcome, dims, level=ctx.level)
+        try:
+            model = drv.driver_regression(data, outcome, dims, level=ctx.level)
+        except np.linalg.LinAlgError:
+            return skipped("the dimension scores are linearly dependent in this quarter's data")
         lmg = drv.relative_importance(data, outcome, dims, method="lmg", n_boot=ctx.n_boot, seed=ctx.seed, level=ctx.level)
         try:
             ologit = drv.ordered_logit_check(data, outcome, dims, lmg=lmg)

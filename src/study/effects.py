@@ -1043,6 +1043,9 @@ def evaluate(study, baseline: dict | None, followup: dict, level: float | None =
     first = ["measure", "metric", "label", "kind", "analysis", "window", "test", "rule", "estimate", "ci_low", "ci_high",
              "p", "boot_p", "n_boot", "p_used", "p_holm", "p_bh", "significant", "power", "mde", "effect_size",
              "effect_size_name", "n_before", "n_after", "before_value", "after_value", "skipped"]
+    for col in first:  # every analysis may have been skipped (then only its reason columns exist)
+        if col not in table:
+            table[col] = "" if col in ("test", "rule", "effect_size_name", "window", "skipped") else np.nan
     rest = [c for c in table.columns if c not in first]
     return table[first + rest]
 
@@ -1104,10 +1107,18 @@ def target_attainment(study, followup: dict, baseline: dict | None = None, level
                 ma, lo_a, hi_a = _level_ci(kind, a, level)
                 mb, lo_b, hi_b = _level_ci(kind, b, level)
                 sa, sb = (hi_a - lo_a) / (2 * z), (hi_b - lo_b) / (2 * z)
+                note = f"before {mb:.4g}, after {ma:.4g}"
+                if not (ma > 0 and mb > 0) or not (np.isfinite(sa) and np.isfinite(sb)):
+                    # the delta method on the log ratio needs positive values (an NPS can be ≤ 0) and two SEs
+                    rows.append({"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind,
+                                 "operator": t.operator, "target_value": t.value,
+                                 "observed": ma / mb - 1 if mb > 0 else np.nan,
+                                 "ci_low": np.nan, "ci_high": np.nan, "status": "not measured",
+                                 "note": note + "; a relative change needs positive values before and after"})
+                    continue
                 obs = ma / mb - 1
                 sl = math.sqrt((sa / ma) ** 2 + (sb / mb) ** 2)
                 lo, hi = math.exp(math.log(ma / mb) - z * sl) - 1, math.exp(math.log(ma / mb) + z * sl) - 1
-                note = f"before {mb:.4g}, after {ma:.4g}"
         if t.operator == ">=":
             status = "met" if lo >= t.value else "not met" if hi < t.value else "not distinguishable"
         else:

@@ -256,11 +256,19 @@ def bar_ci(data: pd.DataFrame, category: str, value: str, *, value_label: str, c
                 err = np.vstack([vals - sub[lo].to_numpy(float), sub[hi].to_numpy(float) - vals])
             kw = dict(color=cmap[g] if g is not None else OKABE_ITO["blue"], label=None if g is None else label_text(g),
                       zorder=2)
-            ekw = dict(ecolor="#222222", elinewidth=1.0, capsize=2.5, capthick=1.0)
+            ekw = dict(ecolor="#222222", elinewidth=1.0, capsize=2.5, capthick=1.0, fmt="none", zorder=3)
             if horizontal:
-                ax.barh(offs, vals, height=bw * 0.88, xerr=err, error_kw=ekw, **kw)
+                ax.barh(offs, vals, height=bw * 0.88, **kw)
             else:
-                ax.bar(offs, vals, width=bw * 0.88, yerr=err, error_kw=ekw, **kw)
+                ax.bar(offs, vals, width=bw * 0.88, **kw)
+            if err is not None:
+                # the interval drawn from its bounds: a percentile bootstrap interval need not contain the estimate
+                a, b = sub[lo].to_numpy(float), sub[hi].to_numpy(float)
+                mid, half = (a + b) / 2, np.abs(b - a) / 2
+                if horizontal:
+                    ax.errorbar(mid, offs, xerr=half, **ekw)
+                else:
+                    ax.errorbar(offs, mid, yerr=half, **ekw)
             if annotate:
                 hi_end = vals if err is None else vals + np.nan_to_num(err[1])
                 lo_end = vals if err is None else vals - np.nan_to_num(err[0])
@@ -480,9 +488,10 @@ def dot_whisker(data: pd.DataFrame, metric: str, estimate: str, lo: str, hi: str
             yy = np.array([ypos[m] for m in s.index]) + offs[j]
             est = s[estimate].to_numpy(float)
             c = cmap[g] if g is not None else OKABE_ITO["blue"]
-            ax.errorbar(est, yy, xerr=np.vstack([est - s[lo].to_numpy(float), s[hi].to_numpy(float) - est]),
-                        fmt="o", color=c, ecolor=c, elinewidth=1.6, capsize=0, markersize=5.5,
-                        markeredgecolor="white", markeredgewidth=0.6, label=None if g is None else label_text(g), zorder=3)
+            a, b = s[lo].to_numpy(float), s[hi].to_numpy(float)
+            ax.errorbar((a + b) / 2, yy, xerr=np.abs(b - a) / 2, fmt="none", ecolor=c, elinewidth=1.6, capsize=0, zorder=3)
+            ax.plot(est, yy, "o", color=c, markersize=5.5, markeredgecolor="white", markeredgewidth=0.6,
+                    label=None if g is None else label_text(g), zorder=4)
             if fmt:
                 for e, y in zip(est, yy):
                     ax.annotate(_num(fmt, e), (e, y), xytext=(0, 5), textcoords="offset points", ha="center",

@@ -681,7 +681,7 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
         parts.append(P.md("the NPS is {} ({})", P.fmt_num(cur.loc["nps", "value"], 1),
                           P.fmt_ci(cur.loc["nps", "ci_low"], cur.loc["nps", "ci_high"], 1)))
     if "recommend_top2" in cur.index:
-        parts.append(P.md("{} ({}; an NPS needs a 0–10 recommend question)", P.fmt_pct(cur.loc["recommend_top2", "value"]),
+        parts.append(P.md("{} ({}; no NPS, which needs the eleven-point recommend scale)", P.fmt_pct(cur.loc["recommend_top2", "value"]),
                           P.md("{}", mx.get(st, "recommend_top2").label.lower())))
     if "complaint_rate" in cur.index:
         parts.append(P.md("{} of respondents complained", P.fmt_pct(cur.loc["complaint_rate", "value"])))
@@ -698,6 +698,8 @@ def score_notes(ctx: Context) -> list[P.Md]:
 
 
 def suppression_note(ctx: Context) -> list[P.Md]:
+    if ctx.study.min_cell_size <= 1:
+        return [P.Md("No group is suppressed: the study's minimum cell size is 1.")]
     return [P.md("Groups with fewer than {} respondents are suppressed (privacy and precision); when that leaves fewer than two "
                  "suppressed groups or fewer than {} respondents among them, the next smallest groups are suppressed too, so "
                  "that no suppressed figure can be recovered from the all-respondent total.", ctx.study.min_cell_size,
@@ -1006,7 +1008,7 @@ def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> li
         note = ("DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); the "
                 "estimate's CI and p (cluster SE) come from this t test.")
         if len(boot):
-            weights = ", ".join(sorted({str(w) for w in boot.get("boot_weights", pd.Series(["webb"])) if w}))
+            weights = ", ".join(sorted({str(w).capitalize() for w in boot.get("boot_weights", pd.Series(["webb"])) if w}))
             note += (f" With fewer than 30 clusters, p (wild bootstrap) is a restricted wild cluster bootstrap ({weights} "
                      f"weights, B = {P.fmt_int(boot['n_boot'].max())} draws, seed {ctx.seed}); it is the headline p: Holm "
                      "and BH adjust it and the verdict (rule EFFECT) uses it.")
@@ -1014,7 +1016,8 @@ def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> li
             note += " The cluster-SE p is the headline p: Holm and BH adjust it and the verdict (rule EFFECT) uses it."
         note += " Pre-trend: joint test of diverging trends of pilot and control within the before period."
         return [note]
-    notes = ["Estimate = after − before. Shares in percentage points; NPS in points."]
+    notes = ["Estimate = after − before. Shares in percentage points" +
+             ("; NPS in points." if "nps" in mx.registry(ctx.study) else ".")]
     if kind == "pilot before/after" and ev is not None and not ev.empty:
         pilot_only = [m for m in ctx.study.measures if not m.control and (ev["measure"] == m.id).any()]
         if pilot_only:
@@ -1094,10 +1097,33 @@ def methods_intro(ctx: Context) -> P.Md:
             "(psych, lavaan, semTools, effectsize, stats) or published values.")
 
 
-def test_rules() -> pd.DataFrame:
+def test_rules(ctx: Context | None = None) -> pd.DataFrame:
+    """The rules choosing a comparison's test; with ``ctx``, only those that can apply to this study (no NPS
+    rule without an NPS, no share rule without a share metric)."""
     from study.effects import RULES as TEST_RULES
 
-    return pd.DataFrame({"Rule": list(TEST_RULES), "When it applies and what it chooses": list(TEST_RULES.values())})
+    rules = dict(TEST_RULES)
+    if ctx is not None:
+        kinds = {m.test_kind for m in mx.registry(ctx.study).values()}
+        rules = {k: v for k, v in rules.items() if not (k.startswith("N") and "nps" not in kinds)
+                 and not (k.startswith("B") and "binary" not in kinds)}
+    return pd.DataFrame({"Rule": list(rules), "When it applies and what it chooses": list(rules.values())})
+
+
+def formulas(ctx: Context) -> list[tuple[str, str]]:
+    """The formulas of Appendix A that this study's report uses."""
+    out = []
+    for tex, where in FORMULAS:
+        if tex == SQI_FORMULA and not ctx.study.sqi:
+            continue
+        if "NPS" in tex and "nps" not in mx.registry(ctx.study):
+            continue
+        if "LMG" in tex and len(ctx.study.dimension_ids) < 2:
+            continue
+        if "D_{bt}" in tex and not any(m.control for m in ctx.study.measures):
+            continue
+        out.append((tex, where))
+    return out
 
 
 def thresholds() -> pd.DataFrame:
@@ -1109,7 +1135,7 @@ def thresholds() -> pd.DataFrame:
 
 def response_rate(ctx: Context, dq: pd.DataFrame) -> P.Md:
     s = dq[dq["dataset"] == "survey"]
-    parts = [f"{r['quarter']}: {P.fmt_int(r['kept'])} valid of {P.fmt_int(r['read'])} questionnaires, a valid response rate of "
+    parts = [f"{r['quarter']}: {P.fmt_int(r['kept'])} valid of {count(r['read'], 'questionnaire')}, a valid response rate of "
              f"{P.fmt_pct(r['kept_share'], 2)}" for r in s.to_dict("records")]
     return P.Md("; ".join(parts) + ". Rejected rows are kept, with their reasons, in `data/processed/<quarter>/rejected_<dataset>.csv`; "
             "raw files are never modified.")
