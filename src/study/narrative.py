@@ -681,7 +681,7 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
         parts.append(P.md("the NPS is {} ({})", P.fmt_num(cur.loc["nps", "value"], 1),
                           P.fmt_ci(cur.loc["nps", "ci_low"], cur.loc["nps", "ci_high"], 1)))
     if "recommend_top2" in cur.index:
-        parts.append(P.md("{} ({}; no NPS, which needs the eleven-point recommend scale)", P.fmt_pct(cur.loc["recommend_top2", "value"]),
+        parts.append(P.md("{} ({}; an NPS needs the eleven-point recommend scale)", P.fmt_pct(cur.loc["recommend_top2", "value"]),
                           P.md("{}", mx.get(st, "recommend_top2").label.lower())))
     if "complaint_rate" in cur.index:
         parts.append(P.md("{} of respondents complained", P.fmt_pct(cur.loc["complaint_rate", "value"])))

@@ -327,10 +327,20 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *,
     old_level = pm_log.level
     pm_log.setLevel(logging.CRITICAL)
     try:
-        papermill.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel,
-                                   progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-                                   cwd=str(cwd or path.parent), execution_timeout=timeout,
-                                   kernel_manager_class=_kernel_manager_class(kernel_log))
+        for attempt in range(3):
+            try:
+                papermill.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel,
+                                           progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+                                           cwd=str(cwd or path.parent), execution_timeout=timeout,
+                                           kernel_manager_class=_kernel_manager_class(kernel_log))
+                break
+            except RuntimeError as exc:
+                # jupyter_client picks free ports, releases them and lets the kernel bind them; another
+                # process can take one in between ("Address already in use"): start the kernel again
+                if attempt == 2 or "Address already in use" not in _tail(kernel_log, 40) or "kernel" not in str(exc).lower():
+                    raise
+                if kernel_log is not None and kernel_log.exists():
+                    kernel_log.write_text("")
     except PapermillExecutionError as exc:
         kept = None
         if failed_dir is not None and output.exists():
