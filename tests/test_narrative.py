@@ -182,3 +182,85 @@ def present_text(md: str) -> str:
     from study import present
 
     return re.sub(r"<[^>]+>", "", present.markdown_to_html(md))
+
+
+# ---------------------------------------------------------------------------------------------
+# Premise-checked sentences (issue 10): a rule whose premise does not hold says the other thing
+
+
+def _bt(deviations):
+    return pd.DataFrame({"business_type": [f"bt{i}" for i in range(len(deviations))], "deviation_pct": deviations,
+                         "handling_minutes_mean": [10.0] * len(deviations), "standard_minutes": [10.0] * len(deviations)})
+
+
+def _branches():
+    return pd.DataFrame({"branch_id": ["B01"], "n": [100], "waiting_minutes_mean": [8.0], "within_service_level": [0.9]})
+
+
+@pytest.mark.parametrize("deviations, expected", [
+    ([30.0, 10.0, 5.0], "Every business type takes longer than its standard"),
+    ([30.0, -10.0, -5.0], "1 of 3 business types take longer than their standard"),
+    ([-30.0, -10.0], "Every business type is handled within its standard"),
+    ([12.0], "The business type takes longer than its standard"),
+])
+def test_process_sentence_states_only_what_the_deviations_show(study, deviations, expected):
+    text = narrative.process_sentences(fake_context(study), {"by_business_type": _bt(deviations), "by_branch_id": _branches()})
+    assert text.startswith(expected)
+    if any(d <= 0 for d in deviations):
+        assert "Every business type takes longer" not in text
+
+
+class _Fit:
+    def __init__(self, k, tau, p):
+        self.fit = pd.Series({"k": k, "r2": 0.4, "adj_r2": 0.39, "f_df1": k, "f_df2": 100, "f": 10.0, "f_p": 0.001, "n": 120})
+        self.terms = pd.DataFrame({"term": ["(Intercept)"] + [f"d{i}" for i in range(k)], "vif": [float("nan")] + [1.5] * k})
+
+
+class _Ologit:
+    def __init__(self, tau, p):
+        self.agreement = pd.Series({"kendall_tau": tau, "kendall_p": p})
+
+
+@pytest.mark.parametrize("k, tau, p, says", [
+    (5, 0.95, 0.001, "ranks the drivers alike"),
+    (5, 0.40, 0.48, "does not reproduce the ranking"),   # the issue's τ = .40, p = .48
+    (5, 0.60, 0.01, "partial agreement"),
+])
+def test_driver_sentence_counts_dimensions_and_checks_the_ordered_logit(study, k, tau, p, says):
+    lmg = pd.DataFrame({"rank": range(1, k + 1), "label": [f"D{i}" for i in range(k)], "share": [1 / k] * k})
+    drv = {"model": _Fit(k, tau, p), "lmg": lmg, "ologit": _Ologit(tau, p)}
+    text = narrative.driver_sentences(fake_context(study), drv)
+    assert text.startswith(f"The {narrative.NUMBER_WORDS[k]} dimension scores explain")
+    assert says in text
+    if says != "ranks the drivers alike":
+        assert "alike" not in text
+
+
+def test_driver_sentence_for_a_skipped_analysis(study):
+    text = narrative.driver_sentences(fake_context(study), analysis.skipped("3 complete questionnaires for 5 dimensions"))
+    assert "was not carried out: 3 complete questionnaires" in text
+
+
+def test_counts_agree_with_their_nouns():
+    assert narrative.count(1, "queue ticket") == "1 queue ticket"
+    assert narrative.count(2, "branch", "branches") == "2 branches"
+    assert narrative.count(12345, "bank") == "12,345 banks"
+
+
+def test_score_formula_uses_the_study_scale(study):
+    from study.config import ScaleRange
+
+    s = study.model_copy(update={"questionnaire": study.questionnaire.model_copy(update={"scale": ScaleRange(min=0, max=10)})})
+    import html
+
+    note = html.unescape(narrative.score_notes(fake_context(s))[0])
+    assert "− 0) / (10 − 0)" in note and "0-10 item scale" in note and "(5 − 1)" not in note
+
+
+def test_labels_from_the_study_are_literal_in_prose(study):
+    s = study.model_copy(update={"organisation": "**Bold** <b>x</b> $y$"})
+    text = str(narrative.skipped_sentence(s.organisation, "reason"))
+    from study import present
+
+    html = present.markdown_to_html(present.Md(text))
+    assert "<strong>" not in html and "<b>" not in html and "**Bold**" in html.replace("&#42;", "*")

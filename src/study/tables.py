@@ -36,6 +36,8 @@ def value(metric: str, x, study=None, unit: bool = False) -> str:
         return P.fmt_pct(x)
     if m.style == "min":
         return P.fmt_num(x, 1) + (" min" if unit else "")
+    if m.kind in ("score", "nps", "index", "mean"):
+        return P.fmt_num(x, m.digits)
     return P.fmt_num(x, 1 if abs(x) >= 10 else 2)
 
 
