@@ -441,13 +441,41 @@ def sqi_table(ctx: Context) -> pd.DataFrame | None:
         need = {"process_times" if i.source == "process" else "survey" for i in study.sqi}
         if not need <= sources(ctx):
             return None
-        cur = sc.study_sqi(ctx.current.survey, ctx.current.process_times, ctx.study)
+        cur = _suppress_small_branches(sc.study_sqi(ctx.current.survey, ctx.current.process_times, ctx.study),
+                                       ctx.current.survey, study)
         out = cur.add_suffix("_current")
         if ctx.baseline is not None and need <= sources(ctx, both=True):
-            base = sc.study_sqi(ctx.baseline.survey, ctx.baseline.process_times, ctx.study)
+            base = _suppress_small_branches(sc.study_sqi(ctx.baseline.survey, ctx.baseline.process_times, ctx.study),
+                                            ctx.baseline.survey, study)
             out = out.join(base.add_suffix("_baseline"))
         return out
     return ctx.once("sqi", compute)
+
+
+def _suppress_small_branches(s: pd.DataFrame, survey: pd.DataFrame | None, study: Study) -> pd.DataFrame:
+    """The per-branch SQI with every figure blanked for the branches the branch breakdown suppresses.
+
+    A branch's SQI is computed from its own survey indicators; with the process indicators printed
+    beside it, the survey part can be solved for, so a branch with fewer than ``min_cell_size``
+    respondents would give its respondents' answers back. The same branches as in the branch
+    breakdown (small ones and their complementary suppressions) get no SQI; column ``suppressed``
+    says which.
+    """
+    s = s.copy()
+    s["suppressed"] = False
+    if survey is None or "branch_id" not in survey.columns or not any(i.source == "survey" for i in study.sqi):
+        return s
+    n = survey["branch_id"].astype(str).value_counts()
+    branches = [b for b in s.index if b != "all"]
+    counts = np.array([int(n.get(str(b), 0)) for b in branches])
+    sup = sc.complementary_suppression(counts, counts < study.min_cell_size, study.min_cell_size)
+    hidden = [b for b, x in zip(branches, sup) if x]
+    if hidden:
+        values = [c for c in s.columns if c != "suppressed"]
+        s[values] = s[values].astype(object)
+        s.loc[hidden, values] = np.nan
+        s.loc[hidden, "suppressed"] = True
+    return s
 
 
 # ---------------------------------------------------------------------------------------------

@@ -857,7 +857,9 @@ def standard_minutes(ctx: Context) -> dict:
 def branch_notes(ctx: Context) -> list[P.Md]:
     if analysis.sqi_table(ctx) is None:
         return []
-    return [P.Md("SQI per branch from the branch's own indicators (weights and ranges of study.yml).")]
+    return [P.Md("SQI per branch from the branch's own indicators (weights and ranges of study.yml); suppressed for the "
+                 "branches whose survey figures are suppressed, since the survey part could be solved for from the SQI "
+                 "and the process figures beside it.")]
 
 
 def saturation_sentences(ctx: Context, pt: dict) -> P.Md:

@@ -213,7 +213,10 @@ def branches(ctx: Context, br: pd.DataFrame, sqi: pd.DataFrame) -> pd.DataFrame:
                          "Handling mean (min)": br["handling_minutes_mean"].map(lambda x: P.fmt_num(x, 1)),
                          "First-pass yield": br["first_pass_yield"].map(P.fmt_pct)})
     if s is not None:
-        out["SQI (0-100)"] = br["branch_id"].map(lambda b: P.fmt_num(s.get(b, np.nan) * 100, 1))
+        col = "suppressed_current" if "suppressed_current" in sqi else "suppressed"
+        hidden = set(sqi.index[sqi[col].astype(bool)]) if col in sqi else set()
+        out["SQI (0-100)"] = br["branch_id"].map(lambda b: "suppressed" if b in hidden else
+                                                 P.fmt_num(pd.to_numeric(s.get(b, np.nan)) * 100, 1))
     return out
 
 
