@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -187,3 +188,36 @@ def test_satisfaction_label_uses_the_study_scale(tmp_path, raw_definition, study
     path = tmp_path / "study.yml"
     path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
     assert load_study(path).label("overall_satisfaction") == "Overall satisfaction (0-10 mean)"
+
+
+@pytest.mark.parametrize("where, value, says", [
+    (("branches", 0, "id"), 'B1"><img src=x onerror=alert(1)>', "is not allowed"),
+    (("branches", 0, "id"), "../../x", "is not allowed"),
+    (("questionnaire", "dimensions", 0, "id"), "{0.__class__}", "is not allowed"),
+    (("branches", 0, "name"), "Central\u202eevil", "U+202E"),
+    (("name",), "Study\x00", "U+0000"),
+    (("branches", 0, "name"), "x" * 5000, "characters long"),
+])
+def test_ids_and_text_are_checked(tmp_path, raw_definition, where, value, says):
+    """Ids are safe tokens (any script's letters and digits, '_', '.', '-'); text carries no control or
+    bidirectional-override characters and no megabyte labels (issue 11)."""
+    import copy
+
+    d = copy.deepcopy(raw_definition)
+    node = d
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = value
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(StudyDefinitionError, match=re.escape(says)):
+        load_study(path)
+
+
+def test_chinese_and_numeric_ids_are_allowed():
+    from study.config import ID_PATTERN
+
+    for ok in ("B01", "110021", "网点01", "pro1", "a.b-c_d"):
+        assert ID_PATTERN.match(ok), ok
+    for bad in ("_x", "a b", "a/b", "<a>", "", "x" * 65):
+        assert not ID_PATTERN.match(bad), bad

@@ -415,14 +415,18 @@ def targets(ctx: Context) -> pd.DataFrame:
     def compute():
         study = ctx.study
         base = ctx.baseline.frames if ctx.baseline is not None else None
-        ok = set(mx.available(study, [t.metric for t in study.targets], sources(ctx)))
-        measured = [t for t in study.targets if t.metric in ok]
+        now = set(mx.available(study, [t.metric for t in study.targets], sources(ctx)))
+        both = set(mx.available(study, [t.metric for t in study.targets], sources(ctx, both=True)))
+        # a change target needs its source in the baseline too (without a baseline, target_attainment says so)
+        ok = {t.id for t in study.targets
+              if t.metric in (now if t.kind == "level" or ctx.baseline is None else both)}
+        measured = [t for t in study.targets if t.id in ok]
         res = eff.target_attainment(study.model_copy(update={"targets": measured}), ctx.current.frames, base,
                                     level=ctx.level) if measured else pd.DataFrame()
         rows = [{"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
                  "target_value": t.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                 "status": "not measured", "note": "its data source was not supplied this quarter"}
-                for t in study.targets if t.metric not in ok]
+                 "status": "not measured", "note": "its data source was not supplied for the quarters it compares"}
+                for t in study.targets if t.id not in ok]
         out = pd.concat([res, pd.DataFrame(rows)], ignore_index=True) if rows else res
         if not out.empty:  # study order
             order = {t.id: i for i, t in enumerate(study.targets)}

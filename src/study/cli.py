@@ -151,8 +151,31 @@ def _os_error(exc: OSError) -> str:
     return f"{where}: {reason}. Check the path, free disk space and permissions, then run the command again."
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI time-out, ``kill``, a service manager stopping the job), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # unwind like Ctrl-C: temporary folders are removed by the same cleanup, nothing half-written is swapped in
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     try:
         if args.command in ("validate", "prepare"):
             try:
@@ -168,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print("terminated (SIGTERM)" if terminated else "interrupted", file=sys.stderr)
+        return 143 if terminated else 130
     return 1

@@ -508,6 +508,42 @@ def _yaml_shape(raw) -> tuple[int, int]:
     return memo.get(id(raw), (0, 1))
 
 
+#: An id (of an item, dimension, branch, segment, channel, business type, metric, measure or target) is a
+#: letter or digit followed by letters, digits, "_", "." or "-" (any script's letters), at most 64 characters:
+#: ids become column names, SQL literals, file-name parts and anchors, so they carry no quotes, spaces,
+#: slashes, brackets or markup.
+ID_PATTERN = re.compile(r"^[^\W_][\w.\-]{0,63}$")
+#: The longest label, name or description the report will print (a longer one is a mistake, not a label).
+MAX_TEXT_CHARS = 2000
+# C0/C1 controls (other than tab and newline, which YAML block text uses) and the bidirectional overrides and
+# isolates that make text display in another order than it is stored (Unicode TR 9; "Trojan Source").
+_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def _text_problems(raw, loc: str = "") -> list[tuple[str, str]]:
+    """Ids that do not match :data:`ID_PATTERN`; text with control or bidirectional-override characters, or
+    longer than :data:`MAX_TEXT_CHARS`. Each with its key path."""
+    out: list[tuple[str, str]] = []
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            where = f"{loc}.{k}" if loc else str(k)
+            if k == "id" and isinstance(v, (str, int)) and not ID_PATTERN.match(str(v)):
+                out.append((where, f"id {str(v)[:40]!r} is not allowed: use letters, digits, '_', '.' or '-' (at most 64, "
+                                   "starting with a letter or digit)"))
+                continue
+            out += _text_problems(v, where)
+    elif isinstance(raw, list):
+        for i, v in enumerate(raw):
+            out += _text_problems(v, f"{loc}[{i}]")
+    elif isinstance(raw, str):
+        if _BAD_CHARS.search(raw):
+            out.append((loc, f"contains the control or text-direction character U+{ord(_BAD_CHARS.search(raw).group()):04X}; "
+                             "remove it (it would print invisibly or reorder the text)"))
+        elif len(raw) > MAX_TEXT_CHARS:
+            out.append((loc, f"is {len(raw):,} characters long; at most {MAX_TEXT_CHARS:,} are printed. Shorten it."))
+    return out
+
+
 def load_study(path: Path | str | None = None) -> Study:
     """Read and validate a study definition.
 
@@ -554,6 +590,11 @@ def load_study(path: Path | str | None = None) -> Study:
     if nodes > MAX_STUDY_NODES:
         raise StudyDefinitionError(f"{path}: holds more than {MAX_STUDY_NODES:,} values once YAML aliases (*name) are expanded. "
                                    "Write the lists out, or remove the aliases that repeat other aliases.")
+    text_problems = _text_problems(raw)
+    if text_problems:
+        more = f"\n  ... and {len(text_problems) - MAX_PROBLEMS_SHOWN:,} more" if len(text_problems) > MAX_PROBLEMS_SHOWN else ""
+        raise StudyDefinitionError(f"{path}: the study definition has {len(text_problems):,} problem(s):\n"
+                                   + "\n".join(f"  {_shorten(loc)}: {msg}" for loc, msg in text_problems[:MAX_PROBLEMS_SHOWN]) + more)
     try:
         return Study.model_validate(raw)
     except RecursionError:

@@ -1088,6 +1088,12 @@ def target_attainment(study, followup: dict, baseline: dict | None = None, level
             va = va[va["branch_id"].isin(branches)]
         a = va["value"].dropna().to_numpy()
         note = ""
+        if len(a) < 2:
+            rows.append({"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
+                         "target_value": t.value, "observed": a.mean() if len(a) else np.nan, "ci_low": np.nan,
+                         "ci_high": np.nan, "status": "not measured",
+                         "note": f"{len(a)} observation{'s' if len(a) != 1 else ''} this quarter; an interval needs at least 2"})
+            continue
         if t.kind == "level":
             obs, lo, hi = _level_ci(kind, a, level)
         else:
@@ -1100,6 +1106,12 @@ def target_attainment(study, followup: dict, baseline: dict | None = None, level
             if branches is not None:
                 vb = vb[vb["branch_id"].isin(branches)]
             b = vb["value"].dropna().to_numpy()
+            if len(b) < 2:
+                rows.append({"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
+                             "target_value": t.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                             "status": "not measured",
+                             "note": f"{len(b)} observation{'s' if len(b) != 1 else ''} in the baseline; a change needs at least 2"})
+                continue
             if t.kind == "change":
                 r = compare(b, a, kind=kind, test={"continuous": "welch", "binary": "two_proportion", "nps": "nps"}[kind], level=level)
                 obs, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
