@@ -27,8 +27,8 @@ NOTEBOOKS   := $(wildcard notebooks/*.ipynb)
 help: ## List the targets (this text)
 	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
-# System packages the report needs: Chromium prints the PDF, poppler-utils reads it back
-# (page numbers of the contents), Noto CJK renders Chinese labels. Installed with apt when the
+# System packages the report needs: Chromium prints the PDF, poppler-utils reads its text back
+# (the tests, and the contents' fallback when a PDF has no named destinations), Noto CJK renders Chinese labels. Installed with apt when the
 # machine allows (root or password-less sudo); otherwise the command to run is printed.
 SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk
 SYSTEM_DONE     := $(VENV)/.system-done
