@@ -22,13 +22,13 @@ BASELINE    ?= $(call previous,$(QUARTER))
 SOURCES     := $(shell find src/study -name '*.py' -o -name '*.css' -o -name '*.j2' -o -name '*.tpl' -o -name '*.json' 2>/dev/null)
 NOTEBOOKS   := $(wildcard notebooks/*.ipynb)
 
-.PHONY: help setup data report lab test bench clean lock sample
+.PHONY: help setup data report lab lint test bench clean lock sample
 
 help: ## List the targets (this text)
 	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
-# System packages the report needs: Chromium prints the PDF, poppler-utils reads it back
-# (page numbers of the contents), Noto CJK renders Chinese labels. Installed with apt when the
+# System packages the report needs: Chromium prints the PDF, poppler-utils reads its text back
+# (the tests, and the contents' fallback when a PDF has no named destinations), Noto CJK renders Chinese labels. Installed with apt when the
 # machine allows (root or password-less sudo); otherwise the command to run is printed.
 SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk
 SYSTEM_DONE     := $(VENV)/.system-done
@@ -76,13 +76,21 @@ reports/%/report.pdf: $(DATA_DIR)/processed/%/manifest.json $$(if $$(call previo
 		$(STUDY) $(NOTEBOOKS) $(SOURCES) | $(SETUP_DONE)
 	$(PY) -m study report --quarter $* --baseline "$(if $(filter $*,$(QUARTER)),$(BASELINE),$(call previous,$*))" --data-dir $(DATA_DIR) --study $(STUDY)
 
-lab: $(SETUP_DONE) ## Open JupyterLab with the project kernel
+# Optional extras (pyproject [project.optional-dependencies]), pinned by requirements.lock too.
+$(VENV)/.extra-%: $(SETUP_DONE)
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[$*]'
+	@touch $@
+
+lab: $(VENV)/.extra-lab ## Open JupyterLab with the project kernel (installs the `lab` extra)
 	$(VENV)/bin/jupyter lab notebooks/
+
+lint: $(SETUP_DONE) ## Check the code with ruff (configured in pyproject.toml)
+	$(VENV)/bin/ruff check src tests
 
 test: $(SETUP_DONE) ## Run the test suite
 	$(PY) -m pytest
 
-bench: $(SETUP_DONE) ## Run the performance benchmarks (not part of the tests) and print the figures
+bench: $(VENV)/.extra-bench ## Run the performance benchmarks (not part of the tests; installs the `bench` extra)
 	$(PY) -m study bench
 
 sample: $(SETUP_DONE) ## Regenerate the shipped sample study in data/raw (deterministic, seeded)
@@ -90,7 +98,7 @@ sample: $(SETUP_DONE) ## Regenerate the shipped sample study in data/raw (determ
 
 lock: ## Re-resolve requirements.in into requirements.lock in a scratch environment
 	rm -rf .lock-venv && $(PYTHON_BASE) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet -r requirements.in
+	.lock-venv/bin/pip install --quiet -r requirements.in -e '.[bench,lab]'
 	{ head -2 requirements.lock; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 

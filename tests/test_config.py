@@ -8,8 +8,7 @@ import re
 import pytest
 import yaml
 
-from study.config import (DEFAULT_STUDY_FILE, Study, StudyDefinitionError, load_study, quarter_bounds,
-                          quarter_dirs)
+from study.config import DEFAULT_STUDY_FILE, Study, StudyDefinitionError, load_study, quarter_bounds, quarter_dirs
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ def _lock() -> dict[str, str]:
 
 
 def _requirements_in() -> list[str]:
-    return [_norm(l.strip()) for l in (ROOT / "requirements.in").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    return [_norm(line.strip()) for line in (ROOT / "requirements.in").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def test_environment_yml_matches_lock():
@@ -44,8 +44,11 @@ def test_every_direct_dependency_is_locked():
     assert not missing, f"not pinned in requirements.lock: {missing}"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     deps = [_norm(re.split(r"[<>=\[ ]", d)[0]) for d in project["dependencies"]]
-    deps += [_norm(d) for d in project["optional-dependencies"]["test"]]
+    extras = project["optional-dependencies"]
+    deps += [_norm(d) for d in extras["test"] + extras["dev"]]
     assert sorted(deps) == sorted(_requirements_in()), "pyproject dependencies differ from requirements.in"
+    optional = [_norm(d) for name, ds in extras.items() if name not in ("test", "dev") for d in ds]
+    assert not [n for n in optional if n not in lock], "an optional extra is not pinned in requirements.lock"
 
 
 def test_installed_versions_match_lock():

@@ -71,7 +71,7 @@ def test_measure_recommendation_rule(study, verdict, control_changed, starts_wit
     recs = narrative.recommendations(fake_context(study), verdicts, first, staffing, targets, found)
     assert recs.loc[0, "rule"] == "REC-MEASURE"
     assert recs.loc[0, "recommendation"].startswith(starts_with)
-    from study import present   # the cell stays Markdown (pandas 3's str dtype would drop the Md type: "**" leaks)
+    from study import present  # the cell stays Markdown (pandas 3's str dtype would drop the Md type: "**" leaks)
     assert isinstance(recs.loc[0, "recommendation"], present.Md)
     assert "REC-FOCUS" in set(recs["rule"])
 

@@ -19,7 +19,6 @@ Select with ``pytest -m random_studies``; part of ``make test``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,7 +27,7 @@ import pytest
 from study import cli, report, validate
 from study.config import load_study
 from tests import studygen
-from tests.report_premises import CHECKS, check_report, read_report
+from tests.report_premises import check_report, read_report
 
 pytestmark = pytest.mark.random_studies
 

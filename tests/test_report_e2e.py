@@ -9,7 +9,6 @@ can be checked against the package's own computation.
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import shutil
 

@@ -3,13 +3,11 @@ and the sample study's population truths."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from study import scores
-
 
 SAT = pd.Series(np.repeat([1, 2, 3, 4, 5], [12, 25, 60, 110, 93]))
 REC = pd.Series(np.repeat(np.arange(11), [3, 2, 4, 5, 6, 8, 10, 20, 25, 30, 27]))

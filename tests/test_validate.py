@@ -123,6 +123,28 @@ def test_gbk_and_bom_encodings_are_detected(small_quarter, study_file):
     assert table.encoding == "utf-8-sig" and table.frame.columns[0] == "respondent_id"
 
 
+def test_big5_is_decoded_as_big5_not_gb18030_mojibake(tmp_path):
+    # Traditional Chinese labels in Big5: every byte string here also decodes as GB18030 (mojibake).
+    text = "分行編號,分行名稱,意見\n" + "".join(
+        f"B{i:02d},臺北{i}號分行,櫃檯服務態度親切，但等候時間過長\n" for i in range(12))
+    data = text.encode("big5")
+    assert data.decode("gb18030") != text  # what the toolkit used to return silently
+    (tmp_path / "labels.csv").write_bytes(data)
+    table = io.read_raw(tmp_path / "labels.csv")
+    assert table.encoding in ("big5", "cp950", "big5hkscs")
+    assert list(table.frame.columns) == ["分行編號", "分行名稱", "意見"]
+    assert table.frame.loc[3, "分行名稱"] == "臺北3號分行"
+    assert set(table.frame["意見"]) == {"櫃檯服務態度親切，但等候時間過長"}
+
+
+def test_other_non_utf8_encodings_are_refused_naming_the_file(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_bytes("name,city,remark\n".encode() + "José,Zürich,très bien – déjà vu\n".encode("cp1252") * 5)
+    with pytest.raises(DataFileError, match=r"labels\.csv: the text is neither UTF-8 .*looks like") as err:
+        io.read_raw(path)
+    assert "CSV UTF-8" in str(err.value)
+
+
 def test_missing_column(small_quarter, study_file):
     data_dir, frames = small_quarter
     frames["survey"].drop(columns=["branch_id"]).to_csv(raw_path(data_dir), index=False)
@@ -401,7 +423,7 @@ def test_readme_minimal_study_works_as_printed(tmp_path):
     assert q.process_times is None and q.benchmark is None and list(q.frames) == ["survey"]
     assert not {"segment", "channel", "recommend"} & set(q.survey.columns)
     with pytest.raises(DataFileError, match="no process times"):
-        q.process_times_path
+        q.process_times_path  # noqa: B018 - the property raises
 
 
 def test_file_for_an_undeclared_source_is_refused(tmp_path, small_quarter):

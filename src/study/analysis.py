@@ -23,9 +23,9 @@ from study import benchmark as bm
 from study import drivers as drv
 from study import effects as eff
 from study import io
+from study import metrics as mx
 from study import process as proc
 from study import reliability as rel
-from study import metrics as mx
 from study import scores as sc
 from study.config import Study, load_study
 

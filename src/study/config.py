@@ -319,12 +319,14 @@ class Study(_Model):
             for k, metric in enumerate(m.metrics):
                 if metric not in known_metrics:
                     raise _KeyError(f"measures[{i}].metrics[{k}]",
-                                    f"unknown metric '{metric}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+                                    f"unknown metric '{metric}'; expected a dimension id or one of "
+                                    f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
                 self._check_available(metric, f"measures[{i}].metrics[{k}]")
         for i, t in enumerate(self.targets):
             if t.metric not in known_metrics:
                 raise _KeyError(f"targets[{i}].metric",
-                                f"unknown metric '{t.metric}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
+                                f"unknown metric '{t.metric}'; expected a dimension id or one of "
+                                f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
             self._check_available(t.metric, f"targets[{i}].metric")
         for i, s in enumerate(self.sqi):
             if s.id not in known_metrics:
@@ -571,13 +573,14 @@ def load_study(path: Path | str | None = None) -> Study:
     # used, whose recursion limit becomes the error below.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if _flow_depth(data) <= 2 * MAX_STUDY_DEPTH else yaml.SafeLoader
     try:
-        raw = yaml.load(data.decode("utf-8"), Loader=loader)  # noqa: S506 (a safe loader)
+        raw = yaml.load(data.decode("utf-8"), Loader=loader)  # a safe loader (yaml.load with an explicit Loader)
     except UnicodeDecodeError:
         raise StudyDefinitionError(f"{path}: is not UTF-8 text. Save the study definition as UTF-8.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise StudyDefinitionError(f"{path}: is not valid YAML{where}: {getattr(exc, 'problem', exc)}. Fix the syntax (indentation, quotes, colons).") from None
+        raise StudyDefinitionError(f"{path}: is not valid YAML{where}: {getattr(exc, 'problem', exc)}. "
+                                   "Fix the syntax (indentation, quotes, colons).") from None
     except (RecursionError, MemoryError):
         raise StudyDefinitionError(f"{path}: is nested too deeply to read; a study definition has at most "
                                    f"{MAX_STUDY_DEPTH} levels of nesting.") from None

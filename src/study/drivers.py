@@ -195,9 +195,11 @@ def driver_regression(data: pd.DataFrame, outcome: str, predictors, controls=Non
                                                    "; with a small sample, read p-values near the threshold with care")
                        if jb_p < alpha else "no evidence against normal residuals")},
         {"check": "largest variance inflation factor", "statistic": max_vif, "p": np.nan,
-         "judgement": (f"serious multicollinearity ({worst}: VIF {max_vif:.1f} ≥ 10): individual coefficients are unstable; rely on relative importance (LMG) instead"
+         "judgement": (f"serious multicollinearity ({worst}: VIF {max_vif:.1f} ≥ 10): individual coefficients are unstable; "
+                       "rely on relative importance (LMG) instead"
                        if max_vif >= 10 else
-                       f"moderate multicollinearity ({worst}: VIF {max_vif:.1f} ≥ 5): coefficients of correlated dimensions share variance; prefer relative importance for ranking"
+                       f"moderate multicollinearity ({worst}: VIF {max_vif:.1f} ≥ 5): coefficients of correlated dimensions share variance; "
+                       "prefer relative importance for ranking"
                        if max_vif >= 5 else f"multicollinearity is not a concern (largest VIF {max_vif:.1f} < 5)")},
     ]
     diagnostics = pd.DataFrame(rows)
@@ -238,7 +240,7 @@ def _subset_r2(cov: np.ndarray) -> np.ndarray:
     rxx = cxx / sx[:, :, None] / sx[:, None, :]
     rxy = cxy / sx / np.sqrt(vy)[:, None]
     r2 = np.zeros((B, 1 << p))
-    for k, (combos, masks) in _subset_masks(p).items():
+    for combos, masks in _subset_masks(p).values():
         sub = rxx[:, combos[:, :, None], combos[:, None, :]]          # (B, m, k, k)
         rhs = rxy[:, combos]                                           # (B, m, k)
         sol = np.linalg.solve(sub, rhs[..., None])[..., 0]

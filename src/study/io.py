@@ -49,9 +49,14 @@ FORMATS = {
     "process_times": (".csv", ".csv.gz", ".xlsx", ".parquet"),
     "benchmark": (".csv", ".csv.gz", ".xlsx", ".parquet"),
 }
-# Encodings tried in order. GB18030 decodes almost any byte string that is not UTF-8, so it
-# comes after the strict UTF-8 check; what fails all three is reported as undecodable.
+# Encodings tried in order. GB18030 decodes almost any byte string that is not UTF-8 (Big5 bytes
+# too, as mojibake), so text that is not UTF-8 is decoded as GB18030 only when charset-normalizer
+# finds it plausible; Big5 (Traditional Chinese) is decoded as such, anything else is refused.
 ENCODINGS = ("utf-8-sig", "gb18030")
+_GB = {"gb18030", "gbk", "gb2312"}
+_BIG5 = {"big5", "big5hkscs", "cp950"}
+# How much of a non-UTF-8 file charset-normalizer looks at (it samples within this).
+_DETECT_BYTES = 4 << 20
 # How many leading rows of a spreadsheet are searched for the header row (title rows above it
 # are common in exported Excel files).
 HEADER_SEARCH_ROWS = 10
@@ -92,14 +97,35 @@ def find_dataset_file(raw_dir: Path, dataset: str, required: bool = True) -> Pat
 
 
 def decode_text(data: bytes | bytearray, path: Path) -> tuple[str, str]:
-    """Decode CSV bytes, returning (text, encoding name)."""
-    for enc in ENCODINGS:
+    """Decode CSV bytes, returning (text, encoding name).
+
+    UTF-8 (with or without BOM) first; otherwise charset-normalizer judges the bytes: GB18030/GBK
+    when it finds them plausible, Big5 (``big5``/``cp950``/``big5hkscs``) when that is what they
+    are and GB is not plausible; any other encoding is refused, naming the one detected.
+    """
+    try:
+        return data.decode("utf-8-sig"), "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(bytes(data[:_DETECT_BYTES])))
+    families = [set(m.could_be_from_charset) | {m.encoding} for m in matches]
+    gb = [m for m, f in zip(matches, families) if f & _GB]
+    big5 = [m for m, f in zip(matches, families) if f & _BIG5]
+    if big5 and (not gb or min(m.chaos for m in big5) < min(m.chaos for m in gb)):
+        enc = big5[0].encoding
+    elif gb:
+        enc = "gb18030"
+    else:
+        enc = None
+    if enc is not None:
         try:
-            return data.decode(enc), ("utf-8-sig" if enc == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf") else
-                                      "utf-8" if enc == "utf-8-sig" else enc)
+            return data.decode(enc), enc
         except UnicodeDecodeError:
-            continue
-    raise DataFileError(f"{path}: the text is neither UTF-8 nor GB18030/GBK and cannot be decoded. "
+            pass
+    detected = f"it looks like {matches[0].encoding}" if matches else "no encoding fits it"
+    raise DataFileError(f"{path}: the text is neither UTF-8 nor GB18030/GBK nor Big5 ({detected}) and cannot be decoded. "
                         "Re-export the file as CSV UTF-8 (Excel: Save As > CSV UTF-8).")
 
 
@@ -397,7 +423,7 @@ def _cell_text(v) -> object:
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     cols = {}
-    for j, c in enumerate(frame.columns):
+    for j in range(frame.shape[1]):
         col = frame.iloc[:, j]
         if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object:
             values = col.astype("string")  # already text: kept as it is, blank cells become missing

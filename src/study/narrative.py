@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from study import analysis
+from study import analysis, tables
 from study import metrics as mx
 from study import present as P
-from study import tables
 from study.analysis import Context, better_direction, effects
 
 #: Business types more than this far over their standard handling time are a problem (per cent).
@@ -304,7 +303,7 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
     open_targets = targets[targets["status"].isin(["not met", "not distinguishable"])] if not targets.empty else targets
     for r in open_targets.to_dict("records"):
         shown = (lambda x: P.fmt_pct(x, sign=True)) if r["kind"] == "relative_change" else \
-            (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True))
+            (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True))  # noqa: B023 - used in this iteration
         rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", r["label"], r["status"]),
                      "evidence": f"observed {shown(r['observed'])} [{shown(r['ci_low'])}, {shown(r['ci_high'])}] "
                                  f"against {tables.OPERATORS.get(r['operator'], r['operator'])} {shown(r['target_value'])}",

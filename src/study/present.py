@@ -150,7 +150,8 @@ _STATS = {"t": "t", "T": "t", "F": "F", "z": "z", "Z": "z", "U": "U", "W": "W", 
           "Q": "Q", "r": "r", "rho": "ρ", "tau": "τ"}
 # Effect sizes: key -> (symbol, can exceed 1 in absolute value).
 _EFFECTS = {"g": ("g", True), "hedges_g": ("g", True), "hedges": ("g", True), "d": ("d", True),
-            "cohen_d": ("d", True), "cohen-d": ("d", True), "hedges-g": ("g", True), "cohen": ("d", True), "dz": ("d_z", True), "r_effect": ("r", False),
+            "cohen_d": ("d", True), "cohen-d": ("d", True), "hedges-g": ("g", True), "cohen": ("d", True), "dz": ("d_z", True),
+            "r_effect": ("r", False),
             "r_rb": ("r_rb", False), "rbc": ("r_rb", False), "eta2": ("η²", False), "eta_sq": ("η²", False),
             "partial_eta2": ("η²p", False), "np2": ("η²p", False), "omega2": ("ω²", False), "V": ("V", False),
             "cramers_v": ("V", False), "R2": ("R²", False), "epsilon2": ("ε²", False), "delta": ("δ", False),
@@ -269,7 +270,7 @@ class Ref(str):
     """A label such as "Table 2.3", returned by the display helpers. Displays nothing itself, so a
     helper call may end a notebook cell without printing its return value."""
 
-    def _ipython_display_(self) -> None:  # noqa: D401 - IPython protocol
+    def _ipython_display_(self) -> None:  # IPython protocol
         return None
 
 

@@ -711,8 +711,8 @@ def _scan(log: TicketLog, bys: list[tuple[str, ...]], target: float, strict: boo
         drop = tuple(j for j, k in enumerate(u) if k not in by)     # a unit keeps the order of its groupings' keys
 
         def read(m: str, extra: tuple) -> np.ndarray:
-            h = total[(unit_of[i], m)].reshape(shape + list(extra))
-            return (h.sum(axis=drop) if drop else h).reshape((n_groups[i],) + extra)
+            h = total[(unit_of[i], m)].reshape(shape + list(extra))  # noqa: B023 - read() is used in this iteration
+            return (h.sum(axis=drop) if drop else h).reshape((n_groups[i],) + extra)  # noqa: B023
 
         first = read(MEASURES[0], (3, width2[MEASURES[0]]))
         hists = {m: read(m, (width2[m],)) for m in MEASURES[1:]}

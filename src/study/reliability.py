@@ -358,7 +358,7 @@ def _rmsea_ci(chi2: float, df: int, n: int, level: float = 0.90) -> tuple[float,
     upper_p, lower_p = (1 + level) / 2, (1 - level) / 2
 
     def find(target):
-        f = lambda lam: stats.ncx2.cdf(chi2, df, lam) - target if lam > 0 else stats.chi2.cdf(chi2, df) - target
+        f = lambda lam: stats.ncx2.cdf(chi2, df, lam) - target if lam > 0 else stats.chi2.cdf(chi2, df) - target  # noqa: E731
         if f(0.0) < 0:  # even λ = 0 is too large
             return 0.0
         hi = max(chi2, 1.0)
@@ -602,8 +602,8 @@ def scale_reliability(data: pd.DataFrame, scales: Scales, ci: str = "feldt", lev
                 slices.append(slice(start, start + len(scales[nm])))
                 start += len(scales[nm])
             lo, hi = _bootstrap_alpha(x, slices, int(n_boot), level, rng)
-            for nm, l, h in zip(names, lo, hi):
-                out.loc[out["scale"] == nm, ["alpha_ci_low", "alpha_ci_high"]] = [l, h]
+            for nm, low, high in zip(names, lo, hi):
+                out.loc[out["scale"] == nm, ["alpha_ci_low", "alpha_ci_high"]] = [low, high]
 
     if measurement_model:
         try:

@@ -20,7 +20,7 @@
 4. **Print** ``report.pdf`` (A4) with headless Chromium: CSS ``@page`` margin boxes give the
    "Page X of Y" footer; figures and tables are not split; chapters start on a new page; the
    PDF gets a document outline (bookmarks). A first print gives the page of every heading,
-   table and figure (the PDF's named destinations, read with poppler's ``pdfinfo -dests``);
+   table and figure (the PDF's named destinations, read with pypdf);
    the contents are filled in and the page printed again.
 5. **Swap**: everything is rendered in a temporary folder next to the target, which replaces
    ``reports/<QUARTER>/`` only when all steps succeeded; on failure the previous report is left
@@ -217,7 +217,7 @@ def _kernel_manager_class(log_path: Path | None = None):
             # process that runs the notebook all the same (ipykernel's parent poller is a backup)
             kw.setdefault("preexec_fn", die_with_parent)
             if log_path is not None:
-                fh = open(log_path, "ab")  # noqa: SIM115 - inherited by the kernel process
+                fh = open(log_path, "ab")  # not a `with`: inherited by the kernel process
                 kw.setdefault("stdout", fh)
                 kw.setdefault("stderr", fh)
                 try:
@@ -861,7 +861,7 @@ def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str | None = None, t
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                  env={**os.environ, "HOME": profile},
-                                 preexec_fn=die_with_parent if os.name == "posix" else None)  # noqa: PLW1509
+                                 preexec_fn=die_with_parent if os.name == "posix" else None)
         except subprocess.TimeoutExpired as exc:
             tail = "\n".join(((exc.stderr or b"").decode("utf-8", "replace") if isinstance(exc.stderr, bytes)
                               else (exc.stderr or "")).strip().splitlines()[-5:])
@@ -930,7 +930,7 @@ class HeadlessChromium:
                 "--disable-background-networking", "--mute-audio", "--remote-debugging-pipe",
                 f"--user-data-dir={self._profile.name}", "about:blank"]
         try:
-            self.proc = subprocess.Popen(args, pass_fds=(3, 4), preexec_fn=child_fds,  # noqa: PLW1509
+            self.proc = subprocess.Popen(args, pass_fds=(3, 4), preexec_fn=child_fds,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, env={**os.environ, "HOME": self._profile.name})
         except OSError as exc:
@@ -1143,7 +1143,7 @@ def locate_pages(entries: list[dict], pages: list[str]) -> dict[str, int]:
 def _contents_pages(pdf_path: Path, entries: list[dict]) -> tuple[dict[str, int], list[str]]:
     dests = pdf_destinations(pdf_path)
     found = {e["key"]: dests[e["anchor"]] for e in entries if e["anchor"] in dests}
-    if len(found) < len(entries):  # no pdfinfo, or a Chromium without named destinations: find the text
+    if len(found) < len(entries):  # a Chromium without named destinations: find the text
         found = {**locate_pages(entries, pdf_pages_text(pdf_path)), **found}
     missing = [e["text"] for e in entries if e["key"] not in found]
     notes = [f"contents: no page found for {len(missing)} entr(y/ies), e.g. {missing[0]!r}"] if missing else []
@@ -1181,30 +1181,36 @@ def _print_with_contents(html_path: Path, pdf_path: Path, ctx: dict, chromium: s
 
 
 def pdf_destinations(pdf_path: Path) -> dict[str, int]:
-    """Named destinations of the PDF -> page (1-based), via ``pdfinfo -dests`` (poppler).
+    """Named destinations of the PDF -> page (1-based), read with pypdf.
 
     Chromium writes a named destination for every element id that an internal link points at,
     so the contents' anchors (chapters, sections, tables, figures) map to their exact pages.
+    An unreadable PDF gives no destinations (the contents then fall back to the pages' text).
     """
-    exe = shutil.which("pdfinfo")
-    if exe is None:
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(pdf_path)
+        page_of = {page.indirect_reference.idnum: i + 1 for i, page in enumerate(reader.pages)}
+        out = {}
+        for name, dest in reader.named_destinations.items():
+            # names of the /Dests dictionary come as PDF names ("/chapter-1"), those of a name tree as strings
+            key = name[1:] if isinstance(name, pypdf.generic.NameObject) or name.startswith("/") else name
+            page = page_of.get(getattr(dest.page, "idnum", None))
+            if page is not None:
+                out.setdefault(str(key), page)
+        return out
+    except (pypdf.errors.PyPdfError, OSError, ValueError, KeyError, AttributeError):
         return {}
-    res = subprocess.run([exe, "-dests", str(pdf_path)], capture_output=True, timeout=60)
-    out = {}
-    for line in res.stdout.decode("utf-8", errors="replace").splitlines():
-        m = re.match(r'\s*(\d+)\s+\[.*\]\s+"(.*)"\s*$', line)
-        if m:
-            out.setdefault(m.group(2), int(m.group(1)))
-    return out
 
 
 def pdf_page_count(pdf_path: Path) -> int | None:
-    exe = shutil.which("pdfinfo")
-    if exe is None:
+    import pypdf
+
+    try:
+        return len(pypdf.PdfReader(pdf_path).pages)
+    except (pypdf.errors.PyPdfError, OSError, ValueError):
         return None
-    res = subprocess.run([exe, str(pdf_path)], capture_output=True, text=True, timeout=60)
-    m = re.search(r"^Pages:\s+(\d+)", res.stdout, re.M)
-    return int(m.group(1)) if m else None
 
 
 # ---------------------------------------------------------------------------------------------

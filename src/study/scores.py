@@ -233,7 +233,6 @@ def sqi_indicators(survey: pd.DataFrame | None, process_times: pd.DataFrame | No
     wanted = [s.id for s in study.sqi]
     sources = {s.id: s.source for s in study.sqi}
     q = study.questionnaire
-    lo, hi = q.scale.min, q.scale.max
 
     def survey_values(df: pd.DataFrame) -> dict:
         res = {}

@@ -39,8 +39,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from study import io
-from study.config import (DATASETS, IDENTIFYING_COLUMNS, SURVEY_COLUMNS, Study, effective_limits, file_sha256,
-                          quarter_bounds)
+from study.config import DATASETS, IDENTIFYING_COLUMNS, SURVEY_COLUMNS, Study, effective_limits, file_sha256, quarter_bounds
 from study.errors import DataFileError
 
 # Durations beyond these are not plausible for a branch visit and indicate a clock or data-entry
@@ -300,7 +299,7 @@ def apply_rules(frame: pd.DataFrame, rules: list[Rule]) -> pd.Series:
         fc = exc.failure_cases
         if fc["index"].isna().any():  # a rule that does not return one verdict per row is a bug
             broken = sorted(set(fc.loc[fc["index"].isna(), "check"].astype(str)))
-            raise RuntimeError(f"row rule(s) {broken} did not return a per-row result")
+            raise RuntimeError(f"row rule(s) {broken} did not return a per-row result") from None
         codes = fc["check"].astype(str)
         col = fc["column"].astype(str)
         is_col = fc["schema_context"] == "Column"
@@ -524,8 +523,8 @@ def declared_sections(study: Study, dataset: str) -> list[str]:
 
 
 def package_versions() -> dict[str, str]:
-    names = ["study", "pandas", "numpy", "pyarrow", "pandera", "pydantic", "scipy", "statsmodels", "pingouin",
-             "duckdb", "matplotlib", "seaborn", "papermill", "nbconvert"]
+    names = ["study", "pandas", "numpy", "pyarrow", "pandera", "pydantic", "scipy", "statsmodels",
+             "duckdb", "matplotlib", "papermill", "nbconvert"]
     out = {"python": platform.python_version()}
     for n in names:
         try:
