@@ -302,8 +302,9 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
                      "rule": "REC-FOCUS"})
     open_targets = targets[targets["status"].isin(["not met", "not distinguishable"])] if not targets.empty else targets
     for r in open_targets.to_dict("records"):
-        shown = (lambda x: P.fmt_pct(x, sign=True)) if r["kind"] == "relative_change" else \
-            (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True))  # noqa: B023 - used in this iteration
+        shown = ((lambda x: P.fmt_pct(x, sign=True)) if r["kind"] == "relative_change" else
+                 (lambda x: tables.change(r["metric"], x, study=ctx.study, unit=True)) if r["kind"] == "change" else  # noqa: B023
+                 (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True)))  # noqa: B023  # noqa: B023 - used in this iteration
         rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", r["label"], r["status"]),
                      "evidence": f"observed {shown(r['observed'])} [{shown(r['ci_low'])}, {shown(r['ci_high'])}] "
                                  f"against {tables.OPERATORS.get(r['operator'], r['operator'])} {shown(r['target_value'])}",

@@ -93,8 +93,12 @@ def targets(ctx: Context, t: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in t.to_dict("records"):
         m = r["metric"]
-        rel = r["kind"] == "relative_change"
-        fmt = (lambda x: P.fmt_pct(x, sign=True)) if rel else (lambda x: value(m, x, ctx.study))  # noqa: B023 - used in this iteration
+        if r["kind"] == "relative_change":
+            fmt = lambda x: P.fmt_pct(x, sign=True)  # noqa: E731
+        elif r["kind"] == "change":   # a difference: percentage points for shares, signed otherwise
+            fmt = lambda x: change(m, x, ctx.study)  # noqa: E731, B023 - used in this iteration
+        else:
+            fmt = lambda x: value(m, x, ctx.study)  # noqa: E731, B023 - used in this iteration
         rows.append({"Target": r["label"], "Observed": fmt(r["observed"]),
                      f"{ctx.level_pct} CI": P.DASH if pd.isna(r["ci_low"]) else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
                      "Threshold": f"{OPERATORS.get(r['operator'], r['operator'])} {fmt(r['target_value'])}",
