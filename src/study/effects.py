@@ -2,8 +2,10 @@
 
 * :func:`compare` — one before/after comparison (continuous, binary or NPS), with the headline
   test chosen by a documented rule (:data:`RULES`), effect sizes with CIs and a second,
-  rank-based test reported beside it. p-values follow R's conventions (``t.test``,
-  ``wilcox.test``, ``prop.test``) so they can be checked against R.
+  rank-based test reported beside it. The tests are scipy.stats (``ttest_ind``, ``ttest_rel``,
+  ``mannwhitneyu``, ``wilcoxon``, ``chi2_contingency``) used with R's conventions (``t.test``,
+  ``wilcox.test``, ``prop.test``: W, V = R+, the exact/normal choice, the Yates interval) so
+  they can be checked against R.
 * :func:`adjust_p` — Holm and Benjamini–Hochberg adjustment (statsmodels ``multipletests``).
 * :func:`power_mde` — power achieved and minimum detectable effect at 80 % power.
 * :func:`did` — difference-in-differences with branch-clustered (CR1) standard errors, a
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -87,136 +90,75 @@ def _skew_outliers(x: np.ndarray) -> tuple[float, float]:
     return g1, out
 
 
-def _tie_sizes(v: np.ndarray) -> np.ndarray:
-    _, counts = np.unique(v, return_counts=True)
-    return counts.astype(float)
+def _has_ties(v: np.ndarray) -> bool:
+    return len(np.unique(v)) < len(v)
 
 
-def _pair_p(lower: float, upper: float) -> float:
-    """Two-sided p as R: 2 · min(P(T <= t), P(T >= t)), capped at 1."""
-    return float(min(1.0, 2 * min(lower, upper)))
-
-
-# --- exact null distributions (Python integers: exact counts) ---------------------------------
-def _signrank_counts(n: int) -> np.ndarray:
-    """Counts of V = 0..n(n+1)/2 under H0 (coefficients of Π_i (1 + q^i))."""
-    c = [1]
-    for i in range(1, n + 1):
-        new = c + [0] * i
-        for k in range(len(c)):
-            new[k + i] += c[k]
-        c = new
-    return np.array(c, dtype=object)
-
-
-def _wilcox_counts(m: int, n: int) -> np.ndarray:
-    """Counts of U = 0..mn under H0 (Gaussian binomial coefficient [m+n choose m]_q)."""
-    # f(m, n) via the recurrence f_{m,n}(u) = f_{m-1,n}(u-n) + f_{m,n-1}(u), built row by row
-    prev = [[1] for _ in range(n + 1)]            # m = 0: U == 0 for every n
-    for i in range(1, m + 1):
-        cur = [[1]]                                # n = 0
-        for j in range(1, n + 1):
-            a = prev[j]                            # f_{i-1, j}, shifted by j
-            b = cur[j - 1]                         # f_{i, j-1}
-            size = i * j + 1
-            out = [0] * size
-            for k, v in enumerate(a):
-                out[k + j] += v
-            for k, v in enumerate(b):
-                out[k] += v
-            cur.append(out)
-        prev = cur
-    return np.array(prev[n], dtype=object)
-
-
-def _exact_two_sided(counts: np.ndarray, stat: float) -> float:
-    total = sum(counts)
-    k = int(round(stat))
-    lower = sum(counts[: k + 1]) / total
-    upper = sum(counts[k:]) / total
-    return _pair_p(float(lower), float(upper))
-
-
-# --- tests ---------------------------------------------------------------------------------------
+# --- tests: scipy.stats, with R's conventions on top ---------------------------------------------
 def _t_two(a: np.ndarray, b: np.ndarray, equal_var: bool, level: float) -> dict:
-    """t.test(after, before, var.equal=...): estimate mean(a) − mean(b)."""
-    na, nb = len(a), len(b)
-    va, vb = a.var(ddof=1), b.var(ddof=1)
-    est = a.mean() - b.mean()
-    if equal_var:
-        df = na + nb - 2
-        sp = ((na - 1) * va + (nb - 1) * vb) / df
-        se = math.sqrt(sp * (1 / na + 1 / nb))
-    else:
-        se = math.sqrt(va / na + vb / nb)
-        with np.errstate(invalid="ignore", divide="ignore"):   # both variances 0: df undefined (NaN)
-            df = (va / na + vb / nb) ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
-    t = est / se if se > 0 else np.nan
-    q = stats.t.ppf(0.5 + level / 2, df)
-    return {"test": "welch" if not equal_var else "student", "statistic": t, "df": df,
-            "p": float(2 * stats.t.sf(abs(t), df)), "estimate": est, "ci_low": est - q * se, "ci_high": est + q * se}
+    """t.test(after, before, var.equal=...) via ``scipy.stats.ttest_ind``: estimate mean(a) − mean(b).
+    No variance in either group: t, p (and Welch's df and CI) are NaN, where R stops."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(a, b, equal_var=equal_var)
+        ci = res.confidence_interval(level)
+    out = {"test": "welch" if not equal_var else "student", "statistic": float(res.statistic), "df": float(res.df),
+           "p": float(res.pvalue), "estimate": a.mean() - b.mean(), "ci_low": float(ci.low), "ci_high": float(ci.high)}
+    if not (a.var(ddof=1) > 0 or b.var(ddof=1) > 0):
+        out.update(statistic=np.nan, p=np.nan)
+        if not equal_var:
+            out.update(df=np.nan, ci_low=np.nan, ci_high=np.nan)
+    return out
 
 
-def _t_paired(d: np.ndarray, level: float) -> dict:
-    n = len(d)
-    est = d.mean()
-    se = d.std(ddof=1) / math.sqrt(n)
-    t = est / se if se > 0 else np.nan
-    q = stats.t.ppf(0.5 + level / 2, n - 1)
-    return {"test": "paired_t", "statistic": t, "df": n - 1, "p": float(2 * stats.t.sf(abs(t), n - 1)),
-            "estimate": est, "ci_low": est - q * se, "ci_high": est + q * se}
+def _t_paired(a: np.ndarray, b: np.ndarray, level: float) -> dict:
+    """t.test(after, before, paired=TRUE) via ``scipy.stats.ttest_rel``; constant differences: t, p NaN."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_rel(a, b)
+        ci = res.confidence_interval(level)
+    d = a - b
+    out = {"test": "paired_t", "statistic": float(res.statistic), "df": int(res.df), "p": float(res.pvalue),
+           "estimate": d.mean(), "ci_low": float(ci.low), "ci_high": float(ci.high)}
+    if not d.std(ddof=1) > 0:
+        out.update(statistic=np.nan, p=np.nan)
+    return out
 
 
 def _mann_whitney(a: np.ndarray, b: np.ndarray, exact: bool | None = None) -> dict:
-    """wilcox.test(after, before): W = rank sum of `after` − n_a(n_a+1)/2.
+    """wilcox.test(after, before) via ``scipy.stats.mannwhitneyu``: W = U of `after`.
 
-    Exact (R's pwilcox) when both n < 50 and there are no ties; otherwise the normal approximation
-    with tie-corrected variance and continuity correction, exactly as R.
+    As R chooses: exact when both n < 50 and there are no ties; otherwise the normal approximation
+    with tie-corrected variance and continuity correction. All values tied: p = 1 (R: NA).
     """
     na, nb = len(a), len(b)
-    r = stats.rankdata(np.concatenate([a, b]))
-    W = r[:na].sum() - na * (na + 1) / 2
-    ties = _tie_sizes(np.concatenate([a, b]))
-    has_ties = bool((ties > 1).any())
+    pooled = np.concatenate([a, b])
     if exact is None:
         exact = na < 50 and nb < 50
-    if exact and not has_ties:
-        p = _exact_two_sided(_wilcox_counts(na, nb), W)
-        method = "exact"
-    else:
-        z = W - na * nb / 2
-        sigma = math.sqrt(na * nb / 12 * ((na + nb + 1) - (ties ** 3 - ties).sum() / ((na + nb) * (na + nb - 1))))
-        with np.errstate(invalid="ignore", divide="ignore"):   # all values tied: sigma 0, p NaN (as R)
-            z = (z - np.sign(z) * 0.5) / sigma
-        p = _pair_p(stats.norm.cdf(z), stats.norm.sf(z))
-        method = "normal approximation with continuity and tie correction"
-    return {"statistic": W, "p": p, "method": method}
+    exact = exact and not _has_ties(pooled)
+    res = stats.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True,
+                             method="exact" if exact else "asymptotic")
+    method = "exact" if exact else "normal approximation with continuity and tie correction"
+    return {"statistic": float(res.statistic), "p": float(res.pvalue), "method": method}
 
 
 def _signed_rank(d: np.ndarray, exact: bool | None = None) -> dict:
-    """wilcox.test(after, before, paired=TRUE): V = sum of ranks of the positive differences."""
+    """wilcox.test(after, before, paired=TRUE) via ``scipy.stats.wilcoxon`` (zeros dropped, as R):
+    V = sum of ranks of the positive differences; exact when n < 50 and no ties or zeros."""
     zeros = bool((d == 0).any())
-    d = d[d != 0]
-    n = len(d)
+    nz = d[d != 0]
+    n = len(nz)
     if n == 0:
         return {"statistic": 0.0, "p": 1.0, "method": "all differences are zero"}
-    r = stats.rankdata(np.abs(d))
-    V = r[d > 0].sum()
-    ties = _tie_sizes(np.abs(d))
-    has_ties = bool((ties > 1).any())
+    r = stats.rankdata(np.abs(nz))
+    V = float(r[nz > 0].sum())
     if exact is None:
         exact = n < 50
-    if exact and not has_ties and not zeros:
-        p = _exact_two_sided(_signrank_counts(n), V)
-        method = "exact"
-    else:
-        z = V - n * (n + 1) / 4
-        sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - (ties ** 3 - ties).sum() / 48)
-        with np.errstate(invalid="ignore", divide="ignore"):   # all values tied: sigma 0, p NaN (as R)
-            z = (z - np.sign(z) * 0.5) / sigma
-        p = _pair_p(stats.norm.cdf(z), stats.norm.sf(z))
-        method = "normal approximation with continuity and tie correction"
-    return {"statistic": V, "p": p, "method": method}
+    exact = exact and not zeros and not _has_ties(np.abs(nz))
+    res = stats.wilcoxon(nz, zero_method="wilcox", correction=True, alternative="two-sided",
+                         method="exact" if exact else "asymptotic")
+    method = "exact" if exact else "normal approximation with continuity and tie correction"
+    return {"statistic": V, "p": float(res.pvalue), "method": method}
 
 
 def _ncp_ci(t: float, df: float, level: float) -> tuple[float, float]:
@@ -303,20 +245,21 @@ def rank_biserial(a: np.ndarray, b: np.ndarray | None = None, level: float = 0.9
 
 
 def _prop_test(xa: float, na: int, xb: float, nb: int, level: float) -> dict:
-    """prop.test(c(x_after, x_before), c(n_after, n_before)) with continuity correction."""
+    """prop.test(c(x_after, x_before), c(n_after, n_before)): the χ² with Yates' correction from
+    ``scipy.stats.chi2_contingency`` (the same |O − E| − min(½, |O − E|) as R), R's Yates interval
+    for the difference. All successes or all failures in both groups: χ² = 0, p = 1."""
     pa, pb = xa / na, xb / nb
     n = np.array([na, nb], float)
-    x = np.array([xa, xb], float)
     delta = pa - pb
     yates = min(0.5, abs(delta) / (1 / n).sum())
     z = stats.norm.ppf(0.5 + level / 2)
     width = z * math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb) + yates * (1 / n).sum()
-    p = x.sum() / n.sum()
-    obs = np.column_stack([x, n - x])
-    E = np.column_stack([n * p, n * (1 - p)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        chi2 = float(np.sum((np.abs(obs - E) - yates) ** 2 / E)) if 0 < p < 1 else 0.0
-    return {"test": "two_proportion", "statistic": chi2, "df": 1, "p": float(stats.chi2.sf(chi2, 1)),
+    if 0 < xa + xb < na + nb:
+        res = stats.chi2_contingency([[xa, na - xa], [xb, nb - xb]], correction=True)
+        chi2, p = float(res.statistic), float(res.pvalue)
+    else:
+        chi2, p = 0.0, 1.0
+    return {"test": "two_proportion", "statistic": chi2, "df": 1, "p": p,
             "estimate": delta, "ci_low": max(delta - width, -1.0), "ci_high": min(delta + width, 1.0)}
 
 
@@ -422,7 +365,7 @@ def compare(before, after, kind: str = "continuous", paired: bool = False, test:
         choice = test or ("wilcoxon" if rule == "P2" else "paired_t")
         if choice not in ("paired_t", "wilcoxon"):
             raise ValueError(f"test '{choice}' does not apply to paired data; use 'paired_t' or 'wilcoxon'")
-        tt = _t_paired(d, level)
+        tt = _t_paired(a, b, level)
         dz, dl, dh = cohens_dz(d, level)
         sr = _signed_rank(d)
         rb, rl, rh = rank_biserial(d, None, level)
