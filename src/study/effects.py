@@ -530,13 +530,13 @@ def power_mde(row: pd.Series, alpha: float = 0.05, power: float = 0.8) -> tuple[
 
 # ---------------------------------------------------------------------------------------------
 # difference-in-differences
-def _cr1(X, e, groups, XtX_inv):
-    G = groups.max() + 1
-    n, k = X.shape
-    S = np.zeros((G, k))
-    np.add.at(S, groups, X * e[:, None])
-    c = G / (G - 1) * (n - 1) / (n - k)
-    return c * XtX_inv @ (S.T @ S) @ XtX_inv, c
+def _ols_cr1(y: np.ndarray, X: np.ndarray, groups: np.ndarray):
+    """OLS with CR1 cluster-robust covariance, G/(G−1)·(N−1)/(N−K), and t(G − 1) inference
+    (statsmodels; the same as Stata and ``sandwich::vcovCL(type = "HC1")``)."""
+    from statsmodels.regression.linear_model import OLS
+
+    return OLS(y, X).fit(cov_type="cluster", use_t=True,
+                         cov_kwds={"groups": groups, "use_correction": True, "df_correction": True})
 
 
 def _design(df: pd.DataFrame, periods: list, with_treat_post: bool = True, pre_interactions: list | None = None):
@@ -557,7 +557,7 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
 
     Model (OLS on the observations): y = α + β·treated + Σ_t γ_t·period_t + δ·treated×post + ε,
     period fixed effects absorb the common time trend; δ is the DiD estimate. Standard errors are
-    clustered by ``unit`` (CR1: G/(G−1)·(N−1)/(N−K), as statsmodels ``cov_type="cluster"`` and
+    clustered by ``unit`` (CR1: G/(G−1)·(N−1)/(N−K); statsmodels ``cov_type="cluster"``, as
     Stata); t, p and CI use t(G − 1).
     When G < ``boot_threshold`` a restricted wild-cluster bootstrap p-value (WCR, Cameron,
     Gelbach & Miller 2008) is added: y* = ŷ_r + w_g û_r with the null δ = 0 imposed, weights
@@ -565,7 +565,7 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
     p = share of |t*| ≥ |t|. Vectorised: each replicate needs only G×K numbers.
     Pre-trend check (more than one pre period): within the pre periods, y on treated, period
     effects and treated×period (all but the first pre period), joint Wald F test with the same
-    clustered covariance, F(q, G−1).
+    clustered covariance, F(q, G−1) (statsmodels ``wald_test(use_f=True)``).
 
     data: one row per observation; ``group``: equals ``treated`` for treated units (or a bool
     column); ``period``: sortable period labels; ``post``: the post period labels (default: the
@@ -596,18 +596,14 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
         raise ValueError(f"did: {G} clusters; clustered inference needs at least 3 units")
     X = _design(df, periods).to_numpy()
     y = df[outcome].to_numpy()
-    XtX_inv = np.linalg.pinv(X.T @ X)
-    beta = XtX_inv @ X.T @ y
-    e = y - X @ beta
-    V, c = _cr1(X, e, codes, XtX_inv)
+    fit = _ols_cr1(y, X, codes)
     j = X.shape[1] - 1
-    est, se = beta[j], math.sqrt(V[j, j])
-    tval = est / se
+    est, se, tval = float(fit.params[j]), float(fit.bse[j]), float(fit.tvalues[j])
     dfree = G - 1
-    q = stats.t.ppf(0.5 + level / 2, dfree)
+    ci = fit.conf_int(alpha=1 - level)[j]
     means = df.groupby(["_treated", "_post"])[outcome].mean()
-    out = {"estimate": est, "se": se, "t": tval, "df": dfree, "p": float(2 * stats.t.sf(abs(tval), dfree)),
-           "ci_low": est - q * se, "ci_high": est + q * se, "n_obs": len(df), "n_clusters": G,
+    out = {"estimate": est, "se": se, "t": tval, "df": dfree, "p": float(fit.pvalues[j]),
+           "ci_low": float(ci[0]), "ci_high": float(ci[1]), "n_obs": len(df), "n_clusters": G,
            "n_treated_clusters": int(df.loc[df["_treated"], unit].nunique()),
            "pilot_before": means.get((True, False), np.nan), "pilot_after": means.get((True, True), np.nan),
            "control_before": means.get((False, False), np.nan), "control_after": means.get((False, True), np.nan),
@@ -618,6 +614,8 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
         wname = ("webb" if G <= 12 else "rademacher") if weights == "auto" else weights
         if wname not in ("webb", "rademacher"):
             raise ValueError("weights must be 'auto', 'webb' or 'rademacher'")
+        XtX_inv = np.linalg.pinv(X.T @ X)
+        c = G / (G - 1) * (len(y) - 1) / (len(y) - X.shape[1])          # CR1 factor of the t*
         rng = np.random.default_rng(seed)
         if wname == "rademacher":
             W = rng.choice(np.array([-1.0, 1.0]), size=(G, n_boot))
@@ -647,15 +645,9 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
         Xp_df = _design(dpre, pre, with_treat_post=False, pre_interactions=pre[1:])
         Xp = Xp_df.to_numpy()
         cp, _ = pd.factorize(dpre[unit])
-        Xi = np.linalg.pinv(Xp.T @ Xp)
-        bp = Xi @ Xp.T @ dpre[outcome].to_numpy()
-        ep = dpre[outcome].to_numpy() - Xp @ bp
-        Vp, _ = _cr1(Xp, ep, cp, Xi)
         idx = [i for i, cname in enumerate(Xp_df.columns) if cname.startswith("treated×period")]
-        bsub = bp[idx]
-        Vsub = Vp[np.ix_(idx, idx)]
-        F = float(bsub @ np.linalg.pinv(Vsub) @ bsub / len(idx))
-        out.update(pretrend_f=F, pretrend_p=float(stats.f.sf(F, len(idx), cp.max())))
+        wald = _ols_cr1(dpre[outcome].to_numpy(), Xp, cp).wald_test(np.eye(Xp.shape[1])[idx], use_f=True, scalar=True)
+        out.update(pretrend_f=float(wald.statistic), pretrend_p=float(wald.pvalue))
         notes.append(f"pre-trend: joint F test of treated×period over {len(pre)} pre periods, p = {out['pretrend_p']:.3g}"
                      + (" — the groups already diverged before the measure; read the DiD with care" if out["pretrend_p"] < 1 - level else ""))
     else:
