@@ -220,3 +220,13 @@ def test_chinese_and_numeric_ids_are_allowed():
         assert ID_PATTERN.match(ok), ok
     for bad in ("_x", "a b", "a/b", "<a>", "", "x" * 65):
         assert not ID_PATTERN.match(bad), bad
+
+
+def test_nps_needs_recommend_on_0_10(tmp_path, raw_definition):
+    """The registry defines an NPS only for a 0-10 recommend question; naming it otherwise is a key-path error."""
+    d = copy.deepcopy(raw_definition)
+    d["questionnaire"]["outcomes"]["recommend"]["scale"] = {"min": 1, "max": 7}
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(StudyDefinitionError, match=r"needs recommend on the 0-10 scale \(it is 1-7\)"):
+        load_study(path)

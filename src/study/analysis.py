@@ -146,7 +146,7 @@ def scores_frame(study: Study, survey: pd.DataFrame) -> pd.DataFrame:
         r = survey[o.recommend.column].astype(float)
         out[o.recommend.column] = r
         if "nps" in mx.registry(study):
-            out["nps_score"] = pd.Series(np.where(r >= 9, 100.0, np.where(r <= 6, -100.0, 0.0)), index=r.index).where(r.notna())
+            out["nps_score"] = sc.nps_points(r)
         else:
             out["recommend_top2"] = (r >= mx.top2_range(o.recommend.scale.min, o.recommend.scale.max)[0]).astype(float).where(r.notna())
     if o.complaint is not None:
@@ -165,8 +165,8 @@ def satisfaction_summary(ctx: Context) -> pd.DataFrame:
         which = "current" if q is ctx.current else "baseline"
         s = q.survey
         lo, hi = o.overall_satisfaction.scale.min, o.overall_satisfaction.scale.max
-        c = sc.csat(s[o.overall_satisfaction.column], lo, hi, top=int(mx.top2_range(lo, hi)[1] - mx.top2_range(lo, hi)[0] + 1),
-                    level=ctx.level)
+        t_lo, t_hi = mx.top2_range(lo, hi)
+        c = sc.csat(s[o.overall_satisfaction.column], lo, hi, top=int(t_hi - t_lo + 1), level=ctx.level)
         rows += [
             {"which": which, "quarter": q.quarter, "metric": "csat_mean_0_100", "value": c["mean_0_100"],
              "ci_low": c["mean_0_100_ci_low"], "ci_high": c["mean_0_100_ci_high"], "n": c["n"]},
@@ -356,12 +356,13 @@ def sources(ctx: Context, both: bool = False) -> set[str]:
 def _headline(ctx: Context) -> pd.DataFrame:
     study = ctx.study
     rows = []
+    in_both = set(mx.available(study, HEADLINE_METRICS, sources(ctx, both=True))) if ctx.baseline is not None else set()
     for metric in mx.available(study, HEADLINE_METRICS, sources(ctx)):
         m = mx.get(study, metric)
         kind = m.test_kind
         cur = eff.metric_values(study, ctx.current.frames, metric)["value"].dropna()
         row = {"metric": metric, "label": m.label, "better": m.direction}
-        comparable = ctx.baseline is not None and metric in mx.available(study, [metric], sources(ctx, both=True))
+        comparable = metric in in_both
         base = eff.metric_values(study, ctx.baseline.frames, metric)["value"].dropna() if comparable else None
         if comparable and len(cur) >= 2 and len(base) >= 2:
             r = eff.compare(base, cur, kind=kind, level=ctx.level)
@@ -495,14 +496,12 @@ def measure_plan(ctx: Context) -> pd.DataFrame:
     measure's queue-log metrics that get an interrupted time series) and its_reason (why there
     is no interrupted time series, else "").
     """
-    from study.config import PROCESS_METRICS
-
     rows = []
     for m in ctx.study.measures:
         w = eff.measure_window(m, ctx.baseline_quarter, ctx.quarter)
         tested = w["status"] in ("introduced", "sustained")
         design = ("difference-in-differences" if m.control else "pilot before/after") if tested else "not tested"
-        process_metrics = [x for x in m.metrics if x in PROCESS_METRICS]
+        process_metrics = [x for x in m.metrics if x in mx.PROCESS_METRIC_IDS]
         if not process_metrics:
             its_reason = "it lists no queue-log metric (waiting, handling or cycle time, first-pass yield, service level)"
         elif not ctx.has("process_times"):

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from study.errors import StudyDefinitionError
+from study.metrics import PROCESS_METRIC_IDS, RECOMMEND_TOP2, SURVEY_METRIC_IDS
 
 # ---------------------------------------------------------------------------------------------
 # Paths: set once here, from the location of this file (cookiecutter-data-science convention).
@@ -31,22 +32,12 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 DATASETS = ("survey", "process_times", "benchmark")
 QUARTER_PATTERN = re.compile(r"^(\d{4})Q([1-4])$")
 
-# Metrics the toolkit knows how to compute, and the dataset each comes from. Measures and
-# targets may name these, or a questionnaire dimension id (its 0-100 score, from the survey).
-PROCESS_METRICS = {
-    "waiting_minutes": "Average waiting time (min)",
-    "handling_minutes": "Average handling time (min)",
-    "cycle_minutes": "Average cycle time (min)",
-    "first_pass_yield": "First-pass yield (share)",
-    "within_service_level": "Share of tickets called within the service-level target",
-}
-SURVEY_METRICS = {
-    "overall_satisfaction": "Overall satisfaction (1-5 mean)",
-    "csat_mean_0_100": "Overall satisfaction (0-100)",
-    "csat_top2": "Share satisfied or very satisfied (top-2 box)",
-    "nps": "Net Promoter Score (-100..100)",
-    "complaint_rate": "Share of respondents who complained",
-}
+# Metrics a study may name in measures, targets and the SQI, besides a questionnaire dimension id (its
+# 0-100 score): the metric registry's ids (study.metrics states their labels, units and kinds). The
+# recommend top-2 share is the report's stand-in for an NPS where recommend is not on 0-10, not a metric
+# a study names.
+PROCESS_METRICS = PROCESS_METRIC_IDS
+SURVEY_METRICS = tuple(m for m in SURVEY_METRIC_IDS if m != RECOMMEND_TOP2)
 
 
 class _Model(BaseModel):
@@ -341,6 +332,9 @@ class Study(_Model):
         if metric == "nps" and o.recommend is None:
             raise _KeyError(loc, "metric 'nps' needs the recommend outcome; declare questionnaire.outcomes.recommend "
                                  "or remove the metric")
+        if metric == "nps" and (o.recommend.scale.min, o.recommend.scale.max) != (0, 10):
+            raise _KeyError(loc, f"metric 'nps' needs recommend on the 0-10 scale (it is {o.recommend.scale.min:g}-"
+                                 f"{o.recommend.scale.max:g}); the report shows the recommend top-2 share instead")
         if metric == "complaint_rate" and o.complaint is None:
             raise _KeyError(loc, "metric 'complaint_rate' needs the complaint outcome; declare "
                                  "questionnaire.outcomes.complaint or remove the metric")
@@ -404,10 +398,7 @@ class Study(_Model):
                 return (b.name_zh or b.name) if lang == "zh" else b.name
         from study import metrics as mx  # the metric registry states metric labels (on the study's own scales)
 
-        reg = mx.registry(self)
-        if key in reg or key == "sqi":
-            return mx.get(self, key).label_in(lang)
-        return {**PROCESS_METRICS, **SURVEY_METRICS}.get(key, key)
+        return mx.lookup(key, self).label_in(lang) if key in mx.registry(self) or key == "sqi" else key
 
     def branch_groups(self, measure_id: str) -> dict[str, str]:
         """Branch id -> 'pilot' / 'control' / 'other' for one improvement measure."""

@@ -833,14 +833,16 @@ def measure_window(measure, baseline_quarter: str | None, current_quarter: str) 
 def _did_value(kind: str, v: pd.Series) -> pd.Series:
     # NPS on the per-respondent scale +100 / 0 / −100: its mean is the NPS, so the DiD is in NPS points
     if kind == "nps":
-        return pd.Series(np.where(v >= 9, 100.0, np.where(v <= 6, -100.0, 0.0)), index=v.index).where(v.notna())
+        from study.scores import nps_points
+
+        return nps_points(v)
     return v
 
 
 def _metric_dataset(metric: str) -> str:
-    from study.config import PROCESS_METRICS
+    from study.metrics import PROCESS_METRIC_IDS
 
-    return "process_times" if metric in PROCESS_METRICS else "survey"
+    return "process_times" if metric in PROCESS_METRIC_IDS else "survey"
 
 
 #: Fewest observations per side (and per group) for a before/after test or a DiD cell.

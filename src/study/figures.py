@@ -201,7 +201,7 @@ def _wrap(text: str, width: int) -> str:
 
     text = label_text(text)
 
-    if sum(2 if ord(ch) > 0x2E80 else 1 for ch in text) <= width:
+    if _width(text) <= width:
         return text
     if " " in text:
         return "\n".join(textwrap.wrap(text, width, break_long_words=False))

@@ -19,7 +19,7 @@ This module knows nothing of formatting libraries or prose; it only states facts
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 #: Kinds of metric: what a value is.
 KINDS = ("mean", "score", "share", "nps", "duration", "index")
@@ -55,10 +55,6 @@ class Metric:
     @property
     def test_kind(self) -> str | None:
         return {"share": "binary", "nps": "nps", "index": None}.get(self.kind, "continuous")
-
-    @property
-    def lower_is_better(self) -> bool:
-        return self.direction == "lower"
 
     def label_in(self, lang: str = "en") -> str:
         return self.label_zh if lang == "zh" and self.label_zh else self.label
@@ -186,7 +182,3 @@ def available(study, metric_ids, sources: set[str] | None = None) -> list[str]:
             continue
         out.append(m)
     return out
-
-
-def with_label(m: Metric, label: str) -> Metric:
-    return replace(m, label=label)

@@ -304,7 +304,7 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
     for r in open_targets.to_dict("records"):
         shown = ((lambda x: P.fmt_pct(x, sign=True)) if r["kind"] == "relative_change" else
                  (lambda x: tables.change(r["metric"], x, study=ctx.study, unit=True)) if r["kind"] == "change" else  # noqa: B023
-                 (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True)))  # noqa: B023  # noqa: B023 - used in this iteration
+                 (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True)))  # noqa: B023 - each lambda is used in its own iteration
         rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", r["label"], r["status"]),
                      "evidence": f"observed {shown(r['observed'])} [{shown(r['ci_low'])}, {shown(r['ci_high'])}] "
                                  f"against {tables.OPERATORS.get(r['operator'], r['operator'])} {shown(r['target_value'])}",
@@ -331,15 +331,6 @@ def _unit(metric: str, study=None) -> str:
     if m.kind == "mean":
         return f"points ({m.unit} scale)" if m.unit else "points (answer scale)"
     return "points (0-100 score)"
-
-
-def _its_change(metric: str, x: float, per_week: bool = False) -> str:
-    """An ITS level (or slope) change in the metric's unit: "−2.51 min", "−3.2 pp"."""
-    unit = _unit(metric)
-    if unit == "share (0-1)":
-        return P.fmt_pp(x, 2 if per_week else 1) + ("/week" if per_week else "")
-    text = P.fmt_num(x, 3 if per_week else 2, sign=True)
-    return text + (" min" if unit == "minutes" else "") + ("/week" if per_week else "")
 
 
 def _design_words(design: str) -> tuple[str, str]:
@@ -421,11 +412,11 @@ def its_sentence(ctx: Context, m, its: pd.DataFrame | None) -> P.Md:
             continue
         pr = f.loc["pilot"]
         t = P.md(" The interrupted time series of weekly {} shows a level change of {} ({}, {}) in the pilot branches",
-                 ctx.study.label(metric).lower(), _its_change(metric, pr["level_change"]),
+                 ctx.study.label(metric).lower(), tables.its_change(metric, pr["level_change"]),
                  P.fmt_num(pr["relative_level_change"] * 100, 1, sign=True) + " %", P.fmt_p(pr["level_p"]))
         if "control" in f.index:
             c = f.loc["control"]
-            t = P.join([t, P.md(" and {} ({}) in the control branches", _its_change(metric, c["level_change"]),
+            t = P.join([t, P.md(" and {} ({}) in the control branches", tables.its_change(metric, c["level_change"]),
                                 P.fmt_p(c["level_p"]))], sep="")
         texts.append(P.join([t, P.Md(".")], sep=""))
     if fitted.empty and len(rows):
@@ -668,7 +659,6 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
     cur = summary[summary["which"] == "current"].set_index("metric")
     st = ctx.study
     o = st.questionnaire.outcomes.overall_satisfaction
-    top = mx.get(st, "csat_top2")
     c = cur.loc["csat_mean_0_100"]
     who = ("are satisfied or very satisfied" if (o.scale.min, o.scale.max) == (1, 5) else
            "answer {}–{} on the {} scale".format(*(f"{v:g}" for v in mx.top2_range(o.scale.min, o.scale.max)),
@@ -676,7 +666,6 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
     parts = [P.md("overall satisfaction is {} of 100 ({})", P.fmt_num(c["value"], 1), P.fmt_ci(c["ci_low"], c["ci_high"], 1)),
              P.md("{} " + who + " ({} %, Wilson)", P.fmt_pct(cur.loc["csat_top2", "value"]),
                   P.fmt_ci(cur.loc["csat_top2", "ci_low"] * 100, cur.loc["csat_top2", "ci_high"] * 100, 1))]
-    del top
     if "nps" in cur.index:
         parts.append(P.md("the NPS is {} ({})", P.fmt_num(cur.loc["nps", "value"], 1),
                           P.fmt_ci(cur.loc["nps", "ci_low"], cur.loc["nps", "ci_high"], 1)))

@@ -62,8 +62,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from study.config import PROCESS_METRICS, Study
+from study.config import Study
 from study.errors import DataFileError, StudyError
+from study.metrics import PROCESS_METRIC_IDS
 
 MEASURES = ("waiting_minutes", "handling_minutes", "cycle_minutes")
 QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95}
@@ -1182,7 +1183,7 @@ ITS_COLUMNS = ["measure", "metric", "group", "status", "note", "level_change", "
 
 def its_by_measure(source, study: Study, metrics: Sequence[str] | None = None, cube: pd.DataFrame | None = None,
                    weekly: pd.DataFrame | None = None) -> pd.DataFrame:
-    """ITS of each measure on its own queue-log metrics (those of ``m.metrics`` in PROCESS_METRICS, or
+    """ITS of each measure on its own queue-log metrics (those of ``m.metrics`` in PROCESS_METRIC_IDS, or
     ``metrics``), separately for pilot and control branches.
 
     Never raises for a measure's calendar: where the weeks do not allow a fit (fewer than 3 weeks
@@ -1194,7 +1195,7 @@ def its_by_measure(source, study: Study, metrics: Sequence[str] | None = None, c
     w = weekly if weekly is not None else weekly_series(source, study, cube=cube)
     rows = []
     for m in study.measures:
-        wanted = [x for x in (metrics or m.metrics) if x in PROCESS_METRICS]
+        wanted = [x for x in (metrics or m.metrics) if x in PROCESS_METRIC_IDS]
         if not wanted:
             rows.append({"measure": m.id, "metric": None, "group": None, "status": "not fitted",
                          "note": "the measure lists no queue-log metric"})

@@ -134,6 +134,13 @@ def csat(overall, scale_min: float = 1, scale_max: float = 5, top: int = 2, leve
                       "mean_0_100_ci_high": m + half, "sd_0_100": sd}, name="csat")
 
 
+def nps_points(recommend_0_10: pd.Series) -> pd.Series:
+    """Per respondent: +100 for a promoter (9-10), −100 for a detractor (0-6), 0 for a passive, NaN when
+    unanswered; their mean is the NPS, so means, breakdowns and the DiD of it are in NPS points."""
+    v = pd.Series(recommend_0_10, dtype="float64")
+    return pd.Series(np.where(v >= 9, 100.0, np.where(v <= 6, -100.0, 0.0)), index=v.index).where(v.notna())
+
+
 def nps(recommend_0_10, level: float = 0.95) -> pd.Series:
     """Net Promoter Score with Wald and adjusted-Wald (Rocks 2016) intervals, on −100…100.
 

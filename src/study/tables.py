@@ -288,7 +288,8 @@ def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _its_cell(metric: str, x, per_week: bool = False) -> str:
+def its_change(metric: str, x, per_week: bool = False) -> str:
+    """An ITS level (or, ``per_week``, slope) change in the metric's unit: "−2.17 min", "−3.2 pp"."""
     if x is None or pd.isna(x):
         return P.DASH
     m = mx.lookup(metric)
@@ -308,10 +309,10 @@ def its(ctx: Context, its_frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     names = {m.id: m.name for m in study.measures}
     out = pd.DataFrame({"Metric": f["metric"].map(study.label), "Branches": f["group"],
-                        "Level change": [_its_cell(m, x) for m, x in zip(f["metric"], f["level_change"])],
+                        "Level change": [its_change(m, x) for m, x in zip(f["metric"], f["level_change"])],
                         "Relative": f["relative_level_change"].map(lambda x: P.fmt_pct(x, sign=True)),
                         "p (level)": f["level_p"].map(lambda x: P.fmt_p(x, prefix=False)),
-                        "Slope change per week": [_its_cell(m, x, True) for m, x in zip(f["metric"], f["slope_change"])],
+                        "Slope change per week": [its_change(m, x, True) for m, x in zip(f["metric"], f["slope_change"])],
                         "p (slope)": f["slope_p"].map(lambda x: P.fmt_p(x, prefix=False)),
                         "Weeks pre / post": [f"{int(a)} / {int(b)}" for a, b in zip(f["n_pre"], f["n_post"])]})
     if f["measure"].nunique() > 1:
