@@ -1099,22 +1099,39 @@ class HeadlessChromium:
         Path(pdf_path).write_bytes(base64.b64decode(res["data"]))
 
 
+# Chromium's PDFs map some glyphs to a compatibility form of the character written (the lowest code
+# point sharing the glyph): ligatures (ﬁ, ﬀ, ﬃ) and Kangxi radicals (⾏ for 行) go back by NFKC;
+# CJK Radicals Supplement characters have no decomposition and go back by this table, read from
+# Noto Sans CJK SC's cmap (the unified ideograph drawn with the same glyph, e.g. ⻚ for 页).
+_COMPAT_GLYPHS = re.compile("[\ufb00-\ufb06\u2f00-\u2fd5]")
+_CJK_SUPPLEMENT = str.maketrans(dict(zip(
+    "⺂⺃⺅⺇⺉⺋⺍⺏⺐⺒⺓⺔⺕⺖⺘⺙⺛⺞⺟⺠⺡⺣⺤⺦⺨⺩⺭⺮⺯⺰⺱⺳⺹⺺⺽⺾⻂⻅⻆⻇⻈⻉⻊⻋⻌⻐⻑⻒⻓⻔⻕⻖⻘⻙⻚⻛⻜⻝⻞⻟⻠⻡⻢⻣⻤⻥⻦⻧⻨⻩⻪⻫⻬⻮⻯⻰⻱⻲⻳",
+    ["乛", "乚", "亻", "𠘨", "刂", "㔾", "𭕄", "尣", "尢", "巳", "幺", "彑", "彐", "忄", "扌", "攵", "旡", "歺", "母", "民", "氵",
+     "灬", "爫", "丬", "犭", "𤣩", "礻", "𥫗", "糹", "纟", "罓", "㓁", "耂", "肀", "𦥑", "艹", "衤", "见", "角", "𧢲", "讠", "贝",
+     "𧾷", "车", "辶", "钅", "長", "镸", "长", "门", "𨸏", "阝", "青", "韦", "页", "风", "飞", "食", "𩙿", "飠", "饣", "𩠐", "马",
+     "骨", "鬼", "鱼", "鸟", "卤", "麦", "黄", "黾", "斉", "齐", "齿", "竜", "龙", "龜", "亀", "龟"])))
+
+
 def pdf_pages_text(pdf_path: Path) -> list[str]:
-    """Text of each page (poppler's pdftotext)."""
-    exe = shutil.which("pdftotext")
-    if exe is None:
-        raise ReportError("pdftotext (poppler-utils) is needed to number the contents: apt-get install poppler-utils")
-    res = subprocess.run([exe, "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, timeout=120)
-    if res.returncode != 0:
-        raise ReportError(f"pdftotext failed on {pdf_path.name}: {res.stderr.decode(errors='replace').strip()}")
-    pages = res.stdout.decode("utf-8", errors="replace").split("\f")
-    if pages and not pages[-1].strip():
-        pages = pages[:-1]
-    return pages
+    """Text of each page, read with pypdf (ligatures and CJK radicals mapped back to the characters:
+    pdftotext does the same, so searching for a phrase finds it).
+
+    The order of words inside a table may differ from the page's visual order; the contents'
+    fallback and the tests look for phrases, not layout.
+    """
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(pdf_path)
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (pypdf.errors.PyPdfError, OSError, ValueError, KeyError) as exc:
+        raise ReportError(f"cannot read the text of {Path(pdf_path).name}: {exc}") from None
+    return [_COMPAT_GLYPHS.sub(lambda m: unicodedata.normalize("NFKC", m.group()), p).translate(_CJK_SUPPLEMENT) for p in pages]
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+    # dashes folded: a font may map the en dash's glyph to the figure dash (pypdf reads U+2012 for "–")
+    return re.sub(r"[\u2010-\u2015\u2212]", "-", re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))).lower()
 
 
 def locate_pages(entries: list[dict], pages: list[str]) -> dict[str, int]:
@@ -1439,7 +1456,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     kernel
         Jupyter kernel name; default: the project kernel if installed, else ``python3``.
     pdf
-        Print the PDF (needs Chromium and poppler-utils).
+        Print the PDF (needs Chromium).
     jobs
         Notebooks executed at the same time, each in its own kernel (default: $STUDY_REPORT_JOBS,
         else 2 when the machine has 2 or more cores). Results do not depend on it.
