@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from study.progress import bar
 from study.thresholds import judge
 
 __all__ = [
@@ -195,14 +196,16 @@ def _bootstrap_alpha(x: np.ndarray, slices: list[slice], n_boot: int, level: flo
     boots = np.empty((n_boot, S))
     per = max(1, min(n_boot, chunk_cells // max(n, 1)))
     done = 0
-    while done < n_boot:
-        b = min(per, n_boot - done)
-        idx = rng.integers(0, n, size=(b, n))  # all index vectors of the chunk in one draw
-        counts = np.empty((b, n))
-        for i in range(b):  # row-wise bincount: the n-sized tally stays in cache (2x faster than one flat bincount)
-            counts[i] = np.bincount(idx[i], minlength=n)
-        boots[done:done + b] = _alpha_from_moments(*split(counts @ z / n), slices)
-        done += b
+    with bar(total=n_boot, desc="α bootstrap", unit="resample") as shown:
+        while done < n_boot:
+            b = min(per, n_boot - done)
+            idx = rng.integers(0, n, size=(b, n))  # all index vectors of the chunk in one draw
+            counts = np.empty((b, n))
+            for i in range(b):  # row-wise bincount: the n-sized tally stays in cache (2x faster than one flat bincount)
+                counts[i] = np.bincount(idx[i], minlength=n)
+            boots[done:done + b] = _alpha_from_moments(*split(counts @ z / n), slices)
+            done += b
+            shown.update(b)
 
     # exact jackknife: leave-one-out moments from the totals, all rows at once
     tot = z.sum(axis=0)

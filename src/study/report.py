@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from study import config
-from study import io as study_io
 from study.errors import StudyError
 
 if TYPE_CHECKING:
@@ -139,10 +138,21 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def _worker_init(parent: int) -> None:
+_WORKER_KERNEL: WarmKernel | None = None  # the warm kernel of a render's worker process
+
+
+def _worker_init(parent: int, warm: tuple | None = None) -> None:
     die_with_parent()
     if os.getppid() != parent:  # the render died while this worker started
         os._exit(1)
+    if warm is not None:  # (kernel name, log folder, threads): one kernel for this worker's notebooks
+        import multiprocessing.util
+
+        global _WORKER_KERNEL
+        kernel, log_dir, threads = warm
+        _WORKER_KERNEL = WarmKernel(kernel, Path(log_dir) / f"kernel-{os.getpid()}.log", threads)
+        # shut down cleanly when the worker exits (it would die with the worker anyway)
+        multiprocessing.util.Finalize(_WORKER_KERNEL, _WORKER_KERNEL.close, exitpriority=10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +197,13 @@ def kernel_name(preferred: str = PROJECT_KERNEL) -> str:
     return preferred if preferred in specs else "python3"
 
 
-def _kernel_manager_class(log_path: Path | None = None):
+# Libraries that start a thread pool per process (OpenBLAS, OpenMP, MKL): with several kernels at
+# once each gets its share of the cores, as joblib/loky give their workers; oversubscribed BLAS
+# threads spin against each other (the CFA took 3.9 s instead of 0.13 s beside a second kernel).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _kernel_manager_class(log_path: Path | None = None, threads: int | None = None):
     """nbclient's kernel manager, adapted for unattended runs.
 
     * The kernel's own stdout/stderr (start-up banners, "KeyboardInterrupt caught in kernel" at
@@ -196,6 +212,8 @@ def _kernel_manager_class(log_path: Path | None = None):
     * The kernel dies with the process that started it (:func:`die_with_parent`).
     * Kernel sockets are CurveZMQ-encrypted when both sides can (jupyter_client >= 8.10 with
       ``transport_encryption="auto"``; ipykernel >= 7.4 warns about plain-TCP kernels otherwise).
+    * ``threads``: the thread pools of BLAS/OpenMP in the kernel (:data:`THREAD_VARIABLES`, unless
+      the environment sets them already).
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -216,6 +234,9 @@ def _kernel_manager_class(log_path: Path | None = None):
             # jupyter_client starts the kernel in a new session (for interrupts); it dies with the
             # process that runs the notebook all the same (ipykernel's parent poller is a backup)
             kw.setdefault("preexec_fn", die_with_parent)
+            if threads is not None and isinstance(kw.get("env"), dict):
+                for var in THREAD_VARIABLES:
+                    kw["env"].setdefault(var, str(threads))
             if log_path is not None:
                 fh = open(log_path, "ab")  # not a `with`: inherited by the kernel process
                 kw.setdefault("stdout", fh)
@@ -306,10 +327,84 @@ def _failure_message(exc, nb_path: Path, param_index: int | None, kept: Path | N
     return NotebookFailed(msg, nb_path.name, None if source_index is None else source_index + 1, ename, evalue)
 
 
+# Run in a warm kernel before each notebook after its first: a notebook starts from the state a new
+# kernel gives it, except for the modules already imported (which is the point).
+_RESET = """\
+get_ipython().run_line_magic("reset", "-f")
+import os as _os, sys as _sys, warnings as _warnings
+_os.chdir({cwd!r})
+if "matplotlib.pyplot" in _sys.modules:
+    _sys.modules["matplotlib.pyplot"].close("all")
+if "study.present" in _sys.modules:
+    _sys.modules["study.present"].set_chapter(None)
+if "pandas" in _sys.modules:
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        _sys.modules["pandas"].reset_option("all")
+del _os, _sys, _warnings
+get_ipython().history_manager.reset(new_session=True)
+get_ipython().execution_count = 1
+"""
+
+
+class WarmKernel:
+    """A kernel that executes several notebooks one after another (each worker of a render keeps
+    one), so that kernel start and the imports of :mod:`study` (~1-2 s) are paid once per worker,
+    not once per chapter. Between notebooks the namespace is reset (``%reset -f``), figures are
+    closed, the chapter numbering of :mod:`study.present` and pandas' options are reset and the
+    working folder is set to the notebook's.
+    """
+
+    def __init__(self, kernel: str, log: Path | None = None, threads: int | None = None) -> None:
+        self.kernel, self.log, self.threads = kernel, log, threads
+        self.km = None
+        self.used = False
+
+    def ready(self, cwd: Path):
+        """The kernel manager for the next notebook: started, or reset after the previous one."""
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None and not run_sync(self.km.is_alive)():
+            self.close()
+        if self.km is None:
+            self.km = _kernel_manager_class(self.log, self.threads)(kernel_name=self.kernel)
+            run_sync(self.km.start_kernel)(cwd=str(cwd))
+            self.used = False
+        elif self.used:
+            self._run(_RESET.format(cwd=str(cwd)))
+        self.used = True
+        return self.km
+
+    def _run(self, code: str) -> None:
+        kc = self.km.blocking_client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            reply = kc.execute_interactive(code, silent=True, store_history=False, timeout=60, output_hook=lambda msg: None)
+        finally:
+            kc.stop_channels()
+        if reply["content"].get("status") != "ok":
+            raise ReportError(f"could not reset the kernel between notebooks: {reply['content'].get('evalue', '')}")
+
+    def close(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        km, self.km = self.km, None
+        if km is not None:
+            try:
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception:  # already gone
+                pass
+
+
 def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *, kernel: str,
                      timeout: float | None = DEFAULT_TIMEOUT, cwd: Path | None = None,
-                     failed_dir: Path | None = None, kernel_log: Path | None = None) -> None:
-    """Execute one notebook with papermill; a failing cell raises :class:`NotebookFailed`."""
+                     failed_dir: Path | None = None, kernel_log: Path | None = None,
+                     threads: int | None = None, warm: WarmKernel | None = None) -> None:
+    """Execute one notebook with papermill; a failing cell raises :class:`NotebookFailed`.
+
+    ``threads``: BLAS/OpenMP threads of the kernel (default: the libraries' own choice).
+    ``warm``: run in this :class:`WarmKernel` instead of a kernel of its own."""
     import logging
 
     import papermill
@@ -327,18 +422,23 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *,
     old_level = pm_log.level
     pm_log.setLevel(logging.CRITICAL)
     try:
+        if warm is not None:
+            kernel_log = warm.log
         for attempt in range(3):
             try:
+                how = ({"km": warm.ready(cwd or path.parent)} if warm is not None
+                       else {"kernel_manager_class": _kernel_manager_class(kernel_log, threads)})
                 papermill.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel,
                                            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-                                           cwd=str(cwd or path.parent), execution_timeout=timeout,
-                                           kernel_manager_class=_kernel_manager_class(kernel_log))
+                                           cwd=str(cwd or path.parent), execution_timeout=timeout, **how)
                 break
             except RuntimeError as exc:
                 # jupyter_client picks free ports, releases them and lets the kernel bind them; another
                 # process can take one in between ("Address already in use"): start the kernel again
                 if attempt == 2 or "Address already in use" not in _tail(kernel_log, 40) or "kernel" not in str(exc).lower():
                     raise
+                if warm is not None:
+                    warm.close()
                 if kernel_log is not None and kernel_log.exists():
                     kernel_log.write_text("")
     except PapermillExecutionError as exc:
@@ -1314,27 +1414,38 @@ def _order_key(ch: Chapter) -> tuple:
 
 
 def _execute_job(path: Path, output: Path, params: dict, kernel: str, timeout, failed_dir: Path,
-                 kernel_log: Path) -> float:
-    """One notebook (in a worker process when running in parallel); returns the seconds it took."""
+                 kernel_log: Path, threads: int | None = None, warm: WarmKernel | None = None) -> float:
+    """One notebook (in a worker process when running in parallel: in the worker's warm kernel, if
+    it has one); returns the seconds it took."""
     t = time.perf_counter()
     execute_notebook(path, output, params, kernel=kernel, timeout=timeout, cwd=path.parent,
-                     failed_dir=failed_dir, kernel_log=kernel_log)
+                     failed_dir=failed_dir, kernel_log=kernel_log, threads=threads, warm=warm or _WORKER_KERNEL)
     return time.perf_counter() - t
 
 
 def _execute_all(paths: list[Path], nb_dir: Path, params: dict, *, kernel: str, timeout, failed_dir: Path,
-                 logs: Path, jobs: int, say: Callable[[str], None]) -> dict[str, float]:
+                 logs: Path, jobs: int, say: Callable[[str], None], warm: bool = True,
+                 done: Callable[[str], None] = lambda name: None) -> dict[str, float]:
     """Execute the notebooks, ``jobs`` at a time (worker processes: papermill changes the working
-    directory, so it cannot run in threads). The first failure in notebook order is raised."""
-    args = {p: (p, nb_dir / p.name, params, kernel, timeout, failed_dir, logs / f"{p.stem}.kernel.log") for p in paths}
+    directory, so it cannot run in threads). The first failure in notebook order is raised.
+    ``warm``: each worker runs its notebooks in one :class:`WarmKernel` (else a kernel each)."""
+    # kernels running side by side share the cores: BLAS/OpenMP threads per kernel = cores / jobs
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 and len(paths) > 1 else None
+    args = {p: (p, nb_dir / p.name, params, kernel, timeout, failed_dir, logs / f"{p.stem}.kernel.log", threads) for p in paths}
     timings: dict[str, float] = {}
     if jobs <= 1 or len(paths) == 1:
-        for i, p in enumerate(paths, start=1):
-            say(f"running {p.name} ({i}/{len(paths)})")
-            timings[f"execute {p.name}"] = _execute_job(*args[p])
+        one = WarmKernel(kernel, logs / "kernel.log", threads) if warm and len(paths) > 1 else None
+        try:
+            for i, p in enumerate(paths, start=1):
+                say(f"running {p.name} ({i}/{len(paths)})")
+                timings[f"execute {p.name}"] = _execute_job(*args[p], warm=one)
+                done(p.name)
+        finally:
+            if one is not None:
+                one.close()
         return timings
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     say(f"running {len(paths)} notebooks, {jobs} at a time")
     # fork on Linux: workers start at once and never re-import the caller's __main__ (a script
@@ -1342,10 +1453,14 @@ def _execute_all(paths: list[Path], nb_dir: Path, params: dict, *, kernel: str, 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     # workers (and through them their kernels) die with this process, even on kill -9
     ex = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_worker_init, initargs=(os.getpid(),))
+                             initializer=_worker_init, initargs=(os.getpid(), (kernel, str(logs), threads) if warm else None))
     try:
         futures = {p: ex.submit(_execute_job, *args[p]) for p in paths}
-        for i, p in enumerate(paths, start=1):
+        for future in as_completed(futures.values()):  # the bar moves as notebooks finish
+            if future.exception() is not None:
+                break
+            done(next(p.name for p, f in futures.items() if f is future))
+        for i, p in enumerate(paths, start=1):  # the first failure in notebook order is raised
             timings[f"execute {p.name}"] = futures[p].result()
             say(f"ran {p.name} ({i}/{len(paths)})")
     except BaseException:
@@ -1436,7 +1551,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
                   notebooks_dir: Path | str = config.NOTEBOOKS_DIR, seed: int | None = None,
                   parameters: Mapping[str, Any] | None = None, kernel: str | None = None, pdf: bool = True,
                   title: str | None = None, progress: Callable[[str], None] | None = None,
-                  jobs: int | None = None) -> RenderResult:
+                  jobs: int | None = None, store: Path | str | None = None) -> RenderResult:
     """Execute the chapter notebooks and render ``out_dir/<quarter>/report.html`` and ``report.pdf``.
 
     Parameters
@@ -1460,6 +1575,11 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     jobs
         Notebooks executed at the same time, each in its own kernel (default: $STUDY_REPORT_JOBS,
         else 2 when the machine has 2 or more cores). Results do not depend on it.
+    store
+        Folder of the run's results store (:mod:`study.store`), passed to the notebooks as their
+        ``store`` parameter. Default: a store private to this call, deleted at its end. Give the
+        same folder to a second call with the same inputs (e.g. another language) and it reuses
+        every analysis of the first; the caller deletes it.
 
     Raises
     ------
@@ -1469,7 +1589,14 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     """
     import nbformat
 
-    say = progress or (lambda message: None)
+    from study.progress import bar
+
+    steps = bar(desc=f"report {quarter}", unit="step")  # a bar on a terminal only (study.progress)
+
+    def say(message: str) -> None:
+        steps.set_postfix_str(message)
+        if progress is not None:
+            progress(message)
     config.quarter_bounds(quarter)  # validates the form
     if baseline:
         config.quarter_bounds(baseline)
@@ -1507,22 +1634,20 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
         logs = tmp / ".kernel-logs"
         logs.mkdir()
         numbers_of = {path: _chapter_number(notebook_parameters(path), pos) for pos, path in enumerate(paths, start=1)}
-        # The chapter kernels share each analysis through a cache private to this run (see
-        # study.analysis.Context.once): keyed by the inputs and parameters, deleted with the run.
-        cache = tmp / ".cache"
-        cache.mkdir()
-        previous_cache = os.environ.get(study_io.CACHE_ENV)
-        os.environ[study_io.CACHE_ENV] = str(cache)
+        # The chapters share each analysis through the run's results store (study.store), passed
+        # to every notebook that declares a `store` parameter; a store of this run alone is
+        # deleted with it, one given by the caller is kept (a second language reuses it).
+        run_store = Path(store).resolve() if store is not None else tmp / ".store"
+        run_store.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         try:
-            timings.update(_execute_all(paths, nb_dir, params, kernel=kernel, timeout=timeout, failed_dir=failed_dir,
-                                        logs=logs, jobs=jobs, say=say))
+            steps.reset(total=len(paths) + 1 + bool(pdf))
+            timings.update(_execute_all(paths, nb_dir, {**params, "store": str(run_store)}, kernel=kernel, timeout=timeout,
+                                        failed_dir=failed_dir, logs=logs, jobs=jobs, say=say,
+                                        done=lambda name: (steps.update(), steps.set_postfix_str(f"ran {name}"))))
         finally:
-            if previous_cache is None:
-                os.environ.pop(study_io.CACHE_ENV, None)
-            else:
-                os.environ[study_io.CACHE_ENV] = previous_cache
-            shutil.rmtree(cache, ignore_errors=True)
+            if store is None:
+                shutil.rmtree(run_store, ignore_errors=True)
         timings["execute (all notebooks)"] = time.perf_counter() - t0
         t2 = time.perf_counter()
         chapters: list[Chapter] = []
@@ -1550,6 +1675,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
         html_path = tmp / "report.html"
         html_path.write_text(page, encoding="utf-8")
         timings["html"] = t_export + time.perf_counter() - t3
+        steps.update()
 
         pdf_path = None
         pages = None
@@ -1560,6 +1686,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
             notes += _print_with_contents(html_path, pdf_path, ctx, chromium)
             pages = pdf_page_count(pdf_path)
             timings["pdf"] = time.perf_counter() - t4
+            steps.update()
 
         shutil.rmtree(logs, ignore_errors=True)
         (tmp / "render.json").write_text(json.dumps({
@@ -1571,25 +1698,19 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        steps.close()
     shutil.rmtree(failed_dir, ignore_errors=True)
     return RenderResult(quarter, baseline, final, final / "report.html", final / "report.pdf" if pdf else None,
                         [final / "notebooks" / p.name for p in paths], timings, pages, notes)
 
 
 def main(args) -> int:
-    """``python -m study report --quarter Q --baseline B [--data-dir D] [--study F]``."""
-    tty = sys.stderr.isatty()
+    """``python -m study report --quarter Q --baseline B [--data-dir D] [--study F]``.
 
-    def progress(message: str) -> None:
-        if tty:
-            print(f"\r\033[K.. {message}", end="", file=sys.stderr, flush=True)
-
-    try:
-        res = render_report(args.quarter, args.baseline, study_file=args.study, data_dir=args.data_dir,
-                            out_dir=getattr(args, "out_dir", None) or config.REPORTS_DIR, progress=progress)
-    finally:
-        if tty:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    A progress bar (notebooks, HTML, PDF) is drawn on stderr when it is a terminal."""
+    res = render_report(args.quarter, args.baseline, study_file=args.study, data_dir=args.data_dir,
+                        out_dir=getattr(args, "out_dir", None) or config.REPORTS_DIR)
     t = res.timings
     print(f"report {res.quarter}" + (f" vs {res.baseline}" if res.baseline else " (no baseline)") + f": {len(res.notebooks)} notebook(s) executed in "
           f"{t.get('execute (all notebooks)', 0):.1f} s, HTML {t.get('html', 0):.1f} s, PDF {t.get('pdf', 0):.1f} s")
