@@ -386,6 +386,37 @@ class WarmKernel:
         if reply["content"].get("status") != "ok":
             raise ReportError(f"could not reset the kernel between notebooks: {reply['content'].get('evalue', '')}")
 
+    @staticmethod
+    def engine() -> str:
+        """The papermill engine that runs a notebook in a given kernel manager (``km=``) and then
+        closes its client's channels (papermill's own leaves them to the garbage collector, which
+        warns "Could not destroy zmq context")."""
+        import logging
+
+        from papermill.clientwrap import PapermillNotebookClient
+        from papermill.engines import NBClientEngine, papermill_engines
+
+        class WarmEngine(NBClientEngine):
+            @classmethod
+            def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                         start_timeout=60, execution_timeout=None, **kwargs):
+                kwargs.pop("input_path", None)
+                kwargs.pop("timeout", None)
+                kwargs.pop("startup_timeout", None)
+                client = PapermillNotebookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+                                                 kernel_name=kernel_name, log=logging.getLogger("papermill"),
+                                                 log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+                                                 **kwargs)
+                try:
+                    return client.execute()
+                finally:
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                        client.kc = None
+
+        papermill_engines.register("study-warm", WarmEngine)
+        return "study-warm"
+
     def close(self) -> None:
         from jupyter_core.utils import run_sync
 
@@ -426,7 +457,7 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *,
             kernel_log = warm.log
         for attempt in range(3):
             try:
-                how = ({"km": warm.ready(cwd or path.parent)} if warm is not None
+                how = ({"km": warm.ready(cwd or path.parent), "engine_name": warm.engine()} if warm is not None
                        else {"kernel_manager_class": _kernel_manager_class(kernel_log, threads)})
                 papermill.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel,
                                            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
