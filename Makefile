@@ -87,7 +87,7 @@ lint: $(SETUP_DONE) ## Check the code with ruff (configured in pyproject.toml)
 	$(VENV)/bin/ruff check src tests
 
 test: $(SETUP_DONE) ## Run the test suite (two worker processes, a test module per worker: pytest-xdist)
-	$(PY) -m pytest -n 2 --dist loadscope
+	$(PY) -m pytest
 
 bench: $(VENV)/.extra-bench ## Run the performance benchmarks (not part of the tests; installs the `bench` extra)
 	$(PY) -m study bench
