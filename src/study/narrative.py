@@ -11,35 +11,36 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from study import analysis, tables
+from study import analysis, i18n, tables
 from study import metrics as mx
 from study import present as P
 from study.analysis import Context, better_direction, effects
+from study.i18n import N_, _, pgettext
 
 #: Business types more than this far over their standard handling time are a problem (per cent).
 DEVIATION_PROBLEM_PCT = 20.0
 #: A branch-hour whose saturation against the counters actually used reaches this is overloaded.
 SATURATION_HIGH = 0.85
 
-RULES = pd.DataFrame([
-    ("CHANGE", "Headline change", "A change against the baseline is called an improvement or a deterioration only when "
-     "its test is significant at the study's α (two-sided); otherwise 'no significant change', whatever the point estimate."),
-    ("PRIORITY", "Dimensions to act on first", "Dimensions in the 'concentrate here' quadrant of the importance–performance "
+_RULE_TEXTS = [
+    ("CHANGE", N_("Headline change"), N_("A change against the baseline is called an improvement or a deterioration only when "
+     "its test is significant at the study's α (two-sided); otherwise 'no significant change', whatever the point estimate.")),
+    ("PRIORITY", N_("Dimensions to act on first"), N_("Dimensions in the 'concentrate here' quadrant of the importance–performance "
      "analysis (LMG share at or above the mean share, score below the mean score), most important first; remaining places "
      "go to the important dimensions with the lowest scores, then to the lowest scores overall; the text says which clause "
-     "chose each. Three are named (all of them when the questionnaire has fewer)."),
-    ("PROBLEM-DIM", "Problem: dimension", "Each priority dimension is a problem, with its score, its rank by score and its "
-     "share of the explained variance of overall satisfaction."),
-    ("PROBLEM-PROCESS", "Problem: business type over standard",
-     f"Business types whose mean handling time exceeds the standard of study.yml by more than {DEVIATION_PROBLEM_PCT:g} %, "
-     "largest deviation first (at most three)."),
-    ("PROBLEM-BRANCH", "Problem: branch service level",
-     "Branches whose share of customers called within the waiting target is below the target share, lowest first (at most "
-     f"three), with their busiest hour's saturation F against the counters actually used (F ≥ {SATURATION_HIGH:g} is high)."),
-    ("PROBLEM-SCALE", "Problem: measurement", "Questionnaire scales below a reliability or validity threshold "
-     "(Appendix A thresholds) are named, so their scores are read with care."),
-    ("PROBLEM-BENCH", "Problem: competitor gap", "Competitor metrics where our bank ranks in the lower half."),
-    ("EFFECT", "Effect of a measure", "Each measure is evaluated in the window its start date allows: started in the "
+     "chose each. Three are named (all of them when the questionnaire has fewer).")),
+    ("PROBLEM-DIM", N_("Problem: dimension"), N_("Each priority dimension is a problem, with its score, its rank by score and its "
+     "share of the explained variance of overall satisfaction.")),
+    ("PROBLEM-PROCESS", N_("Problem: business type over standard"),
+     N_("Business types whose mean handling time exceeds the standard of study.yml by more than {} %, "
+        "largest deviation first (at most three).")),
+    ("PROBLEM-BRANCH", N_("Problem: branch service level"),
+     N_("Branches whose share of customers called within the waiting target is below the target share, lowest first (at most "
+        "three), with their busiest hour's saturation F against the counters actually used (F ≥ {} is high).")),
+    ("PROBLEM-SCALE", N_("Problem: measurement"), N_("Questionnaire scales below a reliability or validity threshold "
+     "(Appendix A thresholds) are named, so their scores are read with care.")),
+    ("PROBLEM-BENCH", N_("Problem: competitor gap"), N_("Competitor metrics where our bank ranks in the lower half.")),
+    ("EFFECT", N_("Effect of a measure"), N_("Each measure is evaluated in the window its start date allows: started in the "
      "reported quarter, before against after its start; started in or before the baseline quarter, baseline against "
      "current quarter, a sustained-effect comparison (whether the effect grew or held, not the effect of introducing "
      "it); starting after the quarter, planned and not tested; without observations on both sides, not testable (the "
@@ -48,22 +49,33 @@ RULES = pd.DataFrame([
      "adjusted is the DiD's headline p: the restricted wild-cluster bootstrap p with fewer than 30 branches, else the "
      "cluster-SE t test (the table names both). Without control branches the pilot branches' before/after change is "
      "judged the same way and reported as weaker evidence: it cannot separate the measure from a change every branch "
-     "saw. 'No evidence of change' otherwise. The control branches' own before/after change is reported beside it."),
-    ("REC-MEASURE", "Recommendation: measure", "On each measure's first (primary) metric. DiD improved without a "
+     "saw. 'No evidence of change' otherwise. The control branches' own before/after change is reported beside it.")),
+    ("REC-MEASURE", N_("Recommendation: measure"), N_("On each measure's first (primary) metric. DiD improved without a "
      "significant change in the control branches: roll out to the other branches; improved but the control branches "
      "changed too, or no evidence: review before extending; worsened: stop and review its design. Pilot branches only "
      "(no control): improved: confirm with control branches before a roll-out; no evidence: review before extending; "
      "worsened: review its design before continuing. Sustained-effect comparison: improved: continue; no evidence: "
      "continue and review, the quarters cannot show its introduction effect; worsened: review. Planned: evaluate once a "
-     "quarter after its start is reported. Not testable: the reason and the data an evaluation needs."),
-    ("REC-STAFF", "Recommendation: staffing", "Per branch, the hours where Erlang C needs more counters than are open "
+     "quarter after its start is reported. Not testable: the reason and the data an evaluation needs.")),
+    ("REC-STAFF", N_("Recommendation: staffing"), N_("Per branch, the hours where Erlang C needs more counters than are open "
      "and the hours with spare counters (needed < used − 0.5). The branches with the most counters missing (at most three) "
      "are named, with their spare hours to move counters from; when no branch is short, the branches with spare counters "
-     "are named instead; when neither, nothing is said."),
-    ("REC-FOCUS", "Recommendation: focus", "The priority dimensions become the focus of the next quarter's improvement plan."),
-    ("REC-TARGET", "Recommendation: targets", "Targets not met, or not distinguishable from their threshold, stay on the "
-     "plan with the gap stated."),
-], columns=["rule", "name", "text"])
+     "are named instead; when neither, nothing is said.")),
+    ("REC-FOCUS", N_("Recommendation: focus"), N_("The priority dimensions become the focus of the next quarter's improvement plan.")),
+    ("REC-TARGET", N_("Recommendation: targets"), N_("Targets not met, or not distinguishable from their threshold, stay on the "
+     "plan with the gap stated.")),
+]
+_RULE_VALUES = {"PROBLEM-PROCESS": (f"{DEVIATION_PROBLEM_PCT:g}",), "PROBLEM-BRANCH": (f"{SATURATION_HIGH:g}",)}
+
+
+def rules_table() -> pd.DataFrame:
+    """The rules that generate the text (``rule``, ``name``, ``text``), in the active language (Appendix A)."""
+    return pd.DataFrame([(r, i18n.tr(n), i18n.tr(t).format(*_RULE_VALUES.get(r, ()))) for r, n, t in _RULE_TEXTS],
+                        columns=["rule", "name", "text"])
+
+
+#: The rules in English (the documentation and the tests read them; the report shows :func:`rules_table`).
+RULES = rules_table()
 
 
 def _label(ctx: Context, key: str) -> str:
@@ -79,13 +91,34 @@ def _fmt_change(metric: str, value: float, study=None) -> str:
     return tables.change(metric, value, study=study, unit=True)
 
 
+def _metric(ctx: Context, metric: str) -> str:
+    """A metric's label in the active language (results carry English labels: one analysis serves every language)."""
+    return tables.metric_label(metric, ctx.study)
+
+
+def _q(q) -> str:
+    """A quarter in prose ("2025Q2"; "2025年第二季度" in Chinese)."""
+    return i18n.quarter(q)
+
+
+def _level(ctx: Context) -> str:
+    """The confidence level as written ("95 %"; "95%" in Chinese)."""
+    return i18n.percent(f"{ctx.level * 100:g}")
+
+
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
                 10: "ten", 11: "eleven", 12: "twelve"}
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
-    """"1 queue ticket", "3 banks", "1,204 questionnaires": the noun agrees with the number."""
+    """"1 queue ticket", "3 banks", "1,204 questionnaires": the noun agrees with the number (English only;
+    prose that is translated writes ``P.nmd("{} bank", "{} banks", n, P.fmt_int(n))``)."""
     return f"{P.fmt_int(n)} {noun if int(n) == 1 else (plural or noun + 's')}"
+
+
+def number_words(k: int) -> str:
+    """"three" dimensions in English prose; digits in Chinese."""
+    return NUMBER_WORDS.get(k, P.fmt_int(k)) if i18n.language() == "en" else P.fmt_int(k)
 
 
 def skipped_sentence(what: str, reason: str) -> P.Md:
@@ -96,7 +129,7 @@ def skipped_sentence(what: str, reason: str) -> P.Md:
 def headline_sentences(ctx: Context, headline: pd.DataFrame) -> P.Md:
     """Rule CHANGE: one sentence per headline figure."""
     if ctx.baseline is None:
-        return P.Md("There is no baseline quarter, so this report describes the quarter without comparisons.")
+        return P.md("There is no baseline quarter, so this report describes the quarter without comparisons.")
     parts = []
     study = ctx.study
     for r in headline.to_dict("records"):
@@ -106,40 +139,46 @@ def headline_sentences(ctx: Context, headline: pd.DataFrame) -> P.Md:
                                   P.fmt_num(r["current"], 1)))
             else:
                 parts.append(P.md("The Service Quality Index is {} of 100 ({} points against {}; a composite index, not tested).",
-                                  P.fmt_num(r["current"], 1), P.fmt_num(r["change"], 1, sign=True), ctx.baseline_quarter))
+                                  P.fmt_num(r["current"], 1), P.fmt_num(r["change"], 1, sign=True), _q(ctx.baseline_quarter)))
             continue
         v = r.get("verdict", "not tested")
         m = r["metric"]
+        label = _metric(ctx, m)
         if v == "not tested":
             if pd.isna(r.get("baseline")):
-                parts.append(P.md("{}: {} (not measured in {}).", r["label"], _fmt_metric(m, r["current"], study),
-                                  ctx.baseline_quarter))
+                parts.append(P.md("{}: {} (not measured in {}).", label, _fmt_metric(m, r["current"], study),
+                                  _q(ctx.baseline_quarter)))
             else:
-                parts.append(P.md("{}: {} → {} (too few observations to test the change).", r["label"],
+                parts.append(P.md("{}: {} → {} (too few observations to test the change).", label,
                                   _fmt_metric(m, r["baseline"], study), _fmt_metric(m, r["current"], study)))
             continue
-        what = {"improved": "improved", "worsened": "worsened", "no significant change": "did not change significantly"}[v]
-        parts.append(P.md("{} {}: {} → {} (change {}, {} CI {}, {}).", r["label"], what, _fmt_metric(m, r["baseline"], study),
-                          _fmt_metric(m, r["current"], study), _fmt_change(m, r["change"], study), ctx.level_pct,
-                          tables.ci(m, r["ci_low"], r["ci_high"], study=study), P.fmt_p(r["p"])))
+        values = (label, _fmt_metric(m, r["baseline"], study), _fmt_metric(m, r["current"], study),
+                  _fmt_change(m, r["change"], study), _level(ctx), tables.ci(m, r["ci_low"], r["ci_high"], study=study),
+                  P.fmt_p(r["p"]))
+        if v == "improved":
+            parts.append(P.md("{} improved: {} → {} (change {}, {} CI {}, {}).", *values))
+        elif v == "worsened":
+            parts.append(P.md("{} worsened: {} → {} (change {}, {} CI {}, {}).", *values))
+        else:
+            parts.append(P.md("{} did not change significantly: {} → {} (change {}, {} CI {}, {}).", *values))
     return P.Md("\n".join(f"- {p}" for p in parts))
 
 
 def target_sentences(targets: pd.DataFrame) -> P.Md:
     n = len(targets)
     if n == 0:
-        return P.Md("The study definition sets no targets.")
+        return P.md("The study definition sets no targets.")
     status = targets["status"]
     met, notmet = int((status == "met").sum()), int((status == "not met").sum())
     unmeasured = int(status.isin(["not measured", "no baseline"]).sum())
     undecided = n - met - notmet - unmeasured
-    parts = [f"{met} {'is' if met == 1 else 'are'} met", f"{notmet} not met"]
+    parts = [P.nmd("{} is met", "{} are met", met, met), P.md("{} not met", notmet)]
     if undecided:
-        parts.append(f"{undecided} cannot be distinguished from the threshold with the data at hand (the confidence "
-                     "interval contains it)")
+        parts.append(P.md("{} cannot be distinguished from the threshold with the data at hand (the confidence "
+                          "interval contains it)", undecided))
     if unmeasured:
-        parts.append(f"{unmeasured} cannot be measured with the data of this report")
-    return P.Md(f"Of {count(n, 'target')}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + ".")
+        parts.append(P.md("{} cannot be measured with the data of this report", unmeasured))
+    return P.md("Of {}, {}.", P.nmd("{} target", "{} targets", n, P.fmt_int(n)), _and(parts))
 
 
 def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
@@ -148,7 +187,7 @@ def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
         d = analysis.drivers(ctx)
         return skipped_sentence("The ranking of dimensions to act on", d["skipped"] if analysis.is_skipped(d) else
                                 "there is no driver analysis")
-    names = [P.md("**{}** (score {}, {} of the explained variance)", r["label"], P.fmt_num(r["performance"], 1),
+    names = [P.md("**{}** (score {}, {} of the explained variance)", _label(ctx, r["dimension"]), P.fmt_num(r["performance"], 1),
                   P.fmt_pct(r["importance"])) for r in priorities.to_dict("records")]
     text = P.md("Act first on {}.", _and(names))
     k = len(priorities)
@@ -157,18 +196,26 @@ def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
     if k == 1 and len(ctx.study.dimension_ids) == 1:
         return P.md("{} The questionnaire has one dimension, so it is the only place to act (rule PRIORITY).", text)
     why = []
-    if n_focus:
-        why.append(("it falls" if k == 1 else "all fall" if n_focus == k else f"{n_focus} fall{'s' if n_focus == 1 else ''}")
-                   + " in the 'concentrate here' quadrant: important for overall satisfaction and below the average score")
+    if n_focus and k == 1:
+        why.append(P.md("it falls in the 'concentrate here' quadrant: important for overall satisfaction and below the "
+                        "average score"))
+    elif n_focus == k:
+        why.append(P.md("all fall in the 'concentrate here' quadrant: important for overall satisfaction and below the "
+                        "average score"))
+    elif n_focus:
+        why.append(P.nmd("{} falls in the 'concentrate here' quadrant: important for overall satisfaction and below the "
+                         "average score", "{} fall in the 'concentrate here' quadrant: important for overall satisfaction "
+                         "and below the average score", n_focus, n_focus))
     else:
-        why.append("no dimension falls in the 'concentrate here' quadrant")
+        why.append(P.md("no dimension falls in the 'concentrate here' quadrant"))
     if n_imp:
-        why.append(f"{n_imp} {'is an' if n_imp == 1 else 'are'} important dimension{'s' if n_imp != 1 else ''} (at or above "
-                   "the mean importance) with the lowest scores among the rest")
+        why.append(P.nmd("{} is an important dimension (at or above the mean importance) with the lowest scores among the "
+                         "rest", "{} are important dimensions (at or above the mean importance) with the lowest scores "
+                         "among the rest", n_imp, n_imp))
     if n_low:
-        why.append(f"{n_low} {'is' if n_low == 1 else 'are'} below the mean importance and chosen for the lowest score"
-                   f"{'s' if n_low != 1 else ''}")
-    return P.md("{} Rule PRIORITY: " + "; ".join(why) + ".", text)
+        why.append(P.nmd("{} is below the mean importance and chosen for the lowest score",
+                         "{} are below the mean importance and chosen for the lowest scores", n_low, n_low))
+    return P.md("{} Rule PRIORITY: {}.", text, _semi(why))
 
 
 def _lc(label: str) -> str:
@@ -181,11 +228,23 @@ def _lc(label: str) -> str:
 
 
 def _and(items) -> P.Md:
-    """"a", "a and b", "a, b and c" (items are escaped unless they are Md)."""
+    """"a", "a and b", "a, b and c" (items are escaped unless they are Md); "甲、乙和丙" in Chinese (CLDR)."""
     items = [P.lit(x) for x in items]
     if len(items) <= 1:
         return P.join(items)
-    return P.Md(", ".join(items[:-1]) + " and " + items[-1])
+    return P.Md(i18n.join_list(items))
+
+
+def _semi(items, plain: bool = False):
+    """Clauses joined by semicolons ("; " in English, "；" in Chinese); ``plain`` for text that is not Markdown."""
+    sep = "；" if i18n.language() == "zh" else "; "
+    return sep.join(str(x) for x in items) if plain else P.join(items, sep=sep)
+
+
+def _comma(items, plain: bool = False):
+    """A list joined by commas (", " in English, "、" in Chinese); ``plain`` for text that is not Markdown."""
+    sep = "、" if i18n.language() == "zh" else ", "
+    return sep.join(str(x) for x in items) if plain else P.join(items, sep=sep)
 
 
 def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process: dict | None, benchmark: dict | None,

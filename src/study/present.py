@@ -40,6 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from study import i18n
+from study.i18n import pgettext
+
 MINUS = "\u2212"
 DASH = "\u2014"  # shown for a missing value
 
@@ -73,7 +76,7 @@ def fmt_num(x: Any, digits: int | None = None, *, sign: bool = False, leading_ze
     if _missing(x):
         return DASH
     if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
+        return _yes_no(x)
     if digits is None:
         digits = 0 if isinstance(x, (numbers.Integral, np.integer)) or float(x).is_integer() and abs(x) >= 100 else 2
     v = float(x)
@@ -82,9 +85,13 @@ def fmt_num(x: Any, digits: int | None = None, *, sign: bool = False, leading_ze
     s = f"{v:+,.{digits}f}" if sign else f"{v:,.{digits}f}"
     if float(s.replace(",", "")) == 0:  # no "-0.00" or "+0.00"
         s = f"{0:.{digits}f}"
-    if not leading_zero:
+    if not leading_zero and i18n.language() == "en":  # Chinese journals print the leading zero
         s = re.sub(r"^([+-]?)0\.", r"\1.", s)
-    return _minus(s)
+    return _minus(i18n.localize_number(s))
+
+
+def _yes_no(x: Any) -> str:
+    return pgettext("boolean", "yes") if x else pgettext("boolean", "no")
 
 
 def fmt_int(x: Any) -> str:
@@ -101,7 +108,7 @@ def fmt_pct(x: Any, digits: int = 1, *, sign: bool = False, proportion: bool = T
     if _missing(x):
         return DASH
     v = float(x) * (100 if proportion else 1)
-    return f"{fmt_num(v, digits, sign=sign)} %"
+    return i18n.percent(fmt_num(v, digits, sign=sign))
 
 
 def fmt_pp(x: Any, digits: int = 1, *, proportion: bool = True) -> str:
@@ -109,13 +116,13 @@ def fmt_pp(x: Any, digits: int = 1, *, proportion: bool = True) -> str:
     if _missing(x):
         return DASH
     v = float(x) * (100 if proportion else 1)
-    return f"{fmt_num(v, digits, sign=True)} pp"
+    return pgettext("unit", "{} pp").format(fmt_num(v, digits, sign=True))
 
 
 def fmt_p(p: Any, *, digits: int = 3, prefix: bool = True) -> str:
     """APA p value: ``"p = .038"``, ``"p < .001"``, ``"p > .999"``; ``prefix=False`` gives ``".038"``."""
     if _missing(p):
-        return "p = n/a" if prefix else DASH
+        return pgettext("statistic", "p = n/a") if prefix else DASH
     p = float(p)
     if not 0 <= p <= 1:
         raise ValueError(f"a p value must lie in [0, 1], got {p}")
@@ -134,7 +141,7 @@ def fmt_ci(lo: Any, hi: Any, digits: int = 2, *, level: float = 95, leading_zero
     """A confidence interval: ``"95 % CI [0.10, 1.12]"`` (``label=False``: ``"[0.10, 1.12]"``)."""
     body = f"[{fmt_num(lo, digits, leading_zero=leading_zero)}, {fmt_num(hi, digits, leading_zero=leading_zero)}]"
     lv = fmt_num(level, 0 if float(level).is_integer() else 1)
-    return f"{lv} % CI {body}" if label else body
+    return pgettext("statistic", "{level} CI {interval}").format(level=i18n.percent(lv), interval=body) if label else body
 
 
 def fmt_df(df: Any) -> str:
@@ -293,6 +300,11 @@ def is_appendix(number: int | str | None) -> bool:
     return number is not None and str(number).isalpha()
 
 
+def appendix_label(number: int | str) -> str:
+    """ "Appendix A" ("附录A")."""
+    return pgettext("label", "Appendix {}").format(number)
+
+
 def _next(kind: str, number: int | str | None = None) -> str:
     ch = _STATE["chapter"]
     if number is None:
@@ -310,6 +322,10 @@ def next_label(kind: str = "table") -> str:
     ch = _STATE["chapter"]
     n = _STATE["counts"].get((ch, kind), 0) + 1
     num = f"{ch}.{n}" if ch is not None else str(n)
+    if kind == "table":
+        return pgettext("label", "Table {}").format(num)
+    if kind == "figure":
+        return pgettext("label", "Figure {}").format(num)
     return f"{_KIND_NAMES[kind]} {num}".strip()
 
 
@@ -419,12 +435,35 @@ def lit(text: Any) -> Md:
 
 def md(template: str, *args: Any, **kwargs: Any) -> Md:
     """Fill a toolkit Markdown template: ``md("Roll out **{}**.", name)``; every value is :func:`lit`-escaped
-    (already formatted numbers included, which contain no markup) unless it is an :class:`Md` itself."""
+    (already formatted numbers included, which contain no markup) unless it is an :class:`Md` itself.
+
+    The template is a message of the catalogue (:mod:`study.i18n`): in another language its
+    translation is filled instead, with the same values. Write it as one string literal."""
+    return _fill(i18n.gettext(template), args, kwargs)
+
+
+def pmd(context: str, template: str, *args: Any, **kwargs: Any) -> Md:
+    """:func:`md` for a template that needs a context (msgctxt) in the catalogue."""
+    return _fill(i18n.pgettext(context, template), args, kwargs)
+
+
+def nmd(singular: str, plural: str, n: int, *args: Any, **kwargs: Any) -> Md:
+    """:func:`md` with the English singular or plural template chosen by the count ``n``
+    (``nmd("{} problem was found", "{} problems were found", k, fmt_int(k))``)."""
+    return _fill(i18n.ngettext(singular, plural, n), args, kwargs)
+
+
+def _fill(template: str, args, kwargs) -> Md:
     return Md(template.format(*(lit(a) for a in args), **{k: lit(v) for k, v in kwargs.items()}))
 
 
-def join(parts: Sequence[Any], sep: str = " ") -> Md:
-    """Join template pieces and values into one :class:`Md` (values are escaped, ``sep`` is markup)."""
+def join(parts: Sequence[Any], sep: str | None = None) -> Md:
+    """Join template pieces and values into one :class:`Md` (values are escaped, ``sep`` is markup).
+
+    The default separator joins sentences as the language does: a space in English, nothing in
+    Chinese (whose full stop "。" needs no space after it)."""
+    if sep is None:
+        sep = "" if i18n.language() == "zh" else " "
     return Md(sep.join(lit(p) for p in parts))
 
 
@@ -561,7 +600,7 @@ def callout(text: Md | str, kind: str = "note", title: Md | str | None = None, *
 def chapter(number: int | str, title: Md | str, *, display: bool = True) -> Ref:
     """Start a chapter: set its number (a letter for an appendix), reset its numbering, show its <h1>."""
     set_chapter(number)
-    label = f"Appendix {number}" if is_appendix(number) else f"{number}"
+    label = appendix_label(number) if is_appendix(number) else f"{number}"
     if display:
         _display(f'<h1 class="chapter-title" id="{_anchor("chapter", str(number))}" data-chapter="{html.escape(str(number))}">'
                  f'<span class="number">{html.escape(label)}</span> {text_html(title)}</h1>',
@@ -633,7 +672,7 @@ def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str
                          "'num[:d]', 'signed[:d]', 'int', a '{:..}' format string or a '%Y-%m-%d' date format")
     dt = series.dtype
     if pd.api.types.is_bool_dtype(dt):
-        return lambda x: DASH if _missing(x) else ("yes" if x else "no")
+        return lambda x: DASH if _missing(x) else _yes_no(x)
     if pd.api.types.is_integer_dtype(dt):
         return fmt_int
     if pd.api.types.is_float_dtype(dt):
@@ -738,9 +777,9 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     out.append("</tbody></table>")
     note_list = [notes] if isinstance(notes, str) else list(notes or [])
     if source:
-        note_list.append(md("Source: {}", source))
+        note_list.append(pmd("table note", "Source: {}", source))
     if note_list:
-        out.append('<p class="table-note"><em>Note.</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
+        out.append(f'<p class="table-note"><em>{html.escape(pgettext("table note", "Note."))}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</div>")
     return "\n".join(out)
 
@@ -765,8 +804,9 @@ def table(df: pd.DataFrame, caption: Md | str, number: int | str | None = None, 
       plain RangeIndex. No DataFrame repr, no row numbers.
     * ``highlight``: a boolean per row, drawn in bold (e.g. significant after correction).
     """
-    label = f"Table {_next('table', number)}"
-    anchor = _anchor("table", label.split(" ", 1)[1])
+    num = _next('table', number)
+    label = pgettext("label", "Table {}").format(num)
+    anchor = _anchor("table", num)
     markup = table_html(df, caption, label, notes, formats, labels=labels, index=index, escape=escape, align=align,
                         highlight=highlight, source=source, anchor=anchor)
     _display(markup, {"kind": "table", "label": label, "caption": str(caption), "caption_html": text_html(caption),
@@ -816,7 +856,7 @@ def figure_html(fig, caption: Md | str, label: str | None = None, notes: str | S
            f'<img src="{uri}" alt="{alt_text}"{style}>']
     note_list = [notes] if isinstance(notes, str) else list(notes or [])
     if note_list:
-        out.append('<p class="figure-note"><em>Note.</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
+        out.append(f'<p class="figure-note"><em>{html.escape(pgettext("table note", "Note."))}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</figure>")
     return "\n".join(out)
 
@@ -829,8 +869,9 @@ def figure(fig, caption: Md | str, number: int | str | None = None, notes: str |
     print; ``"png"`` at ``dpi`` for plots with thousands of marks), then closed. ``width``: a CSS
     width ("80%", "4in"); default the figure's own size, at most the text width.
     """
-    label = f"Figure {_next('figure', number)}"
-    anchor = _anchor("figure", label.split(" ", 1)[1])
+    num = _next('figure', number)
+    label = pgettext("label", "Figure {}").format(num)
+    anchor = _anchor("figure", num)
     markup = figure_html(fig, caption, label, notes, format=format, dpi=dpi, width=width, alt=alt, anchor=anchor)
     _close(fig)
     _display(markup, {"kind": "figure", "label": label, "caption": str(caption), "caption_html": text_html(caption),

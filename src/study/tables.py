@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from study import i18n
 from study import metrics as mx
 from study import present as P
 from study.analysis import Context
@@ -20,6 +21,16 @@ OPERATORS = {">=": "≥", "<=": "≤"}
 TEST_NAMES = {"welch": "Welch t", "student": "Student t", "mann_whitney": "Mann–Whitney U", "paired_t": "paired t",
               "wilcoxon": "Wilcoxon signed-rank", "two_proportion": "two-proportion χ²", "nps": "NPS z",
               "did_cluster": "DiD, cluster SE", "did_wild_bootstrap": "DiD, wild bootstrap"}
+
+
+def metric_label(metric: str, study=None) -> str:
+    """A metric's label in the active language, from the registry (analysis results carry the English
+    label; one analysis serves every language). A missing Chinese label shows the English one, marked."""
+    m = mx.lookup(metric, study)
+    if i18n.language() == "en":
+        return m.label
+    other = m.label_in(i18n.language())
+    return other if (other and other != m.label) or not m.label else i18n.untranslated(m.label)
 
 
 def _ok(v) -> str:
