@@ -276,6 +276,8 @@ def tr(text: Any, context: str | None = None) -> str:
     found = cat.get((context, text))
     if isinstance(found, str):
         return found
+    if _QUARTER.match(text) or _ISO_DATE.match(text) or _SPAN.match(text):
+        return _value(text, context)
     for rx, names, _msgid, msgstr in _patterns(lang, context):
         m = rx.match(text)
         if m is None:
@@ -291,12 +293,16 @@ def tr(text: Any, context: str | None = None) -> str:
 _QUARTER = re.compile(r"(\d{4})Q([1-4])\Z")
 _EN_DATE = re.compile(r"\d{1,2} [A-Z][a-z]+ \d{4}\Z")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_SPAN = re.compile(r"(\d{4}-\d{2}-\d{2}) – (\d{4}-\d{2}-\d{2})\Z")
 
 
 def _value(v: str, context: str | None) -> str:
     """A value found inside a stored English text, in the active language: a quarter, a date, a marked text."""
     if _QUARTER.match(v):
         return quarter(v)
+    span = _SPAN.match(v)
+    if span:
+        return pgettext("period", "{} to {}").format(date(span.group(1)), date(span.group(2)))
     if _EN_DATE.match(v) or _ISO_DATE.match(v):
         try:
             d = _dt.datetime.strptime(v, "%d %B %Y" if _EN_DATE.match(v) else "%Y-%m-%d").date()

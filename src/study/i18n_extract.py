@@ -71,14 +71,14 @@ class _Visitor(ast.NodeVisitor):
     def __init__(self, where: str, out: Extracted, line_offset: int = 0):
         self.where, self.out, self.offset, self.stack = where, out, line_offset, []
 
-    def visit_FunctionDef(self, node):  # noqa: N802 - ast API
+    def visit_FunctionDef(self, node):
         self.stack.append(node.name)
         self.generic_visit(node)
         self.stack.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
-    def visit_Call(self, node: ast.Call):  # noqa: N802 - ast API
+    def visit_Call(self, node: ast.Call):
         name = _name(node.func)
         line = node.lineno + self.offset
         if name in KEYWORDS:

@@ -682,6 +682,11 @@ def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str
     return lambda x: DASH if _missing(x) else (fmt_num(x) if isinstance(x, numbers.Number) and not isinstance(x, bool) else _keep_md(x))
 
 
+def _note_word() -> str:
+    """ "Note." before a table's or figure's notes ("注：" in Chinese)."""
+    return html.escape(pgettext("table note", "Note."))
+
+
 def _keep_md(x: Any) -> str:
     """A cell's text: an :class:`Md` stays Markdown, anything else becomes a plain ``str``."""
     return x if isinstance(x, Md) else str(x)
@@ -779,7 +784,7 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     if source:
         note_list.append(pmd("table note", "Source: {}", source))
     if note_list:
-        out.append(f'<p class="table-note"><em>{html.escape(pgettext("table note", "Note."))}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
+        out.append(f'<p class="table-note"><em>{_note_word()}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</div>")
     return "\n".join(out)
 
@@ -856,7 +861,7 @@ def figure_html(fig, caption: Md | str, label: str | None = None, notes: str | S
            f'<img src="{uri}" alt="{alt_text}"{style}>']
     note_list = [notes] if isinstance(notes, str) else list(notes or [])
     if note_list:
-        out.append(f'<p class="figure-note"><em>{html.escape(pgettext("table note", "Note."))}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
+        out.append(f'<p class="figure-note"><em>{_note_word()}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</figure>")
     return "\n".join(out)
 
