@@ -103,6 +103,10 @@ def cmd_validate(args, write: bool) -> int:
     finally:
         progress.done()
     _print_summary(result)
+    missing = study.missing_translations()
+    if missing:
+        print(f"  warning: {len(missing)} text(s) of the study definition have no Chinese (*_zh) version; the Chinese "
+              f"report shows them in English, marked: {', '.join(missing[:6])}" + (" ..." if len(missing) > 6 else ""))
     if write:
         print(f"  written to {Path(args.data_dir) / 'processed' / args.quarter}/ (Parquet, rejected_*.csv, manifest.json)")
     else:

@@ -290,6 +290,25 @@ def tr(text: Any, context: str | None = None) -> str:
     return text
 
 
+def tr_known(text: Any, context: str | None = None) -> str:
+    """Like :func:`tr` for text that may or may not be a marked message (a table cell: a verdict, or a
+    branch name from the data): translated when the catalogue knows it, else unchanged, never missing."""
+    if text is None or language() == "en":
+        return "" if text is None else str(text)
+    text = str(text)
+    found = catalogue(language()).get((context, text))
+    if isinstance(found, str):
+        return found
+    for rx, names, _msgid, msgstr in _patterns(language(), context):
+        m = rx.match(text)
+        if m is not None:
+            values = [tr_known(v, context) for v in m.groups()]
+            if all(n == "" or n.isdigit() for n in names):
+                return msgstr.format(*values)
+            return msgstr.format(**dict(zip(names, values)))
+    return text
+
+
 _QUARTER = re.compile(r"(\d{4})Q([1-4])\Z")
 _EN_DATE = re.compile(r"\d{1,2} [A-Z][a-z]+ \d{4}\Z")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")

@@ -27,6 +27,9 @@ from study import i18n
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 POT_PATH = i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"
+HEADER_COMMENT = ("# {lang} translation of the study toolkit's report (msgid = the English text in the code).\n"
+                  "# Edit msgstr only; `python -m study i18n update` merges new messages from the code,\n"
+                  "# `python -m study i18n check` (and tests/test_i18n.py) lists what is missing.")
 #: A fixed date in the headers, so the files only change when a message does.
 HEADER_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -111,7 +114,7 @@ class _Visitor(ast.NodeVisitor):
 
 
 def python_files() -> list[Path]:
-    return sorted(p for p in PACKAGE_DIR.rglob("*.py") if p.name not in ("i18n.py", "i18n_extract.py"))
+    return sorted(p for p in PACKAGE_DIR.rglob("*.py") if p.name != "i18n_extract.py")
 
 
 def notebook_files() -> list[Path]:
@@ -177,6 +180,10 @@ def update(langs: Iterable[str] = ("zh",)) -> dict[str, int]:
         cat.update(tmpl, update_header_comment=False)
         cat.creation_date = HEADER_DATE
         cat.revision_date = HEADER_DATE
+        cat.fuzzy = False
+        cat.header_comment = HEADER_COMMENT.format(lang=i18n.LOCALES[lang])
+        cat.last_translator = "study contributors"
+        cat.language_team = i18n.LOCALES[lang]
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
             write_po(fh, cat, width=100, sort_output=True, include_lineno=True, ignore_obsolete=True)
@@ -187,10 +194,18 @@ def update(langs: Iterable[str] = ("zh",)) -> dict[str, int]:
 
 
 def _fields(text: str) -> list[str]:
+    """The fields of a template: names, and one "#" per positional value ("{}" and "{0}" alike: a
+    translation may number its fields to put the values in another order)."""
     try:
-        return sorted((f or "") for _, f, _, _ in string.Formatter().parse(text) if f is not None)
+        found = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
     except ValueError:
         return ["<malformed>"]
+    named = [f for f in found if f and not f.isdigit()]
+    auto = sum(1 for f in found if f == "")
+    numbered = {f for f in found if f.isdigit()}
+    if auto and numbered:
+        return ["<mixes {} and {0}>"]
+    return sorted(named) + ["#"] * (auto or len(numbered))
 
 
 def check(lang: str = "zh") -> list[str]:

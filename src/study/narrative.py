@@ -381,7 +381,7 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
                  (lambda x: tables.change(r["metric"], x, study=ctx.study, unit=True)) if r["kind"] == "change" else  # noqa: B023
                  (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True)))  # noqa: B023 - each lambda is used in its own iteration
         rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", tables.target_label(ctx.study, r),
-                                            i18n.tr(r["status"], "status")),
+                                            i18n.tr(r["status"], "cell")),
                      "evidence": _("observed {} [{}, {}] against {} {}").format(
                          shown(r['observed']), shown(r['ci_low']), shown(r['ci_high']),
                          tables.OPERATORS.get(r['operator'], r['operator']), shown(r['target_value'])),

@@ -682,6 +682,15 @@ def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str
     return lambda x: DASH if _missing(x) else (fmt_num(x) if isinstance(x, numbers.Number) and not isinstance(x, bool) else _keep_md(x))
 
 
+def _header(text: str) -> str:
+    """A column header in the active language: the tables build English headers (marked with
+    ``NP_("column", ...)``, so the catalogue check sees them), translated here. A header that is no
+    message - a bank's name, a quarter, notation such as n, p, g, α - is shown as it is."""
+    if i18n.language() == "en" or not text:
+        return text
+    return i18n.tr_known(text, "column")
+
+
 def _note_word() -> str:
     """ "Note." before a table's or figure's notes ("注：" in Chinese)."""
     return html.escape(pgettext("table note", "Note."))
@@ -723,7 +732,8 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     def col_label(c) -> str:
         if multi:
             c = c[-1]
-        return text_html(labels.get(c, c if isinstance(c, Md) else str(c)))
+        shown = labels.get(c, c if isinstance(c, Md) else str(c))
+        return text_html(shown if isinstance(shown, Md) else _header(shown))
 
     def spec(c):
         return formats.get(c, formats.get(c[-1]) if multi else None)
@@ -774,6 +784,8 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
         tds = []
         for c in cols:
             text = cells[c][i]
+            if not isinstance(text, Md) and text != DASH and i18n.language() != "en":
+                text = i18n.tr_known(text, "cell")
             # hashes, paths and other long unbroken tokens may wrap anywhere (else they overflow the page)
             extra = " token" if _LONG_TOKEN.search(text) else ""
             text = text_html(text, markdown=not escape)
