@@ -81,7 +81,7 @@ def test_chinese_numbers_dates_and_quarters_follow_cldr(zh):
     assert P.fmt_num(12345.678, 1) == "12,345.7"
     assert P.fmt_num(-0.5) == "−0.50"
     # Chinese journals print the leading zero: p = 0.038, not p = .038
-    assert P.fmt_p(0.038) == "p = 0.038" and P.fmt_p(0.0001) == "p < 0.001"
+    assert P.fmt_p(0.038) == "p = 0.038" and P.fmt_p(0.0001) == "p <\u00a00.001"   # no-break space
     assert P.fmt_ci(0.1, 1.12) == "95% 置信区间 [0.10, 1.12]"
     assert i18n.join_list(["甲", "乙", "丙"]) == "甲、乙和丙"
 

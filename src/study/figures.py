@@ -544,6 +544,14 @@ def dot_whisker(data: pd.DataFrame, metric: str, estimate: str, lo: str, hi: str
 # Interrupted time series
 
 
+def _date_tick_zh(x: float, pos: int | None = None) -> str:
+    """A date tick in Chinese: "4月", with the year at January and at the first tick ("2025年1月")."""
+    d = mpl.dates.num2date(x)
+    if d.day != 1:
+        return f"{d.month}月{d.day}日"
+    return f"{d.year}年{d.month}月" if d.month == 1 or pos == 0 else f"{d.month}月"
+
+
 def its_plot(data: pd.DataFrame, time: str, value: str, *, intervention, value_label: str, time_label: str,
              fitted: str | None = None, counterfactual: str | None = None, group: str | None = None,
              intervention_label: str = "Intervention", colors: Mapping | None = None,
@@ -587,7 +595,8 @@ def its_plot(data: pd.DataFrame, time: str, value: str, *, intervention, value_l
         if pd.api.types.is_datetime64_any_dtype(data[time]):
             loc = mpl.dates.AutoDateLocator(maxticks=8)
             ax.xaxis.set_major_locator(loc)
-            ax.xaxis.set_major_formatter(mpl.dates.ConciseDateFormatter(loc))
+            ax.xaxis.set_major_formatter(mpl.dates.ConciseDateFormatter(loc) if i18n.language() == "en" else
+                                         mpl.ticker.FuncFormatter(_date_tick_zh))
         fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncols=2)
     return fig
 

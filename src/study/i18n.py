@@ -290,19 +290,26 @@ def tr(text: Any, context: str | None = None) -> str:
     return text
 
 
-def tr_known(text: Any, context: str | None = None) -> str:
+def tr_known(text: Any, context: str | None = None, patterns: bool | None = None) -> str:
     """Like :func:`tr` for text that may or may not be a marked message (a table cell: a verdict, or a
-    branch name from the data): translated when the catalogue knows it, else unchanged, never missing."""
+    branch name from the data): translated when the catalogue knows it, else unchanged, never missing.
+
+    ``{}`` templates are matched only where ``patterns`` (default: not for table cells, whose text
+    from the data could match a template by accident)."""
     if text is None or language() == "en":
         return "" if text is None else str(text)
     text = str(text)
     found = catalogue(language()).get((context, text))
     if isinstance(found, str):
         return found
+    if patterns is None:
+        patterns = context != "cell"
+    if not patterns:
+        return text
     for rx, names, _msgid, msgstr in _patterns(language(), context):
         m = rx.match(text)
         if m is not None:
-            values = [tr_known(v, context) for v in m.groups()]
+            values = [_value(v, context) for v in m.groups()]
             if all(n == "" or n.isdigit() for n in names):
                 return msgstr.format(*values)
             return msgstr.format(**dict(zip(names, values)))
@@ -312,6 +319,7 @@ def tr_known(text: Any, context: str | None = None) -> str:
 _QUARTER = re.compile(r"(\d{4})Q([1-4])\Z")
 _EN_DATE = re.compile(r"\d{1,2} [A-Z][a-z]+ \d{4}\Z")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_PERCENT = re.compile(r"([−+-]?\d+(?:\.\d+)?) %\Z")
 _SPAN = re.compile(r"(\d{4}-\d{2}-\d{2}) – (\d{4}-\d{2}-\d{2})\Z")
 
 
@@ -319,6 +327,9 @@ def _value(v: str, context: str | None) -> str:
     """A value found inside a stored English text, in the active language: a quarter, a date, a marked text."""
     if _QUARTER.match(v):
         return quarter(v)
+    pct = _PERCENT.match(v)
+    if pct:
+        return percent(pct.group(1))
     span = _SPAN.match(v)
     if span:
         return pgettext("period", "{} to {}").format(date(span.group(1)), date(span.group(2)))
@@ -412,6 +423,11 @@ def quarter(q: Any) -> str:
 
     first = _dt.date(int(m.group(1)), 3 * int(m.group(2)) - 2, 1)
     return format_skeleton("y", first, locale=locale()) + format_date(first, "QQQQ", locale=locale())
+
+
+def comma_join(items) -> str:
+    """Items of an enumeration: "a, b, c" in English, "甲、乙、丙" (enumeration comma) in Chinese."""
+    return ("、" if language() == "zh" else ", ").join(str(x) for x in items)
 
 
 def join_list(items: list[str]) -> str:

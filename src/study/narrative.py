@@ -297,7 +297,8 @@ def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process:
         for r in ours[ours["rank"] > ours["n_banks"] / 2].to_dict("records"):
             rows.append({"area": pgettext("area", "Competitors"), "rule": "PROBLEM-BENCH", "problem": _label(ctx, r["metric"]),
                          "evidence": _("rank {} of {}: {} {} against the best {} and the competitors' average {}").format(
-                             r['rank'], r['n_banks'], P.fmt_num(r['value'], 1), r['unit'], P.fmt_num(r['best_value'], 1),
+                             r['rank'], r['n_banks'], P.fmt_num(r['value'], 1), tables.unit_text(r['unit']),
+                             P.fmt_num(r['best_value'], 1),
                              P.fmt_num(r['competitor_average'], 1))})
     return pd.DataFrame(rows, columns=["area", "problem", "evidence", "rule"])
 

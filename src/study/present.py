@@ -133,6 +133,8 @@ def fmt_p(p: Any, *, digits: int = 3, prefix: bool = True) -> str:
         body = "> " + fmt_num(1 - floor, digits, leading_zero=False)
     else:
         body = "= " + fmt_num(p, digits, leading_zero=False)
+    if i18n.language() != "en":  # "< 0.001" stays on one line in narrow Chinese table columns (no-break space)
+        body = re.sub(r"^([<>]) ", "\\1\u00a0", body)
     return f"p {body}" if prefix else body.removeprefix("= ")
 
 
@@ -749,6 +751,10 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     cls = {c: align.get(c, "num" if numeric[c] else "text") for c in cols}
     if align:
         cls = {c: {"right": "num", "left": "text", "center": "center"}.get(cls[c], cls[c]) for c in cols}
+    for c in cols:  # dates ("2025-04-01") never break at their hyphens
+        shown = [t for t in cells[c] if t != DASH]
+        if shown and all(_DATELIKE.match(str(t)) and len(str(t)) <= 10 for t in shown):
+            cls[c] += " date"
 
     klass = "study-table long" if len(data) > LONG_TABLE_ROWS else "study-table"
     out = [f'<div class="{klass}" id="{anchor}">' if anchor else f'<div class="{klass}">']

@@ -626,6 +626,9 @@ def _render_page(ctx: dict) -> str:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              keep_trailing_newline=True)
+    ctx = {"words": {"quarter": "Quarter", "compared": "Compared with", "date": "Date", "study": "Study",
+                     "contents": "Contents", "tables": "Tables", "figures": "Figures"},
+           "footer": "", "second_lang": "zh-Hans", **ctx}   # the English page's words when a caller gives none
     env.filters["css_string"] = _css_string
     env.filters["css_content"] = lambda text: markupsafe.Markup(str(text))  # built from _css_string parts
     # HTML built by study.present / nbconvert (checked by the allow-list) and the style sheet go in as
@@ -1280,25 +1283,33 @@ def provenance(study_file: Path | str, data_dir: Path | str, quarters: Sequence[
     import pandas as pd
 
     from study.config import file_sha256
+    from study.i18n import NP_, pgettext, tr
 
+    def sec(name: str) -> str:
+        return tr(name, "provenance")
+
+    _sections = [NP_("provenance", "Study definition"), NP_("provenance", "Input data"),
+                 NP_("provenance", "Processed data"), NP_("provenance", "Parameters"), NP_("provenance", "Software"),
+                 NP_("provenance", "Run")]
     rows: list[tuple[str, str, str]] = []
     study_file = Path(study_file)
     study_sha = file_sha256(study_file)
-    rows.append(("Study definition", study_file.name, study_sha))
+    rows.append((sec("Study definition"), study_file.name, study_sha))
     for q in quarters:
         mpath = Path(data_dir) / "processed" / q / "manifest.json"
         if not mpath.is_file():
             raise ReportError(f"{mpath}: no manifest for quarter {q}; run `python -m study prepare --quarter {q}` first")
         man = json.loads(mpath.read_text(encoding="utf-8"))
         for dataset, info in (man.get("inputs") or {}).items():
-            rows.append(("Input data", f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
+            rows.append((sec("Input data"), f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
         for dataset, info in (man.get("outputs") or {}).items():
-            rows.append(("Processed data", f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
+            rows.append((sec("Processed data"), f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
         same = man.get("study_sha256") == study_sha
-        rows.append(("Study definition", f"as used to prepare {q}",
-                     "same as above" if same else f"different ({man.get('study_sha256', 'unknown')[:12]}…): re-run prepare"))
+        rows.append((sec("Study definition"), pgettext("provenance", "as used to prepare {}").format(q),
+                     pgettext("provenance", "same as above") if same else
+                     pgettext("provenance", "different ({}…): re-run prepare").format(man.get('study_sha256', 'unknown')[:12])))
     for k, v in (parameters or {}).items():
-        rows.append(("Parameters", str(k), str(v)))
+        rows.append((sec("Parameters"), str(k), str(v)))
     try:
         from study.validate import package_versions
 
@@ -1313,9 +1324,10 @@ def provenance(study_file: Path | str, data_dir: Path | str, quarters: Sequence[
         except Exception:
             pass
     for k, v in versions.items():
-        rows.append(("Software", k, str(v)))
-    rows.append(("Software", "git commit", _git_commit()))
-    rows.append(("Run", "date", dt.datetime.now().astimezone().isoformat(timespec="seconds")))
+        rows.append((sec("Software"), k, str(v)))
+    commit = _git_commit().replace(" (with uncommitted changes)", pgettext("provenance", " (with uncommitted changes)"))
+    rows.append((sec("Software"), "git commit", commit))
+    rows.append((sec("Run"), pgettext("provenance", "date"), dt.datetime.now().astimezone().isoformat(timespec="seconds")))
     return pd.DataFrame(rows, columns=["section", "item", "value"])
 
 

@@ -44,7 +44,7 @@ COLUMN_TEMPLATES = [NP_("column", "{} CI"), NP_("column", "{} value"), NP_("colu
 CELL_WORDS = [NP_("cell", "suppressed"), NP_("cell", "composite index, not tested"), NP_("cell", "higher"),
               NP_("cell", "lower"), NP_("cell", "improved"), NP_("cell", "worsened"), NP_("cell", "no significant change"),
               NP_("cell", "not tested"), NP_("cell", "met"), NP_("cell", "not met"), NP_("cell", "not distinguishable"),
-              NP_("cell", "not measured"), NP_("cell", "no baseline"), NP_("cell", "{} of {}"),
+              NP_("cell", "not measured"), NP_("cell", "no baseline"),
               NP_("cell", "concentrate here"), NP_("cell", "keep up the good work"), NP_("cell", "low priority"),
               NP_("cell", "possible overkill"), NP_("cell", "(Intercept)"), NP_("cell", "Welch t"), NP_("cell", "Student t"),
               NP_("cell", "Mann–Whitney U"), NP_("cell", "paired t"), NP_("cell", "Wilcoxon signed-rank"),
@@ -63,6 +63,25 @@ def metric_label(metric: str, study=None) -> str:
         return m.label
     other = m.label_in(i18n.language())
     return other if (other and other != m.label) or not m.label else i18n.untranslated(m.label)
+
+
+#: Rejection reasons of study.validate as the data-quality appendix shows them (underscores as spaces).
+REASON_WORDS = [NP_("cell", "absurd handling"), NP_("cell", "absurd waiting"), NP_("cell", "called before issued"),
+                NP_("cell", "date outside quarter"), NP_("cell", "duplicate entry"), NP_("cell", "duplicate id"),
+                NP_("cell", "finished before started"), NP_("cell", "missing value"), NP_("cell", "out of range"),
+                NP_("cell", "started before called"), NP_("cell", "straight lining"), NP_("cell", "unknown branch"),
+                NP_("cell", "unknown business type"), NP_("cell", "unknown channel"), NP_("cell", "unknown metric"),
+                NP_("cell", "unknown segment"), NP_("cell", "unparsable"), NP_("cell", "process times"),
+                NP_("cell", "survey"), NP_("cell", "benchmark")]
+
+#: Unit words study.yml uses for SQI indicators and benchmark metrics (shown translated when known).
+UNIT_WORDS = [NP_("unit", "min"), NP_("unit", "share"), NP_("unit", "score"), NP_("unit", "points"), NP_("unit", "count"),
+              NP_("unit", "score (1-10)"), NP_("unit", "days"), NP_("unit", "hours")]
+
+
+def unit_text(unit: str) -> str:
+    """A unit from study.yml in the active language when the catalogue knows the word ("min" → "分钟"), else as written."""
+    return i18n.tr_known(unit, "unit")
 
 
 def _MIN() -> str:
@@ -166,7 +185,7 @@ def reliability(study: Study, scales: pd.DataFrame) -> pd.DataFrame:
     for r in scales.to_dict("records"):
         rows.append({NP_("column", "Dimension"): study.label(r["scale"]), "n": P.fmt_int(r["n"]), NP_("column", "Items"): int(r["k"]),
                      "α": P.fmt_num(r["alpha"], 2, leading_zero=False),
-                     "α 95 % CI": P.fmt_ci(r["alpha_ci_low"], r["alpha_ci_high"], 2, leading_zero=False).replace("95 % CI ", ""),
+                     "α 95 % CI": P.fmt_ci(r["alpha_ci_low"], r["alpha_ci_high"], 2, leading_zero=False, label=False),
                      "ω": P.fmt_num(r["omega_total"], 2, leading_zero=False),
                      "CR": P.fmt_num(r["cr"], 2, leading_zero=False), "AVE": P.fmt_num(r["ave"], 2, leading_zero=False),
                      NP_("column", "Meets thresholds"): _ok(r["alpha"] >= 0.7 and r["cr"] >= 0.7 and r["ave"] >= 0.5)})
@@ -195,7 +214,7 @@ def fit(cfa_fit: pd.Series, judgements: pd.DataFrame) -> pd.DataFrame:
 def dimensions(ctx: Context, dims: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({NP_("column", "Dimension"): dims["dimension"].map(ctx.study.label), "n": dims["n"].map(P.fmt_int),
                         ctx.quarter: dims["score"].map(lambda x: P.fmt_num(x, 1)),
-                        f"{ctx.level_pct} CI": [P.fmt_ci(a, b, 1).split("CI ")[-1] for a, b in zip(dims["ci_low"], dims["ci_high"])]})
+                        f"{ctx.level_pct} CI": [P.fmt_ci(a, b, 1, label=False) for a, b in zip(dims["ci_low"], dims["ci_high"])]})
     if "baseline" in dims:
         out[ctx.baseline_quarter] = dims["baseline"].map(lambda x: P.fmt_num(x, 1))
         out[NP_("column", "Change")] = dims["change"].map(lambda x: P.fmt_num(x, 2, sign=True))
@@ -250,10 +269,10 @@ def benchmark(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     t = table.set_index(["metric", "bank"])
     for m in order:
         meta = next(x for x in study.benchmark.metrics if x.id == m)
-        row = {NP_("column", "Metric"): f"{i18n.pick(meta, 'label')} ({meta.unit})", NP_("column", "Better"): meta.direction}
+        row = {NP_("column", "Metric"): f"{i18n.pick(meta, 'label')} ({unit_text(meta.unit)})", NP_("column", "Better"): meta.direction}
         for b in banks:
             row[b] = P.fmt_num(wide.loc[m, b], 1 if wide.loc[m, b] % 1 else 0)
-        row["Our rank"] = f"{int(t.loc[(m, ours), 'rank'])} of {int(t.loc[(m, ours), 'n_banks'])}"
+        row["Our rank"] = i18n.pgettext("cell", "{} of {}").format(int(t.loc[(m, ours), 'rank']), int(t.loc[(m, ours), 'n_banks']))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -262,7 +281,7 @@ def business_types(study: Study, bt: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({NP_("column", "Business type"): bt["business_type"].map(study.label), NP_("column", "Tickets"): bt["n"].map(P.fmt_int),
                          NP_("column", "Standard (min)"): bt["standard_minutes"].map(lambda x: P.fmt_num(x, 0)),
                          NP_("column", "Handling mean (min)"): bt["handling_minutes_mean"].map(lambda x: P.fmt_num(x, 1)),
-                         NP_("column", "Deviation"): bt["deviation_pct"].map(lambda x: f"{P.fmt_num(x, 1, sign=True)} %"),
+                         NP_("column", "Deviation"): bt["deviation_pct"].map(lambda x: i18n.percent(P.fmt_num(x, 1, sign=True))),
                          NP_("column", "Cycle mean (min)"): bt["cycle_minutes_mean"].map(lambda x: P.fmt_num(x, 1)),
                          NP_("column", "Ideal cycle (min)"): bt["ideal_cycle_minutes"].map(lambda x: P.fmt_num(x, 0)),
                          NP_("column", "Potential ΔT (min)"): bt["improvement_potential"].map(lambda x: P.fmt_num(x, 1)),
@@ -292,7 +311,7 @@ def sqi(ctx: Context, s: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for ind in study.sqi:
         shown = i18n.pick(ind, "label")
-        r = {NP_("column", "Indicator"): f"{shown} ({ind.unit})" if ind.unit else shown, NP_("column", "Weight"): P.fmt_num(ind.weight, 2),
+        r = {NP_("column", "Indicator"): f"{shown} ({unit_text(ind.unit)})" if ind.unit else shown, NP_("column", "Weight"): P.fmt_num(ind.weight, 2),
              NP_("column", "Better"): ind.direction, NP_("column", "Range"): f"{P.fmt_num(ind.min, 2)} – {P.fmt_num(ind.max, 2)}"}
         for which, q in (("baseline", ctx.baseline_quarter), ("current", ctx.quarter)):
             col = f"{ind.id}_{which}"
@@ -391,9 +410,9 @@ def measures(study: Study, plan: pd.DataFrame | None = None) -> pd.DataFrame:
     p = plan.set_index("measure") if plan is not None and not plan.empty else None
     for m in study.measures:
         row = {NP_("column", "Measure"): i18n.pick(m, "name"), NP_("column", "Start"): f"{m.start:%Y-%m-%d}",
-               NP_("column", "Pilot branches"): ", ".join(f"{b} {study.label(b)}" for b in m.pilot),
-               NP_("column", "Control branches"): ", ".join(f"{b} {study.label(b)}" for b in m.control) or P.DASH,
-               NP_("column", "Metrics it should move"): ", ".join(study.label(x) for x in m.metrics)}
+               NP_("column", "Pilot branches"): i18n.comma_join(f"{b} {study.label(b)}" for b in m.pilot),
+               NP_("column", "Control branches"): i18n.comma_join(f"{b} {study.label(b)}" for b in m.control) or P.DASH,
+               NP_("column", "Metrics it should move"): i18n.comma_join(study.label(x) for x in m.metrics)}
         if p is not None and m.id in p.index:
             r = p.loc[m.id]
             if r["design"] != "not tested":
@@ -410,7 +429,7 @@ def measures(study: Study, plan: pd.DataFrame | None = None) -> pd.DataFrame:
 
 def data_quality(dq: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({NP_("column", "Quarter"): dq["quarter"], NP_("column", "Dataset"): dq["dataset"].str.replace("_", " "),
-                         NP_("column", "Rows read"): dq["read"].map(P.fmt_int), "Kept": dq["kept"].map(P.fmt_int),
+                         NP_("column", "Rows read"): dq["read"].map(P.fmt_int), NP_("column", "Kept"): dq["kept"].map(P.fmt_int),
                          NP_("column", "Rejected"): dq["rejected"].map(P.fmt_int),
                          NP_("column", "Kept share"): dq["kept_share"].map(lambda x: P.fmt_pct(x, 2))})
 
