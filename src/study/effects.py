@@ -589,13 +589,14 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
     df["_post"] = df[period].isin(post)
     df["_period"] = df[period]
     if not df["_post"].any() or df["_post"].all():
-        raise ValueError("did: need observations both before and after (check post=)")
+        raise ValueError("did: " + NP_("reason", "need observations both before and after (check post=)"))
     if not df["_treated"].any() or df["_treated"].all():
-        raise ValueError(f"did: need treated and control units (group column '{group}', treated value {treated!r})")
+        raise ValueError("did: " + NP_("reason", "need treated and control units (group column '{}', treated value {})").format(
+            group, repr(treated)))
     codes, uniq = pd.factorize(df[unit])
     G = len(uniq)
     if G < 3:
-        raise ValueError(f"did: {G} clusters; clustered inference needs at least 3 units")
+        raise ValueError("did: " + NP_("reason", "{} clusters; clustered inference needs at least 3 units").format(G))
     X = _design(df, periods).to_numpy()
     y = df[outcome].to_numpy()
     fit = _ols_cr1(y, X, codes)

@@ -51,7 +51,8 @@ CELL_WORDS = [NP_("cell", "suppressed"), NP_("cell", "composite index, not teste
               NP_("cell", "two-proportion χ²"), NP_("cell", "NPS z"), NP_("cell", "DiD, cluster SE"),
               NP_("cell", "DiD, wild bootstrap"), NP_("cell", "SQI (0-100)"), NP_("cell", "survey"),
               NP_("cell", "process times"), NP_("cell", "benchmark"), NP_("cell", "pilot"), NP_("cell", "control"),
-              NP_("cell", "difference-in-differences"), NP_("cell", "pilot before/after"), NP_("cell", "not testable"),
+              NP_("cell", "difference-in-differences"), NP_("cell", "pilot before/after"), NP_("cell", "not testable"), NP_("cell", "planned"),
+              NP_("cell", "introduced"), NP_("cell", "sustained"),
               NP_("cell", "{}, {} → {}"), NP_("cell", "{}, {} → {} (sustained effect)"), NP_("cell", "{}: {}")]
 
 
