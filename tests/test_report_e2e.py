@@ -147,7 +147,13 @@ def _table(html: str, anchor: str) -> list[list[str]]:
             for r in rows]
 
 
-_NUM = re.compile(r"[−+-]?\d[\d,]*(?:\.\d+)?")
+_NUM = re.compile(r"[−+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
+
+
+def _numbers(cell: str) -> list[float]:
+    """The numbers of a cell as values (".802" and "0.802" alike: Chinese prints the leading zero)."""
+    cell = cell.replace("t(", "").replace("χ²(", "")
+    return [float(x.replace(",", "").replace("−", "-")) for x in _NUM.findall(cell)]
 
 
 def test_every_chapter_has_the_source_reports_title(zh):
@@ -176,8 +182,7 @@ def test_headline_figures_equal_the_english_report_and_the_package(zh, rendered)
     assert len(en) == len(cn) >= 5
     for row_en, row_cn in zip(en[1:], cn[1:]):
         # same digits in every cell (only the symbols and the words around them differ)
-        assert [_NUM.findall(c.replace("t(", "").replace("χ²(", "")) for c in row_en[1:]] == \
-               [_NUM.findall(c.replace("t(", "").replace("χ²(", "")) for c in row_cn[1:]], (row_en, row_cn)
+        assert [_numbers(c) for c in row_en[1:]] == [_numbers(c) for c in row_cn[1:]], (row_en, row_cn)
     head = analysis.headline(ctx).set_index("metric")
     with i18n.use("zh"):
         csat = present.fmt_num(head.loc["csat_mean_0_100", "current"], 1)

@@ -270,7 +270,8 @@ def benchmark(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     t = table.set_index(["metric", "bank"])
     for m in order:
         meta = next(x for x in study.benchmark.metrics if x.id == m)
-        row = {NP_("column", "Metric"): f"{i18n.pick(meta, 'label')} ({unit_text(meta.unit)})", NP_("column", "Better"): meta.direction}
+        row = {NP_("column", "Metric"): i18n.pgettext("cell", "{} ({})").format(i18n.pick(meta, 'label'), unit_text(meta.unit)),
+               NP_("column", "Better"): meta.direction}
         for b in banks:
             row[b] = P.fmt_num(wide.loc[m, b], 1 if wide.loc[m, b] % 1 else 0)
         row["Our rank"] = i18n.pgettext("cell", "{} of {}").format(int(t.loc[(m, ours), 'rank']), int(t.loc[(m, ours), 'n_banks']))
@@ -312,7 +313,9 @@ def sqi(ctx: Context, s: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for ind in study.sqi:
         shown = i18n.pick(ind, "label")
-        r = {NP_("column", "Indicator"): f"{shown} ({unit_text(ind.unit)})" if ind.unit else shown, NP_("column", "Weight"): P.fmt_num(ind.weight, 2),
+        if ind.unit:
+            shown = i18n.pgettext("cell", "{} ({})").format(shown, unit_text(ind.unit))
+        r = {NP_("column", "Indicator"): shown, NP_("column", "Weight"): P.fmt_num(ind.weight, 2),
              NP_("column", "Better"): ind.direction, NP_("column", "Range"): f"{P.fmt_num(ind.min, 2)} – {P.fmt_num(ind.max, 2)}"}
         for which, q in (("baseline", ctx.baseline_quarter), ("current", ctx.quarter)):
             col = f"{ind.id}_{which}"
