@@ -27,6 +27,8 @@ from study import i18n
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 POT_PATH = i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"
+# Locations are written as files without line numbers: an edit elsewhere in a file then changes nothing in
+# the catalogue, so branches that add messages merge without conflicts in unrelated entries.
 HEADER_COMMENT = ("# {lang} translation of the study toolkit's report (msgid = the English text in the code).\n"
                   "# Edit msgstr only; `python -m study i18n update` merges new messages from the code,\n"
                   "# `python -m study i18n check` (and tests/test_i18n.py) lists what is missing.")
@@ -166,7 +168,7 @@ def update(langs: Iterable[str] = ("zh",)) -> dict[str, int]:
     tmpl = template_catalog(ex)
     POT_PATH.parent.mkdir(parents=True, exist_ok=True)
     with open(POT_PATH, "wb") as fh:
-        write_po(fh, tmpl, width=100, sort_output=True, include_lineno=True)
+        write_po(fh, tmpl, width=100, sort_output=True, include_lineno=False)
     counts = {}
     for lang in langs:
         path = i18n.po_path(lang)
@@ -186,7 +188,7 @@ def update(langs: Iterable[str] = ("zh",)) -> dict[str, int]:
         cat.language_team = i18n.LOCALES[lang]
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
-            write_po(fh, cat, width=100, sort_output=True, include_lineno=True, ignore_obsolete=True)
+            write_po(fh, cat, width=100, sort_output=True, include_lineno=False, ignore_obsolete=True)
         counts[lang] = sum(1 for m in cat if m.id and (not m.string or m.fuzzy or
                                                      (isinstance(m.string, tuple) and not all(m.string))))
     i18n.catalogue.cache_clear()
