@@ -62,7 +62,8 @@ def test_intervals_agree_with_r(bank):
     top2 = design.estimate(des, "top2", share=True)
     assert close(top2["ci_low"], 0.359049149372652) and close(top2["ci_high"], 0.563487686005422)  # R: svyciprop(~top2, des, method = "logit")
     csat = design.estimate(des, "csat_0_100")
-    assert close(csat["ci_low"], 55.0126885189587) and close(csat["ci_high"], 64.7712620983253)    # R: confint(svymean(~csat_0_100, des), df = degf(des))
+    # R: confint(svymean(~csat_0_100, des), df = degf(des))
+    assert close(csat["ci_low"], 55.0126885189587) and close(csat["ci_high"], 64.7712620983253)
 
 
 def test_nps_is_the_linearised_difference_of_two_shares(bank):
@@ -157,3 +158,25 @@ def test_edge_sizes(bank):
     pop = {b: 10 ** 6 for b in big["branch_id"].unique()}
     e = design.estimate(design.build(big, strata="branch_id", population=pop), "csat_0_100")
     assert e["n"] == len(big) and np.isfinite(e["se"])
+
+
+def test_a_stratum_with_one_respondent_is_centred_as_r_adjust(bank):
+    q1 = bank[bank["quarter"] == "2025Q1"]
+    lone = pd.concat([q1[q1["branch_id"] != "B5"], q1[q1["branch_id"] == "B5"].head(1)])
+    pop = q1.groupby("branch_id")["pop"].first().to_dict()
+    e = design.estimate(design.build(lone, strata="branch_id", population=pop), "csat_0_100")
+    # R: options(survey.lonely.psu = "adjust"); svymean(~csat_0_100, dl)
+    assert close(e["estimate"], 60.1003086419753) and close(e["se"], 2.52701627423078)
+
+
+def test_weighted_lmg_agrees_with_the_weighted_lm_r2_decomposition(bank):
+    from study import drivers
+
+    q1 = bank[bank["quarter"] == "2025Q1"].copy()
+    q1["w"] = q1["pop"] / q1.groupby("branch_id")["pop"].transform("size")
+    out = drivers.relative_importance(q1, "csat_0_100", ["x1", "x2", "recommend"], n_boot=200, seed=1,
+                                      weights="w", strata="branch_id").set_index("predictor")
+    # R: Shapley decomposition of summary(lm(csat_0_100 ~ ..., weights = w))$r.squared over all orderings
+    for p, v in zip(("x1", "x2", "recommend"), (0.395218353796166, 0.00613534032876115, 0.377583601988652)):
+        assert close(out.loc[p, "importance"], v)
+        assert out.loc[p, "ci_low"] <= out.loc[p, "importance"] <= out.loc[p, "ci_high"]

@@ -22,6 +22,8 @@ Estimator and variance (R's ``survey`` package is the reference, ``tests/referen
 - Comparisons between two independent samples (quarters) and between two domains of one quarter
   (pilot vs control branches): design-based t test (R ``svyttest``).
 - Weighted linear regression with design-based standard errors (R ``svyglm``).
+- A stratum with a single respondent contributes its deviation from the grand mean (R
+  ``options(survey.lonely.psu = "adjust")``).
 - Raking / post-stratification to known margins (R ``rake``, ``postStratify``), whose standard
   errors use the calibration residuals.
 
@@ -81,7 +83,10 @@ class Design:
         svy, pl = _svy()
         cols = [c for c in self.frame.columns if not c.startswith("_") or c in (_STRATUM, _WEIGHT, _POP)]
         data = pl.from_pandas(self.frame[cols].reset_index(drop=True))
-        d = svy.Design(stratum=_STRATUM if self.strata else None, wgt=_WEIGHT, pop_size=_POP if self.fpc else None)
+        # A stratum with one respondent has no within-stratum variance; it contributes its deviation
+        # from the grand mean, as R does with options(survey.lonely.psu = "adjust").
+        d = svy.Design(stratum=_STRATUM if self.strata else None, wgt=_WEIGHT, pop_size=_POP if self.fpc else None,
+                       singleton=svy.Singleton("center") if self.strata else None)
         s = svy.Sample(data, d)
         if self.rake:
             with warnings.catch_warnings():

@@ -75,3 +75,16 @@ m <- svymean(~top2, rk); out("q1_rake_top2", c(coef(m), SE(m)))
 # ---- a weight column (with replacement, no fpc) --------------------------------------------------
 dw <- svydesign(ids = ~1, weights = ~w, data = q1)
 m <- svymean(~csat_0_100, dw, deff = TRUE); out("q1_weightcol_csat", c(coef(m), SE(m), deff(m)))
+# ---- a stratum with one respondent (lonely PSU, "adjust": centred at the grand mean) -------------
+options(survey.lonely.psu = "adjust")
+lone <- rbind(subset(q1, branch_id != "B5"), subset(q1, branch_id == "B5")[1, ])
+lone$w <- lone$pop / ave(lone$pop, lone$branch_id, FUN = length)
+dl <- svydesign(ids = ~1, strata = ~branch_id, fpc = ~pop, weights = ~w, data = lone)
+m <- svymean(~csat_0_100, dl); out("q1_lonely_csat", c(coef(m), SE(m)))
+# ---- weighted LMG: Shapley decomposition of the weighted-lm R² over all orderings ----------------
+r2w <- function(vars) if (length(vars) == 0) 0 else summary(lm(reformulate(vars, "csat_0_100"), data = q1, weights = w))$r.squared
+preds <- c("x1", "x2", "recommend")
+perms <- list(c(1,2,3), c(1,3,2), c(2,1,3), c(2,3,1), c(3,1,2), c(3,2,1))
+lmg <- sapply(seq_along(preds), function(j) mean(sapply(perms, function(o) {
+  k <- which(o == j); before <- preds[o[seq_len(k - 1)]]; r2w(c(before, preds[j])) - r2w(before) })))
+out("q1_weighted_lmg", lmg)
