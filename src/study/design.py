@@ -223,7 +223,8 @@ def estimate(design: Design, column: str, *, share: bool = False, level: float =
     n = int(ok.sum())
     out = {"n": n, "df": np.nan, "estimate": np.nan, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan,
            "deff": np.nan, "n_eff": np.nan} | _srs(sub, share, level)
-    if n < 2:
+    if n < 2:   # one answer: its value, without an interval
+        out.update(estimate=out["unweighted"], n_eff=float(n), deff=np.nan if n == 0 else 1.0)
         return out
     if not design.weighted:
         out.update(estimate=out["unweighted"], se=out["unweighted_se"], ci_low=out["unweighted_ci_low"],
@@ -234,7 +235,12 @@ def estimate(design: Design, column: str, *, share: bool = False, level: float =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         where = None if ok.all() else _svy()[1].col(column).is_not_null()   # a domain, as R's subset()
-        e = s.estimation.mean(column, deff=deff_ref, alpha=1 - level, where=where).to_polars().row(0, named=True)
+        try:
+            e = s.estimation.mean(column, deff=deff_ref, alpha=1 - level, where=where).to_polars().row(0, named=True)
+        except Exception as exc:   # svy refuses a design effect when Σw ≤ n (a census-like stratum): leave it out
+            if "DEFF_NOT_COMPUTABLE" not in str(exc):
+                raise
+            e = s.estimation.mean(column, alpha=1 - level, where=where).to_polars().row(0, named=True)
     est, se = float(e["est"]), float(e["se"])
     df = _df(design) if ok.all() else n - (design.frame.loc[ok, _STRATUM].nunique() if design.strata else 1)
     if share:

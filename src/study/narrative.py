@@ -592,6 +592,10 @@ def headline_notes(ctx: Context) -> list[P.Md]:
     tests = ["Welch t for means", "two-proportion test (continuity-corrected) for shares"]
     if "nps" in mx.registry(ctx.study):
         tests.append("z test of the NPS difference")
+    if ctx.study.sampling is not None:   # survey figures on the sampling design (study.design_analysis)
+        tests = ["design-based t for the survey figures (weighted, Taylor-linearised)"] + (
+            ["Welch t for the queue log's means", "two-proportion test (continuity-corrected) for its shares"]
+            if ctx.has("process_times") else [])
     return [P.md("Change = {} − {}; shares in percentage points (pp). Tests: " + ", ".join(tests) + "; CI at {}; α = {} "
                  "(rule CHANGE).", ctx.quarter, ctx.baseline_quarter, ctx.level_pct,
                  P.fmt_num(ctx.study.alpha, 2, leading_zero=False))] + [P.Md(x) for x in sqi]
@@ -664,7 +668,8 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
            "answer {}–{} on the {} scale".format(*(f"{v:g}" for v in mx.top2_range(o.scale.min, o.scale.max)),
                                                 mx.scale_text(o.scale.min, o.scale.max)))
     parts = [P.md("overall satisfaction is {} of 100 ({})", P.fmt_num(c["value"], 1), P.fmt_ci(c["ci_low"], c["ci_high"], 1)),
-             P.md("{} " + who + " ({} %, Wilson)", P.fmt_pct(cur.loc["csat_top2", "value"]),
+             P.md("{} " + who + " ({} %, " + ("design-based" if st.sampling is not None else "Wilson") + ")",
+                  P.fmt_pct(cur.loc["csat_top2", "value"]),
                   P.fmt_ci(cur.loc["csat_top2", "ci_low"] * 100, cur.loc["csat_top2", "ci_high"] * 100, 1))]
     if "nps" in cur.index:
         parts.append(P.md("the NPS is {} ({})", P.fmt_num(cur.loc["nps", "value"], 1),
@@ -680,9 +685,12 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
 def score_notes(ctx: Context) -> list[P.Md]:
     sc_ = ctx.study.questionnaire.scale
     base = "p adjusted by Holm over the dimensions; g = Hedges' g." if ctx.baseline is not None else ""
+    if ctx.study.sampling is not None and base:   # scores and changes on the sampling design (study.design_analysis)
+        base = "Scores weighted, change tested on the sampling design; p adjusted by Holm over the dimensions."
     return [P.md("Score = (mean of the dimension's items − {lo}) / ({hi} − {lo}) × 100 on the {rng} item scale"
                  + (", reverse-keyed items recoded" if ctx.study.reverse_items else "")
-                 + "; the convention of the seed report." + (" Change tested by Welch t; " + base if base else ""),
+                 + "; the convention of the seed report." + ((" Change tested by Welch t; " if ctx.study.sampling is None
+                                                                else " ") + base if base else ""),
                  lo=f"{sc_.min:g}", hi=f"{sc_.max:g}", rng=mx.scale_text(sc_.min, sc_.max))]
 
 
