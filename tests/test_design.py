@@ -180,3 +180,26 @@ def test_weighted_lmg_agrees_with_the_weighted_lm_r2_decomposition(bank):
     for p, v in zip(("x1", "x2", "recommend"), (0.395218353796166, 0.00613534032876115, 0.377583601988652)):
         assert close(out.loc[p, "importance"], v)
         assert out.loc[p, "ci_low"] <= out.loc[p, "importance"] <= out.loc[p, "ci_high"]
+
+
+def test_a_declared_weight_column_passes_validation_and_weights_the_estimates(tmp_path, study):
+    from study import validate
+    from study.config import DEFAULT_STUDY_FILE, Sampling
+    from tests.conftest import small_survey
+
+    s = study.model_copy(update={"sampling": Sampling(weight="w")})
+    raw = small_survey(s, n=40)
+    raw["w"] = np.linspace(1, 5, 40).round(3).astype(str)
+    raw.loc[3, "w"] = "0"          # no one stands for zero customers
+    raw.loc[7, "w"] = ""           # nor for an unknown number
+    qdir = tmp_path / "raw" / "2025Q1"
+    qdir.mkdir(parents=True)
+    raw.to_csv(qdir / "survey.csv", index=False)
+    res = validate.prepare_quarter(s, DEFAULT_STUDY_FILE, tmp_path, "2025Q1")
+    counts = res.datasets["survey"].counts
+    assert counts["rejected_by_reason"].get("invalid_weight") == 2 and counts["kept"] == 38
+    kept = pd.read_parquet(tmp_path / "processed" / "2025Q1" / "survey.parquet")
+    assert "w" in kept.columns and (kept["w"] > 0).all()
+    est = design.estimates(kept, s, "2025Q1").loc["csat_mean_0_100"]
+    y = (kept["overall_satisfaction"] - 1) / 4 * 100
+    assert est["weighted"] and close(est["estimate"], float(np.average(y, weights=kept["w"])), 1e-12)

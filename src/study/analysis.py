@@ -449,11 +449,12 @@ def sqi_table(ctx: Context) -> pd.DataFrame | None:
         need = {"process_times" if i.source == "process" else "survey" for i in study.sqi}
         if not need <= sources(ctx):
             return None
-        cur = _suppress_small_branches(sc.study_sqi(ctx.current.survey, ctx.current.process_times, ctx.study),
-                                       ctx.current.survey, study)
+        cur = _suppress_small_branches(dsa.sqi(ctx, ctx.current, sc.study_sqi(ctx.current.survey, ctx.current.process_times,
+                                                                              ctx.study)), ctx.current.survey, study)
         out = cur.add_suffix("_current")
         if ctx.baseline is not None and need <= sources(ctx, both=True):
-            base = _suppress_small_branches(sc.study_sqi(ctx.baseline.survey, ctx.baseline.process_times, ctx.study),
+            base = _suppress_small_branches(dsa.sqi(ctx, ctx.baseline, sc.study_sqi(ctx.baseline.survey,
+                                                                                    ctx.baseline.process_times, ctx.study)),
                                             ctx.baseline.survey, study)
             out = out.join(base.add_suffix("_baseline"))
         return out

@@ -159,6 +159,57 @@ def targets(ctx, out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def sqi(ctx, quarter_data, table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The SQI's bank-wide row ("all") with its survey indicators design-based (branch rows are one
+    stratum each and stay as they are)."""
+    if not uses_design(ctx) or table is None or "all" not in table.index:
+        return table
+    return _sqi_all(ctx.study, estimates(ctx, quarter_data), table)
+
+
+def _sqi_all(study, est: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    from study import scores
+
+    ind_cols = [s.id for s in study.sqi]
+    survey_ids = [s.id for s in study.sqi if s.source == "survey" and s.id in est.index]
+    if not survey_ids:
+        return table
+    ind = table.loc[["all"], ind_cols].astype(float).copy()
+    for i in survey_ids:
+        ind.loc["all", i] = est.loc[i, "estimate"]
+    res = scores.sqi(ind, scores.sqi_spec(study))
+    table = table.copy()
+    for c in ind_cols:
+        table.loc["all", c] = ind.loc["all", c]
+    for c in res.columns:
+        if c in table.columns:
+            table.loc["all", c] = res.loc["all", c]
+    return table
+
+
+def _sqi_per_quarter(study, surveys, process, per_quarter: pd.DataFrame) -> pd.DataFrame:
+    """SQI (0-100) of every quarter that supplies all its sources, survey indicators on the design."""
+    from study import scores
+
+    if not study.sqi:
+        return per_quarter
+    rows = []
+    for q in sorted(surveys):
+        need_process = any(s.source == "process" for s in study.sqi)
+        if need_process and process.get(q) is None:
+            continue
+        table = scores.study_sqi(surveys[q], process.get(q), study, by=None)
+        est = per_quarter[per_quarter["quarter"] == q].set_index("metric")
+        if study.sampling is not None:
+            table = _sqi_all(study, est, table)
+        v = table.loc["all", "sqi"] if "all" in table.index else np.nan
+        if pd.notna(v):
+            rows.append({"quarter": q, "metric": "sqi", "source": "index", "kind": "index", "estimate": float(v) * 100,
+                         "se": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": est["n"].max() if len(est) else np.nan,
+                         "weighted": study.sampling is not None})
+    return pd.concat([per_quarter, pd.DataFrame(rows)], ignore_index=True) if rows else per_quarter
+
+
 def lmg_weights(ctx, data: pd.DataFrame) -> dict:
     """Keyword arguments for :func:`study.drivers.relative_importance` on the design (weights and strata
     aligned with ``data``'s rows, which index the current survey), or {} without a design."""
@@ -193,7 +244,7 @@ def history(ctx) -> dict | None:
                       else io.load_quarter(data_dir, q)) for q in qs}
         surveys = {q: d.survey for q, d in loaded.items()}
         process = {q: d.process_times for q, d in loaded.items()}
-        per_quarter = trend.quarterly(surveys, ctx.study, process, level=ctx.level)
+        per_quarter = _sqi_per_quarter(ctx.study, surveys, process, trend.quarterly(surveys, ctx.study, process, level=ctx.level))
         months = trend.monthly(surveys, ctx.study, process)
         tr = ctx.study.tracking
         charts = trend.control_charts(months, tuple(tr.chart_baseline) if tr is not None else None)

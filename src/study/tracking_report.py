@@ -30,7 +30,8 @@ __all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "
            "monthly_table", "target_progress_table", "methods_sentences"]
 
 #: The headline metrics the tracking shows, in order (those the study measures).
-TRACKED = ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2, "complaint_rate", "waiting_minutes", "handling_minutes")
+TRACKED = ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2, "complaint_rate", "sqi", "waiting_minutes",
+           "handling_minutes")
 
 
 def _history(ctx):
@@ -192,7 +193,8 @@ def quarters_table(ctx) -> pd.DataFrame:
                 row[_label(ctx, m)] = P.DASH
                 continue
             r = r.iloc[0]
-            row[_label(ctx, m)] = f"{T.value(m, r['estimate'], ctx.study)} {_interval(m, r['ci_low'], r['ci_high'], ctx.study)}"
+            ci = "" if pd.isna(r["ci_low"]) else " " + _interval(m, r["ci_low"], r["ci_high"], ctx.study)
+            row[_label(ctx, m)] = T.value(m, r["estimate"], ctx.study) + ci
         n = pq[(pq["quarter"] == q) & (pq["source"] == "survey")]["n"]
         row["n"] = P.fmt_int(n.max()) if len(n) else P.DASH
         rows.append(row)
