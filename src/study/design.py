@@ -211,7 +211,8 @@ def _srs(y: pd.Series, share: bool, level: float) -> dict:
     return {"unweighted": m, "unweighted_se": se, "unweighted_ci_low": lo, "unweighted_ci_high": hi}
 
 
-def estimate(design: Design, column: str, *, share: bool = False, level: float = 0.95, sample=None) -> dict:
+def estimate(design: Design, column: str, *, share: bool = False, level: float = 0.95, sample=None,
+             svy_row: dict | None = None) -> dict:
     """Design-based estimate of the mean of ``column`` (a share when ``share``: 0/1 values).
 
     Returns estimate, se, ci_low, ci_high (t(df) interval for a mean; svyciprop's logit interval
@@ -232,15 +233,10 @@ def estimate(design: Design, column: str, *, share: bool = False, level: float =
         return out
     s = sample if sample is not None else design.sample()
     deff_ref = "wor"   # R svymean(deff = TRUE): against SRS without replacement, N = Σ w
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        where = None if ok.all() else _svy()[1].col(column).is_not_null()   # a domain, as R's subset()
-        try:
-            e = s.estimation.mean(column, deff=deff_ref, alpha=1 - level, where=where).to_polars().row(0, named=True)
-        except Exception as exc:   # svy refuses a design effect when Σw ≤ n (a census-like stratum): leave it out
-            if "DEFF_NOT_COMPUTABLE" not in str(exc):
-                raise
-            e = s.estimation.mean(column, alpha=1 - level, where=where).to_polars().row(0, named=True)
+    if svy_row is not None and ok.all():
+        e = svy_row
+    else:
+        e = _svy_mean(s, column, deff_ref, level, None if ok.all() else _svy()[1].col(column).is_not_null())
     est, se = float(e["est"]), float(e["se"])
     df = _df(design) if ok.all() else n - (design.frame.loc[ok, _STRATUM].nunique() if design.strata else 1)
     if share:
@@ -251,6 +247,23 @@ def estimate(design: Design, column: str, *, share: bool = False, level: float =
     deff = float(e["deff"]) if e.get("deff") is not None else np.nan
     out.update(estimate=est, se=se, ci_low=lo, ci_high=hi, deff=deff, n_eff=n / deff if deff and deff > 0 else np.nan, df=df)
     return out
+
+
+def _svy_mean(s, column, deff_ref: str, level: float, where=None):
+    """svy's Taylor mean of one column (``where``: a domain, as R's subset()), or of a list of complete
+    columns in one pass (a list of rows). svy refuses a design effect when Σw ≤ n (a census-like
+    design): then it is left out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = s.estimation.mean(column, deff=deff_ref, alpha=1 - level, where=where)
+        except Exception as exc:
+            if "DEFF_NOT_COMPUTABLE" not in str(exc):
+                raise
+            res = s.estimation.mean(column, alpha=1 - level, where=where)
+    if isinstance(column, list):
+        return [r.to_polars().row(0, named=True) for r in res]
+    return res.to_polars().row(0, named=True)
 
 
 def _logit_ci(p: float, se: float, df: int, level: float) -> tuple[float, float]:
@@ -272,10 +285,13 @@ def estimates(survey: pd.DataFrame, study, quarter: str, *, process_times: pd.Da
     design = build(pd.concat([survey, ind.add_prefix("m__")], axis=1), study, quarter, process_times=process_times)
     s = design.sample() if design.weighted else None
     reg = mx.registry(study)
+    complete = ([f"m__{c}" for c in ind.columns if design.frame[f"m__{c}"].notna().all()]
+                if design.weighted and design.n >= 2 else [])
+    batch = dict(zip(complete, _svy_mean(s, complete, "wor", level))) if complete else {}   # one design build for all
     rows = []
     for col in ind.columns:
         kind = reg[col].kind if col in reg else "score"
-        r = estimate(design, f"m__{col}", share=kind == "share", level=level, sample=s)
+        r = estimate(design, f"m__{col}", share=kind == "share", level=level, sample=s, svy_row=batch.get(f"m__{col}"))
         rows.append({"metric": col, "kind": kind, "weighted": design.weighted} | r)
     out = pd.DataFrame(rows).set_index("metric")
     out.attrs["notes"] = design.notes
@@ -290,9 +306,14 @@ def compare_samples(before: Design, after: Design, column: str, level: float = 0
     df = respondents − strata of both samples − 1. Unweighted: Welch's t test.
     """
     a, b = estimate(before, column, level=level), estimate(after, column, level=level)
+    return compare_estimates(a, b, before.weighted or after.weighted, level)
+
+
+def compare_estimates(a: Mapping, b: Mapping, weighted: bool, level: float = 0.95) -> dict:
+    """:func:`compare_samples` from the two samples' :func:`estimate` results (estimate, se, df, n)."""
     diff = b["estimate"] - a["estimate"]
     se = float(np.hypot(a["se"], b["se"]))
-    if before.weighted or after.weighted:
+    if weighted:
         df = a["df"] + b["df"] - 1
     else:   # Welch–Satterthwaite
         va, vb = a["se"] ** 2, b["se"] ** 2

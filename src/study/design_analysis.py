@@ -248,7 +248,8 @@ def history(ctx) -> dict | None:
         months = trend.monthly(surveys, ctx.study, process)
         tr = ctx.study.tracking
         charts = trend.control_charts(months, tuple(tr.chart_baseline) if tr is not None else None)
-        return {"quarters": qs, "per_quarter": per_quarter, "changes": trend.changes(surveys, ctx.study, process, level=ctx.level),
+        changes = trend.changes(surveys, ctx.study, process, level=ctx.level, per_quarter=per_quarter)
+        return {"quarters": qs, "per_quarter": per_quarter, "changes": changes,
                 "slopes": trend.slopes(per_quarter, level=ctx.level), "monthly": months, "charts": charts,
                 "targets": trend.target_progress(per_quarter, ctx.study)}
     return ctx.once("history", compute)

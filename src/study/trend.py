@@ -78,26 +78,25 @@ def quarterly(surveys: Mapping[str, pd.DataFrame], study, process: Mapping[str, 
 
 
 def changes(surveys: Mapping[str, pd.DataFrame], study, process: Mapping[str, pd.DataFrame | None] | None = None,
-            level: float = 0.95) -> pd.DataFrame:
+            level: float = 0.95, per_quarter: pd.DataFrame | None = None) -> pd.DataFrame:
     """Consecutive-quarter changes of every survey metric (and process mean): one row per (metric,
     before, after) with the difference, se, t, df, p, interval and ``p_holm`` (Holm over the
-    consecutive comparisons of the metric). Empty with fewer than two quarters."""
-    from study.effects import adjust_p
-
+    consecutive comparisons of the metric). Empty with fewer than two quarters. ``per_quarter``: the
+    result of :func:`quarterly` when already computed (the comparison needs only each quarter's
+    estimate, se and df)."""
     qs = sorted(surveys)
     if len(qs) < 2:
         return pd.DataFrame(columns=["metric", "before", "after", "difference", "se", "t", "df", "p", "ci_low", "ci_high", "p_holm"])
     process = process or {}
-    built = {}
-    for q in qs:
-        ind = dz.indicator_frame(surveys[q], study)
-        built[q] = (dz.build(pd.concat([surveys[q], ind.add_prefix("m__")], axis=1), study, q,
-                             process_times=process.get(q)), list(ind.columns))
+    if per_quarter is None:
+        per_quarter = quarterly(surveys, study, process, level=level)
+    est = {q: g.set_index("metric") for q, g in per_quarter[per_quarter["source"] == "survey"].groupby("quarter")}
     rows = []
     for a, b in zip(qs, qs[1:]):
-        (da, cols), (db, _) = built[a], built[b]
-        for metric in cols:
-            r = dz.compare_samples(da, db, f"m__{metric}", level=level)
+        ea, eb = est[a], est[b]
+        for metric in [m for m in ea.index if m in eb.index]:
+            r = dz.compare_estimates(ea.loc[metric], eb.loc[metric], bool(ea.loc[metric, "weighted"] or eb.loc[metric, "weighted"]),
+                                     level=level)
             rows.append({"metric": metric, "before": a, "after": b} | {k: r[k] for k in
                         ("difference", "se", "t", "df", "p", "ci_low", "ci_high")})
         ta, tb = process.get(a), process.get(b)
@@ -119,8 +118,23 @@ def changes(surveys: Mapping[str, pd.DataFrame], study, process: Mapping[str, pd
         ok = np.isfinite(p)
         adj = np.full(len(p), np.nan)
         if ok.any():
-            adj[ok] = adjust_p(p[ok], "holm")
+            adj[ok] = holm(p[ok])
         out.loc[idx, "p_holm"] = adj
+    return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values: sorted ascending, ``min(1, max_{j≤i} (m − j + 1) p_(j))``.
+
+    The same numbers as :func:`study.effects.adjust_p` (statsmodels ``multipletests``, checked in
+    tests/test_trend.py); written out because ``multipletests`` runs a full ``gc.collect()`` on every
+    call, which cost 0.36 s per metric here and six seconds per report."""
+    p = np.asarray(p, float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
     return out
 
 
@@ -147,15 +161,17 @@ def slopes(per_quarter: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "quarters", "first", "last", "slope", "se", "ci_low", "ci_high", "z", "p"])
 
 
-def monthly(surveys: Mapping[str, pd.DataFrame], study, process: Mapping[str, pd.DataFrame | None] | None = None) -> pd.DataFrame:
+def monthly(surveys: Mapping[str, pd.DataFrame], study, process: Mapping[str, pd.DataFrame | None] | None = None,
+            indicators: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Monthly statistics (the documents' rhythm): one row per (month, metric) with n, value (mean or
     share), sd (of the individual values) and count (for shares: how many 1s). Survey metrics by the
-    interview month; the queue log's waiting and handling time by the month a ticket was issued."""
+    interview month; the queue log's waiting and handling time by the month a ticket was issued.
+    ``indicators``: :func:`study.design.indicator_frame` per quarter, when already computed."""
     rows = []
     reg = mx.registry(study)
     for q in sorted(surveys):
         s = surveys[q]
-        ind = dz.indicator_frame(s, study)
+        ind = indicators[q] if indicators is not None and q in indicators else dz.indicator_frame(s, study)
         month = pd.to_datetime(s["interview_date"]).dt.strftime("%Y-%m")
         for metric in ind.columns:
             kind = reg[metric].kind if metric in reg else "score"
