@@ -20,9 +20,12 @@ from study import tables as T
 from study import trend
 
 try:   # the message catalogue (issue 14); identity until it is present
-    from study.i18n import _
+    from study.i18n import _, pgettext
 except ImportError:  # pragma: no cover - before the catalogue lands
     def _(text: str) -> str:
+        return text
+
+    def pgettext(context: str, text: str) -> str:
         return text
 
 __all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "trend_summary", "quarters_table",
@@ -62,22 +65,22 @@ def _tracked(ctx, per_quarter: pd.DataFrame) -> list[str]:
 
 
 def weighting_sentence(ctx) -> P.Md:
-    """Which estimates the report uses, and why (rule WEIGHTING)."""
+    """Which estimates the report uses, and why."""
     sp = ctx.study.sampling
     if sp is None:
         return P.md("The study declares no sampling design (study.yml `sampling`), so every estimate treats the "
-                    "questionnaires as a simple random sample: unweighted means and shares (rule WEIGHTING).")
+                    "questionnaires as a simple random sample: unweighted means and shares.")
     if sp.weight is not None:
         return P.md("Bank-wide survey figures are weighted by the survey's weight column {} and their intervals and tests "
                     "are design-based (Taylor linearisation, R survey's conventions); the unweighted figures are shown "
-                    "beside them in the table below (rule WEIGHTING).", sp.weight)
-    strata = _("branch") if sp.strata == "branch_id" else sp.strata
+                    "beside them in the table below.", sp.weight)
+    strata = {"branch_id": _("branch"), "segment": _("segment"), "channel": _("channel")}[sp.strata]
     basis = _("customers") if sp.basis == "customers" else _("visits")
     return P.md("The sample is stratified by {}: each respondent stands for the {} of the stratum divided by its respondents, "
                 "so bank-wide survey figures are weighted and their intervals and tests are design-based (Taylor "
                 "linearisation with the finite population correction, R survey's conventions). Unweighted figures would "
                 "give every stratum the same say whatever its size; they are shown beside the weighted ones in the table "
-                "below. Figures within one stratum are the same either way (rule WEIGHTING).", strata, basis)
+                "below. Figures within one stratum are the same either way.", strata, basis)
 
 
 def weighting_table(ctx) -> pd.DataFrame:
@@ -86,12 +89,12 @@ def weighting_table(ctx) -> pd.DataFrame:
     rows = []
     for r in t.to_dict("records"):
         m = r["metric"]
-        rows.append({_("Figure"): _label(ctx, m), _("Weighted"): T.value(m, r["estimate"], ctx.study),
-                     _("Weighted CI"): _interval(m, r["ci_low"], r["ci_high"], ctx.study),
-                     _("Unweighted"): T.value(m, r["unweighted"], ctx.study),
-                     _("Unweighted CI"): _interval(m, r["unweighted_ci_low"], r["unweighted_ci_high"], ctx.study),
-                     _("Difference"): T.change(m, r["difference"], ctx.study),
-                     _("Design effect"): P.fmt_num(r["deff"], 2), _("Effective n"): P.fmt_int(r["n_eff"]),
+        rows.append({pgettext("column", "Figure"): _label(ctx, m), pgettext("column", "Weighted"): T.value(m, r["estimate"], ctx.study),
+                     pgettext("column", "Weighted CI"): _interval(m, r["ci_low"], r["ci_high"], ctx.study),
+                     pgettext("column", "Unweighted"): T.value(m, r["unweighted"], ctx.study),
+                     pgettext("column", "Unweighted CI"): _interval(m, r["unweighted_ci_low"], r["unweighted_ci_high"], ctx.study),
+                     pgettext("column", "Difference"): T.change(m, r["difference"], ctx.study),
+                     pgettext("column", "Design effect"): P.fmt_num(r["deff"], 2), pgettext("column", "Effective n"): P.fmt_int(r["n_eff"]),
                      "n": P.fmt_int(r["n"])})
     return pd.DataFrame(rows)
 
@@ -177,7 +180,7 @@ def _and(items: list[str]) -> str:
     items = list(dict.fromkeys(items))
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " " + _("and") + " " + items[-1]
+    return ", ".join(items[:-1]) + " " + pgettext("list", "and") + " " + items[-1]
 
 
 def quarters_table(ctx) -> pd.DataFrame:
@@ -186,7 +189,7 @@ def quarters_table(ctx) -> pd.DataFrame:
     pq = h["per_quarter"]
     rows = []
     for q in h["quarters"]:
-        row = {_("Quarter"): q}
+        row = {pgettext("column", "Quarter"): q}
         for m in _tracked(ctx, pq):
             r = pq[(pq["quarter"] == q) & (pq["metric"] == m)]
             if r.empty:
@@ -207,7 +210,7 @@ def dimension_quarters_table(ctx) -> pd.DataFrame:
     pq = h["per_quarter"]
     rows = []
     for d in ctx.study.dimension_ids:
-        row = {_("Dimension"): _label(ctx, d)}
+        row = {pgettext("column", "Dimension"): _label(ctx, d)}
         for q in h["quarters"]:
             r = pq[(pq["quarter"] == q) & (pq["metric"] == d)]
             row[q] = T.value(d, r["estimate"].iloc[0], ctx.study) if len(r) else P.DASH
@@ -222,10 +225,10 @@ def changes_table(ctx) -> pd.DataFrame:
     rows = []
     for m in _tracked(ctx, h["per_quarter"]):
         for r in ch[ch["metric"] == m].to_dict("records"):
-            rows.append({_("Figure"): _label(ctx, m), _("From"): r["before"], _("To"): r["after"],
-                         _("Change"): T.change(m, r["difference"], ctx.study),
-                         _("CI"): T.ci(m, r["ci_low"], r["ci_high"], ctx.study),
-                         "p": P.fmt_p(r["p"], prefix=False), _("p (Holm)"): P.fmt_p(r["p_holm"], prefix=False)})
+            rows.append({pgettext("column", "Figure"): _label(ctx, m), pgettext("column", "From"): r["before"], pgettext("column", "To"): r["after"],
+                         pgettext("column", "Change"): T.change(m, r["difference"], ctx.study),
+                         pgettext("column", "CI"): T.ci(m, r["ci_low"], r["ci_high"], ctx.study),
+                         "p": P.fmt_p(r["p"], prefix=False), pgettext("column", "p (Holm)"): P.fmt_p(r["p_holm"], prefix=False)})
     return pd.DataFrame(rows)
 
 
@@ -247,7 +250,7 @@ def trend_figure(ctx):
         unit = "%" if scale == 100.0 else mx.lookup(m, ctx.study).unit
         ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
     axes[-1].set_xticks(x, h["quarters"])
-    axes[-1].set_xlabel(_("Quarter"))
+    axes[-1].set_xlabel(pgettext("axis", "Quarter"))
     return fig
 
 
@@ -280,7 +283,7 @@ def control_chart_figure(ctx):
         ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
     step = max(1, len(months) // 8)
     axes[-1].set_xticks(range(0, len(months), step), months[::step])
-    axes[-1].set_xlabel(_("Month"))
+    axes[-1].set_xlabel(pgettext("axis", "Month"))
     return fig
 
 
@@ -291,10 +294,10 @@ def monthly_table(ctx) -> pd.DataFrame:
     metrics = [m for m in TRACKED if m in set(mt["metric"])]
     rows = []
     for month in sorted(mt["month"].unique()):
-        row = {_("Month"): month}
+        row = {pgettext("column", "Month"): month.replace("-", "\u2011")}   # a non-breaking hyphen: the month stays on one line
         sub = mt[mt["month"] == month].set_index("metric")
         survey_n = sub.loc[[m for m in metrics if m in sub.index and m not in trend.PROCESS_MEANS], "n"]
-        row[_("Respondents")] = P.fmt_int(survey_n.max()) if len(survey_n) else P.DASH
+        row[pgettext("column", "Respondents")] = P.fmt_int(survey_n.max()) if len(survey_n) else P.DASH
         for m in metrics:
             row[_label(ctx, m)] = T.value(m, sub.loc[m, "value"], ctx.study) if m in sub.index else P.DASH
         rows.append(row)
@@ -310,7 +313,7 @@ def target_progress_table(ctx) -> pd.DataFrame:
         g = tp[tp["target"] == t.id]
         if g.empty:
             continue
-        row = {_("Target"): t.label}
+        row = {pgettext("column", "Target"): t.label}
         for r in g.to_dict("records"):
             row[r["quarter"]] = f"{T.value(t.metric, r['estimate'], ctx.study)} ({_verdict(r['verdict'])})"
         rows.append(row)
@@ -318,7 +321,8 @@ def target_progress_table(ctx) -> pd.DataFrame:
 
 
 def _verdict(v: str) -> str:
-    return {"met": _("met"), "not met": _("not met"), "undecided": _("undecided"), "not tested": _("not tested")}.get(v, v)
+    return {"met": pgettext("cell", "met"), "not met": pgettext("cell", "not met"), "undecided": pgettext("cell", "undecided"),
+            "not tested": pgettext("cell", "not tested")}.get(v, v)
 
 
 def methods_sentences(ctx) -> list[P.Md]:
