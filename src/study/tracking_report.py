@@ -14,19 +14,11 @@ import pandas as pd
 
 from study import design_analysis as dsa
 from study import figures as F
+from study import i18n, trend
 from study import metrics as mx
 from study import present as P
 from study import tables as T
-from study import trend
-
-try:   # the message catalogue (issue 14); identity until it is present
-    from study.i18n import _, pgettext
-except ImportError:  # pragma: no cover - before the catalogue lands
-    def _(text: str) -> str:
-        return text
-
-    def pgettext(context: str, text: str) -> str:
-        return text
+from study.i18n import _, pgettext
 
 __all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "trend_summary", "quarters_table",
            "dimension_quarters_table", "changes_table", "trend_figure", "control_chart_figure", "chart_sentences",
@@ -110,7 +102,7 @@ def _interval(metric, lo, hi, study) -> str:
 
 
 def _quarter_span(h) -> tuple[str, str, int]:
-    return h["quarters"][0], h["quarters"][-1], len(h["quarters"])
+    return i18n.quarter(h["quarters"][0]), i18n.quarter(h["quarters"][-1]), len(h["quarters"])
 
 
 def _rate(metric, x, study) -> str:
@@ -177,10 +169,9 @@ def chart_sentences(ctx) -> list[P.Md]:
 
 
 def _and(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"; "甲、乙和丙" in Chinese (CLDR, :func:`study.i18n.join_list`)."""
     items = list(dict.fromkeys(items))
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " " + pgettext("list", "and") + " " + items[-1]
+    return "".join(items) if len(items) <= 1 else str(i18n.join_list(items))
 
 
 def quarters_table(ctx) -> pd.DataFrame:
@@ -247,7 +238,7 @@ def trend_figure(ctx):
         est, lo, hi = (s[c].to_numpy(float) * scale for c in ("estimate", "ci_low", "ci_high"))
         ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color=F.OKABE_ITO["blue"], ecolor=F.OKABE_ITO["blue"],
                     elinewidth=1.4, markersize=5, capsize=0, linewidth=1.2)
-        unit = "%" if scale == 100.0 else mx.lookup(m, ctx.study).unit
+        unit = "%" if scale == 100.0 else _unit(ctx, m)
         ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
     axes[-1].set_xticks(x, h["quarters"])
     axes[-1].set_xlabel(pgettext("axis", "Quarter"))
@@ -279,12 +270,17 @@ def control_chart_figure(ctx):
         ax.plot(xx, lim["centre"], color=F.MUTED, linewidth=0.9)
         bad = g["out_of_control"].to_numpy(bool)
         ax.plot(xx[bad], g["value"].to_numpy(float)[bad] * scale, "o", color=F.OKABE_ITO["vermillion"], markersize=6)
-        unit = "%" if scale == 100.0 else mx.lookup(m, ctx.study).unit
+        unit = "%" if scale == 100.0 else _unit(ctx, m)
         ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
     step = max(1, len(months) // 8)
     axes[-1].set_xticks(range(0, len(months), step), months[::step])
     axes[-1].set_xlabel(pgettext("axis", "Month"))
     return fig
+
+
+def _unit(ctx, metric: str) -> str:
+    m = mx.lookup(metric, ctx.study)
+    return m.unit_zh if i18n.language() == "zh" and m.unit_zh else m.unit
 
 
 def monthly_table(ctx) -> pd.DataFrame:
