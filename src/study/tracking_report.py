@@ -164,7 +164,7 @@ def chart_sentences(ctx) -> list[P.Md]:
     if not out:
         judged = ch[ch["lcl"].notna()]
         out.append(P.md("No month from {} to {} lay outside the control limits set on the months of {} to {}.",
-                        judged["month"].min(), judged["month"].max(), *tr.chart_baseline))
+                        judged["month"].min(), judged["month"].max(), *(i18n.quarter(q) for q in tr.chart_baseline)))
     return out
 
 
@@ -333,5 +333,5 @@ def methods_sentences(ctx) -> list[P.Md]:
                         "an X-bar chart for means with the month's respondents as the subgroup, an individuals chart for the "
                         "queue log's monthly means; limits at three standard errors from the months of {} to {} (months "
                         "outside them set aside and the limits recomputed), charted values unweighted.",
-                        tr.chart_baseline[0], tr.chart_baseline[1]))
+                        i18n.quarter(tr.chart_baseline[0]), i18n.quarter(tr.chart_baseline[1])))
     return out
