@@ -83,7 +83,8 @@ $(DATA_DIR)/processed/%/manifest.json: $$(wildcard $(DATA_DIR)/raw/$$*/*) $(STUD
 report: reports/$(QUARTER)/$(REPORT_FILE) ## Render the report for QUARTER against BASELINE (default: the latest two quarters); LANG=zh or LANG=en,zh for Chinese
 
 # One rule per quarter, so `make -j2 reports/2025Q1/report.pdf reports/2025Q2/report.pdf` renders both.
-reports/%/report.pdf: $(DATA_DIR)/processed/%/manifest.json $$(if $$(call previous,$$*),$(DATA_DIR)/processed/$$(call previous,$$*)/manifest.json) \
+# Every quarter present is prepared first: the report tracks the whole history (issue 13).
+reports/%/report.pdf: $(DATA_DIR)/processed/%/manifest.json $(foreach q,$(QUARTERS),$(DATA_DIR)/processed/$(q)/manifest.json) \
 		$(STUDY) $(NOTEBOOKS) $(SOURCES) | $(SETUP_DONE)
 	$(PY) -m study report --quarter $* --baseline "$(if $(filter $*,$(QUARTER)),$(BASELINE),$(call previous,$*))" --data-dir $(DATA_DIR) --study $(STUDY)
 

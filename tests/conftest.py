@@ -149,7 +149,11 @@ def prepared_sample(tmp_path_factory, study):
 
 @pytest.fixture(scope="session")
 def sample_frames(prepared_sample):
-    """The prepared sample's processed survey and process times, per quarter."""
+    """The prepared sample's processed survey and process times (None where a quarter has no queue log), per quarter."""
     data_dir, truth = prepared_sample
-    return {q: {d: pd.read_parquet(data_dir / "processed" / q / f"{d}.parquet") for d in ("survey", "process_times")}
-            for q in truth["quarters"]}
+
+    def read(q, d):
+        path = data_dir / "processed" / q / f"{d}.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    return {q: {d: read(q, d) for d in ("survey", "process_times")} for q in truth["quarters"]}

@@ -265,3 +265,58 @@ def _plural_after_one(gen, doc):
     pat = re.compile(r"(?<![\d.,])\b1 (banks|branches|tickets|queue tickets|respondents|questionnaires|improvement measures|"
                      r"measures|dimensions|competitors|items|quarters|targets|problems|areas)\b")
     return [_around(doc.text, m) for m in pat.finditer(doc.text)][:3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling design and tracking across quarters (issue 13)
+
+
+@check("tracking_sections_match_quarters")
+def _tracking_sections(gen, doc):
+    """A trend needs three quarters, a change two: no "Trend across quarters" with fewer than three quarters,
+    no "Tracking across quarters" with one."""
+    n = len(gen.quarters)
+    out = []
+    for _tag, text in doc.headings:
+        if re.search(r"Trend across quarters", text) and n < 3:
+            out.append(f"heading '{text}' with {n} quarter(s)")
+        if re.search(r"Tracking across quarters", text) and n < 2:
+            out.append(f"heading '{text}' with {n} quarter(s)")
+    return out
+
+
+_TREND = re.compile(r"(rose|fell) over the (\d+) quarters from (\d{4}Q[1-4]) to (\d{4}Q[1-4]): ([+−-]?[\d.]+)(?: pp)? per quarter "
+                    r"\(\d+ % CI \[([+−-]?[\d.]+)(?: pp)?, ([+−-]?[\d.]+)(?: pp)?\]\)")
+
+
+def _num(s: str) -> float:
+    return float(s.replace("−", "-").replace("+", ""))
+
+
+@check("trend_direction_matches_its_interval")
+def _trend_direction(gen, doc):
+    """'rose' only with the slope's interval above zero, 'fell' only below; the quarters counted are the study's."""
+    out = []
+    for m in _TREND.finditer(doc.text):
+        word, n, first, last, slope, lo, hi = m.groups()
+        slope, lo, hi = _num(slope), _num(lo), _num(hi)
+        if (word == "rose" and not (lo > 0 and slope > 0)) or (word == "fell" and not (hi < 0 and slope < 0)):
+            out.append(f"'{word}' with slope {slope} and interval [{lo}, {hi}]: {_around(doc.text, m)}")
+        if int(n) != len(gen.quarters) or first != gen.quarters[0] or last != gen.quarters[-1]:
+            out.append(f"{n} quarters {first}-{last} but the study has {gen.quarters}: {_around(doc.text, m)}")
+    return out
+
+
+@check("weighting_rule_matches_the_study")
+def _weighting_rule(gen, doc):
+    """The methods appendix says the estimates are weighted exactly when the study declares a sampling design."""
+    a = doc.chapter("Appendix A")
+    if not a:
+        return []
+    says_none = "declares no sampling design" in a
+    says_strata = "The sample is stratified by" in a
+    if gen.sampling and (says_none or not says_strata):
+        return ["the study declares sampling but Appendix A does not say the figures are weighted"]
+    if not gen.sampling and (says_strata or not says_none):
+        return ["the study declares no sampling but Appendix A does not say the figures are unweighted"]
+    return []

@@ -15,7 +15,7 @@ from study import process
 @pytest.fixture(scope="module")
 def its(prepared_sample, study):
     data_dir, truth = prepared_sample
-    sources = [data_dir / "processed" / q / "process_times.parquet" for q in truth["quarters"]]
+    sources = [data_dir / "processed" / q / "process_times.parquet" for q in truth["process_times"]]
     weekly = process.weekly_series(sources, study)
     return process.its_by_measure(sources, study, weekly=weekly).set_index(["metric", "group"]), truth
 

@@ -29,8 +29,14 @@ CHAPTERS = ["Executive summary", "Current state", "Problems found", "Improvement
             "Effect evaluation", "Conclusions and recommendations", "Methods", "Data quality", "Provenance"]
 
 
-def small_sample(data_dir, every: int = 8):
-    """The shipped sample's raw quarters in ``data_dir/raw``, with every ``every``-th ticket only."""
+def small_sample(data_dir, every: int = 8, history: bool = False):
+    """The shipped sample's raw quarters in ``data_dir/raw``, with every ``every``-th ticket only; with
+    ``history`` also the earlier quarters (survey only), which the report tracks (issue 13)."""
+    if history:
+        for src in sorted((ROOT / "data" / "raw").glob("[0-9][0-9][0-9][0-9]Q[1-4]")):
+            if src.name not in QUARTERS:
+                (data_dir / "raw" / src.name).mkdir(parents=True)
+                shutil.copy(src / "survey.csv", data_dir / "raw" / src.name)
     for q in QUARTERS:
         src = ROOT / "data" / "raw" / q
         dst = data_dir / "raw" / q
@@ -47,12 +53,12 @@ def small_sample(data_dir, every: int = 8):
 def rendered(tmp_path_factory, study):
     if report.find_chromium() is None:  # pragma: no cover - make setup installs it
         pytest.fail("Chromium is needed to print the PDF: run `make setup` (installs chromium, fonts-noto-cjk)")
-    data_dir = small_sample(tmp_path_factory.mktemp("small"))
+    data_dir = small_sample(tmp_path_factory.mktemp("small"), history=True)
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDY_PSEUDONYM_KEY", "test-key-not-secret")
     mp.setenv(i18n.STRICT_ENV, "1")   # a text without a translation fails the Chinese render
     try:
-        for q in QUARTERS:
+        for q in sorted(p.name for p in (data_dir / "raw").iterdir() if p.is_dir()):
             validate.prepare_quarter(study, DEFAULT_STUDY_FILE, data_dir, q)
         out = tmp_path_factory.mktemp("reports")
         # both languages from one run (issue 14): the Chinese report reads every result from the run's cache
@@ -121,6 +127,23 @@ def test_executed_notebooks_are_kept(rendered):
     names = sorted(p.name for p in res.notebooks)
     assert names == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert all(p.is_file() for p in res.notebooks)
+
+
+def test_the_report_finds_the_known_trend_and_out_of_control_month(rendered):
+    """truth.json: satisfaction rises until 2024Q2 and 2024-11 is out of control; the design weights the
+    bank-wide figures (Appendix A shows weighted and unweighted side by side)."""
+    import json
+
+    _, html, pdf_text, ctx = rendered
+    flat = _flat(pdf_text)
+    truth = json.loads((ROOT / "data" / "raw" / "truth.json").read_text(encoding="utf-8"))
+    first, last, n = truth["quarters"][0], truth["quarters"][-1], len(truth["quarters"])
+    assert f"Overall satisfaction (0-100) rose over the {n} quarters from {first} to {last}" in flat
+    assert f"In {truth['tracking']['out_of_control_month']}, Overall satisfaction (0-100)" in flat
+    assert "fell below the lower control limit" in flat
+    assert "The sample is stratified by branch" in flat and "Weighted and unweighted estimates side by side" in flat
+    for title in ("Trend across quarters", "Tracking across quarters", "Monthly statistics", "Control charts of the monthly"):
+        assert title in flat, title
 
 
 # ---------------------------------------------------------------------------------------------

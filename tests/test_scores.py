@@ -164,19 +164,28 @@ def sample(study, prepared_sample, sample_frames):
 
 
 def test_sample_scores_recover_population_truth(sample):
+    """The sample is a stratified sample with unequal weights (study.yml sampling): the population values
+    are recovered by the design-based estimates (study.design); the simple-random-sample estimators of
+    this module are the design module's unweighted columns (tests/test_design_sample.py shows their bias)."""
+    from study import design
+
     study, survey, process, truth = sample
     pop = truth["population"]
+    est = design.estimates(survey, study, "2025Q1", level=0.999)
     dims = scores.dimension_scores(survey, study)
     for d, target in pop["dimension_scores_0_100"].items():
-        x = dims[f"{d}_0_100"].dropna()
-        se = x.std(ddof=1) / np.sqrt(len(x))
-        assert abs(x.mean() - target) < 4 * se, (d, x.mean(), target)
+        assert abs(est.loc[d, "estimate"] - target) < 4 * est.loc[d, "se"], (d, est.loc[d, "estimate"], target)
+        assert dims[f"{d}_0_100"].mean() == pytest.approx(est.loc[d, "unweighted"], abs=1e-9)
+    assert est.loc["csat_top2", "ci_low"] <= pop["csat_top2"] <= est.loc["csat_top2", "ci_high"]
+    assert est.loc["csat_mean_0_100", "ci_low"] <= pop["overall_satisfaction_0_100"] <= est.loc["csat_mean_0_100", "ci_high"]
+    assert est.loc["nps", "ci_low"] <= pop["nps"] <= est.loc["nps", "ci_high"]
     sat = study.questionnaire.outcomes.overall_satisfaction.column
     c = scores.csat(survey[sat], level=0.999)
-    assert c["top2_ci_low"] <= pop["csat_top2"] <= c["top2_ci_high"]
-    assert c["mean_0_100_ci_low"] <= pop["overall_satisfaction_0_100"] <= c["mean_0_100_ci_high"]
+    assert c["top2"] == pytest.approx(est.loc["csat_top2", "unweighted"], abs=1e-12)
+    assert c["top2_ci_low"] == pytest.approx(est.loc["csat_top2", "unweighted_ci_low"], abs=1e-12)
+    assert c["mean_0_100"] == pytest.approx(est.loc["csat_mean_0_100", "unweighted"], abs=1e-9)
     n = scores.nps(survey[study.questionnaire.outcomes.recommend.column], level=0.999)
-    assert n["ci_low"] <= pop["nps"] <= n["ci_high"] and n["adj_ci_low"] <= pop["nps"] <= n["adj_ci_high"]
+    assert n["nps"] == pytest.approx(est.loc["nps", "unweighted"], abs=1e-9)
 
 
 def test_sample_study_sqi_overall_and_per_branch(sample):

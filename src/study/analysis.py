@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from study import benchmark as bm
+from study import design_analysis as dsa
 from study import drivers as drv
 from study import effects as eff
 from study import i18n, io
@@ -192,7 +193,7 @@ def satisfaction_summary(ctx: Context) -> pd.DataFrame:
                              "ci_low": lo_, "ci_high": hi_, "n": len(k)})
     out = pd.DataFrame(rows)
     out.insert(3, "label", out["metric"].map(lambda m: mx.get(study, m).label))
-    return out
+    return dsa.summary(ctx, out)   # design-based with study.yml sampling
 
 
 def dimension_table(ctx: Context) -> pd.DataFrame:
@@ -227,7 +228,7 @@ def _dimension_table(ctx: Context) -> pd.DataFrame:
                 row.update({"change": m - row["baseline"], "change_ci_low": np.nan,
                             "change_ci_high": np.nan, "p": np.nan, "g": np.nan})
         rows.append(row)
-    out = pd.DataFrame(rows)
+    out = dsa.dimensions(ctx, pd.DataFrame(rows))   # design-based with study.yml sampling
     if base is not None:
         p = out["p"].to_numpy(dtype=float)
         ok = ~np.isnan(p)
@@ -313,12 +314,13 @@ def drivers(ctx: Context) -> dict:
             model = drv.driver_regression(data, outcome, dims, level=ctx.level)
         except np.linalg.LinAlgError:
             return skipped(i18n.NP_("reason", "the dimension scores are linearly dependent in this quarter's data"))
-        lmg = drv.relative_importance(data, outcome, dims, method="lmg", n_boot=ctx.n_boot, seed=ctx.seed, level=ctx.level)
+        lmg = drv.relative_importance(data, outcome, dims, method="lmg", n_boot=ctx.n_boot, seed=ctx.seed, level=ctx.level,
+                                      **dsa.lmg_weights(ctx, data))   # weighted with study.yml sampling
         try:
             ologit = drv.ordered_logit_check(data, outcome, dims, lmg=lmg)
         except (ValueError, np.linalg.LinAlgError):
             ologit = None  # fewer than 3 answer categories, or no fit: the check is left out and the text says nothing of it
-        performance = data[dims].mean()
+        performance = dsa.weighted_performance(ctx, data, dims)
         ipa = drv.importance_performance(lmg, performance)
         lmg = lmg.assign(label=lmg["predictor"].map(study.label))
         return {"data": data, "outcome": outcome, "model": model, "lmg": lmg, "ologit": ologit, "ipa": ipa,
@@ -392,7 +394,7 @@ def _headline(ctx: Context) -> pd.DataFrame:
                 row.update({"baseline": _level(kind, base), "n_before": len(base),
                             "change": _level(kind, cur) - _level(kind, base)})
         rows.append(row)
-    out = pd.DataFrame(rows)
+    out = dsa.headline(ctx, pd.DataFrame(rows))   # design-based with study.yml sampling
     s = sqi_table(ctx)
     if s is not None and "all" in s.index and pd.notna(s.loc["all"].get("sqi_current", np.nan)):
         row = {"metric": "sqi", "label": mx.SQI.label, "better": "higher", "current": s.loc["all", "sqi_current"] * 100}
@@ -445,6 +447,7 @@ def targets(ctx: Context) -> pd.DataFrame:
                  "status": "not measured",
                  "note": i18n.NP_("reason", "its data source was not supplied for the quarters it compares")}
                 for t in study.targets if t.id not in ok]
+        res = dsa.targets(ctx, res)   # design-based with study.yml sampling
         out = pd.concat([res, pd.DataFrame(rows)], ignore_index=True) if rows else res
         if not out.empty:  # study order
             order = {t.id: i for i, t in enumerate(study.targets)}
@@ -463,11 +466,12 @@ def sqi_table(ctx: Context) -> pd.DataFrame | None:
         need = {"process_times" if i.source == "process" else "survey" for i in study.sqi}
         if not need <= sources(ctx):
             return None
-        cur = _suppress_small_branches(sc.study_sqi(ctx.current.survey, ctx.current.process_times, ctx.study),
-                                       ctx.current.survey, study)
+        cur = _suppress_small_branches(dsa.sqi(ctx, ctx.current, sc.study_sqi(ctx.current.survey, ctx.current.process_times,
+                                                                              ctx.study)), ctx.current.survey, study)
         out = cur.add_suffix("_current")
         if ctx.baseline is not None and need <= sources(ctx, both=True):
-            base = _suppress_small_branches(sc.study_sqi(ctx.baseline.survey, ctx.baseline.process_times, ctx.study),
+            base = _suppress_small_branches(dsa.sqi(ctx, ctx.baseline, sc.study_sqi(ctx.baseline.survey,
+                                                                                    ctx.baseline.process_times, ctx.study)),
                                             ctx.baseline.survey, study)
             out = out.join(base.add_suffix("_baseline"))
         return out

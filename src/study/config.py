@@ -174,6 +174,75 @@ class Measure(_Model):
         return self
 
 
+class RakeMargin(_Model):
+    """A known margin the weights are raked (or, alone, post-stratified) to: shares of a survey column's values."""
+
+    column: str
+    shares: dict[str, float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> "RakeMargin":
+        if any(v <= 0 for v in self.shares.values()):
+            raise ValueError(f"margin '{self.column}': every share must be positive")
+        _check_weights(list(self.shares.values()), f"sampling.rake[{self.column}].shares")
+        return self
+
+
+class Sampling(_Model):
+    """The survey's sampling design (study.yml ``sampling``).
+
+    ``strata``: the survey column whose values are the strata (``branch_id``, ``segment`` or
+    ``channel``). Stratum population sizes: ``population`` (stratum -> size, every quarter),
+    ``population_by_quarter`` (quarter -> stratum -> size, overriding it), or ``population_source:
+    process_times`` (the quarter's queue-log ticket counts per branch). Or a ``weight`` column in the
+    survey. ``rake``: optional known margins (shares of a column's values); one margin is a
+    post-stratification. ``basis``: what a population unit is (customers or visits), for the report.
+    """
+
+    strata: Literal["branch_id", "segment", "channel"] | None = None
+    population: dict[str, float] = Field(default_factory=dict)
+    population_by_quarter: dict[str, dict[str, float]] = Field(default_factory=dict)
+    population_source: Literal["study", "process_times"] = "study"
+    weight: str | None = None
+    rake: list[RakeMargin] = Field(default_factory=list)
+    basis: Literal["customers", "visits"] = "customers"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Sampling":
+        sized = bool(self.population or self.population_by_quarter) or self.population_source == "process_times"
+        if self.weight is None and not sized:
+            raise ValueError("declare stratum population sizes (population, population_by_quarter or population_source: "
+                             "process_times) with strata, or a weight column")
+        if sized and self.strata is None:
+            raise ValueError("population sizes need strata: name the survey column whose values are the strata")
+        if self.weight is not None and sized:
+            raise ValueError("give either a weight column or stratum population sizes, not both")
+        if self.population_source == "process_times" and self.strata != "branch_id":
+            raise ValueError("population_source: process_times counts tickets per branch; it needs strata: branch_id")
+        for q in self.population_by_quarter:
+            if not QUARTER_PATTERN.match(str(q)):
+                raise ValueError(f"population_by_quarter: '{q}' is not a quarter of the form 2025Q1")
+        for sizes in [self.population, *self.population_by_quarter.values()]:
+            if any(v <= 0 for v in sizes.values()):
+                raise ValueError("population sizes must be positive")
+        if len({m.column for m in self.rake}) < len(self.rake):
+            raise ValueError("rake: a column appears twice")
+        return self
+
+
+class Tracking(_Model):
+    """Tracking across quarters: the baseline period of the control charts (first and last quarter)."""
+
+    chart_baseline: list[str] = Field(min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _quarters(self) -> "Tracking":
+        a, b = self.chart_baseline
+        if not (QUARTER_PATTERN.match(a) and QUARTER_PATTERN.match(b)) or a > b:
+            raise ValueError("chart_baseline: two quarters of the form 2025Q1, the first not after the second")
+        return self
+
+
 class BenchmarkMetric(_Model):
     id: str
     label: str
@@ -254,6 +323,8 @@ class Study(_Model):
     targets: list[Target] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
     benchmark: Benchmark | None = None
+    sampling: Sampling | None = None
+    tracking: Tracking | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -328,7 +399,31 @@ class Study(_Model):
                 raise _KeyError(f"sqi[{i}].id",
                                 f"unknown indicator '{s.id}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
             self._check_available(s.id, f"sqi[{i}].id")
+        if self.sampling is not None:
+            self._check_sampling(self.sampling)
         return self
+
+    def _check_sampling(self, sp: "Sampling") -> None:
+        """Strata and rake margins name declared values of declared survey columns."""
+        declared = {"branch_id": self.branch_ids, "segment": [s.id for s in self.segments],
+                    "channel": [c.id for c in self.channels]}
+        if sp.strata is not None and not declared[sp.strata]:
+            raise _KeyError("sampling.strata", f"'{sp.strata}' is not declared in this study; strata must be a declared column")
+        for where, sizes in [("sampling.population", sp.population),
+                             *((f"sampling.population_by_quarter.{q}", v) for q, v in sp.population_by_quarter.items())]:
+            unknown = sorted(set(sizes) - set(declared.get(sp.strata or "", [])))
+            if unknown:
+                raise _KeyError(where, f"{unknown} are not values of {sp.strata}; expected ids among {declared[sp.strata]}")
+        if sp.weight is not None and sp.weight in set(SURVEY_COLUMNS) | set(self.item_ids) | {o.column for o in self.outcomes}:
+            raise _KeyError("sampling.weight", f"'{sp.weight}' is already a survey column of another kind; name the weight column")
+        for i, m in enumerate(sp.rake):
+            if m.column not in declared or not declared[m.column]:
+                raise _KeyError(f"sampling.rake[{i}].column", f"'{m.column}' is not a declared survey column (branch_id, segment, channel)")
+            unknown = sorted(set(m.shares) - set(declared[m.column]))
+            missing = sorted(set(declared[m.column]) - set(m.shares))
+            if unknown or missing:
+                raise _KeyError(f"sampling.rake[{i}].shares", f"shares must name every value of {m.column} once "
+                                                              f"(unknown: {unknown}, missing: {missing})")
 
     def _check_available(self, metric: str, loc: str) -> None:
         """A metric named by sqi/targets/measures must be computable from what the study declares."""

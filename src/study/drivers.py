@@ -325,8 +325,27 @@ def _bootstrap_covs(Z: np.ndarray, n_boot: int, rng: np.random.Generator, chunk:
     return out
 
 
+def _bootstrap_covs_design(Z: np.ndarray, w: np.ndarray, strata: np.ndarray, n_boot: int,
+                           rng: np.random.Generator) -> np.ndarray:
+    """Weighted covariance matrices of ``n_boot`` stratified bootstrap resamples: in every stratum
+    n_h rows drawn with replacement from its n_h rows, each drawn row keeping its design weight
+    (the with-replacement bootstrap of a stratified sample; the finite population correction is
+    ignored, which is conservative when sampling fractions are small). Scale factors cancel in R²,
+    so the covariance is the weighted mean cross-product without a degrees-of-freedom factor."""
+    n, q = Z.shape
+    groups = [np.flatnonzero(strata == h) for h in pd.unique(strata)]
+    out = np.empty((n_boot, q, q))
+    for b in range(n_boot):
+        counts = np.zeros(n)
+        for g in groups:
+            np.add.at(counts, g[rng.integers(0, len(g), len(g))], 1.0)
+        out[b] = np.cov(Z, rowvar=False, aweights=counts * w, ddof=0)
+    return out
+
+
 def relative_importance(data: pd.DataFrame, outcome: str, predictors, method: str = "lmg", n_boot: int = 1000,
-                        seed=None, level: float = 0.95) -> pd.DataFrame:
+                        seed=None, level: float = 0.95, weights: str | None = None,
+                        strata: str | None = None) -> pd.DataFrame:
     """Relative importance of each predictor for ``outcome``: one row per predictor.
 
     Columns: predictor, importance (share of variance explained attributed to the predictor; the
@@ -338,8 +357,15 @@ def relative_importance(data: pd.DataFrame, outcome: str, predictors, method: st
     covariance matrix, as ``relaimpo::calc.relimp(type="lmg")`` (Grömping 2006).
     method="relative_weights": Johnson (2000).
     Practical up to about p = 15 predictors (2^p subsets).
+
+    ``weights`` (a column of design weights, e.g. :mod:`study.design`'s ``_weight``) and ``strata``
+    (a column): the decomposition of the weighted covariance matrix, the population's LMG under
+    the sampling design, with a stratified bootstrap (:func:`_bootstrap_covs_design`). Without them,
+    as before.
     """
     predictors = _check_lists(outcome, predictors)
+    if weights is not None:
+        return _relative_importance_design(data, outcome, predictors, method, n_boot, seed, level, weights, strata)
     if method not in ("lmg", "relative_weights"):
         raise ValueError("method must be 'lmg' or 'relative_weights'")
     p = len(predictors)
@@ -373,6 +399,41 @@ def relative_importance(data: pd.DataFrame, outcome: str, predictors, method: st
         out["ci_high"] = np.nan
     out.attrs.update({"r2": r2, "n": n, "method": method, "n_boot": int(n_boot or 0), "level": level,
                       "outcome": outcome})
+    return out
+
+
+def _relative_importance_design(data, outcome, predictors, method, n_boot, seed, level, weights, strata) -> pd.DataFrame:
+    p = len(predictors)
+    if method == "lmg" and p > 18:
+        raise ValueError(f"exact LMG over 2^{p} subsets is too large; use method='relative_weights' or fewer predictors")
+    cols = [outcome, *predictors]
+    df = _numeric_frame(data, cols, "relative_importance")
+    keep = df.notna().all(axis=1).to_numpy()
+    w = pd.to_numeric(data[weights], errors="coerce").to_numpy(float)[keep]
+    if not np.isfinite(w).all() or (w <= 0).any():
+        raise ValueError(f"relative_importance: weight column '{weights}' needs a positive weight for every row")
+    h = data[strata].astype(str).to_numpy()[keep] if strata is not None else np.zeros(int(keep.sum()), dtype=object)
+    Z = df.to_numpy()[keep]
+    n = len(Z)
+    if n <= p + 1:
+        raise ValueError(f"relative_importance: {n} complete rows for {p} predictors; need more rows")
+    if (Z.std(axis=0) == 0).any():
+        raise ValueError("relative_importance: a column is constant; drop it")
+    fn = lmg_from_cov if method == "lmg" else relative_weights_from_cov
+    imp = fn(np.cov(Z, rowvar=False, aweights=w, ddof=0))
+    r2 = float(imp.sum())
+    out = pd.DataFrame({"predictor": predictors, "importance": imp, "share": imp / r2})
+    out["rank"] = out["importance"].rank(ascending=False, method="min").astype(int)
+    out["ci_low"] = np.nan
+    out["ci_high"] = np.nan
+    if n_boot and n_boot > 0:
+        boot = fn(_bootstrap_covs_design(Z, w, h, int(n_boot), np.random.default_rng(seed)))
+        a = (1 - level) / 2
+        out["ci_low"] = np.quantile(boot, a, axis=0)
+        out["ci_high"] = np.quantile(boot, 1 - a, axis=0)
+        out.attrs["boot"] = boot
+    out.attrs.update({"r2": r2, "n": n, "method": method, "n_boot": int(n_boot or 0), "level": level,
+                      "outcome": outcome, "weights": weights, "strata": strata})
     return out
 
 

@@ -712,6 +712,10 @@ def headline_notes(ctx: Context) -> list[P.Md]:
     tests = [P.md("Welch t for means"), P.md("two-proportion test (continuity-corrected) for shares")]
     if "nps" in mx.registry(ctx.study):
         tests.append(P.md("z test of the NPS difference"))
+    if ctx.study.sampling is not None:   # survey figures on the sampling design (study.design_analysis)
+        tests = [P.md("design-based t for the survey figures (weighted, Taylor-linearised)")] + (
+            [P.md("Welch t for the queue log's means"), P.md("two-proportion test (continuity-corrected) for its shares")]
+            if ctx.has("process_times") else [])
     return [P.md("Change = {} − {}; shares in percentage points (pp). Tests: {}; CI at {}; α = {} (rule CHANGE).",
                  ctx.quarter, ctx.baseline_quarter, _comma(tests), _level(ctx),
                  P.fmt_num(ctx.study.alpha, 2, leading_zero=False))] + sqi
@@ -796,7 +800,13 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
     c = cur.loc["csat_mean_0_100"]
     top2 = (P.fmt_pct(cur.loc["csat_top2", "value"]),
             P.fmt_ci(cur.loc["csat_top2", "ci_low"] * 100, cur.loc["csat_top2", "ci_high"] * 100, 1))
-    if (o.scale.min, o.scale.max) == (1, 5):
+    if (o.scale.min, o.scale.max) == (1, 5) and st.sampling is not None:   # the design-based (logit) interval
+        who = P.md("{} are satisfied or very satisfied ({} %, design-based)", *top2)
+    elif st.sampling is not None:
+        who = P.md("{} answer {}–{} on the {} scale ({} %, design-based)", top2[0],
+                   *(f"{v:g}" for v in mx.top2_range(o.scale.min, o.scale.max)), mx.scale_text(o.scale.min, o.scale.max),
+                   top2[1])
+    elif (o.scale.min, o.scale.max) == (1, 5):
         who = P.md("{} are satisfied or very satisfied ({} %, Wilson)", *top2)
     else:
         who = P.md("{} answer {}–{} on the {} scale ({} %, Wilson)", top2[0],
@@ -822,7 +832,10 @@ def score_notes(ctx: Context) -> list[P.Md]:
                  "reverse-keyed items recoded; the convention of the seed report.", **values) if ctx.study.reverse_items else
             P.md("Score = (mean of the dimension's items − {lo}) / ({hi} − {lo}) × 100 on the {rng} item scale; the "
                  "convention of the seed report.", **values))
-    if ctx.baseline is not None:
+    if ctx.baseline is not None and ctx.study.sampling is not None:   # scores and changes on the design (design_analysis)
+        text = P.join([text, P.md("Scores weighted, change tested on the sampling design; p adjusted by Holm over the "
+                                  "dimensions.")])
+    elif ctx.baseline is not None:
         text = P.join([text, P.md("Change tested by Welch t; p adjusted by Holm over the dimensions; g = Hedges' g.")])
     return [text]
 

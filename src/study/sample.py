@@ -49,7 +49,9 @@ from study.process import erlang_c
 from study.reliability import cronbach_alpha
 
 DEFAULT_SEED = 20250401
-QUARTERS = ("2025Q1", "2025Q2")
+QUARTERS = ("2023Q3", "2023Q4", "2024Q1", "2024Q2", "2024Q3", "2024Q4", "2025Q1", "2025Q2")
+BASELINE = "2025Q1"         # the quarter before the first measure: calibrated to the digest, 735 valid questionnaires
+QUEUE_LOG_FROM = "2025Q1"   # the queue system's export starts here; earlier quarters ship the survey only
 ISSUED_PER_QUARTER = 800
 # Invalid questionnaires per quarter by the reason the validator gives (one reason per row).
 SURVEY_INVALID = {
@@ -76,9 +78,16 @@ ITEM_NOISE_SD = {"innovation": 0.75}   # item noise SD per dimension (default be
 DEFAULT_ITEM_NOISE_SD = 0.5
 SATISFACTION_NOISE_SD = 0.40
 RECOMMEND_NOISE_SD = 1.3
-PILOT_EFFICIENCY_SHIFT = 0.30   # latent efficiency, item points (1-5 scale)
+PILOT_EFFICIENCY_SHIFT = 0.45   # latent efficiency, item points (1-5 scale): a DiD power near 0.95 after Holm (MDE ~5.6 points)
 PILOT_WAITING_CHANGE = -0.20    # relative change of every wait in pilot branches after the start
 POPULATION_N = 400_000
+# The sampling design (study.yml ``sampling``) and tracking across quarters, see _design_shift.
+BRANCH_SIZE_EFFECT = 0.25   # latent item points per unit of log population size: bigger branches less satisfied
+TREND_PER_QUARTER = 0.06    # latent item points per quarter, every dimension (and so the outcomes), ...
+TREND_UNTIL = "2024Q2"      # ... rising until this quarter, level after it (an improvement programme, then a plateau)
+SHOCK_MONTH = "2024-11"     # a month out of control: a core-system migration
+SHOCK_SHIFT = -0.8          # latent item points, every respondent interviewed in SHOCK_MONTH
+QUARTER_POPULATION_N = 200_000
 
 SEGMENT_SHARES = {"mass": 0.70, "affluent": 0.25, "private_banking": 0.05}
 CHANNEL_SHARES = {"branch": 0.50, "online_banking": 0.20, "mobile_banking": 0.30}
@@ -149,7 +158,8 @@ def _calibrate_means(study: Study, seed: int) -> dict[str, float]:
 
 
 def _respondents(study: Study, n: int, rng: np.random.Generator, means: dict[str, float],
-                 pilot_mask: np.ndarray, satisfaction_shift: float, recommend_shift: float) -> pd.DataFrame:
+                 pilot_mask: np.ndarray, satisfaction_shift: float, recommend_shift: float,
+                 shift: np.ndarray | float = 0.0) -> pd.DataFrame:
     """Items (as answered: reverse-keyed items reversed), dimension scores and outcomes for n people."""
     q = study.questionnaire
     lo, hi = q.scale.min, q.scale.max
@@ -157,7 +167,7 @@ def _respondents(study: Study, n: int, rng: np.random.Generator, means: dict[str
     frame: dict[str, np.ndarray] = {}
     scores = {}
     for dim, items in study.scales.items():
-        latent = means[dim] + GENERAL_LOADING * g + SPECIFIC_SD * rng.standard_normal(n)
+        latent = means[dim] + shift + GENERAL_LOADING * g + SPECIFIC_SD * rng.standard_normal(n)
         if dim == "efficiency":
             latent = latent + PILOT_EFFICIENCY_SHIFT * pilot_mask
         answers = []
@@ -227,9 +237,11 @@ def _survey_quarter(study: Study, quarter: str, qi: int, followup: bool, rng: np
     branch = branches[np.arange(n) % len(branches)]   # stratified: equal allocation over branches
     rng.shuffle(branch)
     pilot = np.isin(branch, measure.pilot) & followup if measure else np.zeros(n, bool)
-    data = _respondents(study, n, rng, means, pilot.astype(float), *shifts)
-    data = data[[c for c in data.columns if not c.startswith("_")]]
     days = _working_days(quarter)
+    interview = rng.integers(0, len(days), n)
+    shift = _design_shift(study, quarter, branch, [days[i] for i in interview])
+    data = _respondents(study, n, rng, means, pilot.astype(float), *shifts, shift=shift)
+    data = data[[c for c in data.columns if not c.startswith("_")]]
     yy, qq = quarter[2:4], quarter[-1]
     front = pd.DataFrame({
         "respondent_id": [f"R{yy}Q{qq}-{i:06d}" for i in range(1, n + 1)],
@@ -238,7 +250,7 @@ def _survey_quarter(study: Study, quarter: str, qi: int, followup: bool, rng: np
         "branch_id": branch,
         "segment": rng.choice(list(SEGMENT_SHARES), n, p=list(SEGMENT_SHARES.values())),
         "channel": rng.choice(list(CHANNEL_SHARES), n, p=list(CHANNEL_SHARES.values())),
-        "interview_date": [days[i].isoformat() for i in rng.integers(0, len(days), n)],
+        "interview_date": [days[i].isoformat() for i in interview],
     })
     df = pd.concat([front, data], axis=1).astype(object)
     comment = np.where(rng.random(n) < 0.08, rng.choice(COMMENTS, n), "")
@@ -293,6 +305,100 @@ def _corrupt_survey(study: Study, df: pd.DataFrame, quarter: str, plan: dict[str
                 raise ValueError(reason)
         k += count
     return {"issued": n, "valid": n - total, "invalid": total, "invalid_by_reason": dict(plan)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling design and tracking (study.yml ``sampling``; issue 13)
+
+
+def _branch_sizes(study: Study, quarter: str) -> dict[str, float]:
+    """Population size of each branch in ``quarter`` from study.yml ``sampling`` (equal sizes without it)."""
+    sp = study.sampling
+    if sp is None or sp.strata != "branch_id" or sp.population_source != "study":
+        return {b: 1.0 for b in study.branch_ids}
+    sizes = {**sp.population, **sp.population_by_quarter.get(quarter, {})}
+    return {b: float(sizes.get(b, 0.0)) for b in study.branch_ids}
+
+
+def _branch_shifts(study: Study, quarter: str) -> dict[str, float]:
+    """Latent shift of each branch: −BRANCH_SIZE_EFFECT × (log size − its population-weighted mean), so
+    the population's average shift is 0 and small branches, over-represented by an equal allocation,
+    are the more satisfied ones (the unweighted estimate is biased upwards)."""
+    sizes = _branch_sizes(study, quarter)
+    total = sum(sizes.values())
+    logs = {b: math.log(v) for b, v in sizes.items() if v > 0}
+    centre = sum(sizes[b] / total * v for b, v in logs.items())
+    return {b: -BRANCH_SIZE_EFFECT * (logs[b] - centre) if b in logs else 0.0 for b in study.branch_ids}
+
+
+def _quarter_index(quarter: str) -> int:
+    return int(quarter[:4]) * 4 + int(quarter[-1]) - 1
+
+
+def _design_shift(study: Study, quarter: str, branch, dates) -> np.ndarray:
+    """Latent shift of each respondent: the branch's (design), the quarter's (trend: rising by
+    TREND_PER_QUARTER until TREND_UNTIL, level after) and the shock month's (out of control)."""
+    bs = _branch_shifts(study, quarter)
+    trend = TREND_PER_QUARTER * min(0, _quarter_index(quarter) - _quarter_index(TREND_UNTIL))
+    shock = np.array([SHOCK_SHIFT if d.isoformat()[:7] == SHOCK_MONTH else 0.0 for d in dates])
+    return np.array([bs.get(b, 0.0) for b in branch]) + trend + shock
+
+
+def _population_draw(study: Study, quarter: str, n: int, seed: int, means, shifts, pilot: bool) -> pd.DataFrame:
+    """n members of the quarter's population: branches in proportion to their sizes, interview days
+    uniform over the quarter's working days, the pilot's effect in its branches when ``pilot``. The
+    same seed gives paired draws (with and without the pilot)."""
+    sizes = _branch_sizes(study, quarter)
+    ids = np.array(list(sizes))
+    p = np.array(list(sizes.values()))
+    arng = np.random.default_rng([seed, 4, _quarter_index(quarter)])
+    branch = ids[arng.choice(len(ids), n, p=p / p.sum())]
+    days = _working_days(quarter)
+    day = [days[i] for i in arng.integers(0, len(days), n)]
+    measure = study.measures[0] if study.measures else None
+    mask = (np.isin(branch, measure.pilot) & pilot).astype(float) if measure else np.zeros(n)
+    out = _respondents(study, n, np.random.default_rng([seed, 3]), means, mask, *shifts,
+                       shift=_design_shift(study, quarter, branch, day))
+    out["_branch"] = branch
+    return out
+
+
+def _summary(study: Study, pop: pd.DataFrame) -> dict:
+    o = study.questionnaire.outcomes
+    sc = o.overall_satisfaction.scale
+    s = pop[o.overall_satisfaction.column]
+    r = pop[o.recommend.column]
+    return {
+        "overall_satisfaction_0_100": round(float((s.mean() - sc.min) / (sc.max - sc.min) * 100), 3),
+        "csat_top2": round(float((s >= sc.max - 1).mean()), 4),
+        "nps": round(float(((r >= 9).mean() - (r <= 6).mean()) * 100), 3),
+        "complaint_rate": round(float(pop[o.complaint.column].mean()), 4),
+        "dimension_scores_0_100": {d: round(float(pop[f"_score_{d}"].mean()), 3) for d in study.dimension_ids},
+    }
+
+
+def _tracking_truth(study: Study, quarters, means, shifts, seed: int) -> dict:
+    """Population values of every quarter (QUARTER_POPULATION_N members each), the trend and the shock."""
+    measure = study.measures[0] if study.measures else None
+    per_quarter = {}
+    for q in quarters:
+        followup = bool(measure) and quarter_bounds(q)[0] >= measure.start
+        per_quarter[q] = _summary(study, _population_draw(study, q, QUARTER_POPULATION_N, seed, means, shifts, followup))
+    sizes = _branch_sizes(study, BASELINE)
+    return {
+        "population_n_per_quarter": QUARTER_POPULATION_N,
+        "by_quarter": per_quarter,
+        "trend_latent_per_quarter": TREND_PER_QUARTER,
+        "trend_until": TREND_UNTIL,
+        "out_of_control_month": SHOCK_MONTH,
+        "shock_latent_shift": SHOCK_SHIFT,
+        "branch_size_effect": BRANCH_SIZE_EFFECT,
+        "branch_shifts": {b: round(v, 6) for b, v in _branch_shifts(study, BASELINE).items()},
+        "branch_population_share": {b: round(v / sum(sizes.values()), 6) for b, v in sizes.items()},
+        "note": "every dimension's latent value moves by the branch shift (design), the trend per quarter from the "
+                "baseline and the shock in its month; by_quarter holds population values from draws with branches in "
+                "proportion to study.yml sampling population sizes (the pilot's effect in its branches after the start).",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,9 +539,8 @@ def _corrupt_process(df: pd.DataFrame, plan: dict[str, int], rng: np.random.Gene
 
 
 def _population_truth(study: Study, means, shifts, seed: int) -> dict:
-    rng = np.random.default_rng([seed, 3])
     n = POPULATION_N
-    pop = _respondents(study, n, rng, means, np.zeros(n), *shifts)
+    pop = _population_draw(study, BASELINE, n, seed, means, shifts, pilot=False)
     lo, hi = study.questionnaire.scale.min, study.questionnaire.scale.max
     alpha = {}
     for dim, items in study.scales.items():
@@ -451,18 +556,21 @@ def _population_truth(study: Study, means, shifts, seed: int) -> dict:
     scores_mean = {d: round(float(pop[f"_score_{d}"].mean()), 3) for d in dims}
 
     # The pilot's effect on the 0-100 efficiency score and on the outcomes, from paired draws.
-    pop_after = _respondents(study, n, np.random.default_rng([seed, 3]), means, np.ones(n), *shifts)
+    pop_after = _population_draw(study, BASELINE, n, seed, means, shifts, pilot=True)
+    measure = study.measures[0] if study.measures else None
+    in_pilot = np.isin(pop["_branch"], measure.pilot) if measure else np.ones(n, bool)
     o = study.questionnaire.outcomes
     def nps(r):
         return float(((r >= 9).mean() - (r <= 6).mean()) * 100)
     sc = o.overall_satisfaction.scale
     def top2(s):
         return float((s >= sc.max - 1).mean())
+    pa, pb = pop_after[in_pilot], pop[in_pilot]    # the pilot branches' population, with and without the measure
     effects = {
-        "efficiency": round(float(pop_after["_score_efficiency"].mean() - pop["_score_efficiency"].mean()), 3),
-        "overall_satisfaction": round(float(pop_after[o.overall_satisfaction.column].mean() - pop[o.overall_satisfaction.column].mean()), 4),
-        "csat_top2": round(top2(pop_after[o.overall_satisfaction.column]) - top2(pop[o.overall_satisfaction.column]), 4),
-        "nps": round(nps(pop_after[o.recommend.column]) - nps(pop[o.recommend.column]), 3),
+        "efficiency": round(float(pa["_score_efficiency"].mean() - pb["_score_efficiency"].mean()), 3),
+        "overall_satisfaction": round(float(pa[o.overall_satisfaction.column].mean() - pb[o.overall_satisfaction.column].mean()), 4),
+        "csat_top2": round(top2(pa[o.overall_satisfaction.column]) - top2(pb[o.overall_satisfaction.column]), 4),
+        "nps": round(nps(pa[o.recommend.column]) - nps(pb[o.recommend.column]), 3),
     }
     s = pop[o.overall_satisfaction.column]
     return {
@@ -502,18 +610,20 @@ def _gzip_bytes(data: bytes) -> bytes:
 
 def write_sample(study: Study, data_dir: Path | str, quarters: tuple[str, ...] = QUARTERS,
                  seed: int = DEFAULT_SEED) -> dict:
-    """Write the sample study's raw files for ``quarters`` (baseline first) and ``truth.json``.
+    """Write the sample study's raw files for ``quarters`` (oldest first) and ``truth.json``.
 
-    The first quarter is the baseline; every later quarter is after the first improvement
-    measure's start. Returns the truth that is also written to ``<data_dir>/raw/truth.json``.
+    The baseline is :data:`BASELINE` when among ``quarters`` (else the first); later quarters are after
+    the first improvement measure's start. Quarters before :data:`QUEUE_LOG_FROM` ship the survey
+    only. Returns the truth that is also written to ``<data_dir>/raw/truth.json``.
     """
+    baseline = BASELINE if BASELINE in quarters else quarters[0]
     data_dir = Path(data_dir)
     means = _calibrate_means(study, seed)
     shifts = _calibrate_outcomes(study, means, seed)
     truth: dict = {
         "seed": seed,
         "quarters": list(quarters),
-        "baseline": quarters[0],
+        "baseline": baseline,
         "generator": "study.sample",
         "calibration": {"digest_dimension_scores_0_100": DIGEST_SCORES, "digest_csat_0_100": DIGEST_CSAT_0_100,
                         "latent_means": means, "satisfaction_shift": shifts[0], "recommend_shift": shifts[1]},
@@ -524,23 +634,26 @@ def write_sample(study: Study, data_dir: Path | str, quarters: tuple[str, ...] =
         "process_times": {},
     }
     measure = study.measures[0] if study.measures else None
-    for qi, quarter in enumerate(quarters):
-        followup = qi > 0
-        rng = np.random.default_rng([seed, 100 + qi])
-        survey, s_expected = _survey_quarter(study, quarter, min(qi, 1), followup, rng, means, shifts)
+    for quarter in quarters:
+        followup = quarter > baseline
+        rng = np.random.default_rng([seed, 100 + _quarter_index(quarter) - _quarter_index(baseline)])
+        survey, s_expected = _survey_quarter(study, quarter, 0 if quarter == baseline else 1, followup, rng, means, shifts)
+        qdir = io.raw_dir(data_dir, quarter)
+        # Surveys up to the baseline are Chinese spreadsheet exports (GB18030); the follow-up UTF-8 with BOM.
+        io.write_bytes(_csv_bytes(survey, "gb18030" if quarter <= baseline else "utf-8-sig"), qdir / "survey.csv")
+        truth["survey"][quarter] = s_expected
+        if quarter < QUEUE_LOG_FROM:
+            continue
         tickets, p_expected = _tickets_quarter(study, quarter, followup, rng, seed)
         bench = pd.DataFrame([(bank, metric, value) for bank, vals in BENCHMARK.items() for metric, value in vals.items()],
                              columns=["bank", "metric", "value"])
-        qdir = io.raw_dir(data_dir, quarter)
-        # The baseline survey is a Chinese spreadsheet export (GB18030); the follow-up UTF-8 with BOM.
-        io.write_bytes(_csv_bytes(survey, "gb18030" if qi == 0 else "utf-8-sig"), qdir / "survey.csv")
         io.write_bytes(_gzip_bytes(_csv_bytes(tickets, "utf-8")), qdir / "process_times.csv.gz")
         io.write_bytes(_csv_bytes(bench, "utf-8"), qdir / "benchmark.csv")
-        truth["survey"][quarter] = s_expected
         truth["process_times"][quarter] = p_expected
     truth["population"] = _population_truth(study, means, shifts, seed)
+    truth["tracking"] = _tracking_truth(study, quarters, means, shifts, seed)
     if measure is not None:
-        base_w = truth["process_times"][quarters[0]]["expected_mean_waiting_minutes"]
+        base_w = truth["process_times"][baseline]["expected_mean_waiting_minutes"]
         after_w = truth["process_times"][quarters[-1]]["expected_mean_waiting_minutes"]
         pilot_before = float(np.mean([base_w[b] for b in measure.pilot]))
         pilot_after = float(np.mean([after_w[b] for b in measure.pilot]))

@@ -134,7 +134,7 @@ def ci(metric: str, lo, hi, study=None) -> str:
 
 
 STAT_SYMBOL = {"welch": "t", "student": "t", "paired_t": "t", "two_proportion": "chi2", "nps": "z",
-               "mann_whitney": "W", "wilcoxon": "V"}
+               "mann_whitney": "W", "wilcoxon": "V", "design_t": "t"}
 
 
 def test_text(row: dict) -> str:

@@ -408,7 +408,9 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
     items = study.item_ids
     outcomes = [o.column for o in study.outcomes]
     fixed = survey_columns(study)
-    _require_columns(raw, fixed + items + outcomes, "survey")
+    # the survey's design weight, when study.yml sampling names one (issue 13)
+    weight = [study.sampling.weight] if study.sampling is not None and study.sampling.weight else []
+    _require_columns(raw, fixed + items + outcomes + weight, "survey")
     text = raw.frame
     parsed = pd.DataFrame(index=text.index)
     unparsable: dict[str, pd.Series] = {}
@@ -422,7 +424,12 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
         parsed[c], bad = _numeric(text[c])
         if bad.any():
             unparsable[c] = bad
+    for c in weight:
+        parsed[c], _ = _numeric(text[c])
     reasons = apply_rules(parsed, survey_rules(study, quarter, unparsable))
+    for c in weight:   # a respondent without a positive weight cannot stand for anyone
+        bad_w = (reasons == "") & ~(parsed[c] > 0)
+        reasons = reasons.mask(bad_w, f"invalid_weight:{c}")
     _refuse_if_all_rejected(raw, reasons, "survey", quarter)
     ok = reasons == ""
     kept = pd.DataFrame({"respondent_pid": pseudonymise(parsed.loc[ok, "respondent_id"], key, "respondent")})
@@ -433,7 +440,9 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
     kept["interview_date"] = parsed.loc[ok, "interview_date"].dt.normalize().astype("datetime64[us]").to_numpy()
     for c in items + outcomes:
         kept[c] = parsed.loc[ok, c].astype("int8").to_numpy()
-    declared = fixed + items + outcomes
+    for c in weight:
+        kept[c] = parsed.loc[ok, c].astype("float64").to_numpy()
+    declared = fixed + items + outcomes + weight
     undeclared = _undeclared(raw, set(declared))
     return DatasetResult("survey", raw, kept.reset_index(drop=True), _rejected_frame(raw, reasons, declared, key),
                          _count_reasons(reasons), _column_notes(raw, undeclared), undeclared)

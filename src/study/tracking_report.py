@@ -1,0 +1,337 @@
+"""Report layer for the sampling design and the tracking across quarters: sentences, tables, figures.
+
+Formats and words only; every number comes from :mod:`study.design_analysis` (which computes with
+:mod:`study.design` and :mod:`study.trend`). Each sentence checks its premise on the data it
+states (a trend is called rising only when its interval lies above zero; a month is called out of
+control only when it is outside its limits; the trend section exists only with three quarters or
+more, the change section with two).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from study import design_analysis as dsa
+from study import figures as F
+from study import i18n, trend
+from study import metrics as mx
+from study import present as P
+from study import tables as T
+from study.i18n import _, pgettext
+
+__all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "trend_summary", "quarters_table",
+           "dimension_quarters_table", "changes_table", "trend_figure", "control_chart_figure", "chart_sentences",
+           "monthly_table", "target_progress_table", "methods_sentences"]
+
+#: The headline metrics the tracking shows, in order (those the study measures).
+TRACKED = ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2, "complaint_rate", "sqi", "waiting_minutes",
+           "handling_minutes")
+
+
+def _history(ctx):
+    return dsa.history(ctx)
+
+
+def has_change(ctx) -> bool:
+    h = _history(ctx)
+    return h is not None and len(h["quarters"]) >= 2
+
+
+def has_trend(ctx) -> bool:
+    h = _history(ctx)
+    return h is not None and len(h["quarters"]) >= 3
+
+
+def _label(ctx, metric: str) -> str:
+    return ctx.study.label(metric)
+
+
+def _tracked(ctx, per_quarter: pd.DataFrame) -> list[str]:
+    present = set(per_quarter["metric"])
+    return [m for m in TRACKED if m in present]
+
+
+# ---------------------------------------------------------------------------------------------
+# The weighting rule and the side-by-side table (methods appendix)
+
+
+def weighting_sentence(ctx) -> P.Md:
+    """Which estimates the report uses, and why."""
+    sp = ctx.study.sampling
+    if sp is None:
+        return P.md("The study declares no sampling design (study.yml `sampling`), so every estimate treats the "
+                    "questionnaires as a simple random sample: unweighted means and shares.")
+    if sp.weight is not None:
+        return P.md("Bank-wide survey figures are weighted by the survey's weight column {} and their intervals and tests "
+                    "are design-based (Taylor linearisation, R survey's conventions); the unweighted figures are shown "
+                    "beside them in the table below.", sp.weight)
+    strata = {"branch_id": _("branch"), "segment": _("segment"), "channel": _("channel")}[sp.strata]
+    basis = _("customers") if sp.basis == "customers" else _("visits")
+    return P.md("The sample is stratified by {}: each respondent stands for the {} of the stratum divided by its respondents, "
+                "so bank-wide survey figures are weighted and their intervals and tests are design-based (Taylor "
+                "linearisation with the finite population correction, R survey's conventions). Unweighted figures would "
+                "give every stratum the same say whatever its size; they are shown beside the weighted ones in the table "
+                "below. Figures within one stratum are the same either way.", strata, basis)
+
+
+def weighting_table(ctx) -> pd.DataFrame:
+    """Weighted and unweighted estimates of the current quarter, with the design effect and effective n."""
+    t = dsa.weighting_table(ctx)
+    rows = []
+    for r in t.to_dict("records"):
+        m = r["metric"]
+        rows.append({pgettext("column", "Figure"): _label(ctx, m), pgettext("column", "Weighted"): T.value(m, r["estimate"], ctx.study),
+                     pgettext("column", "Weighted CI"): _interval(m, r["ci_low"], r["ci_high"], ctx.study),
+                     pgettext("column", "Unweighted"): T.value(m, r["unweighted"], ctx.study),
+                     pgettext("column", "Unweighted CI"): _interval(m, r["unweighted_ci_low"], r["unweighted_ci_high"], ctx.study),
+                     pgettext("column", "Difference"): T.change(m, r["difference"], ctx.study),
+                     pgettext("column", "Design effect"): P.fmt_num(r["deff"], 2), pgettext("column", "Effective n"): P.fmt_int(r["n_eff"]),
+                     "n": P.fmt_int(r["n"])})
+    return pd.DataFrame(rows)
+
+
+def _interval(metric, lo, hi, study) -> str:
+    if lo is None or pd.isna(lo):
+        return P.DASH
+    return f"[{T.value(metric, lo, study)}, {T.value(metric, hi, study)}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Executive summary and current state
+
+
+def _quarter_span(h) -> tuple[str, str, int]:
+    return i18n.quarter(h["quarters"][0]), i18n.quarter(h["quarters"][-1]), len(h["quarters"])
+
+
+def _rate(metric, x, study) -> str:
+    return T.change(metric, x, study)
+
+
+def trend_summary(ctx) -> P.Md | None:
+    """The trend of the headline survey figures and the months out of control (three quarters or more)."""
+    if not has_trend(ctx):
+        return None
+    h = _history(ctx)
+    first, last, n = _quarter_span(h)
+    slopes = h["slopes"].set_index("metric")
+    parts = []
+    for m in ("csat_mean_0_100", "nps", mx.RECOMMEND_TOP2, "csat_top2"):
+        if m not in slopes.index:
+            continue
+        s = slopes.loc[m]
+        ci = _interval_change(m, s["ci_low"], s["ci_high"], ctx.study)
+        if s["ci_low"] > 0:
+            parts.append(P.md("{} rose over the {} quarters from {} to {}: {} per quarter ({} CI {}).", _label(ctx, m),
+                              n, first, last, _rate(m, s["slope"], ctx.study), ctx.level_pct, ci))
+        elif s["ci_high"] < 0:
+            parts.append(P.md("{} fell over the {} quarters from {} to {}: {} per quarter ({} CI {}).", _label(ctx, m),
+                              n, first, last, _rate(m, s["slope"], ctx.study), ctx.level_pct, ci))
+        else:
+            parts.append(P.md("{} shows no clear linear trend over the {} quarters from {} to {} (slope {} per quarter, {} CI {}).",
+                              _label(ctx, m), n, first, last, _rate(m, s["slope"], ctx.study), ctx.level_pct, ci))
+    flagged = chart_sentences(ctx)
+    return P.join(parts + flagged)
+
+
+def _interval_change(metric, lo, hi, study) -> str:
+    return f"[{T.change(metric, lo, study)}, {T.change(metric, hi, study)}]"
+
+
+def chart_sentences(ctx) -> list[P.Md]:
+    """The months outside the control limits: one sentence per side and set of months, naming the figures
+    and the months the limits rest on (none outside: one sentence saying so)."""
+    h = _history(ctx)
+    tr = ctx.study.tracking
+    if h is None or tr is None or h["charts"].empty or h["charts"]["lcl"].isna().all():
+        return []
+    ch = h["charts"]
+    groups: dict[tuple, list[str]] = {}
+    for metric, g in ch[ch["out_of_control"]].groupby("metric", sort=False):
+        used = ch[(ch["metric"] == metric) & ch["used"]]["month"]
+        for side, gs in g.groupby("side"):
+            key = (tuple(sorted(gs["month"])), side, used.min(), used.max())
+            groups.setdefault(key, []).append(_label(ctx, metric))
+    out = []
+    for (months, side, b0, b1), names in sorted(groups.items()):
+        if side == "below":
+            out.append(P.md("In {}, {} fell below the lower control limit (limits from the months {} to {}).",
+                            _and(list(months)), _and(names), b0, b1))
+        else:
+            out.append(P.md("In {}, {} rose above the upper control limit (limits from the months {} to {}).",
+                            _and(list(months)), _and(names), b0, b1))
+    if not out:
+        judged = ch[ch["lcl"].notna()]
+        out.append(P.md("No month from {} to {} lay outside the control limits set on the months of {} to {}.",
+                        judged["month"].min(), judged["month"].max(), *(i18n.quarter(q) for q in tr.chart_baseline)))
+    return out
+
+
+def _and(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"; "甲、乙和丙" in Chinese (CLDR, :func:`study.i18n.join_list`)."""
+    items = list(dict.fromkeys(items))
+    return "".join(items) if len(items) <= 1 else str(i18n.join_list(items))
+
+
+def quarters_table(ctx) -> pd.DataFrame:
+    """One row per quarter: each tracked figure with its interval (design-based for survey figures)."""
+    h = _history(ctx)
+    pq = h["per_quarter"]
+    rows = []
+    for q in h["quarters"]:
+        row = {pgettext("column", "Quarter"): q}
+        for m in _tracked(ctx, pq):
+            r = pq[(pq["quarter"] == q) & (pq["metric"] == m)]
+            if r.empty:
+                row[_label(ctx, m)] = P.DASH
+                continue
+            r = r.iloc[0]
+            ci = "" if pd.isna(r["ci_low"]) else " " + _interval(m, r["ci_low"], r["ci_high"], ctx.study)
+            row[_label(ctx, m)] = T.value(m, r["estimate"], ctx.study) + ci
+        n = pq[(pq["quarter"] == q) & (pq["source"] == "survey")]["n"]
+        row["n"] = P.fmt_int(n.max()) if len(n) else P.DASH
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dimension_quarters_table(ctx) -> pd.DataFrame:
+    """Dimension scores (0-100) per quarter, one row per dimension."""
+    h = _history(ctx)
+    pq = h["per_quarter"]
+    rows = []
+    for d in ctx.study.dimension_ids:
+        row = {pgettext("column", "Dimension"): _label(ctx, d)}
+        for q in h["quarters"]:
+            r = pq[(pq["quarter"] == q) & (pq["metric"] == d)]
+            row[q] = T.value(d, r["estimate"].iloc[0], ctx.study) if len(r) else P.DASH
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def changes_table(ctx) -> pd.DataFrame:
+    """Consecutive-quarter changes of the tracked figures with Holm-adjusted p-values."""
+    h = _history(ctx)
+    ch = h["changes"]
+    rows = []
+    for m in _tracked(ctx, h["per_quarter"]):
+        for r in ch[ch["metric"] == m].to_dict("records"):
+            rows.append({pgettext("column", "Figure"): _label(ctx, m), pgettext("column", "From"): r["before"], pgettext("column", "To"): r["after"],
+                         pgettext("column", "Change"): T.change(m, r["difference"], ctx.study),
+                         pgettext("column", "CI"): T.ci(m, r["ci_low"], r["ci_high"], ctx.study),
+                         "p": P.fmt_p(r["p"], prefix=False), pgettext("column", "p (Holm)"): P.fmt_p(r["p_holm"], prefix=False)})
+    return pd.DataFrame(rows)
+
+
+def trend_figure(ctx):
+    """The tracked survey figures per quarter with their intervals, one panel per figure."""
+    h = _history(ctx)
+    pq = h["per_quarter"]
+    metrics = [m for m in ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2) if m in set(pq["metric"])]
+    fig = F.Figure(figsize=(F.TEXT_WIDTH, 2.4 * len(metrics)), layout="constrained")
+    F.FigureCanvasAgg(fig)
+    axes = fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
+    x = np.arange(len(h["quarters"]))
+    for ax, m in zip(axes, metrics):
+        s = pq[pq["metric"] == m].set_index("quarter").reindex(h["quarters"])
+        scale = 100.0 if mx.lookup(m, ctx.study).style == "pct" else 1.0
+        est, lo, hi = (s[c].to_numpy(float) * scale for c in ("estimate", "ci_low", "ci_high"))
+        ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color=F.OKABE_ITO["blue"], ecolor=F.OKABE_ITO["blue"],
+                    elinewidth=1.4, markersize=5, capsize=0, linewidth=1.2)
+        unit = "%" if scale == 100.0 else _unit(ctx, m)
+        ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
+    axes[-1].set_xticks(x, h["quarters"])
+    axes[-1].set_xlabel(pgettext("axis", "Quarter"))
+    return fig
+
+
+def control_chart_figure(ctx):
+    """Control charts of the monthly headline survey figures: values, centre line, limits, months out of control."""
+    h = _history(ctx)
+    ch = h["charts"]
+    metrics = [m for m in ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2) if m in set(ch["metric"])]
+    if not metrics:
+        return None
+    fig = F.Figure(figsize=(F.TEXT_WIDTH, 2.3 * len(metrics)), layout="constrained")
+    F.FigureCanvasAgg(fig)
+    axes = fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
+    months = sorted(ch["month"].unique())
+    pos = {m: i for i, m in enumerate(months)}
+    for ax, m in zip(axes, metrics):
+        g = ch[ch["metric"] == m]
+        scale = 100.0 if mx.lookup(m, ctx.study).style == "pct" else 1.0
+        xx = g["month"].map(pos).to_numpy()
+        # limits are drawn from the first baseline month on: earlier months are not judged against them
+        judged = (g["month"] >= g.loc[g["in_baseline"], "month"].min()).to_numpy() if g["in_baseline"].any() else np.zeros(len(g), bool)
+        lim = {k: np.where(judged, g[k].to_numpy(float) * scale, np.nan) for k in ("ucl", "lcl", "centre")}
+        ax.plot(xx, g["value"] * scale, "o-", color=F.OKABE_ITO["blue"], markersize=3.5, linewidth=1)
+        ax.step(xx, lim["ucl"], where="mid", color=F.REFERENCE, linewidth=0.9, linestyle="--")
+        ax.step(xx, lim["lcl"], where="mid", color=F.REFERENCE, linewidth=0.9, linestyle="--")
+        ax.plot(xx, lim["centre"], color=F.MUTED, linewidth=0.9)
+        bad = g["out_of_control"].to_numpy(bool)
+        ax.plot(xx[bad], g["value"].to_numpy(float)[bad] * scale, "o", color=F.OKABE_ITO["vermillion"], markersize=6)
+        unit = "%" if scale == 100.0 else _unit(ctx, m)
+        ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
+    step = max(1, len(months) // 8)
+    axes[-1].set_xticks(range(0, len(months), step), months[::step])
+    axes[-1].set_xlabel(pgettext("axis", "Month"))
+    return fig
+
+
+def _unit(ctx, metric: str) -> str:
+    m = mx.lookup(metric, ctx.study)
+    return m.unit_zh if i18n.language() == "zh" and m.unit_zh else m.unit
+
+
+def monthly_table(ctx) -> pd.DataFrame:
+    """Monthly statistics: respondents and the headline figures per month (the documents' rhythm)."""
+    h = _history(ctx)
+    mt = h["monthly"]
+    metrics = [m for m in TRACKED if m in set(mt["metric"])]
+    rows = []
+    for month in sorted(mt["month"].unique()):
+        row = {pgettext("column", "Month"): month.replace("-", "\u2011")}   # a non-breaking hyphen: the month stays on one line
+        sub = mt[mt["month"] == month].set_index("metric")
+        survey_n = sub.loc[[m for m in metrics if m in sub.index and m not in trend.PROCESS_MEANS], "n"]
+        row[pgettext("column", "Respondents")] = P.fmt_int(survey_n.max()) if len(survey_n) else P.DASH
+        for m in metrics:
+            row[_label(ctx, m)] = T.value(m, sub.loc[m, "value"], ctx.study) if m in sub.index else P.DASH
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def target_progress_table(ctx) -> pd.DataFrame:
+    """Each level target per quarter: the estimate and the verdict."""
+    h = _history(ctx)
+    tp = h["targets"]
+    rows = []
+    for t in ctx.study.targets:
+        g = tp[tp["target"] == t.id]
+        if g.empty:
+            continue
+        row = {pgettext("column", "Target"): t.label}
+        for r in g.to_dict("records"):
+            row[r["quarter"]] = f"{T.value(t.metric, r['estimate'], ctx.study)} ({_verdict(r['verdict'])})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _verdict(v: str) -> str:
+    return {"met": pgettext("cell", "met"), "not met": pgettext("cell", "not met"), "undecided": pgettext("cell", "undecided"),
+            "not tested": pgettext("cell", "not tested")}.get(v, v)
+
+
+def methods_sentences(ctx) -> list[P.Md]:
+    """How the tracking is computed (methods appendix)."""
+    out = [P.md("Trend: the least-squares slope of the quarterly estimates on the quarter number; the quarters are "
+                "independent samples, so its variance is the sum of the squared weights times the squared standard errors "
+                "of the quarterly estimates. Changes between consecutive quarters: design-based t tests of two independent "
+                "samples, p-values adjusted by Holm's method over the comparisons of each figure.")]
+    tr = ctx.study.tracking
+    if tr is not None:
+        out.append(P.md("Control charts (Montgomery, Introduction to Statistical Quality Control, ch. 6-7): a p-chart for shares, "
+                        "an X-bar chart for means with the month's respondents as the subgroup, an individuals chart for the "
+                        "queue log's monthly means; limits at three standard errors from the months of {} to {} (months "
+                        "outside them set aside and the limits recomputed), charted values unweighted.",
+                        i18n.quarter(tr.chart_baseline[0]), i18n.quarter(tr.chart_baseline[1])))
+    return out
