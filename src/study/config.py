@@ -29,7 +29,7 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
-DATASETS = ("survey", "process_times", "benchmark")
+DATASETS = ("survey", "process_times", "benchmark", "service_requests")
 QUARTER_PATTERN = re.compile(r"^(\d{4})Q([1-4])$")
 
 # Metrics a study may name in measures, targets and the SQI, besides a questionnaire dimension id (its
@@ -171,6 +171,61 @@ class Measure(_Model):
         return self
 
 
+class RequestChannel(_Model):
+    """A contact channel of the service-request log; ``digital`` marks the channels an AI assistant serves."""
+
+    id: str
+    label: str
+    label_zh: str = ""
+    digital: bool = False
+
+
+class ComplaintGrade(_Model):
+    """A complaint grade (e.g. general / major / serious) with its resolution deadline in hours."""
+
+    id: str
+    label: str
+    label_zh: str = ""
+    deadline_hours: float = Field(gt=0)
+
+
+class ResponseTarget(_Model):
+    """A first-response target: the share of requests first answered within ``hours``."""
+
+    hours: float = Field(gt=0)
+    label: str = ""
+    label_zh: str = ""
+
+
+class Visits(_Model):
+    """The denominator of complaints per million visits: the quarter's kept queue tickets (when
+    ``queue_tickets``) plus the digital sessions counted per quarter (``digital_sessions``, quarter -> count)."""
+
+    queue_tickets: bool = True
+    digital_sessions: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("digital_sessions")
+    @classmethod
+    def _quarters(cls, value: dict[str, int]) -> dict[str, int]:
+        for q, n in value.items():
+            if not QUARTER_PATTERN.match(str(q)):
+                raise ValueError(f"key '{q}' is not a quarter; expected the form 2025Q1")
+            if n < 0:
+                raise ValueError(f"{q}: a count of sessions cannot be negative ({n})")
+        return value
+
+
+class ServiceRequests(_Model):
+    """The service-request log (contact centre, AI assistant, complaints): its channels, complaint grades
+    with deadlines, first-response targets, the post-contact rating scale and the visits denominator."""
+
+    channels: list[RequestChannel] = Field(min_length=1)
+    complaint_grades: list[ComplaintGrade] = Field(default_factory=list)
+    response_targets: list[ResponseTarget] = Field(default_factory=lambda: [ResponseTarget(hours=24)])
+    rating_scale: ScaleRange | None = None
+    visits: Visits = Field(default_factory=Visits)
+
+
 class BenchmarkMetric(_Model):
     id: str
     label: str
@@ -250,6 +305,7 @@ class Study(_Model):
     targets: list[Target] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
     benchmark: Benchmark | None = None
+    service_requests: ServiceRequests | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -324,6 +380,21 @@ class Study(_Model):
                 raise _KeyError(f"sqi[{i}].id",
                                 f"unknown indicator '{s.id}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
             self._check_available(s.id, f"sqi[{i}].id")
+        if self.service_requests is not None:
+            sr = self.service_requests
+            _unique(sr.channels, "service_requests.channels")
+            _unique(sr.complaint_grades, "service_requests.complaint_grades")
+            hours = [t.hours for t in sr.response_targets]
+            if len(set(hours)) != len(hours):
+                raise _KeyError("service_requests.response_targets", f"a target's hours appear twice ({hours}); each target "
+                                                                     "needs its own hours")
+            if not sr.visits.queue_tickets and not sr.visits.digital_sessions:
+                raise _KeyError("service_requests.visits", "no denominator for complaints per million visits: set "
+                                                           "queue_tickets: true or give digital_sessions per quarter")
+            if sr.visits.queue_tickets and not self.has_process:
+                raise _KeyError("service_requests.visits.queue_tickets",
+                                "visits count the queue tickets, but the study declares no process times "
+                                "(business_types and service_level); declare them or set queue_tickets: false")
         return self
 
     def _check_available(self, metric: str, loc: str) -> None:
@@ -348,6 +419,11 @@ class Study(_Model):
     def has_process(self) -> bool:
         """Whether the study declares process times (business types and a service level)."""
         return bool(self.business_types) and self.service_level is not None
+
+    @property
+    def has_requests(self) -> bool:
+        """Whether the study declares a service-request log (``service_requests``)."""
+        return self.service_requests is not None
 
     @property
     def has_benchmark(self) -> bool:
@@ -388,7 +464,9 @@ class Study(_Model):
         """Human label of a dimension, item, branch, business type, segment, channel or metric id."""
         pools = [self.questionnaire.dimensions, self.questionnaire.items, self.segments, self.channels,
                  self.ticket_channels, self.business_types, self.sqi,
-                 self.benchmark.metrics if self.benchmark is not None else []]
+                 self.benchmark.metrics if self.benchmark is not None else [],
+                 self.service_requests.channels if self.service_requests is not None else [],
+                 self.service_requests.complaint_grades if self.service_requests is not None else []]
         for pool in pools:
             for x in pool:
                 if x.id == key:
