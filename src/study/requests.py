@@ -174,8 +174,9 @@ def load_heatmap(source) -> pd.DataFrame:
 
 
 def response_times(source, study: Study, by: str | None = "channel") -> pd.DataFrame:
-    """First-response and resolution time (minutes: mean, median, p90, p95) and the share answered within
-    each of the study's response targets, per ``by`` (``channel``, ``handled_by``, ``branch_id``,
+    """First-response and resolution time (minutes: mean, median, p90, p95), the share answered within
+    each of the study's response targets and the share resolved at the first contact (of the requests where it
+    is recorded, ``n_fcr_known``), per ``by`` (``channel``, ``handled_by``, ``branch_id``,
     ``category``; None: all requests) with a final ``(all)`` row when grouped."""
     targets = [t.hours for t in study.service_requests.response_targets] if study.has_requests else [24.0]
     log = open_requests(source)
@@ -185,7 +186,8 @@ def response_times(source, study: Study, by: str | None = "channel") -> pd.DataF
             sel = f"{key} AS grp" if key else "'(all)' AS grp"
             group = "GROUP BY grp" if key else ""
             aggs = ["count(*) AS n", "count(first_response_minutes) AS n_responded",
-                    "count(resolution_minutes) AS n_resolved"]
+                    "count(resolution_minutes) AS n_resolved", "count(resolved_first_contact) AS n_fcr_known",
+                    "avg(CAST(resolved_first_contact AS DOUBLE)) AS first_contact_resolution"]
             for m, short in (("first_response_minutes", "first_response"), ("resolution_minutes", "resolution")):
                 aggs.append(f"avg({m}) AS {short}_mean")
                 aggs += [f"quantile_cont({m}, {p}) AS {short}_{q}" for q, p in QUANTILES.items()]
@@ -198,7 +200,7 @@ def response_times(source, study: Study, by: str | None = "channel") -> pd.DataF
     for h in targets:
         df[f"within_{_h(h)}"] = df[f"within_{_h(h)}"].fillna(0).astype("int64")
         df[f"share_within_{_h(h)}"] = df[f"within_{_h(h)}"] / df["n"]
-    for c in ("n", "n_responded", "n_resolved"):
+    for c in ("n", "n_responded", "n_resolved", "n_fcr_known"):
         df[c] = df[c].astype("int64")
     df = df.rename(columns={"grp": by or "group"})
     ids = [c.id for c in study.service_requests.channels] if by == "channel" and study.has_requests else []

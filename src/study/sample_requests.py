@@ -50,7 +50,7 @@ DEFAULT_RESOLUTION_EXTRA = (60.0, 1.0)
 NO_RESPONSE = 0.01
 UNRESOLVED = 0.03
 FIRST_CONTACT_RESOLUTION = 0.75
-HOUR_WEIGHT = np.array([0.15, 0.10, 0.08, 0.06, 0.06, 0.10, 0.30, 0.70, 1.30, 1.80, 2.20, 2.00, 1.40, 1.30, 1.70, 1.80,
+HOUR_WEIGHT = np.array([0.15, 0.10, 0.08, 0.06, 0.06, 0.10, 0.30, 0.70, 1.30, 1.80, 2.60, 2.00, 1.40, 1.30, 1.70, 1.80,
                         1.60, 1.30, 1.10, 1.20, 1.10, 0.80, 0.50, 0.25])
 WEEKDAY_WEIGHT = np.array([1.35, 1.10, 1.00, 1.00, 1.05, 0.75, 0.60])   # ISO Monday ... Sunday
 AI_CONTAINED = 0.70
