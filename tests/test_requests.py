@@ -21,7 +21,6 @@ from study.errors import StudyDefinitionError
 from tests.conftest import QUARTER
 from tests.test_validate import assert_user_error, manifest, pid, prepare, run_cli
 
-
 # --- the intervals against R (tests/reference/requests.R) -----------------------------------------
 
 @pytest.mark.parametrize("x, t, level, lo, hi", [
@@ -59,15 +58,15 @@ def test_wilson_interval_agrees_with_r_prop_test(x, n, level, lo, hi):
 def test_interval_verdicts():
     assert R.interval_verdict(0.1, 0.9, "<=", 1.0) == "met"
     assert R.interval_verdict(1.1, 5.0, "<=", 1.0) == "not met"
-    assert R.interval_verdict(0.5, 3.0, "<=", 1.0) == "undecided"
+    assert R.interval_verdict(0.5, 3.0, "<=", 1.0) == R.UNDECIDED
     assert R.interval_verdict(0.91, 0.95, ">=", 0.9) == "met"
     assert R.interval_verdict(0.7, 0.8, ">=", 0.9) == "not met"
-    assert R.interval_verdict(np.nan, 1.0, "<=", 1.0) == "undecided"
+    assert R.interval_verdict(np.nan, 1.0, "<=", 1.0) == R.UNDECIDED
     # a handful of events: 7 complaints in 2.56 M visits is 2.7 per million, and the interval decides
     res = R.complaints_per_million(7, 2_560_178, 91, target=1.0)
     assert res["verdict"] == "not met" and res["ci_low"] > 1.0
     res = R.complaints_per_million(2, 2_560_178, 91, target=1.0)
-    assert res["per_million"] < 1.0 and res["verdict"] == "undecided"
+    assert res["per_million"] < 1.0 and res["verdict"] == R.UNDECIDED
     res = R.complaints_per_million(0, 10_000_000, 91, target=1.0)
     assert res["verdict"] == "met"   # upper bound 3.69 / 10 = 0.37 per million
     assert res["complaints_per_year"] == 0 and res["per_year_ci_high"] == pytest.approx(3.6888794541139 * 365.25 / 91)
@@ -222,12 +221,22 @@ def test_request_metrics_are_in_the_registry(study):
     assert reg["ai_handoff"].direction == "lower" and reg["ai_containment"].direction == "higher"
     # a study without a request log has none of them
     d = yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8"))
-    d.pop("service_requests")
-    bare = load_study_from(d)
+    bare = load_study_from(without_requests(d))
     assert not any(m.source == "requests" for m in mx.registry(bare).values())
 
 
 # --- the study definition ------------------------------------------------------------------------
+
+REQUEST_TARGETS = ("complaints_per_million", "response_within_24h", "ai_containment")
+
+
+def without_requests(d: dict) -> dict:
+    """The study definition without its request log (and the targets on request metrics)."""
+    d = copy.deepcopy(d)
+    d.pop("service_requests")
+    d["targets"] = [t for t in d["targets"] if t["metric"] not in REQUEST_TARGETS]
+    return d
+
 
 def load_study_from(d: dict, tmp=None):
     import tempfile
@@ -291,7 +300,8 @@ def test_request_rows_are_validated_quarantined_and_pseudonymised(small_quarter,
     bad = {
         1: ("responded_before_received", {"first_response_at": (pd.Timestamp(df.at[1, "received_at"]) - pd.Timedelta("5min")).strftime(fmt),
                                           "resolved_at": ""}),
-        2: ("resolved_before_received", {"first_response_at": "", "resolved_at": (pd.Timestamp(df.at[2, "received_at"]) - pd.Timedelta("1h")).strftime(fmt)}),
+        2: ("resolved_before_received", {"first_response_at": "",
+                                         "resolved_at": (pd.Timestamp(df.at[2, "received_at"]) - pd.Timedelta("1h")).strftime(fmt)}),
         3: ("unknown_channel", {"channel": "fax"}),
         4: ("unknown_handler", {"handled_by": "robot"}),
         5: ("unknown_grade", {"complaint_grade": "urgent"}),
@@ -303,7 +313,8 @@ def test_request_rows_are_validated_quarantined_and_pseudonymised(small_quarter,
         11: ("missing_value", {"request_id": ""}),
         12: ("unparsable", {"escalated": "maybe"}),
         13: ("resolved_before_response", {"resolved_at": df.at[13, "received_at"]}),
-        14: ("absurd_resolution", {"first_response_at": "", "resolved_at": (pd.Timestamp(df.at[14, "received_at"]) + pd.Timedelta(days=200)).strftime(fmt)}),
+        14: ("absurd_resolution", {"first_response_at": "",
+                                   "resolved_at": (pd.Timestamp(df.at[14, "received_at"]) + pd.Timedelta(days=200)).strftime(fmt)}),
     }
     for r, (_, change) in bad.items():
         for c, v in change.items():
@@ -337,8 +348,7 @@ def test_request_rows_are_validated_quarantined_and_pseudonymised(small_quarter,
 
 def test_request_file_for_a_study_without_the_section_is_refused(small_quarter, tmp_path, study):
     data_dir, _ = small_quarter
-    d = yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8"))
-    d.pop("service_requests")
+    d = without_requests(yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8")))
     path = tmp_path / "study.yml"
     path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
     code, out, err = run_cli("validate", "--quarter", QUARTER, "--data-dir", data_dir, "--study", path)
@@ -472,12 +482,130 @@ def test_sample_recovers_the_ai_assistant(chapters, prepared_sample):
 def test_sample_without_request_section_still_validates(prepared_sample, tmp_path):
     # A study that drops the section refuses the sample's request files rather than ignoring them silently.
     d = yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8"))
-    d2 = copy.deepcopy(d)
-    d2.pop("service_requests")
-    study = load_study_from(d2)
+    study = load_study_from(without_requests(d))
     assert not study.has_requests
     data_dir, truth = prepared_sample
     from study.errors import DataFileError
 
     with pytest.raises(DataFileError, match="does not declare service_requests"):
         validate.validate_quarter(study, DEFAULT_STUDY_FILE, data_dir, truth["quarters"][0])
+
+
+# --- targets and channel measures -----------------------------------------------------------------
+
+@pytest.mark.parametrize("x1, t1, x0, t0, level, lo, hi", [
+    (7, 2.56, 10, 2.52, 0.95, 0.222613244775294, 2.005400274288881),   # R: poisson.test(c(7, 10), c(2.56, 2.52))$conf.int
+    (0, 2.5, 4, 2.4, 0.95, 0.0, 1.45427218499124),                     # R: poisson.test(c(0, 4), c(2.5, 2.4))$conf.int
+    (30, 40, 12, 38, 0.90, 1.30423484307222, 4.51336031028595),        # R: poisson.test(c(30, 12), c(40, 38), conf.level = .9)
+])
+def test_rate_ratio_agrees_with_r_two_sample_poisson_test(x1, t1, x0, t0, level, lo, hi):
+    r, low, high = R.rate_ratio(x1, t1, x0, t0, level)
+    assert r == pytest.approx((x1 / t1) / (x0 / t0))
+    assert (low, high) == pytest.approx((lo, hi), rel=1e-9, abs=1e-12)
+
+
+def test_mean_intervals_from_summaries_agree_with_r_t_test():
+    x = np.array([3, 4, 4, 5, 2, 5, 4, 3, 4, 5.0])
+    y = np.array([2, 3, 4, 3, 3, 2, 4, 3.0])
+    # R: t.test(x)$conf.int
+    assert R._mean_ci(x.mean(), x.std(ddof=1), len(x), 0.95) == pytest.approx((3.1886284002805, 4.6113715997195), rel=1e-12)
+    a = pd.Series({"mean": x.mean(), "sd": x.std(ddof=1), "n": len(x)})
+    b = pd.Series({"mean": y.mean(), "sd": y.std(ddof=1), "n": len(y)})
+    d, lo, hi = R._difference("mean", a, b, 0.95)
+    # R: t.test(x, y)$conf.int (Welch)
+    assert d == pytest.approx(x.mean() - y.mean()) and (lo, hi) == pytest.approx((0.0250300956159325, 1.7749699043840672), rel=1e-10)
+
+
+def _levels(**rows):
+    return pd.DataFrame([{"metric": k, **v} for k, v in rows.items()])
+
+
+def test_request_targets_are_decided_by_the_interval(study):
+    from study.config import Target
+
+    t = [Target(id="c", label="c", metric="complaints_per_million", kind="level", operator="<=", value=1),
+         Target(id="r", label="r", metric="response_within_24h", kind="level", operator=">=", value=0.95),
+         Target(id="a", label="a", metric="ai_containment", kind="change", operator=">=", value=0.05),
+         Target(id="q", label="q", metric="complaints_per_million", kind="relative_change", operator="<=", value=-0.2)]
+    cur = _levels(complaints_per_million={"kind": "rate", "value": 0.8, "ci_low": 0.1, "ci_high": 2.9, "x": 2,
+                                          "exposure": 2.5e6, "n": 2.5e6},
+                  response_within_24h={"kind": "share", "value": 0.98, "ci_low": 0.97, "ci_high": 0.99, "x": 980, "n": 1000},
+                  ai_containment={"kind": "share", "value": 0.7, "ci_low": 0.67, "ci_high": 0.73, "x": 700, "n": 1000})
+    res = R.target_attainment(study, t, cur, None).set_index("target")
+    assert res.loc["c", "status"] == R.UNDECIDED       # 0.8 per million, but the interval reaches 2.9
+    assert res.loc["r", "status"] == "met"
+    assert res.loc["a", "status"] == "no baseline" and res.loc["q", "status"] == "no baseline"
+    base = cur.copy()
+    base.loc[base["metric"] == "ai_containment", ["value", "x"]] = [0.5, 500]
+    base.loc[base["metric"] == "complaints_per_million", ["value", "x"]] = [4.0, 10]
+    res = R.target_attainment(study, t, cur, base).set_index("target")
+    from study.effects import _prop_test
+
+    ref = _prop_test(700, 1000, 500, 1000, 0.95)       # R: prop.test(c(700, 500), c(1000, 1000))
+    assert (res.loc["a", "observed"], res.loc["a", "ci_low"]) == pytest.approx((ref["estimate"], ref["ci_low"]))
+    assert res.loc["a", "status"] == "met"
+    ratio, lo, hi = R.rate_ratio(2, 2.5e6, 10, 2.5e6)
+    assert res.loc["q", "observed"] == pytest.approx(ratio - 1) and res.loc["q", "ci_high"] == pytest.approx(hi - 1)
+    # no AI conversations this quarter: not measured, never a verdict
+    cur0 = cur.copy()
+    cur0.loc[cur0["metric"] == "ai_containment", ["value", "x", "n"]] = [np.nan, 0, 0]
+    assert R.target_attainment(study, t[2:3], cur0, base).iloc[0]["status"] == "not measured"
+
+
+def test_measure_effects_match_the_toolkit_comparisons(study):
+    from study.config import ChannelMeasure
+    from study.effects import compare
+
+    df = _random_log(study, 3000, 21)
+    m = ChannelMeasure(id="m", name="m", start="2025-02-10", channels=["online_chat", "app"],
+                       metrics=["request_first_response_minutes", "post_contact_rating"])
+    res = R.measure_effects(df, study, m).set_index("metric")
+    sub = df[df["channel"].isin(m.channels)]
+    after = sub["received_at"] >= pd.Timestamp(m.start)
+    for metric, col in (("request_first_response_minutes", "first_response_minutes"), ("post_contact_rating", "post_contact_rating")):
+        a, b = sub.loc[after, col].dropna(), sub.loc[~after, col].dropna()
+        ref = compare(b.to_numpy(), a.to_numpy(), kind="continuous",
+                      test="welch" if metric == "request_first_response_minutes" else None)
+        r = res.loc[metric]
+        assert (r["before"], r["after"], r["change"], r["ci_low"], r["ci_high"]) == pytest.approx(
+            (b.mean(), a.mean(), ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-9)
+        assert r["p"] == pytest.approx(ref["p"], rel=1e-6, abs=1e-300) and r["test"] == ref["test"]
+        assert r["relative_change"] == pytest.approx(a.mean() / b.mean() - 1)
+    # a start before every request: nothing before, not tested
+    early = m.model_copy(update={"start": pd.Timestamp("2024-01-01").date()})
+    assert set(R.measure_effects(df, study, early)["status"]) == {"not tested"}
+
+
+def test_sample_recovers_the_ai_launch_as_a_measure(prepared_sample, study):
+    data_dir, truth = prepared_sample
+    follow = truth["quarters"][-1]
+    t = truth["service_requests"][follow]["ai"]
+    m = study.service_requests.measures[0]
+    assert m.start.isoformat() == t["launch"] and sorted(m.channels) == sorted(t["channels"])
+    sources = [data_dir / "processed" / q / "service_requests.parquet" for q in truth["quarters"][-2:]]
+    eff = R.measure_effects(sources, study, m, level=0.999).set_index("metric")
+    fr = eff.loc["request_first_response_minutes"]
+    assert fr["relative_ci_low"] <= t["first_response_relative_change_digital"] <= fr["relative_ci_high"]
+    rt = eff.loc["post_contact_rating"]
+    assert rt["ci_low"] <= t["rating_change_on_ai_channels"] <= rt["ci_high"]
+    # the documents' +15 points (+0.6 on 1-5) is not what this launch delivered: the claim is not met
+    claims = R.claim_verdicts(m, R.measure_effects(sources, study, m)).set_index("target")
+    assert claims.loc["ai_satisfaction", "status"] == "not met"
+    # the weekly ITS sees the drop in response time at the launch
+    its = R.measure_its(R.weekly_series(sources, study, m), m).set_index("metric")
+    assert its.loc["request_first_response_minutes", "status"] == "fitted"
+    assert its.loc["request_first_response_minutes", "level_change"] < 0 and its.loc["request_first_response_minutes", "level_p"] < 0.001
+
+
+def test_analysis_targets_include_the_request_targets(prepared_sample):
+    from study import analysis as A
+
+    data_dir, truth = prepared_sample
+    q, b = truth["quarters"][-1], truth["quarters"][-2]
+    ctx = A.context(DEFAULT_STUDY_FILE, data_dir, q, b)
+    tg = A.targets(ctx).set_index("target")
+    for tid in ("complaints_per_million", "response_24h", "ai_containment"):
+        assert tg.loc[tid, "status"] in ("met", "not met", R.UNDECIDED)
+    pm = A.requests(ctx)["chapter"]["per_million"]
+    assert tg.loc["complaints_per_million", "ci_high"] == pytest.approx(pm["ci_high"])
+    assert list(tg.index) == [t.id for t in ctx.study.targets]      # study order kept

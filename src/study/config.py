@@ -215,15 +215,44 @@ class Visits(_Model):
         return value
 
 
+class ChannelClaim(_Model):
+    """A claim of a channel measure (e.g. the documents' "waiting time -50 %", "satisfaction +15 points"),
+    checked on the measure's before/after: ``kind`` change (after - before) or relative_change (after/before - 1)."""
+
+    id: str
+    label: str
+    label_zh: str = ""
+    metric: str
+    kind: Literal["change", "relative_change"]
+    operator: Literal[">=", "<="]
+    value: float
+
+
+class ChannelMeasure(_Model):
+    """An improvement measure on contact channels instead of branches (e.g. an AI assistant launched on the
+    digital channels): requests on ``channels`` before ``start`` against those from ``start`` on."""
+
+    id: str
+    name: str
+    name_zh: str = ""
+    start: dt.date
+    description: str = ""
+    channels: list[str] = Field(min_length=1)
+    metrics: list[str] = Field(default_factory=lambda: ["request_first_response_minutes", "post_contact_rating"])
+    claims: list[ChannelClaim] = Field(default_factory=list)
+
+
 class ServiceRequests(_Model):
     """The service-request log (contact centre, AI assistant, complaints): its channels, complaint grades
-    with deadlines, first-response targets, the post-contact rating scale and the visits denominator."""
+    with deadlines, first-response targets, the post-contact rating scale, the visits denominator and the
+    improvement measures on channels."""
 
     channels: list[RequestChannel] = Field(min_length=1)
     complaint_grades: list[ComplaintGrade] = Field(default_factory=list)
     response_targets: list[ResponseTarget] = Field(default_factory=lambda: [ResponseTarget(hours=24)])
     rating_scale: ScaleRange | None = None
     visits: Visits = Field(default_factory=Visits)
+    measures: list[ChannelMeasure] = Field(default_factory=list)
 
 
 class BenchmarkMetric(_Model):
@@ -357,6 +386,8 @@ class Study(_Model):
 
         branch_ids = {b.id for b in self.branches}
         known_metrics = set(PROCESS_METRICS) | set(SURVEY_METRICS) | set(dims)
+        request_metrics = set(_request_metric_ids(self))
+        target_metrics = known_metrics | request_metrics
         for i, m in enumerate(self.measures):
             for group in ("pilot", "control"):
                 for k, b in enumerate(getattr(m, group)):
@@ -370,11 +401,15 @@ class Study(_Model):
                                     f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
                 self._check_available(metric, f"measures[{i}].metrics[{k}]")
         for i, t in enumerate(self.targets):
-            if t.metric not in known_metrics:
+            if t.metric not in target_metrics:
                 raise _KeyError(f"targets[{i}].metric",
                                 f"unknown metric '{t.metric}'; expected a dimension id or one of "
-                                f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
-            self._check_available(t.metric, f"targets[{i}].metric")
+                                f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS) | request_metrics)}")
+            if t.metric == "complaints_per_million" and t.kind == "change":
+                raise _KeyError(f"targets[{i}].kind", "a complaints-per-million target is a level or a relative_change "
+                                                      "(rates are compared by their ratio)")
+            if t.metric not in request_metrics:
+                self._check_available(t.metric, f"targets[{i}].metric")
         for i, s in enumerate(self.sqi):
             if s.id not in known_metrics:
                 raise _KeyError(f"sqi[{i}].id",
@@ -395,6 +430,21 @@ class Study(_Model):
                 raise _KeyError("service_requests.visits.queue_tickets",
                                 "visits count the queue tickets, but the study declares no process times "
                                 "(business_types and service_level); declare them or set queue_tickets: false")
+            _unique(sr.measures, "service_requests.measures")
+            channel_ids = [c.id for c in sr.channels]
+            for i, m in enumerate(sr.measures):
+                for k, c in enumerate(m.channels):
+                    if c not in channel_ids:
+                        raise _KeyError(f"service_requests.measures[{i}].channels[{k}]",
+                                        f"channel '{c}' is not defined under service_requests.channels; expected one of {channel_ids}")
+                for k, metric in enumerate(m.metrics + [c.metric for c in m.claims]):
+                    where = (f"service_requests.measures[{i}].metrics[{k}]" if k < len(m.metrics)
+                             else f"service_requests.measures[{i}].claims[{k - len(m.metrics)}].metric")
+                    if metric not in CHANNEL_MEASURE_METRICS:
+                        raise _KeyError(where, f"'{metric}' cannot be compared before/after on channels; expected one of "
+                                               f"{list(CHANNEL_MEASURE_METRICS)}")
+                    if metric == "post_contact_rating" and sr.rating_scale is None:
+                        raise _KeyError(where, "post_contact_rating needs service_requests.rating_scale")
         return self
 
     def _check_available(self, metric: str, loc: str) -> None:
@@ -490,6 +540,19 @@ class Study(_Model):
 SURVEY_COLUMNS = ("respondent_id", "branch_id", "segment", "channel", "interview_date")
 # Direct identifiers and free text: accepted on input, never written to processed data.
 IDENTIFYING_COLUMNS = ("customer_id", "phone", "id_number", "comment")
+
+
+#: Request metrics a channel measure compares before/after its start (per request: a duration or a rating).
+CHANNEL_MEASURE_METRICS = ("request_first_response_minutes", "request_resolution_minutes", "post_contact_rating")
+
+
+def _request_metric_ids(study: "Study") -> list[str]:
+    """The request-log metric ids this study defines (none without a service_requests section)."""
+    if study.service_requests is None:
+        return []
+    from study import metrics as mx
+
+    return [k for k, m in mx.registry(study).items() if m.source == "requests"]
 
 
 class _KeyError(ValueError):

@@ -49,7 +49,8 @@ _DERIVED = {"first_response_minutes": ("received_at", "first_response_at"),
             "resolution_minutes": ("received_at", "resolved_at")}
 _OPTIONAL = {"branch_id": "VARCHAR", "category": "VARCHAR", "complaint_grade": "VARCHAR",
              "resolved_first_contact": "BOOLEAN", "post_contact_rating": "DOUBLE", "escalated": "BOOLEAN"}
-WEEKDAYS = tuple(range(1, 8))    # ISO: 1 = Monday ... 7 = Sunday
+WEEKDAYS = tuple(range(1, 8))
+UNDECIDED = "not distinguishable"    # ISO: 1 = Monday ... 7 = Sunday
 
 
 class RequestDataError(StudyError):
@@ -116,6 +117,12 @@ def open_requests(source, con: duckdb.DuckDBPyConnection | None = None, threads:
     return RequestLog(con, "requests", owned)
 
 
+def _close(log: RequestLog, source) -> None:
+    """Close a log this function opened (not one the caller passed in)."""
+    if log is not source:
+        log.close()
+
+
 def _lit(values: Sequence[str]) -> str:
     return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
@@ -131,7 +138,7 @@ def volume_by_channel(source, study: Study | None = None) -> pd.DataFrame:
         df = log.df(f"""SELECT channel, count(*) AS n, sum(CAST(ai_started AS INTEGER)) AS ai_started,
                         sum(CAST(is_complaint AS INTEGER)) AS complaints FROM {log.view} GROUP BY channel""")
     finally:
-        log.close()
+        _close(log, source)
     df["n"] = df["n"].astype("int64")
     df[["ai_started", "complaints"]] = df[["ai_started", "complaints"]].fillna(0).astype("int64")
     total = int(df["n"].sum())
@@ -155,7 +162,7 @@ def load_heatmap(source) -> pd.DataFrame:
                             count(*) AS n FROM {log.view} GROUP BY ALL""")
         first, last = log.sql(f"SELECT min(received_at)::DATE, max(received_at)::DATE FROM {log.view}").fetchall()[0]
     finally:
-        log.close()
+        _close(log, source)
     grid = pd.DataFrame([(w, h) for w in WEEKDAYS for h in range(24)], columns=["weekday", "hour"])
     out = grid.merge(counts, on=["weekday", "hour"], how="left")
     out["n"] = out["n"].fillna(0).astype("int64")
@@ -173,30 +180,40 @@ def load_heatmap(source) -> pd.DataFrame:
 # Response and resolution times
 
 
-def response_times(source, study: Study, by: str | None = "channel") -> pd.DataFrame:
+def response_times(source, study: Study, by: str | None = "channel", counts: dict | None = None) -> pd.DataFrame:
     """First-response and resolution time (minutes: mean, median, p90, p95), the share answered within
     each of the study's response targets and the share resolved at the first contact (of the requests where it
     is recorded, ``n_fcr_known``), per ``by`` (``channel``, ``handled_by``, ``branch_id``,
-    ``category``; None: all requests) with a final ``(all)`` row when grouped."""
+    ``category``; None: all requests) with a final ``(all)`` row when grouped. ``counts``: the value counts of
+    the two durations (:func:`value_counts`, measure -> frame with ``by`` among its keys) when already made."""
     targets = [t.hours for t in study.service_requests.response_targets] if study.has_requests else [24.0]
+    aggs = ["count(*) AS n", "count(first_response_minutes) AS n_responded",
+            "count(resolution_minutes) AS n_resolved", "count(resolved_first_contact) AS n_fcr_known",
+            "avg(CAST(resolved_first_contact AS DOUBLE)) AS first_contact_resolution"]
+    for m, short in (("first_response_minutes", "first_response"), ("resolution_minutes", "resolution")):
+        aggs += [f"avg({m}) AS {short}_mean", f"stddev_samp({m}) AS {short}_sd"]
+    for h in targets:
+        aggs.append(f"sum(CASE WHEN first_response_minutes <= {float(h) * 60!r} THEN 1 ELSE 0 END) AS within_{_h(h)}")
+    # one scan: the groups and the total together (GROUPING SETS)
+    sets = f"GROUPING SETS (({by}), ())" if by else "GROUPING SETS (())"
+    key = f"CASE WHEN grouping({by}) = 1 THEN '(all)' ELSE CAST({by} AS VARCHAR) END AS grp, grouping({by}) AS _total" \
+        if by else "'(all)' AS grp, 1 AS _total"
     log = open_requests(source)
     try:
-        parts = []
-        for key in ([by] if by else []) + [None]:
-            sel = f"{key} AS grp" if key else "'(all)' AS grp"
-            group = "GROUP BY grp" if key else ""
-            aggs = ["count(*) AS n", "count(first_response_minutes) AS n_responded",
-                    "count(resolution_minutes) AS n_resolved", "count(resolved_first_contact) AS n_fcr_known",
-                    "avg(CAST(resolved_first_contact AS DOUBLE)) AS first_contact_resolution"]
-            for m, short in (("first_response_minutes", "first_response"), ("resolution_minutes", "resolution")):
-                aggs.append(f"avg({m}) AS {short}_mean")
-                aggs += [f"quantile_cont({m}, {p}) AS {short}_{q}" for q, p in QUANTILES.items()]
-            for h in targets:
-                aggs.append(f"sum(CASE WHEN first_response_minutes <= {float(h) * 60!r} THEN 1 ELSE 0 END) AS within_{_h(h)}")
-            parts.append(log.df(f"SELECT {sel}, {', '.join(aggs)} FROM {log.view} {group}"))
+        df = log.df(f"SELECT {key}, {', '.join(aggs)} FROM {log.view} GROUP BY {sets}")
+        for m, short in (("first_response_minutes", "first_response"), ("resolution_minutes", "resolution")):
+            vc = counts[m] if counts is not None else value_counts(log, m, (by,) if by else ())
+            q = _quantiles(vc, by)
+            for name in QUANTILES:
+                df[f"{short}_{name}"] = [q.get((int(t), None if pd.isna(g) else g), {}).get(name, np.nan)
+                                         for t, g in zip(df["_total"], df["grp"])]
     finally:
-        log.close()
-    df = pd.concat(parts, ignore_index=True)
+        _close(log, source)
+    cols = ["grp", "_total", "n", "n_responded", "n_resolved", "n_fcr_known", "first_contact_resolution"]
+    for short in ("first_response", "resolution"):
+        cols += [f"{short}_mean", f"{short}_sd"] + [f"{short}_{q}" for q in QUANTILES]
+    df = df[cols + [f"within_{_h(h)}" for h in targets]]
+    df = df.drop(columns="_total")
     for h in targets:
         df[f"within_{_h(h)}"] = df[f"within_{_h(h)}"].fillna(0).astype("int64")
         df[f"share_within_{_h(h)}"] = df[f"within_{_h(h)}"] / df["n"]
@@ -207,6 +224,44 @@ def response_times(source, study: Study, by: str | None = "channel") -> pd.DataF
     head = df[df[by or "group"] != "(all)"] if by else df.iloc[0:0]
     ordered = _order(head, by, ids) if by else head
     return pd.concat([ordered, df[df[by or "group"] == "(all)"]], ignore_index=True)
+
+
+def value_counts(source, measure: str, keys: Sequence[str] = ()) -> pd.DataFrame:
+    """How often each value of ``measure`` occurs per combination of ``keys`` (columns: keys, v, c).
+
+    One DuckDB hash aggregation: a log records whole seconds, so a quarter of 10 million requests has some
+    hundred thousand distinct durations per group, not millions of values to sort. Quantiles of any grouping
+    by a subset of ``keys`` follow from these counts (:func:`_quantiles`)."""
+    log = open_requests(source)
+    try:
+        cols = "".join(f"{k}, " for k in keys)
+        return log.sql(f"""SELECT {cols}{measure} AS v, count(*) AS c FROM {log.view} WHERE {measure} IS NOT NULL
+                           GROUP BY ALL""").df()
+    finally:
+        _close(log, source)
+
+
+def _quantiles(counts: pd.DataFrame, by: str | None) -> dict[tuple[int, object], dict[str, float]]:
+    """Exact quantiles (:data:`QUANTILES`, R type 7) per ``by`` group (key (0, value); a missing value is None)
+    and overall (key (1, '(all)')) from :func:`value_counts`, read off the cumulative counts
+    (:func:`study.process.quantiles_from_counts`), which gives exactly ``quantile_cont`` /
+    ``numpy.quantile(method="linear")``."""
+    from study.process import quantiles_from_counts
+
+    out: dict[tuple[int, object], dict[str, float]] = {}
+    if counts.empty:
+        return out
+    probs = list(QUANTILES.values())
+    total = counts.groupby("v", sort=True)["c"].sum()
+    out[(1, "(all)")] = dict(zip(QUANTILES, (float(x) for x in quantiles_from_counts(total.index.to_numpy(float),
+                                                                                       total.to_numpy(np.int64), probs))))
+    if by:
+        keyed = counts.assign(_g=counts[by].astype(object).where(counts[by].notna(), "\x00null"))
+        per = keyed.groupby(["_g", "v"], sort=True)["c"].sum().reset_index()
+        for g, sub in per.groupby("_g", sort=False):
+            q = quantiles_from_counts(sub["v"].to_numpy(float), sub["c"].to_numpy(np.int64), probs)
+            out[(0, None if g == "\x00null" else g)] = dict(zip(QUANTILES, (float(x) for x in q)))
+    return out
 
 
 def _h(hours: float) -> str:
@@ -239,14 +294,15 @@ def poisson_rate(x: int, exposure: float, level: float = 0.95, per: float = 1e6)
 
 
 def interval_verdict(low: float, high: float, operator: str, value: float) -> str:
-    """'met' / 'not met' / 'undecided' from an interval: met when the whole interval is on the target's side,
-    not met when the whole interval is on the other side, undecided when it contains the target."""
+    """'met' / 'not met' / 'not distinguishable' from an interval (the words of the toolkit's targets,
+    :func:`study.effects.target_attainment`): met when the whole interval is on the target's side, not met when
+    the whole interval is on the other side, not distinguishable when it contains the target (or is missing)."""
     if not (np.isfinite(low) and np.isfinite(high)):
-        return "undecided"
+        return UNDECIDED
     if operator == "<=":
-        return "met" if high <= value else "not met" if low > value else "undecided"
+        return "met" if high <= value else "not met" if low > value else UNDECIDED
     if operator == ">=":
-        return "met" if low >= value else "not met" if high < value else "undecided"
+        return "met" if low >= value else "not met" if high < value else UNDECIDED
     raise ValueError(f"operator must be '<=' or '>=', not {operator!r}")
 
 
@@ -274,7 +330,7 @@ def complaints_by_grade(source, study: Study, level: float = 0.95) -> pd.DataFra
             quantile_cont(resolution_minutes, 0.9) / 60 AS resolution_hours_p90
             FROM {log.view} WHERE is_complaint""")
     finally:
-        log.close()
+        _close(log, source)
     ids = [g.id for g in grades]
     df = pd.DataFrame({"grade": ids}).merge(df, on="grade", how="outer") if ids else df
     df = pd.concat([_order(df, "grade", ids), total], ignore_index=True)
@@ -339,7 +395,7 @@ def ai_rates(source, level: float = 0.95, by: str | None = None) -> pd.DataFrame
             sum(CASE WHEN coalesce(escalated, FALSE) THEN 1 ELSE 0 END) AS handed_off
             FROM {log.view} WHERE ai_started {"GROUP BY grp" if by else ""}""")
     finally:
-        log.close()
+        _close(log, source)
     df = df.rename(columns={"grp": by or "group"})
     for c in ("ai_started", "contained", "handed_off"):
         df[c] = df[c].fillna(0).astype("int64")
@@ -361,7 +417,7 @@ def rating_counts(source, by: str = "handled_by", where: str | None = None) -> p
         return log.df(f"""SELECT {by} AS grp, post_contact_rating AS rating, count(*) AS n FROM {log.view}
                           WHERE {cond} GROUP BY ALL ORDER BY grp, rating""").rename(columns={"grp": by})
     finally:
-        log.close()
+        _close(log, source)
 
 
 def _expand(counts: pd.DataFrame) -> np.ndarray:
@@ -403,21 +459,333 @@ def request_chapter(source, study: Study, quarter: str, queue_tickets: int | Non
     con = connect(threads, memory_limit, temp_directory)
     try:
         log = open_requests(source, con=con)
-        log.owned = False
+        counts = {m: value_counts(log, m, ("channel", "handled_by")) for m in ("first_response_minutes", "resolution_minutes")}
         out: dict = {
             "volume": volume_by_channel(log, study),
             "heatmap": load_heatmap(log),
-            "times_by_channel": response_times(log, study, "channel"),
-            "times_by_handler": response_times(log, study, "handled_by"),
+            "times_by_channel": response_times(log, study, "channel", counts),
+            "times_by_handler": response_times(log, study, "handled_by", counts),
             "complaints": complaints_by_grade(log, study, level),
             "ai": ai_rates(log, level),
             "ai_by_channel": ai_rates(log, level, by="channel"),
             "rating_ai_vs_human": rating_ai_vs_human(log, level),
+            "rating": rating_summary(log),
         }
         v = visits(study, quarter, queue_tickets)
         n_complaints = int(out["complaints"].loc[out["complaints"]["grade"] == "(all)", "complaints"].iloc[0])
         out["visits"] = v
         out["per_million"] = complaints_per_million(n_complaints, v["visits"], days, level) if v["visits"] > 0 else None
+        out["levels"] = metric_levels(out, study, level)
         return out
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Levels of the request metrics, targets, and improvement measures on channels
+
+
+def _mean_ci(mean: float, sd: float, n: int, level: float) -> tuple[float, float]:
+    """t interval of a mean from its summary (= R ``t.test(x)$conf.int``)."""
+    from scipy import stats
+
+    if n < 2 or not np.isfinite(sd):
+        return (np.nan, np.nan)
+    h = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return (mean - h, mean + h)
+
+
+def rating_summary(source, where: str | None = None) -> dict:
+    """n, mean and standard deviation of the post-contact rating (optionally of the requests ``where`` holds)."""
+    counts = rating_counts(source, "'(all)'", where)
+    x, n = counts["rating"].to_numpy(float), counts["n"].to_numpy(np.int64)
+    total = int(n.sum())
+    if total == 0:
+        return {"n": 0, "mean": np.nan, "sd": np.nan}
+    mean = float((x * n).sum() / total)
+    sd = float(math.sqrt(((x - mean) ** 2 * n).sum() / (total - 1))) if total > 1 else np.nan
+    return {"n": total, "mean": mean, "sd": sd}
+
+
+def metric_levels(chapter: dict, study: Study, level: float = 0.95) -> pd.DataFrame:
+    """Each request metric of the study for one quarter's chapter (:func:`request_chapter`): its value, interval
+    and what a comparison needs (``x``/``n`` of a share, ``mean``/``sd``/``n`` of a mean, count and exposure of
+    a rate). Intervals: Wilson (shares), t (means), Garwood (the rate). A metric the quarter cannot measure (no
+    AI conversations, no complaints, no ratings) has ``n`` = 0 and no value."""
+    from study import metrics as mx
+
+    rows = []
+    times = chapter["times_by_channel"].iloc[-1]          # the (all) row
+    comp = chapter["complaints"].set_index("grade").loc["(all)"]
+    ai = chapter["ai"].iloc[0] if len(chapter["ai"]) else None
+
+    def share(mid, x, n):
+        p, lo, hi = wilson(int(x), int(n), level)
+        rows.append({"metric": mid, "kind": "share", "value": p, "ci_low": lo, "ci_high": hi, "x": int(x), "n": int(n)})
+
+    def mean(mid, m, sd, n):
+        lo, hi = _mean_ci(m, sd, int(n), level)
+        rows.append({"metric": mid, "kind": "mean", "value": m if n else np.nan, "ci_low": lo, "ci_high": hi, "mean": m,
+                     "sd": sd, "n": int(n)})
+
+    mean("request_first_response_minutes", times["first_response_mean"], times["first_response_sd"], times["n_responded"])
+    mean("request_resolution_minutes", times["resolution_mean"], times["resolution_sd"], times["n_resolved"])
+    for t in study.service_requests.response_targets:
+        share(mx.response_metric_id(t.hours), times[f"within_{_h(t.hours)}"], times["n"])
+    fcr_n = int(times["n_fcr_known"])
+    share("first_contact_resolution", round(times["first_contact_resolution"] * fcr_n) if fcr_n else 0, fcr_n)
+    share("complaint_within_deadline", comp["within_deadline"], comp["complaints"])
+    share("ai_containment", ai["contained"] if ai is not None else 0, ai["ai_started"] if ai is not None else 0)
+    share("ai_handoff", ai["handed_off"] if ai is not None else 0, ai["ai_started"] if ai is not None else 0)
+    pm = chapter.get("per_million")
+    if pm is not None:
+        rows.append({"metric": "complaints_per_million", "kind": "rate", "value": pm["per_million"], "ci_low": pm["ci_low"],
+                     "ci_high": pm["ci_high"], "x": pm["complaints"], "exposure": pm["visits"], "n": pm["visits"]})
+    else:
+        rows.append({"metric": "complaints_per_million", "kind": "rate", "value": np.nan, "ci_low": np.nan,
+                     "ci_high": np.nan, "x": 0, "exposure": 0, "n": 0})
+    if study.service_requests.rating_scale is not None:
+        r = chapter.get("rating") or {"n": 0, "mean": np.nan, "sd": np.nan}
+        mean("post_contact_rating", r["mean"], r["sd"], r["n"])
+    return pd.DataFrame(rows)
+
+
+def _difference(kind: str, a: pd.Series, b: pd.Series, level: float) -> tuple[float, float, float]:
+    """after - before with the toolkit's change intervals: prop.test's (Yates) for shares, Welch for means."""
+    from scipy import stats
+
+    from study.effects import _prop_test
+
+    if kind == "share":
+        r = _prop_test(a["x"], int(a["n"]), b["x"], int(b["n"]), level)
+        return r["estimate"], r["ci_low"], r["ci_high"]
+    va, vb = a["sd"] ** 2 / a["n"], b["sd"] ** 2 / b["n"]
+    d = a["mean"] - b["mean"]
+    df = (va + vb) ** 2 / (va ** 2 / (a["n"] - 1) + vb ** 2 / (b["n"] - 1))
+    h = stats.t.ppf(0.5 + level / 2, df) * math.sqrt(va + vb)
+    return d, d - h, d + h
+
+
+def rate_ratio(x1: int, t1: float, x0: int, t0: float, level: float = 0.95) -> tuple[float, float, float]:
+    """Ratio of two Poisson rates (x1/t1) / (x0/t0) with the exact conditional interval of R
+    ``poisson.test(c(x1, x0), c(t1, t0))$conf.int``: x1 given x1 + x0 is binomial, its Clopper-Pearson interval
+    (scipy ``binomtest(...).proportion_ci("exact")``) turned into a ratio."""
+    from scipy import stats
+
+    if x1 + x0 == 0:
+        return (np.nan, np.nan, np.nan)
+    ci = stats.binomtest(int(x1), int(x1 + x0)).proportion_ci(confidence_level=level, method="exact")
+    f = t0 / t1
+
+    def ratio(p):
+        return p / (1 - p) * f if p < 1 else np.inf
+    return (x1 / t1) / (x0 / t0) if x0 > 0 else np.inf, ratio(ci.low), ratio(ci.high)
+
+
+def _relative(kind: str, a: pd.Series, b: pd.Series, level: float) -> tuple[float, float, float]:
+    """after/before - 1: the exact rate ratio for the rate, else the delta method on the log ratio of the two
+    levels (as :func:`study.effects.target_attainment`)."""
+    from scipy import stats
+
+    if kind == "rate":
+        r, lo, hi = rate_ratio(int(a["x"]), a["exposure"], int(b["x"]), b["exposure"], level)
+        return r - 1, lo - 1, hi - 1
+    z = stats.norm.ppf(0.5 + level / 2)
+    ma, mb = a["value"], b["value"]
+    sa, sb = (a["ci_high"] - a["ci_low"]) / (2 * z), (b["ci_high"] - b["ci_low"]) / (2 * z)
+    if not (ma > 0 and mb > 0 and np.isfinite(sa) and np.isfinite(sb)):
+        return (ma / mb - 1 if mb > 0 else np.nan), np.nan, np.nan
+    sl = math.sqrt((sa / ma) ** 2 + (sb / mb) ** 2)
+    return ma / mb - 1, math.exp(math.log(ma / mb) - z * sl) - 1, math.exp(math.log(ma / mb) + z * sl) - 1
+
+
+TARGET_COLUMNS = ["target", "label", "metric", "kind", "operator", "target_value", "observed", "ci_low", "ci_high",
+                  "status", "note"]
+
+
+def target_attainment(study: Study, targets, current: pd.DataFrame, baseline: pd.DataFrame | None,
+                      level: float = 0.95) -> pd.DataFrame:
+    """The study's targets on request metrics (``targets``: entries of ``study.targets``) from the quarter's
+    :func:`metric_levels` (and the baseline's, for change targets), in the columns and words of
+    :func:`study.effects.target_attainment`: met / not met / not distinguishable decided by the interval."""
+    cur = current.set_index("metric")
+    base = baseline.set_index("metric") if baseline is not None else None
+    rows = []
+    for t in targets:
+        row = {"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
+               "target_value": t.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan, "note": ""}
+        a = cur.loc[t.metric] if t.metric in cur.index else None
+        if a is None or not a["n"] or not np.isfinite(a["value"]):
+            rows.append({**row, "status": "not measured", "note": "no requests this quarter measure it"})
+            continue
+        if t.kind == "level":
+            obs, lo, hi = a["value"], a["ci_low"], a["ci_high"]
+        else:
+            b = base.loc[t.metric] if base is not None and t.metric in base.index else None
+            if b is None or not b["n"] or not np.isfinite(b["value"]):
+                rows.append({**row, "status": "no baseline" if base is None else "not measured",
+                             "note": "a change target needs baseline data"})
+                continue
+            obs, lo, hi = (_difference(a["kind"], a, b, level) if t.kind == "change" else _relative(a["kind"], a, b, level))
+            row["note"] = f"before {b['value']:.4g}, after {a['value']:.4g}"
+        rows.append({**row, "observed": obs, "ci_low": lo, "ci_high": hi, "status": interval_verdict(lo, hi, t.operator, t.value)})
+    return pd.DataFrame(rows, columns=TARGET_COLUMNS)
+
+
+def _measure_where(m) -> str:
+    return f"channel IN ({_lit(m.channels)})"
+
+
+def measure_effects(source, study: Study, measure, level: float = 0.95) -> pd.DataFrame:
+    """Before/after a channel measure's start on its channels, per metric of the measure: before and after
+    values, the change (Welch for durations; the toolkit's test rules, :func:`study.effects.compare`, for the
+    rating) and the relative change with their intervals. ``source``: the request logs of the quarters compared
+    (the baseline's and this quarter's)."""
+    from study.effects import compare
+
+    start = pd.Timestamp(measure.start).isoformat(sep=" ")
+    where = _measure_where(measure)
+    log = open_requests(source)
+    rows = []
+    try:
+        for metric in measure.metrics:
+            if metric == "post_contact_rating":
+                counts = rating_counts(log, f"received_at >= TIMESTAMP '{start}'", where)
+                col = counts.columns[0]
+                after = _expand(counts[counts[col]])
+                before = _expand(counts[~counts[col]])
+                if min(len(after), len(before)) < 2:
+                    rows.append({"measure": measure.id, "metric": metric, "n_before": len(before), "n_after": len(after),
+                                 "status": "not tested", "note": "fewer than 2 ratings before or after the start"})
+                    continue
+                r = compare(before, after, kind="continuous", level=level)
+                sa = {"value": r["after_value"], "mean": r["after_value"], "sd": float(np.std(after, ddof=1)), "n": len(after)}
+                sb = {"value": r["before_value"], "mean": r["before_value"], "sd": float(np.std(before, ddof=1)), "n": len(before)}
+                est, lo, hi, test, p = r["estimate"], r["ci_low"], r["ci_high"], r["test"], r["p"]
+            else:
+                col = {"request_first_response_minutes": "first_response_minutes",
+                       "request_resolution_minutes": "resolution_minutes"}[metric]
+                res = log.df(f"""SELECT received_at >= TIMESTAMP '{start}' AS after, count({col}) AS n, avg({col}) AS mean,
+                                 stddev_samp({col}) AS sd FROM {log.view} WHERE {where} GROUP BY ALL""").set_index("after")
+                if not {True, False} <= set(res.index) or min(res["n"]) < 2:
+                    rows.append({"measure": measure.id, "metric": metric,
+                                 "n_before": int(res["n"].get(False, 0)), "n_after": int(res["n"].get(True, 0)),
+                                 "status": "not tested", "note": "fewer than 2 requests before or after the start"})
+                    continue
+                sa = {"value": res.loc[True, "mean"], "mean": res.loc[True, "mean"], "sd": res.loc[True, "sd"], "n": int(res.loc[True, "n"])}
+                sb = {"value": res.loc[False, "mean"], "mean": res.loc[False, "mean"], "sd": res.loc[False, "sd"], "n": int(res.loc[False, "n"])}
+                est, lo, hi = _difference("mean", pd.Series(sa), pd.Series(sb), level)
+                from scipy import stats
+
+                va, vb = sa["sd"] ** 2 / sa["n"], sb["sd"] ** 2 / sb["n"]
+                df = (va + vb) ** 2 / (va ** 2 / (sa["n"] - 1) + vb ** 2 / (sb["n"] - 1))
+                p = float(2 * stats.t.sf(abs(est) / math.sqrt(va + vb), df))
+                test = "welch"
+            for d in (sa, sb):
+                d["ci_low"], d["ci_high"] = _mean_ci(d["mean"], d["sd"], d["n"], level)
+            rel, rlo, rhi = _relative("mean", pd.Series(sa), pd.Series(sb), level)
+            rows.append({"measure": measure.id, "metric": metric, "n_before": sb["n"], "n_after": sa["n"],
+                         "before": sb["value"], "after": sa["value"], "change": est, "ci_low": lo, "ci_high": hi,
+                         "test": test, "p": p, "relative_change": rel, "relative_ci_low": rlo, "relative_ci_high": rhi,
+                         "status": "tested", "note": ""})
+    finally:
+        _close(log, source)
+    return pd.DataFrame(rows, columns=["measure", "metric", "n_before", "n_after", "before", "after", "change", "ci_low",
+                                       "ci_high", "test", "p", "relative_change", "relative_ci_low", "relative_ci_high",
+                                       "status", "note"])
+
+
+def claim_verdicts(measure, effects: pd.DataFrame) -> pd.DataFrame:
+    """Each claim of a channel measure against its before/after (:func:`measure_effects`)."""
+    by = effects.set_index("metric") if len(effects) else effects
+    rows = []
+    for c in measure.claims:
+        row = {"target": c.id, "label": c.label, "metric": c.metric, "kind": c.kind, "operator": c.operator,
+               "target_value": c.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan, "note": ""}
+        e = by.loc[c.metric] if c.metric in getattr(by, "index", []) else None
+        if e is None or e["status"] != "tested":
+            rows.append({**row, "status": "not measured", "note": "" if e is None else e["note"]})
+            continue
+        obs, lo, hi = ((e["change"], e["ci_low"], e["ci_high"]) if c.kind == "change"
+                       else (e["relative_change"], e["relative_ci_low"], e["relative_ci_high"]))
+        rows.append({**row, "observed": obs, "ci_low": lo, "ci_high": hi, "status": interval_verdict(lo, hi, c.operator, c.value)})
+    return pd.DataFrame(rows, columns=TARGET_COLUMNS)
+
+
+def weekly_series(source, study: Study, measure) -> pd.DataFrame:
+    """Per ISO week (Monday) on the measure's channels: requests, mean first-response minutes, mean rating,
+    and the share of AI-started requests (long: week, metric, value, n)."""
+    log = open_requests(source)
+    try:
+        df = log.df(f"""SELECT CAST(date_trunc('week', received_at) AS DATE) AS week, count(*) AS requests,
+                        avg(first_response_minutes) AS request_first_response_minutes,
+                        count(first_response_minutes) AS n_first,
+                        avg(resolution_minutes) AS request_resolution_minutes, count(resolution_minutes) AS n_res,
+                        avg(post_contact_rating) AS post_contact_rating, count(post_contact_rating) AS n_rating,
+                        avg(CAST(ai_started AS DOUBLE)) AS ai_share
+                        FROM {log.view} WHERE {_measure_where(measure)} GROUP BY week ORDER BY week""")
+    finally:
+        _close(log, source)
+    parts = []
+    for metric, n in (("request_first_response_minutes", "n_first"), ("request_resolution_minutes", "n_res"),
+                      ("post_contact_rating", "n_rating"), ("ai_share", "requests")):
+        parts.append(pd.DataFrame({"measure": measure.id, "week": df["week"], "metric": metric, "value": df[metric],
+                                   "n": df[n].astype("int64")}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def measure_its(weekly: pd.DataFrame, measure) -> pd.DataFrame:
+    """Interrupted time series (:func:`study.process.interrupted_time_series`: segmented regression, Newey-West
+    errors) of the measure's weekly metrics; a metric without enough weeks is "not fitted" with the reason."""
+    from study.process import ProcessDataError, interrupted_time_series
+
+    rows = []
+    for metric in measure.metrics:
+        s = weekly[(weekly["metric"] == metric) & (weekly["n"] > 0)]
+        try:
+            r = interrupted_time_series(s, measure.start)
+        except ProcessDataError as exc:
+            rows.append({"measure": measure.id, "metric": metric, "status": "not fitted", "note": str(exc)})
+            continue
+        rows.append({"measure": measure.id, "metric": metric, "status": "fitted", "note": "",
+                     "level_change": r.level_change, "level_se": r.level_se, "level_p": r.level_p,
+                     "relative_level_change": r.relative_level_change, "slope_change": r.slope_change,
+                     "slope_p": r.slope_p, "n_pre": r.n_pre, "n_post": r.n_post})
+    return pd.DataFrame(rows, columns=["measure", "metric", "status", "note", "level_change", "level_se", "level_p",
+                                       "relative_level_change", "slope_change", "slope_p", "n_pre", "n_post"])
+
+
+def request_analysis(study: Study, current, quarter: str, queue_tickets: int | None, baseline=None,
+                     baseline_quarter: str | None = None, baseline_tickets: int | None = None,
+                     level: float | None = None) -> dict:
+    """Everything the report shows of the request log: this quarter's chapter (:func:`request_chapter`), the
+    baseline's metric levels, the study's targets on request metrics (:func:`target_attainment`) and, per
+    channel measure, its before/after (:func:`measure_effects`) over the quarters supplied, the claims'
+    verdicts, the weekly series and the interrupted time series. ``current``/``baseline``: processed request
+    logs (path or frame; ``baseline`` None when the baseline quarter has none)."""
+    from study import metrics as mx
+
+    level = level if level is not None else 1 - study.alpha
+    chapter = request_chapter(current, study, quarter, queue_tickets, level=level)
+    base_levels = None
+    if baseline is not None and baseline_quarter:
+        base_levels = request_chapter(baseline, study, baseline_quarter, baseline_tickets, level=level)["levels"]
+    reg = mx.registry(study)
+    req_targets = [t for t in study.targets if t.metric in reg and reg[t.metric].source == "requests"]
+    out = {"chapter": chapter, "baseline_levels": base_levels,
+           "targets": target_attainment(study, req_targets, chapter["levels"], base_levels, level)}
+    sources = [x for x in (baseline, current) if x is not None]
+    sources = sources if all(not isinstance(x, pd.DataFrame) for x in sources) else pd.concat(sources, ignore_index=True)
+    effects, claims, weekly, its = [], [], [], []
+    for m in study.service_requests.measures:
+        e = measure_effects(sources, study, m, level)
+        w = weekly_series(sources, study, m)
+        effects.append(e)
+        claims.append(claim_verdicts(m, e).assign(measure=m.id))
+        weekly.append(w)
+        its.append(measure_its(w, m))
+    out["measure_effects"] = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
+    out["claims"] = pd.concat(claims, ignore_index=True) if claims else pd.DataFrame()
+    out["weekly"] = pd.concat(weekly, ignore_index=True) if weekly else pd.DataFrame()
+    out["its"] = pd.concat(its, ignore_index=True) if its else pd.DataFrame()
+    return out

@@ -77,6 +77,16 @@ def launch_date(quarter: str) -> dt.date:
     return day + dt.timedelta(days=(7 - day.weekday()) % 7)
 
 
+def launch_plan(study: Study, quarter: str) -> tuple[dt.date, list[str]]:
+    """When and where the AI assistant starts in ``quarter``: the study's first channel measure when it
+    starts inside the quarter (its start and channels), else :func:`launch_date` on the digital channels."""
+    first, last = quarter_bounds(quarter)
+    for m in study.service_requests.measures:
+        if first <= m.start <= last:
+            return m.start, list(m.channels)
+    return launch_date(quarter), [c.id for c in study.service_requests.channels if c.digital]
+
+
 def _mu(mean: float, sigma: float) -> float:
     return math.log(mean) - sigma ** 2 / 2
 
@@ -92,9 +102,11 @@ def _channel_plan(study: Study) -> tuple[list[str], np.ndarray, np.ndarray]:
     return ids, mix / mix.sum(), np.array([c.digital for c in ch])
 
 
-def draw(study: Study, quarter: str, n: int, rng: np.random.Generator, launch: dt.date | None) -> dict[str, np.ndarray]:
+def draw(study: Study, quarter: str, n: int, rng: np.random.Generator, launch: dt.date | None,
+         ai_channels: list[str] | None = None) -> dict[str, np.ndarray]:
     """``n`` requests of ``quarter`` as numpy arrays (times in seconds since the epoch, durations in seconds;
-    NaN / -1 where missing), sorted by arrival. ``launch``: the AI assistant's start (None: no AI)."""
+    NaN / -1 where missing), sorted by arrival. ``launch``: the AI assistant's start (None: no AI) on
+    ``ai_channels`` (default: the study's digital channels)."""
     first, last = quarter_bounds(quarter)
     days = (last - first).days + 1
     dates = [first + dt.timedelta(days=i) for i in range(days)]
@@ -103,6 +115,8 @@ def draw(study: Study, quarter: str, n: int, rng: np.random.Generator, launch: d
     epoch0 = (first - dt.date(1970, 1, 1)).days * 86400
     received = np.sort(epoch0 + (cell // 24) * 86400 + (cell % 24) * 3600 + rng.integers(0, 3600, n))
     ids, mix, digital = _channel_plan(study)
+    if ai_channels is not None:
+        digital = np.isin(ids, ai_channels)
     channel = rng.choice(len(ids), n, p=mix)
     fr = np.array([FIRST_RESPONSE.get(i, DEFAULT_FIRST_RESPONSE) for i in ids])
     ex = np.array([RESOLUTION_EXTRA.get(i, DEFAULT_RESOLUTION_EXTRA) for i in ids])
@@ -152,8 +166,11 @@ def _plant_complaints(study: Study, d: dict, k: int, rng: np.random.Generator, a
     d["escalated"][rows] = False
 
 
-def _truth(study: Study, quarter: str, d: dict, launch: dt.date | None, visits: int, expected: float) -> dict:
+def _truth(study: Study, quarter: str, d: dict, launch: dt.date | None, visits: int, expected: float,
+           ai_channels: list[str] | None) -> dict:
     ids, mix, digital = _channel_plan(study)
+    if ai_channels is not None:
+        digital = np.isin(ids, ai_channels)
     grades = [g.id for g in study.service_requests.complaint_grades]
     counts = {g: int((d["grade"] == i).sum()) for i, g in enumerate(grades)}
 
@@ -182,22 +199,29 @@ def _truth(study: Study, quarter: str, d: dict, launch: dt.date | None, visits: 
         "rating_mean_human": round(float(np.dot(RATING_HUMAN, np.arange(1, 6))), 6),
         "rating_mean_ai": round(float(np.dot(RATING_AI, np.arange(1, 6))), 6),
     }
+    m_ai, m_h = float(np.dot(RATING_AI, np.arange(1, 6))), float(np.dot(RATING_HUMAN, np.arange(1, 6)))
     if launch is not None:
-        out["ai"] = {"launch": launch.isoformat(), "containment": AI_CONTAINED, "handoff": AI_HANDOFF,
+        out["ai"] = {"channels": [c for c, x in zip(ids, digital) if x], "launch": launch.isoformat(),
+                     "containment": AI_CONTAINED, "handoff": AI_HANDOFF,
                      "abandoned": round(1 - AI_CONTAINED - AI_HANDOFF, 6),
                      "first_response_relative_change_digital": RESPONSE_FACTOR - 1,
                      "rating_difference_ai_minus_human": round(float(np.dot(RATING_AI - RATING_HUMAN, np.arange(1, 6))), 6),
+                     # on the AI channels, rated requests after the launch: contained ones (always resolved) rate
+                     # as RATING_AI, handed-off ones that a human resolved as RATING_HUMAN; before, all as RATING_HUMAN
+                     "rating_change_on_ai_channels": round(float(
+                         (AI_CONTAINED * m_ai + AI_HANDOFF * (1 - UNRESOLVED) * m_h) / (AI_CONTAINED + AI_HANDOFF * (1 - UNRESOLVED))
+                         - m_h), 6),
                      "ai_started": int(d["ai"].sum())}
     return out
 
 
 def requests_quarter(study: Study, quarter: str, rng: np.random.Generator, launch: dt.date | None,
-                     queue_tickets: int | None) -> tuple[pd.DataFrame, dict]:
+                     queue_tickets: int | None, ai_channels: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """One quarter of raw requests (strings, as a CSV export holds them) and the quarter's truth."""
     first, last = quarter_bounds(quarter)
     days = (last - first).days + 1
     n = int(rng.poisson(REQUESTS_PER_DAY * days))
-    d = draw(study, quarter, n, rng, launch)
+    d = draw(study, quarter, n, rng, launch, ai_channels)
     v = study.service_requests.visits
     visits = (int(queue_tickets or 0) if v.queue_tickets else 0) + int(v.digital_sessions.get(quarter, 0))
     expected = COMPLAINTS_PER_MILLION * visits / 1e6
@@ -205,7 +229,7 @@ def requests_quarter(study: Study, quarter: str, rng: np.random.Generator, launc
     total_invalid = sum(REQUEST_INVALID.values())
     bad_rows = rng.choice(np.arange(n // 2, n), total_invalid, replace=False)
     _plant_complaints(study, d, k, rng, bad_rows)
-    truth = _truth(study, quarter, d, launch, visits, expected)
+    truth = _truth(study, quarter, d, launch, visits, expected, ai_channels)
     df = _raw_frame(study, quarter, d, rng)
     truth["invalid_by_reason"] = _corrupt(df, bad_rows, rng, study)
     truth["rows"] = len(df)
@@ -275,3 +299,75 @@ def _corrupt(df: pd.DataFrame, rows: np.ndarray, rng: np.random.Generator, study
                 raise ValueError(reason)
         k += count
     return dict(REQUEST_INVALID)
+
+
+# ---------------------------------------------------------------------------------------------
+# A large log in the processed schema (for the benchmark)
+
+
+def write_request_log(study: Study, data_dir: Path | str, quarter: str, n_requests: int, seed: int = 0,
+                      chunk_rows: int = 2_500_000, launch: dt.date | None = None) -> Path:
+    """Stream ``n_requests`` processed requests of ``quarter`` as Parquet parts into
+    ``data_dir/processed/<quarter>/service_requests/part-*.parquet``; return the folder.
+
+    The same draw as the sample (:func:`draw`), written in the schema ``prepare`` writes (pseudonyms as 20 hex
+    digits), chunk by chunk, so memory is bounded by ``chunk_rows``. ``launch``: the AI assistant's start
+    (default: :func:`launch_date` of the quarter). Complaints: :data:`COMPLAINTS_PER_MILLION` per million
+    requests' worth of visits (a handful per part).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from study.sample_log import _HEX, _fixed_width_strings
+
+    if n_requests <= 0:
+        raise ValueError(f"n_requests must be positive, got {n_requests}")
+    out = Path(data_dir) / "processed" / quarter / "service_requests"
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("part-*.parquet"):
+        old.unlink()
+    launch = launch or launch_date(quarter)
+    ids, _, _ = _channel_plan(study)
+    grades = [g.id for g in study.service_requests.complaint_grades]
+    rng0 = np.random.default_rng([seed, 0])
+    customers = np.ascontiguousarray(_HEX[rng0.integers(0, 16, size=(200_000, 20), dtype=np.uint8)])
+    n_parts = math.ceil(n_requests / chunk_rows)
+    for part in range(n_parts):
+        n = min(chunk_rows, n_requests - part * chunk_rows)
+        rng = np.random.default_rng([seed, part + 1])
+        d = draw(study, quarter, n, rng, launch)
+        _plant_complaints(study, d, int(rng.poisson(COMPLAINTS_PER_MILLION * n / 1e6 * 170)), rng, np.empty(0, np.int64))
+
+        def ts(sec, ok):
+            return pa.array(np.where(ok, sec, 0) * 1_000_000, type=pa.timestamp("us"), mask=~ok)
+
+        def dictionary(idx, labels, ok=None):
+            ok = np.ones(len(idx), bool) if ok is None else ok
+            return pa.DictionaryArray.from_arrays(pa.array(np.where(ok, idx, 0).astype(np.int32), mask=~ok),
+                                                  pa.array(labels, type=pa.string()))
+
+        has_first, has_res = d["first_s"] >= 0, d["resolve_s"] >= 0
+        rated = d["rating"] > 0
+        first_min = np.where(has_first, d["first_s"] / 60.0, np.nan)
+        res_min = np.where(has_res, d["resolve_s"] / 60.0, np.nan)
+        table = pa.Table.from_arrays([
+            _fixed_width_strings(_HEX[rng.integers(0, 16, size=(n, 20), dtype=np.uint8)]),
+            _fixed_width_strings(customers[rng.integers(0, len(customers), n)]),
+            dictionary(d["channel"], ids),
+            ts(d["received"], np.ones(n, bool)),
+            ts(d["received"] + d["first_s"], has_first), ts(d["received"] + d["resolve_s"], has_res),
+            dictionary(d["handled_ai"].astype(np.int32), ["human", "ai"]),
+            pa.array(d["escalated"]),
+            dictionary(d["category"], list(CATEGORIES)),
+            dictionary(np.maximum(d["grade"], 0), grades or ["none"], d["grade"] >= 0),
+            pa.array(d["fcr"], mask=~has_res),
+            pa.array(np.where(rated, d["rating"], 0).astype(float), mask=~rated),
+            pa.array(first_min, mask=~has_first), pa.array(res_min, mask=~has_res),
+        ], names=["request_pid", "customer_pid", "channel", "received_at", "first_response_at", "resolved_at",
+                  "handled_by", "escalated", "category", "complaint_grade", "resolved_first_contact",
+                  "post_contact_rating", "first_response_minutes", "resolution_minutes"])
+        path = out / f"part-{part:05d}.parquet"
+        pq.write_table(table, path.with_name(path.name + ".tmp"), compression="zstd", compression_level=1,
+                       row_group_size=1_000_000)
+        path.with_name(path.name + ".tmp").replace(path)
+    return out

@@ -17,3 +17,12 @@ show("wilson 0 / 5", prop.test(0, 5, correct = FALSE)$conf.int)
 show("wilson 5 / 5", prop.test(5, 5, correct = FALSE)$conf.int)
 show("wilson 1 / 1", prop.test(1, 1, correct = FALSE)$conf.int)
 show("wilson 7 / 10 (90%)", prop.test(7, 10, correct = FALSE, conf.level = 0.90)$conf.int)
+
+# rate ratio of two quarters' complaints: poisson.test(c(x1, x0), c(T1, T0))$conf.int (exact conditional)
+show("ratio 7/2.56 vs 10/2.52", poisson.test(c(7, 10), c(2.56, 2.52))$conf.int)
+show("ratio 0/2.5 vs 4/2.4", poisson.test(c(0, 4), c(2.5, 2.4))$conf.int)
+show("ratio 30/40 vs 12/38 (90%)", poisson.test(c(30, 12), c(40, 38), conf.level = 0.90)$conf.int)
+# a mean's t interval and Welch's difference from summaries: t.test on the same values
+x <- c(3, 4, 4, 5, 2, 5, 4, 3, 4, 5); y <- c(2, 3, 4, 3, 3, 2, 4, 3)
+show("t.test(x)", t.test(x)$conf.int)
+show("t.test(x, y) welch", t.test(x, y)$conf.int)
