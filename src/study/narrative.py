@@ -542,7 +542,8 @@ def no_baseline() -> str:
     return "There is no baseline quarter, so the effects of the improvement measures cannot be evaluated in this report."
 
 
-SOURCE_NAMES = {"survey": "customer survey", "process_times": "queue-system log", "benchmark": "competitor benchmark"}
+SOURCE_NAMES = {"survey": "customer survey", "process_times": "queue-system log", "benchmark": "competitor benchmark",
+                "service_requests": "service-request log"}
 
 
 def intro(ctx: Context) -> P.Md:
@@ -573,11 +574,13 @@ def missing_sources(ctx: Context) -> list[str]:
 
 def sources_sentence(ctx: Context) -> P.Md:
     """Appendix B's one sentence on the sources not supplied (and what the report leaves out for them)."""
-    missing = missing_sources(ctx)
+    # the request log (issue 12) is named here only: the summary's introduction is as it was without one
+    missing = missing_sources(ctx) + ([] if ctx.has("service_requests") else ["service_requests"])
     if not missing:
         return P.md("Every data source the toolkit reads was supplied: {}.", _and(SOURCE_NAMES.values()))
     what = {"process_times": "process times, queues, staffing and the process indicators",
-            "benchmark": "the competitor comparison"}
+            "benchmark": "the competitor comparison",
+            "service_requests": "the contact centre, the AI assistant and complaints"}
     return P.md("Not supplied for {}: {}; the report leaves out {}.", ctx.quarter, _and(SOURCE_NAMES[d] for d in missing),
                 _and(what[d] for d in missing))
 

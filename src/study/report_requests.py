@@ -6,7 +6,7 @@ here except the choice of words): the current state (volumes, the 7x24 load, res
 channel measures (before/after, the document's claims, the interrupted time series) and a conclusion. Every
 sentence comes from a rule that checks its premise on the data it states (rule ids in brackets, listed in
 :data:`RULES` for the methods appendix). A quarter without a request log shows none of this; Appendix B says so
-in one sentence (:func:`appendix_sentence`).
+in one sentence (:func:`study.narrative.sources_sentence`).
 
 Text goes through the message catalogue of issue 14: sentences as ``P.md``/``nmd`` templates (one literal each),
 headings and captions through ``_``.
@@ -55,22 +55,35 @@ def _date(d) -> str:
         return pd.Timestamp(d).strftime("%d %B %Y")
 
 
-RULES = {
-    "REQ-VOLUME": "Requests per channel and the busiest weekday-hour of the 7x24 load (average requests per day).",
-    "REQ-RESPONSE": "Share of requests first answered within each response target, with its Wilson interval; the channel "
-                    "named as the slowest is the one with the lowest share among channels with at least min_cell_size requests.",
-    "REQ-COMPLAINTS": "Complaints per million visits with Garwood's exact Poisson interval; a target on it is met only when the "
-                      "whole interval is below it, not met when the whole interval is above it.",
-    "REQ-DEADLINE": "Complaints resolved after their grade's deadline (or not resolved) are named per grade.",
-    "REQ-AI": "AI containment (resolved without a human) and handoff with Wilson intervals; the rating comparison AI vs human "
-              "with the test rules of Appendix A.",
-    "REQ-MEASURE": "A channel measure's before/after on its channels (Welch for times, the test rules for the rating), its "
-                   "claims decided by the interval, and the interrupted time series of the weekly means.",
-    "PROBLEM-REQ-RESPONSE": "A channel whose share answered within a response target lies wholly below the study's target "
-                            "for that share (Wilson interval).",
-    "PROBLEM-REQ-DEADLINE": "A complaint grade with complaints past its deadline.",
-    "PROBLEM-REQ-COMPLAINTS": "Complaints per million visits wholly above the study's target (Garwood interval).",
-}
+RULES = pd.DataFrame([
+    ("REQ-VOLUME", "Requests: volume and load", "Requests per channel and the busiest weekday-hour of the 7×24 load (average "
+     "requests in that hour per such weekday)."),
+    ("REQ-RESPONSE", "Requests: response", "Share of requests first answered within each response target of the study "
+     "definition, with its Wilson interval (a request never answered counts as not answered in time); the channel named "
+     "as the slowest has the lowest share among channels with at least min_cell_size requests."),
+    ("REQ-COMPLAINTS", "Complaints per million visits", "Complaints per million visits (the quarter's queue tickets and the "
+     "digital sessions the study counts) with Garwood's exact Poisson interval; a target on it is met only when the whole "
+     "interval lies below it, not met when the whole interval lies above it, otherwise the data cannot tell. With fewer "
+     "than 20 complaints the text says that the interval decides."),
+    ("REQ-DEADLINE", "Complaints: deadlines", "Complaints resolved after their grade's deadline, or not resolved, are named "
+     "per grade; otherwise the text says that every complaint met its deadline."),
+    ("REQ-AI", "AI assistant", "AI containment (resolved by the assistant) and handoff (escalated to a human) with Wilson "
+     "intervals; the rating of requests the AI resolved against those a human handled with the test rules of Appendix A, "
+     "called higher or lower only when significant at the study's α."),
+    ("REQ-MEASURE", "Measure on channels", "A channel measure's requests before and after its start on its channels "
+     "(Welch t for times, the test rules for the rating; 'rose'/'fell' only when significant), its claims met or not met "
+     "only when the whole interval lies on one side, and the interrupted time series of the weekly means."),
+    ("PROBLEM-REQ-RESPONSE", "Problem: slow channel", "A channel whose share answered within a response target lies wholly "
+     "below the study's target for that share (Wilson interval)."),
+    ("PROBLEM-REQ-DEADLINE", "Problem: complaints past the deadline", "A complaint grade with complaints past its deadline."),
+    ("PROBLEM-REQ-COMPLAINTS", "Problem: complaint rate", "Complaints per million visits wholly above the study's target "
+     "(Garwood interval)."),
+], columns=["rule", "name", "text"])
+
+
+def with_rules(ctx: Context, rules: pd.DataFrame) -> pd.DataFrame:
+    """The methods appendix's rules table with the request-log rules appended (when the study has a request log)."""
+    return pd.concat([rules, RULES], ignore_index=True) if ctx.study.has_requests else rules
 
 
 def weekday_names() -> dict[int, str]:
@@ -266,14 +279,6 @@ def ai_sentences(ctx: Context, ch: dict) -> P.Md:
                               "of requests a human handled ({}; difference {}, {} CI {}; {}).", P.fmt_num(r["after_value"], 2),
                               P.fmt_num(r["before_value"], 2), diff, ctx.level_pct, ci, test))
     return P.join(parts)
-
-
-def appendix_sentence(ctx: Context) -> P.Md | None:
-    """Appendix B's one sentence when the quarter has no request log (None when it has one)."""
-    if ctx.has("service_requests"):
-        return None
-    return P.md("No service-request log was supplied for {}; the report has no sections on the contact centre, the AI "
-                "assistant or complaints.", _quarter(ctx.quarter))
 
 
 # ---------------------------------------------------------------------------------------------
