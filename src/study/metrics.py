@@ -96,13 +96,13 @@ _REQUESTS = {
                                          "requests", "duration", "min", "分钟", "lower", style="min"),
     "first_contact_resolution": Metric("first_contact_resolution", "Share resolved at the first contact", "首次接触解决率",
                                        "requests", "share", "share", "比例", style="pct"),
-    "complaints_per_million": Metric("complaints_per_million", "Complaints per million visits", "每百万人次客户投诉数",
+    "complaints_per_million": Metric("complaints_per_million", "Complaints per million visits", "每百万人次投诉数",
                                      "requests", "rate", "per million visits", "件/百万人次", "lower", digits=2),
     "complaint_within_deadline": Metric("complaint_within_deadline", "Share of complaints resolved within their grade's "
                                         "deadline", "投诉按时办结率", "requests", "share", "share", "比例", style="pct"),
     "ai_containment": Metric("ai_containment", "AI containment (resolved without a human)", "智能客服独立解决率",
                              "requests", "share", "share", "比例", style="pct"),
-    "ai_handoff": Metric("ai_handoff", "AI handoff to a human", "智能客服转人工率", "requests", "share", "share", "比例",
+    "ai_handoff": Metric("ai_handoff", "AI handoff to a human", "转人工率", "requests", "share", "share", "比例",
                          "lower", style="pct"),
 }
 
@@ -119,7 +119,7 @@ def _request_metrics(study) -> dict[str, Metric]:
     out = dict(_REQUESTS)
     for t in sr.response_targets:
         mid = response_metric_id(t.hours)
-        out[mid] = Metric(mid, f"Share of requests answered within {t.hours:g} h", f"{t.hours:g}小时内响应比例",
+        out[mid] = Metric(mid, f"Share of requests answered within {t.hours:g} h", f"{t.hours:g} 小时内响应率",
                           "requests", "share", "share", "比例", style="pct")
     if sr.rating_scale is not None:
         sc = scale_text(sr.rating_scale.min, sr.rating_scale.max)

@@ -529,3 +529,40 @@ def measures(ctx: Context) -> None:
     for m in ctx.study.service_requests.measures:
         if m.description:
             P.prose(P.md("{}: {}", (m.name_zh or m.name) if _lang() == "zh" else m.name, m.description))
+
+
+GARWOOD = (r"\frac{\chi^2_{\alpha/2}(2x)}{2T} \leq \lambda \leq \frac{\chi^2_{1-\alpha/2}(2x+2)}{2T}")
+WILSON = (r"\frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + \frac{z^2}{n}}")
+
+
+def formulas(ctx: Context) -> list[tuple[str, P.Md]]:
+    """The methods appendix's formulas of the request log (none without one)."""
+    if not ctx.study.has_requests:
+        return []
+    return [(GARWOOD, P.md("exact (Garwood) interval of a Poisson rate: x complaints in T visits, times 10⁶ per million "
+                           "visits")),
+            (WILSON, P.md("Wilson score interval of a share x/n (AI containment and handoff, requests answered in time, "
+                          "complaints resolved within the deadline)"))]
+
+
+def process_segments(ctx: Context) -> None:
+    """Chapter 2, process times: waiting and handling by customer segment, when the queue log records the segment
+    (the optional ``segment`` column of process times; issue 12, digest §2: mass, VIP and private-banking lanes).
+    Segments with fewer than min_cell_size tickets show their count only."""
+    pt = analysis.process(ctx)
+    if pt is None or "by_segment" not in pt:
+        return
+    seg = pt["by_segment"]
+    seg = seg[seg["segment"].notna() & (seg["segment"] != "<unknown>")]
+    if seg.empty:
+        return
+    rows = []
+    for r in seg.to_dict("records"):
+        small = _small(ctx, r["n"])
+        rows.append({_("Segment"): ctx.study.label(str(r["segment"])), _("Tickets"): P.fmt_int(r["n"]),
+                     _("Waiting mean (min)"): P.DASH if small else P.fmt_num(r["waiting_minutes_mean"], 1),
+                     _("Waiting p90 (min)"): P.DASH if small else P.fmt_num(r["waiting_minutes_p90"], 1),
+                     _("Handling mean (min)"): P.DASH if small else P.fmt_num(r["handling_minutes_mean"], 1),
+                     _("Handling median (min)"): P.DASH if small else P.fmt_num(r["handling_minutes_median"], 1)})
+    P.table(pd.DataFrame(rows), _("Waiting and handling by customer segment, {}").format(_quarter(ctx.quarter)),
+            notes=[P.md("Segments with fewer than {} tickets show their count only.", P.fmt_int(ctx.study.min_cell_size))])
