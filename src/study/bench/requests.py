@@ -126,6 +126,15 @@ def run(quick: bool = False) -> pd.DataFrame:
                      "note": f"peak {p['peak_kb'] / 1e6:.2f} GB; containment {p['containment']:.3f}"})
         rows.append({"figure": f"speed-up vs pandas ({label})", "value": round(p["seconds"] / r["seconds"], 1), "unit": "x",
                      "note": "pandas seconds / chapter seconds, same run"})
+        if label == labels[-1]:
+            # the yardstick of issue 12: the process chapter on as many tickets, in the same run
+            from study.bench import process as bp
+
+            bp.ensure_log(label, n)
+            t = bp.run_duckdb(label)
+            rows.append({"figure": f"process chapter, {label} tickets (same run)", "value": round(t["seconds"], 2), "unit": "s",
+                         "note": f"peak {t['peak_kb'] / 1e6:.2f} GB; request chapter / process chapter "
+                                 f"{r['seconds'] / t['seconds']:.2f}x time, {r['peak_kb'] / t['peak_kb']:.2f}x memory"})
     return pd.DataFrame(rows, columns=["figure", "value", "unit", "note"])
 
 
