@@ -105,7 +105,7 @@ def test_measure_sentence_and_conclusions(ctxs):
     assert fr["p"] < ctx.study.alpha and fr["change"] < 0     # the launch halved the response time
     concl = _t(RR.conclusions(ctx))
     claims = res["claims"].set_index("target")
-    for cid, r in claims.iterrows():
+    for _, r in claims.iterrows():
         assert (f"“{r['label']}” is not borne out" in concl) == (r["status"] == "not met")
         assert (f"“{r['label']}” is met" in concl) == (r["status"] == "met")
     tg = res["targets"]
