@@ -416,24 +416,22 @@ def targets(ctx: Context) -> pd.DataFrame:
     def compute():
         study = ctx.study
         base = ctx.baseline.frames if ctx.baseline is not None else None
-        req = requests(ctx)   # targets on request-log metrics are decided by study.requests (exact intervals)
-        req_rows = req["targets"] if req is not None else pd.DataFrame()
-        reg = mx.registry(study)
-        on_requests = {t.id for t in study.targets if t.metric in reg and reg[t.metric].source == "requests"}
         now = set(mx.available(study, [t.metric for t in study.targets], sources(ctx)))
         both = set(mx.available(study, [t.metric for t in study.targets], sources(ctx, both=True)))
         # a change target needs its source in the baseline too (without a baseline, target_attainment says so)
         ok = {t.id for t in study.targets
               if t.metric in (now if t.kind == "level" or ctx.baseline is None else both)}
-        measured = [t for t in study.targets if t.id in ok and t.id not in on_requests]
+        measured = [t for t in study.targets if t.id in ok]
         res = eff.target_attainment(study.model_copy(update={"targets": measured}), ctx.current.frames, base,
                                     level=ctx.level) if measured else pd.DataFrame()
         rows = [{"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
                  "target_value": t.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                  "status": "not measured", "note": "its data source was not supplied for the quarters it compares"}
-                for t in study.targets if t.id not in ok and t.id not in set(req_rows.get("target", []))]
-        out = pd.concat([x for x in (res, req_rows, pd.DataFrame(rows)) if len(x)], ignore_index=True) \
-            if len(rows) or len(req_rows) else res
+                for t in study.targets if t.id not in ok]
+        out = pd.concat([res, pd.DataFrame(rows)], ignore_index=True) if rows else res
+        req = requests(ctx)   # targets on request-log metrics: decided by study.requests (exact intervals, out-of-core)
+        if req is not None and len(req["targets"]):
+            out = pd.concat([out[~out["target"].isin(req["targets"]["target"])], req["targets"]], ignore_index=True)
         if not out.empty:  # study order
             order = {t.id: i for i, t in enumerate(study.targets)}
             out = out.sort_values("target", key=lambda c: c.map(order)).reset_index(drop=True)

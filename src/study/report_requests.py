@@ -81,11 +81,6 @@ RULES = pd.DataFrame([
 ], columns=["rule", "name", "text"])
 
 
-def with_rules(ctx: Context, rules: pd.DataFrame) -> pd.DataFrame:
-    """The methods appendix's rules table with the request-log rules appended (when the study has a request log)."""
-    return pd.concat([rules, RULES], ignore_index=True) if ctx.study.has_requests else rules
-
-
 def weekday_names() -> dict[int, str]:
     """Short ISO weekday names for the heatmap's rows."""
     return {1: _("Mon"), 2: _("Tue"), 3: _("Wed"), 4: _("Thu"), 5: _("Fri"), 6: _("Sat"), 7: _("Sun")}
