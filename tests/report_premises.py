@@ -239,40 +239,6 @@ def _appendix_b(gen, doc):
 
 
 # ---------------------------------------------------------------------------------------------
-# Facts from the processed data
-
-
-def business_type_deviations(gen) -> pd.Series:
-    """(mean handling − standard) / standard × 100 per business type in the current quarter's kept tickets."""
-    path = gen.data_dir / "processed" / gen.current / "process_times.parquet"
-    if not path.exists():
-        return pd.Series(dtype=float)
-    t = pd.read_parquet(path, columns=["business_type", "handling_minutes"])
-    std = {b["id"]: b["standard_minutes"] for b in gen.definition.get("business_types", [])}
-    mean = t.groupby("business_type")["handling_minutes"].mean()
-    return (mean - mean.index.map(std)) / mean.index.map(std) * 100
-
-
-@check("drivers_alike_only_if_concordant")
-def _drivers_alike(gen, doc):
-    """'ranks the drivers alike' needs a Kendall τ that says so (τ ≥ .5)."""
-    out = []
-    for m in re.finditer(r"ranks the drivers alike \(Kendall's τ = ([−-]?\d*\.\d+)", doc.text):
-        tau = float(m.group(1).replace("−", "-"))
-        if tau < 0.5:
-            out.append(f"'alike' at τ = {tau}: {_around(doc.text, m)}")
-    return out
-
-
-@check("plural_after_one")
-def _plural_after_one(gen, doc):
-    """'1 banks', '1 queue tickets', '1 improvement measures': a count of one takes the singular."""
-    pat = re.compile(r"(?<![\d.,])\b1 (banks|branches|tickets|queue tickets|respondents|questionnaires|improvement measures|"
-                     r"measures|dimensions|competitors|items|quarters|targets|problems|areas)\b")
-    return [_around(doc.text, m) for m in pat.finditer(doc.text)][:3]
-
-
-# ---------------------------------------------------------------------------------------------
 # The service-request log (issue 12)
 
 
@@ -334,3 +300,37 @@ def _request_verdicts(gen, doc):
         if _int(m.group(1)) >= 20:
             out.append(f"'so few events' with {m.group(1)} complaints: {_around(doc.text, m)}")
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts from the processed data
+
+
+def business_type_deviations(gen) -> pd.Series:
+    """(mean handling − standard) / standard × 100 per business type in the current quarter's kept tickets."""
+    path = gen.data_dir / "processed" / gen.current / "process_times.parquet"
+    if not path.exists():
+        return pd.Series(dtype=float)
+    t = pd.read_parquet(path, columns=["business_type", "handling_minutes"])
+    std = {b["id"]: b["standard_minutes"] for b in gen.definition.get("business_types", [])}
+    mean = t.groupby("business_type")["handling_minutes"].mean()
+    return (mean - mean.index.map(std)) / mean.index.map(std) * 100
+
+
+@check("drivers_alike_only_if_concordant")
+def _drivers_alike(gen, doc):
+    """'ranks the drivers alike' needs a Kendall τ that says so (τ ≥ .5)."""
+    out = []
+    for m in re.finditer(r"ranks the drivers alike \(Kendall's τ = ([−-]?\d*\.\d+)", doc.text):
+        tau = float(m.group(1).replace("−", "-"))
+        if tau < 0.5:
+            out.append(f"'alike' at τ = {tau}: {_around(doc.text, m)}")
+    return out
+
+
+@check("plural_after_one")
+def _plural_after_one(gen, doc):
+    """'1 banks', '1 queue tickets', '1 improvement measures': a count of one takes the singular."""
+    pat = re.compile(r"(?<![\d.,])\b1 (banks|branches|tickets|queue tickets|respondents|questionnaires|improvement measures|"
+                     r"measures|dimensions|competitors|items|quarters|targets|problems|areas)\b")
+    return [_around(doc.text, m) for m in pat.finditer(doc.text)][:3]

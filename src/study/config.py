@@ -171,6 +171,20 @@ class Measure(_Model):
         return self
 
 
+class BenchmarkMetric(_Model):
+    id: str
+    label: str
+    label_zh: str = ""
+    unit: str
+    direction: Literal["higher", "lower"]
+    weight: float = Field(gt=0, le=1)
+
+
+class Benchmark(_Model):
+    our_bank: str
+    metrics: list[BenchmarkMetric] = Field(min_length=1)
+
+
 class RequestChannel(_Model):
     """A contact channel of the service-request log; ``digital`` marks the channels an AI assistant serves."""
 
@@ -255,20 +269,6 @@ class ServiceRequests(_Model):
     measures: list[ChannelMeasure] = Field(default_factory=list)
 
 
-class BenchmarkMetric(_Model):
-    id: str
-    label: str
-    label_zh: str = ""
-    unit: str
-    direction: Literal["higher", "lower"]
-    weight: float = Field(gt=0, le=1)
-
-
-class Benchmark(_Model):
-    our_bank: str
-    metrics: list[BenchmarkMetric] = Field(min_length=1)
-
-
 GIB = 1 << 30
 
 
@@ -333,8 +333,8 @@ class Study(_Model):
     sqi: list[SQIIndicator] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
-    benchmark: Benchmark | None = None
     service_requests: ServiceRequests | None = None
+    benchmark: Benchmark | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -415,6 +415,12 @@ class Study(_Model):
                 raise _KeyError(f"sqi[{i}].id",
                                 f"unknown indicator '{s.id}'; expected a dimension id or one of {sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
             self._check_available(s.id, f"sqi[{i}].id")
+        return self
+
+    @model_validator(mode="after")
+    def _requests_consistent(self) -> "Study":
+        """The service_requests section: unique ids, a denominator for complaints per million visits, measures
+        on defined channels with metrics a before/after can compare."""
         if self.service_requests is not None:
             sr = self.service_requests
             _unique(sr.channels, "service_requests.channels")
