@@ -13,7 +13,7 @@ third of the studies also have a service-request log (issue 12): 1-6 contact cha
 0-3 complaint grades, 0-2 response targets, a rating scale or none, visits from queue tickets and/or
 digital sessions, 0-1 channel measure with claims, targets on request metrics, 1 to thousands of
 requests per quarter (drawn from a separate random stream, so the other parts of a seed's study are
-the same as before the request log existed).
+the same as before the request log existed); the overrides ``requests`` (bool) and ``n_requests`` fix them.
 
 Data come from a small latent model, so the statistics have something to find: a general factor
 drives correlated dimension scores; overall satisfaction is a weighted sum of the dimension scores
@@ -261,8 +261,7 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
     ``recommend_scale`` (a pair or None), ``complaint``, ``n_branches``, ``long_names``,
     ``n_segments``, ``n_channels``, ``n_business_types``, ``measure_starts`` (list of START_KINDS),
     ``controls`` (bool), ``n_competitors``, ``n_benchmark_metrics``, ``sqi``, ``targets``,
-    ``n_survey`` (int or list per quarter), ``n_tickets``, ``invalid`` (bool), ``requests`` (bool: a request log),
-    ``n_requests``.
+    ``n_survey`` (int or list per quarter), ``n_tickets``, ``invalid`` (bool).
     """
     optional = OPTIONAL_SECTIONS if optional is None else optional
     unknown = set(overrides) - {"n_quarters", "sources", "n_dimensions", "item_scale", "satisfaction_scale",

@@ -417,6 +417,34 @@ class Study(_Model):
             self._check_available(s.id, f"sqi[{i}].id")
         return self
 
+    def _check_available(self, metric: str, loc: str) -> None:
+        """A metric named by sqi/targets/measures must be computable from what the study declares."""
+        o = self.questionnaire.outcomes
+        if metric == "nps" and o.recommend is None:
+            raise _KeyError(loc, "metric 'nps' needs the recommend outcome; declare questionnaire.outcomes.recommend "
+                                 "or remove the metric")
+        if metric == "nps" and (o.recommend.scale.min, o.recommend.scale.max) != (0, 10):
+            raise _KeyError(loc, f"metric 'nps' needs recommend on the 0-10 scale (it is {o.recommend.scale.min:g}-"
+                                 f"{o.recommend.scale.max:g}); the report shows the recommend top-2 share instead")
+        if metric == "complaint_rate" and o.complaint is None:
+            raise _KeyError(loc, "metric 'complaint_rate' needs the complaint outcome; declare "
+                                 "questionnaire.outcomes.complaint or remove the metric")
+        if metric in PROCESS_METRICS and not self.has_process:
+            missing = [k for k, v in (("business_types", self.business_types), ("service_level", self.service_level)) if not v]
+            raise _KeyError(loc, f"metric '{metric}' comes from process times, which this study does not declare "
+                                 f"(missing: {', '.join(missing)}); declare them or remove the metric")
+
+    # -- convenient views -------------------------------------------------------------------
+    @property
+    def has_process(self) -> bool:
+        """Whether the study declares process times (business types and a service level)."""
+        return bool(self.business_types) and self.service_level is not None
+
+    @property
+    def has_requests(self) -> bool:
+        """Whether the study declares a service-request log (``service_requests``)."""
+        return self.service_requests is not None
+
     @model_validator(mode="after")
     def _requests_consistent(self) -> "Study":
         """The service_requests section: unique ids, a denominator for complaints per million visits, measures
@@ -452,34 +480,6 @@ class Study(_Model):
                     if metric == "post_contact_rating" and sr.rating_scale is None:
                         raise _KeyError(where, "post_contact_rating needs service_requests.rating_scale")
         return self
-
-    def _check_available(self, metric: str, loc: str) -> None:
-        """A metric named by sqi/targets/measures must be computable from what the study declares."""
-        o = self.questionnaire.outcomes
-        if metric == "nps" and o.recommend is None:
-            raise _KeyError(loc, "metric 'nps' needs the recommend outcome; declare questionnaire.outcomes.recommend "
-                                 "or remove the metric")
-        if metric == "nps" and (o.recommend.scale.min, o.recommend.scale.max) != (0, 10):
-            raise _KeyError(loc, f"metric 'nps' needs recommend on the 0-10 scale (it is {o.recommend.scale.min:g}-"
-                                 f"{o.recommend.scale.max:g}); the report shows the recommend top-2 share instead")
-        if metric == "complaint_rate" and o.complaint is None:
-            raise _KeyError(loc, "metric 'complaint_rate' needs the complaint outcome; declare "
-                                 "questionnaire.outcomes.complaint or remove the metric")
-        if metric in PROCESS_METRICS and not self.has_process:
-            missing = [k for k, v in (("business_types", self.business_types), ("service_level", self.service_level)) if not v]
-            raise _KeyError(loc, f"metric '{metric}' comes from process times, which this study does not declare "
-                                 f"(missing: {', '.join(missing)}); declare them or remove the metric")
-
-    # -- convenient views -------------------------------------------------------------------
-    @property
-    def has_process(self) -> bool:
-        """Whether the study declares process times (business types and a service level)."""
-        return bool(self.business_types) and self.service_level is not None
-
-    @property
-    def has_requests(self) -> bool:
-        """Whether the study declares a service-request log (``service_requests``)."""
-        return self.service_requests is not None
 
     @property
     def has_benchmark(self) -> bool:
