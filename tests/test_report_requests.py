@@ -124,3 +124,17 @@ def test_channel_table_suppresses_small_channels(ctxs):
     assert table.iloc[0][RR._("First response, median (min)")] == "—"
     assert table.iloc[1][RR._("First response, median (min)")] != "—"
     assert table.iloc[-1][RR._("Channel")] == "All channels"
+
+
+def test_phase_table_states_the_quarters_levels(ctxs):
+    ctx, _, _ = ctxs
+    res = analysis.requests(ctx)
+    m = ctx.study.service_requests.measures[0]
+    table = RR.phase_table(ctx, m)
+    assert list(table[RR._("Quarter")]) == [p.quarter for p in m.phases]
+    cur = res["chapter"]["levels"].set_index("metric")
+    row = table[table[RR._("Quarter")] == ctx.quarter].iloc[0]
+    assert row[RR._("AI conversations")] == f"{int(cur.loc['ai_containment', 'n']):,}"
+    assert row[RR._("Resolved by the AI")] == f"{cur.loc['ai_containment', 'value'] * 100:.1f} %"
+    outside = table[~table[RR._("Quarter")].isin([ctx.quarter, ctx.baseline_quarter])]
+    assert (outside[RR._("In this report")] == "no").all() and (outside[RR._("AI conversations")] == "—").all()

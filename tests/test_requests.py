@@ -255,6 +255,9 @@ def load_study_from(d: dict, tmp=None):
     (lambda s: s.update(visits={"queue_tickets": False}), "service_requests.visits: no denominator"),
     (lambda s: s["visits"]["digital_sessions"].update({"2025-Q3": 5}), "is not a quarter"),
     (lambda s: s.update(channels=[]), "service_requests.channels"),
+    (lambda s: s["measures"][0]["phases"].append({"quarter": "2025-Q3", "label": "x"}), "is not a quarter"),
+    (lambda s: s["measures"][0].update(channels=["fax"]), "service_requests.measures[0].channels[0]: channel 'fax'"),
+    (lambda s: s["measures"][0].update(metrics=["ai_containment"]), "cannot be compared before/after on channels"),
 ])
 def test_request_section_mistakes_name_the_key_path(change, message):
     d = yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8"))

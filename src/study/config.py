@@ -242,6 +242,21 @@ class ChannelClaim(_Model):
     value: float
 
 
+class Phase(_Model):
+    """One phase of a measure's plan (digest §4: Q1 system, Q2 training, Q3 process optimisation, Q4 evaluation)."""
+
+    quarter: str
+    label: str
+    label_zh: str = ""
+
+    @field_validator("quarter")
+    @classmethod
+    def _is_quarter(cls, value: str) -> str:
+        if not QUARTER_PATTERN.match(str(value)):
+            raise ValueError(f"'{value}' is not a quarter; expected the form 2025Q1")
+        return value
+
+
 class ChannelMeasure(_Model):
     """An improvement measure on contact channels instead of branches (e.g. an AI assistant launched on the
     digital channels): requests on ``channels`` before ``start`` against those from ``start`` on."""
@@ -254,6 +269,7 @@ class ChannelMeasure(_Model):
     channels: list[str] = Field(min_length=1)
     metrics: list[str] = Field(default_factory=lambda: ["request_first_response_minutes", "post_contact_rating"])
     claims: list[ChannelClaim] = Field(default_factory=list)
+    phases: list[Phase] = Field(default_factory=list)
 
 
 class ServiceRequests(_Model):

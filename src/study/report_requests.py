@@ -471,6 +471,9 @@ def effects(ctx: Context) -> None:
             P.table(_claim_rows(ctx, c), _("Claims of the measure against its before/after: {}").format(m.name),
                     notes=[P.md("Met when the whole interval lies on the claimed side of the threshold; not met when it lies "
                                 "wholly on the other side.")])
+        if m.phases:
+            P.table(phase_table(ctx, m), _("Phases of the plan and what this report's quarters show: {}").format(m.name),
+                    notes=[P.md("All requests of the quarter; a phase outside the quarters of this report has no data here.")])
         for r in its[(its["measure"] == m.id) & (its["status"] == "fitted")].to_dict("records"):
             data = its_plot_data(weekly, m, r["metric"])
             from study import metrics as mx
@@ -516,7 +519,9 @@ def measures(ctx: Context) -> None:
         rows.append({_("Measure"): (m.name_zh or m.name) if _lang() == "zh" else m.name, _("Start"): _date(m.start),
                      _("Channels"): ", ".join(ctx.study.label(c) for c in m.channels),
                      _("Metrics"): ", ".join(ctx.study.label(x) for x in m.metrics),
-                     _("Claims"): "; ".join(_claim_label(ctx, c.id, c.label) for c in m.claims) or P.DASH})
+                     _("Claims"): "; ".join(_claim_label(ctx, c.id, c.label) for c in m.claims) or P.DASH,
+                     _("Phases"): "; ".join(f"{_quarter(p.quarter)}: {(p.label_zh or p.label) if _lang() == 'zh' else p.label}"
+                                            for p in m.phases) or P.DASH})
     P.heading(_("Improvement measures on channels"))
     P.table(pd.DataFrame(rows), _("Improvement measures on contact channels of the study definition"),
             notes=[P.md("Evaluated on the requests of these channels before and after the start (Chapter 5), instead of "
@@ -561,3 +566,31 @@ def process_segments(ctx: Context) -> None:
                      _("Handling median (min)"): P.DASH if small else P.fmt_num(r["handling_minutes_median"], 1)})
     P.table(pd.DataFrame(rows), _("Waiting and handling by customer segment, {}").format(_quarter(ctx.quarter)),
             notes=[P.md("Segments with fewer than {} tickets show their count only.", P.fmt_int(ctx.study.min_cell_size))])
+
+
+def phase_table(ctx: Context, m) -> pd.DataFrame:
+    """A channel measure's planned phases against what this report's quarters show (the quarter's AI
+    conversations, containment and mean first response over all requests); a phase outside the report's quarters
+    has no data here."""
+    res = analysis.requests(ctx)
+    levels = {}
+    if res is not None:
+        levels[ctx.quarter] = (res["chapter"]["levels"].set_index("metric"), res["chapter"]["ai"])
+        if res["baseline_levels"] is not None:
+            levels[ctx.baseline_quarter] = (res["baseline_levels"].set_index("metric"), None)
+    rows = []
+    for ph in m.phases:
+        lv = levels.get(ph.quarter)
+        row = {_("Phase"): (ph.label_zh or ph.label) if _lang() == "zh" else ph.label, _("Quarter"): _quarter(ph.quarter)}
+        if lv is None:
+            row.update({_("AI conversations"): P.DASH, _("Resolved by the AI"): P.DASH,
+                        _("First response, mean (min)"): P.DASH, _("In this report"): _("no")})
+        else:
+            lev = lv[0]
+            ai_n = lev.loc["ai_containment", "n"] if "ai_containment" in lev.index else 0
+            row.update({_("AI conversations"): P.fmt_int(ai_n),
+                        _("Resolved by the AI"): P.fmt_pct(lev.loc["ai_containment", "value"]) if ai_n else P.DASH,
+                        _("First response, mean (min)"): P.fmt_num(lev.loc["request_first_response_minutes", "value"], 1),
+                        _("In this report"): _("yes")})
+        rows.append(row)
+    return pd.DataFrame(rows)
