@@ -19,7 +19,19 @@ QUARTER     ?= $(lastword $(QUARTERS))
 previous     = $(shell printf '%s\n' $(QUARTERS) | awk -v q="$(1)" '$$0 < q' | tail -n 1)
 BASELINE    ?= $(call previous,$(QUARTER))
 # What a report is made from: when none of these changed, `make report` does nothing.
-SOURCES     := $(shell find src/study -name '*.py' -o -name '*.css' -o -name '*.j2' -o -name '*.tpl' -o -name '*.json' 2>/dev/null)
+SOURCES     := $(shell find src/study -name '*.py' -o -name '*.css' -o -name '*.j2' -o -name '*.tpl' -o -name '*.json' -o -name '*.po' 2>/dev/null)
+# Language of the report: `make report LANG=zh` (or en, or en,zh for both from one analysis).
+# LANG is also the locale variable every program reads, and make passes it on to the recipes: a
+# LANG that names report languages is taken as REPORT_LANG and the recipes get C.UTF-8 instead, so
+# Python, R and Chromium keep a valid locale. REPORT_LANG=zh works as well and leaves LANG alone.
+comma       := ,
+REPORT_LANGS := en zh en$(comma)zh zh$(comma)en
+ifneq ($(filter $(REPORT_LANGS),$(LANG)),)
+REPORT_LANG := $(LANG)
+override LANG := C.UTF-8
+endif
+REPORT_LANG ?= en
+REPORT_FILE  = $(if $(filter en,$(REPORT_LANG)),report.pdf,report.zh.pdf)
 NOTEBOOKS   := $(wildcard notebooks/*.ipynb)
 
 .PHONY: help setup data report lab lint test bench clean lock sample
@@ -69,12 +81,17 @@ data: $(foreach q,$(QUARTERS),$(DATA_DIR)/processed/$(q)/manifest.json) ## Valid
 $(DATA_DIR)/processed/%/manifest.json: $$(wildcard $(DATA_DIR)/raw/$$*/*) $(STUDY) src/study/validate.py src/study/io.py | $(SETUP_DONE)
 	$(PY) -m study prepare --quarter $* --data-dir $(DATA_DIR) --study $(STUDY)
 
-report: reports/$(QUARTER)/report.pdf ## Render the improvement report for QUARTER against BASELINE (default: the latest two quarters)
+report: reports/$(QUARTER)/$(REPORT_FILE) ## Render the report for QUARTER against BASELINE (default: the latest two quarters); LANG=zh or LANG=en,zh for Chinese
 
 # One rule per quarter, so `make -j2 reports/2025Q1/report.pdf reports/2025Q2/report.pdf` renders both.
 reports/%/report.pdf: $(DATA_DIR)/processed/%/manifest.json $$(if $$(call previous,$$*),$(DATA_DIR)/processed/$$(call previous,$$*)/manifest.json) \
 		$(STUDY) $(NOTEBOOKS) $(SOURCES) | $(SETUP_DONE)
 	$(PY) -m study report --quarter $* --baseline "$(if $(filter $*,$(QUARTER)),$(BASELINE),$(call previous,$*))" --data-dir $(DATA_DIR) --study $(STUDY)
+
+# The Chinese report (report.zh.html/.pdf); with REPORT_LANG=en,zh both languages come from one analysis.
+reports/%/report.zh.pdf: $(DATA_DIR)/processed/%/manifest.json $$(if $$(call previous,$$*),$(DATA_DIR)/processed/$$(call previous,$$*)/manifest.json) \
+		$(STUDY) $(NOTEBOOKS) $(SOURCES) | $(SETUP_DONE)
+	$(PY) -m study report --quarter $* --baseline "$(if $(filter $*,$(QUARTER)),$(BASELINE),$(call previous,$*))" --data-dir $(DATA_DIR) --study $(STUDY) --lang $(if $(filter en zh,$(REPORT_LANG)),zh,$(REPORT_LANG))
 
 # Optional extras (pyproject [project.optional-dependencies]), pinned by requirements.lock too.
 $(VENV)/.extra-%: $(SETUP_DONE)

@@ -1,4 +1,5 @@
-"""End to end: the real chapter notebooks render a small two-quarter study to HTML and PDF, and the
+"""End to end: the real chapter notebooks render a small two-quarter study to HTML and PDF (in English and,
+from the same run, in Chinese), and the
 report shows every chapter, its tables and figures, and the headline figures the package computes.
 
 The small study is the shipped sample with the process-time logs thinned to a few thousand tickets
@@ -9,13 +10,15 @@ can be checked against the package's own computation.
 from __future__ import annotations
 
 import gzip
+import html as html_lib
+import json
 import re
 import shutil
 
 import pandas as pd
 import pytest
 
-from study import analysis, present, report, validate
+from study import analysis, i18n, present, report, validate
 from study.config import DEFAULT_STUDY_FILE
 from tests.conftest import ROOT
 
@@ -47,12 +50,14 @@ def rendered(tmp_path_factory, study):
     data_dir = small_sample(tmp_path_factory.mktemp("small"))
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDY_PSEUDONYM_KEY", "test-key-not-secret")
+    mp.setenv(i18n.STRICT_ENV, "1")   # a text without a translation fails the Chinese render
     try:
         for q in QUARTERS:
             validate.prepare_quarter(study, DEFAULT_STUDY_FILE, data_dir, q)
         out = tmp_path_factory.mktemp("reports")
+        # both languages from one run (issue 14): the Chinese report reads every result from the run's cache
         res = report.render_report(QUARTERS[1], QUARTERS[0], study_file=DEFAULT_STUDY_FILE, data_dir=data_dir,
-                                   out_dir=out, parameters={"n_boot": 200})
+                                   out_dir=out, parameters={"n_boot": 200}, langs=("en", "zh"))
     finally:
         mp.undo()
     html = res.html.read_text(encoding="utf-8")
@@ -116,3 +121,89 @@ def test_executed_notebooks_are_kept(rendered):
     names = sorted(p.name for p in res.notebooks)
     assert names == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert all(p.is_file() for p in res.notebooks)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same report in Chinese (issue 14), from the same run: ``rendered`` renders en,zh with
+# STUDY_I18N_STRICT=1, so any text without a translation fails the render.
+
+CHAPTERS_ZH = ["概述", "银行服务质量现状分析", "服务质量存在的问题与不足", "服务质量改进策略与实施", "服务质量改进效果评估",
+               "结论与建议", "方法说明", "数据质量", "数据来源与可复现信息"]
+
+
+@pytest.fixture(scope="module")
+def zh(rendered):
+    res, _, _, ctx = rendered
+    html_path, pdf_path = res.files["zh"]
+    assert html_path.name == "report.zh.html" and pdf_path.name == "report.zh.pdf"
+    assert res.html.name == "report.html" and res.pdf.name == "report.pdf"   # English names unchanged
+    return res, html_path.read_text(encoding="utf-8"), "\n".join(report.pdf_pages_text(pdf_path)), ctx
+
+
+def _table(html: str, anchor: str) -> list[list[str]]:
+    block = re.search(rf'<div class="study-table[^"]*" id="{anchor}">(.*?)</div>', html, re.S).group(1)
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", block, re.S)
+    return [[html_lib.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r, re.S)]
+            for r in rows]
+
+
+_NUM = re.compile(r"[−+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
+
+
+def _numbers(cell: str) -> list[float]:
+    """The numbers of a cell as values (".802" and "0.802" alike: Chinese prints the leading zero)."""
+    cell = cell.replace("t(", "").replace("χ²(", "")
+    return [float(x.replace(",", "").replace("−", "-")) for x in _NUM.findall(cell)]
+
+
+def test_every_chapter_has_the_source_reports_title(zh):
+    res, html, pdf_text, _ = zh
+    flat = _flat(pdf_text)
+    assert '<html lang="zh-Hans">' in html
+    for title in CHAPTERS_ZH:
+        assert title in html, title
+        assert title in flat.replace(" ", ""), title
+    assert re.search(r"第 \d+ 页，共 \d+ 页", flat)
+    assert "目录" in flat and "表目录" in flat and "图目录" in flat
+    assert "2025年第二季度" in flat and "2025年4月1日" in flat
+
+
+def test_no_text_was_left_untranslated(zh):
+    res, *_ = zh
+    notes = json.loads((res.folder / "render.json").read_text(encoding="utf-8"))["notes"]
+    assert not [n for n in notes if "without a translation" in n], notes
+
+
+def test_headline_figures_equal_the_english_report_and_the_package(zh, rendered):
+    _, html_zh, pdf_zh, ctx = zh
+    _, html_en, _, _ = rendered
+    en = _table(html_en, "table-1-1")
+    cn = _table(html_zh, "table-1-1")
+    assert len(en) == len(cn) >= 5
+    for row_en, row_cn in zip(en[1:], cn[1:]):
+        # same digits in every cell (only the symbols and the words around them differ)
+        assert [_numbers(c) for c in row_en[1:]] == [_numbers(c) for c in row_cn[1:]], (row_en, row_cn)
+    head = analysis.headline(ctx).set_index("metric")
+    with i18n.use("zh"):
+        csat = present.fmt_num(head.loc["csat_mean_0_100", "current"], 1)
+        top2 = present.fmt_pct(head.loc["csat_top2", "current"])
+    flat = _flat(pdf_zh)
+    assert f"总体满意度为 {csat} 分" in flat
+    assert top2 in flat and top2.endswith("%") and " %" not in top2
+    assert "735 份有效问卷（共 800 份），有效回收率 91.88%" in flat
+
+
+def test_no_latin_sentence_in_the_prose(zh):
+    """Prose, captions and notes are Chinese: Latin runs are ids, names, formulas, references and
+    notation (at most three words in a row), never a sentence."""
+    _, html, _, _ = zh
+    body = html.split("<main>", 1)[1]
+    body = re.sub(r'<img[^>]*>', " ", body)                       # formulas
+    body = re.sub(r"<code>.*?</code>", " ", body, flags=re.S)     # paths
+    texts = re.findall(r'<(?:p|li|caption|figcaption|h[1-4])[^>]*>(.*?)</(?:p|li|caption|figcaption|h[1-4])>', body, re.S)
+    latin = re.compile(r"[A-Za-z][A-Za-z'’\-]+(?:[ ,]+[A-Za-z][A-Za-z'’\-]+){3,}")
+    found = []
+    for t in texts:
+        text = html_lib.unescape(re.sub(r"<[^>]+>", " ", t))
+        found += latin.findall(text)
+    assert not found, found[:10]

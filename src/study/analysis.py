@@ -22,7 +22,7 @@ from scipy import stats
 from study import benchmark as bm
 from study import drivers as drv
 from study import effects as eff
-from study import io
+from study import i18n, io
 from study import metrics as mx
 from study import process as proc
 from study import reliability as rel
@@ -102,7 +102,8 @@ class Context:
             disk_key = f"{key}-{self.fingerprint}"
             value = io.cache_load(disk_key)
             if value is None:
-                value = compute()
+                with i18n.use("en"):  # results are language-neutral: one analysis serves every report language
+                    value = compute()
                 io.cache_store(disk_key, value)
             self.cache[key] = value
         return self.cache[key]
@@ -267,8 +268,10 @@ def measurement(ctx: Context) -> dict:
         items = ctx.study.item_ids
         n = int(ctx.current.survey[items].notna().all(axis=1).sum())
         if n < MIN_RELIABILITY_N:
-            return skipped(f"{n} complete questionnaire{'s' if n != 1 else ''}; the reliability analysis needs at least "
-                           f"{MIN_RELIABILITY_N}")
+            return skipped((i18n.NP_("reason", "{} complete questionnaire; the reliability analysis needs at least {}")
+                            if n == 1 else
+                            i18n.NP_("reason", "{} complete questionnaires; the reliability analysis needs at least {}")
+                            ).format(n, MIN_RELIABILITY_N))
         return rel.measurement_report(ctx.current.survey, ctx.study, level=ctx.level)
     return ctx.once("measurement", compute)
 
@@ -287,16 +290,23 @@ def drivers(ctx: Context) -> dict:
         data = f[[outcome] + dims].dropna()
         need = len(dims) + 3
         if len(data) < need:
-            return skipped(f"{len(data)} complete questionnaire{'s' if len(data) != 1 else ''} for {len(dims)} "
-                           f"dimension{'s' if len(dims) != 1 else ''}; the driver regression needs at least {need}")
+            templates = {(True, True): i18n.NP_("reason", "{} complete questionnaire for {} dimension; the driver "
+                                                "regression needs at least {}"),
+                         (True, False): i18n.NP_("reason", "{} complete questionnaire for {} dimensions; the driver "
+                                                 "regression needs at least {}"),
+                         (False, True): i18n.NP_("reason", "{} complete questionnaires for {} dimension; the driver "
+                                                 "regression needs at least {}"),
+                         (False, False): i18n.NP_("reason", "{} complete questionnaires for {} dimensions; the driver "
+                                                  "regression needs at least {}")}
+            return skipped(templates[(len(data) == 1, len(dims) == 1)].format(len(data), len(dims), need))
         const = [d for d in [outcome] + dims if data[d].std(ddof=1) == 0]
         if const:
-            return skipped("no variation in " + ", ".join(study.label(c) if c != outcome else "overall satisfaction"
-                                                          for c in const) + " this quarter")
+            return skipped(i18n.NP_("reason", "no variation in {} this quarter").format(
+                ", ".join(study.label(c) if c != outcome else "overall satisfaction" for c in const)))
         try:
             model = drv.driver_regression(data, outcome, dims, level=ctx.level)
         except np.linalg.LinAlgError:
-            return skipped("the dimension scores are linearly dependent in this quarter's data")
+            return skipped(i18n.NP_("reason", "the dimension scores are linearly dependent in this quarter's data"))
         lmg = drv.relative_importance(data, outcome, dims, method="lmg", n_boot=ctx.n_boot, seed=ctx.seed, level=ctx.level)
         try:
             ologit = drv.ordered_logit_check(data, outcome, dims, lmg=lmg)
@@ -426,7 +436,8 @@ def targets(ctx: Context) -> pd.DataFrame:
                                     level=ctx.level) if measured else pd.DataFrame()
         rows = [{"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
                  "target_value": t.value, "observed": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                 "status": "not measured", "note": "its data source was not supplied for the quarters it compares"}
+                 "status": "not measured",
+                 "note": i18n.NP_("reason", "its data source was not supplied for the quarters it compares")}
                 for t in study.targets if t.id not in ok]
         out = pd.concat([res, pd.DataFrame(rows)], ignore_index=True) if rows else res
         req = requests(ctx)   # targets on request-log metrics: decided by study.requests (exact intervals, out-of-core)
@@ -506,9 +517,10 @@ def measure_plan(ctx: Context) -> pd.DataFrame:
         design = ("difference-in-differences" if m.control else "pilot before/after") if tested else "not tested"
         process_metrics = [x for x in m.metrics if x in mx.PROCESS_METRIC_IDS]
         if not process_metrics:
-            its_reason = "it lists no queue-log metric (waiting, handling or cycle time, first-pass yield, service level)"
+            its_reason = i18n.NP_("reason", "it lists no queue-log metric (waiting, handling or cycle time, first-pass "
+                                  "yield, service level)")
         elif not ctx.has("process_times"):
-            its_reason = "no queue data (process times) were supplied"
+            its_reason = i18n.NP_("reason", "no queue data (process times) were supplied")
         else:
             its_reason = w["its_reason"]
         rows.append({"measure": m.id, "name": m.name, "start": w["start"], "status": w["status"], "design": design,
@@ -563,7 +575,7 @@ def measure_verdicts(ctx: Context) -> pd.DataFrame:
             key = (m.id, metric, p["design"])
             if by_key is None or key not in by_key.index:
                 why = ev[(ev["measure"] == m.id) & (ev["metric"] == metric) & (ev["analysis"] == p["design"])] if not ev.empty else ev
-                row["reason"] = why["skipped"].iloc[0] if len(why) else "not evaluated"
+                row["reason"] = why["skipped"].iloc[0] if len(why) else i18n.NP_("reason", "not evaluated")
                 rows.append(row)
                 continue
             r = by_key.loc[key]

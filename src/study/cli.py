@@ -5,7 +5,8 @@ Commands
 validate  check a quarter's raw data and print what would be kept and rejected (writes nothing)
 prepare   validate a quarter and write processed data, rejected rows and the manifest
 sample    write the seeded sample study (or, with --tickets N, a large process-time log)
-report    render the improvement report for a quarter against a baseline
+report    render the improvement report for a quarter against a baseline (--lang en, zh or en,zh)
+i18n      update the message catalogue from the code (update) or check its translations (check)
 bench     run the performance benchmarks
 
 User errors (a missing or broken file, a mistake in study.yml) print one message and exit with
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--baseline", default="", help="baseline quarter to compare against, e.g. 2025Q1 "
                    "(empty: the first quarter of a study, reported without comparisons)")
+    p.add_argument("--lang", default="en", help="language(s) of the report: en (default), zh, or en,zh for both from "
+                   "one analysis (Chinese files are named report.zh.html / report.zh.pdf)")
+    p = sub.add_parser("i18n", help="message catalogue: `update` it from the code, or `check` its translations")
+    p.add_argument("action", choices=["update", "check"])
+    p.add_argument("--lang", default="zh", help="language to check (default zh)")
     p = sub.add_parser("bench", help="run the performance benchmarks and print the figures")
     p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     p.add_argument("--only", nargs="*", default=None, help="benchmarks to run (reliability, drivers, process, requests)")
@@ -97,6 +103,10 @@ def cmd_validate(args, write: bool) -> int:
     finally:
         progress.done()
     _print_summary(result)
+    missing = study.missing_translations()
+    if missing:
+        print(f"  warning: {len(missing)} text(s) of the study definition have no Chinese (*_zh) version; the Chinese "
+              f"report shows them in English, marked: {', '.join(missing[:6])}" + (" ..." if len(missing) > 6 else ""))
     if write:
         print(f"  written to {Path(args.data_dir) / 'processed' / args.quarter}/ (Parquet, rejected_*.csv, manifest.json)")
     else:
@@ -188,6 +198,10 @@ def _run(args) -> int:
             return cmd_report(args)
         if args.command == "bench":
             return cmd_bench(args)
+        if args.command == "i18n":
+            from study import i18n_extract
+
+            return i18n_extract.main(args)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -130,6 +130,7 @@ class ServiceLevel(_Model):
 class SQIIndicator(_Model):
     id: str
     label: str
+    label_zh: str = ""
     source: Literal["process", "survey", "benchmark"]
     weight: float = Field(gt=0, le=1)
     direction: Literal["higher", "lower"]
@@ -147,6 +148,7 @@ class SQIIndicator(_Model):
 class Target(_Model):
     id: str
     label: str
+    label_zh: str = ""
     metric: str
     kind: Literal["level", "change", "relative_change"]
     operator: Literal[">=", "<="]
@@ -159,6 +161,7 @@ class Measure(_Model):
     name_zh: str = ""
     start: dt.date
     description: str = ""
+    description_zh: str = ""
     pilot: list[str] = Field(min_length=1)
     control: list[str] = Field(default_factory=list)
     metrics: list[str] = Field(min_length=1)
@@ -266,6 +269,7 @@ class ChannelMeasure(_Model):
     name_zh: str = ""
     start: dt.date
     description: str = ""
+    description_zh: str = ""
     channels: list[str] = Field(min_length=1)
     metrics: list[str] = Field(default_factory=lambda: ["request_first_response_minutes", "post_contact_rating"])
     claims: list[ChannelClaim] = Field(default_factory=list)
@@ -335,6 +339,7 @@ class Study(_Model):
     name: str
     name_zh: str = ""
     organisation: str = ""
+    organisation_zh: str = ""
     min_cell_size: int = Field(default=10, ge=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
     timezone: str = "Asia/Shanghai"   # local time of the queue system; timestamps with offsets are converted to it
@@ -532,8 +537,42 @@ class Study(_Model):
     def business_type_ids(self) -> list[str]:
         return [b.id for b in self.business_types]
 
-    def label(self, key: str, lang: str = "en") -> str:
-        """Human label of a dimension, item, branch, business type, segment, channel or metric id."""
+    def label(self, key: str, lang: str | None = None) -> str:
+        """Human label of a dimension, item, branch, business type, segment, channel or metric id, in
+        ``lang`` (default: the active report language, :func:`study.i18n.language`). A Chinese label
+        that study.yml lacks shows the English one, marked (``validate`` warns about it)."""
+        from study import i18n
+
+        lang = lang or i18n.language()
+        if lang != "en":
+            shown = self.label(key, "en")
+            other = self._label_zh(key)
+            if other:
+                return other
+            return i18n.untranslated(shown) if shown != key else shown
+        return self._label_en(key)
+
+    def _label_zh(self, key: str) -> str:
+        pools = [self.questionnaire.dimensions, self.questionnaire.items, self.segments, self.channels,
+                 self.ticket_channels, self.business_types, self.sqi,
+                 self.benchmark.metrics if self.benchmark is not None else [],
+                 self.service_requests.channels if self.service_requests is not None else [],
+                 self.service_requests.complaint_grades if self.service_requests is not None else []]
+        for pool in pools:
+            for x in pool:
+                if x.id == key:
+                    return getattr(x, "label_zh", "") or ""
+        for b in self.branches:
+            if b.id == key:
+                return b.name_zh or ""
+        from study import metrics as mx
+
+        if key in mx.registry(self) or key == "sqi":
+            m = mx.lookup(key, self)
+            return m.label_zh or ""
+        return ""
+
+    def _label_en(self, key: str, lang: str = "en") -> str:
         pools = [self.questionnaire.dimensions, self.questionnaire.items, self.segments, self.channels,
                  self.ticket_channels, self.business_types, self.sqi,
                  self.benchmark.metrics if self.benchmark is not None else [],
@@ -549,6 +588,42 @@ class Study(_Model):
         from study import metrics as mx  # the metric registry states metric labels (on the study's own scales)
 
         return mx.lookup(key, self).label_in(lang) if key in mx.registry(self) or key == "sqi" else key
+
+    def missing_translations(self) -> list[str]:
+        """The study.yml texts the Chinese report shows that have no ``*_zh`` (each shown in English,
+        marked); ``validate`` and ``prepare`` warn about them."""
+        out = []
+        if not self.name_zh:
+            out.append("name_zh")
+        if self.organisation and not self.organisation_zh:
+            out.append("organisation_zh")
+        groups = [("questionnaire.dimensions", self.questionnaire.dimensions, "label"),
+                  ("questionnaire.items", self.questionnaire.items, "label"), ("segments", self.segments, "label"),
+                  ("channels", self.channels, "label"), ("ticket_channels", self.ticket_channels, "label"),
+                  ("business_types", self.business_types, "label"), ("sqi", self.sqi, "label"),
+                  ("targets", self.targets, "label"), ("branches", self.branches, "name"), ("measures", self.measures, "name"),
+                  ("benchmark.metrics", self.benchmark.metrics if self.benchmark is not None else [], "label")]
+        for where, pool, field in groups:
+            for x in pool:
+                if getattr(x, field, "") and not getattr(x, f"{field}_zh", ""):
+                    out.append(f"{where}[{x.id}].{field}_zh")
+        for m in self.measures:
+            if m.description and not m.description_zh:
+                out.append(f"measures[{m.id}].description_zh")
+        if self.service_requests is not None:   # the request log's names (issue 12)
+            sr = self.service_requests
+            for where, pool, field in (("service_requests.channels", sr.channels, "label"),
+                                       ("service_requests.complaint_grades", sr.complaint_grades, "label"),
+                                       ("service_requests.measures", sr.measures, "name")):
+                for x in pool:
+                    if getattr(x, field, "") and not getattr(x, f"{field}_zh", ""):
+                        out.append(f"{where}[{x.id}].{field}_zh")
+            for m in sr.measures:
+                if m.description and not m.description_zh:
+                    out.append(f"service_requests.measures[{m.id}].description_zh")
+                out += [f"service_requests.measures[{m.id}].claims[{c.id}].label_zh" for c in m.claims if not c.label_zh]
+                out += [f"service_requests.measures[{m.id}].phases[{p.quarter}].label_zh" for p in m.phases if not p.label_zh]
+        return out
 
     def branch_groups(self, measure_id: str) -> dict[str, str]:
         """Branch id -> 'pilot' / 'control' / 'other' for one improvement measure."""

@@ -39,23 +39,25 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from study.i18n import N_, NP_
+
 __all__ = ["RULES", "compare", "adjust_p", "power_mde", "did", "metric_values", "metric_kind",
            "target_attainment", "evaluate", "measure_window", "WINDOW_STATUSES"]
 
 # The documented rules choosing the headline test when ``test`` is not given. The chosen rule's
 # id and text are returned in the ``rule`` field of :func:`compare`.
 RULES = {
-    "C1": "continuous, independent groups, both n >= 30: Welch t (robust to unequal variances; the mean is "
-          "approximately normal by the central limit theorem even when the data are skewed)",
-    "C2": "continuous, independent groups, a group with n < 30 and skew |g1| > 1 or more than 5 % outliers "
-          "(beyond 3 IQR from the quartiles): Mann-Whitney U",
-    "C3": "continuous, independent groups, a group with n < 30 and no marked skew or outliers: Welch t",
-    "P1": "continuous, paired, n >= 30 pairs: paired t",
-    "P2": "continuous, paired, n < 30 pairs with skewed (|g1| > 1) or outlying differences: Wilcoxon signed-rank",
-    "P3": "continuous, paired, n < 30 pairs, differences without marked skew or outliers: paired t",
-    "B1": "binary: two-proportion test with continuity correction (R prop.test)",
-    "N1": "NPS: difference of two NPS, z test with the standard error of the difference",
-    "F": "test forced by the caller",
+    "C1": N_("continuous, independent groups, both n >= 30: Welch t (robust to unequal variances; the mean is "
+          "approximately normal by the central limit theorem even when the data are skewed)"),
+    "C2": N_("continuous, independent groups, a group with n < 30 and skew |g1| > 1 or more than 5 % outliers "
+          "(beyond 3 IQR from the quartiles): Mann-Whitney U"),
+    "C3": N_("continuous, independent groups, a group with n < 30 and no marked skew or outliers: Welch t"),
+    "P1": N_("continuous, paired, n >= 30 pairs: paired t"),
+    "P2": N_("continuous, paired, n < 30 pairs with skewed (|g1| > 1) or outlying differences: Wilcoxon signed-rank"),
+    "P3": N_("continuous, paired, n < 30 pairs, differences without marked skew or outliers: paired t"),
+    "B1": N_("binary: two-proportion test with continuity correction (R prop.test)"),
+    "N1": N_("NPS: difference of two NPS, z test with the standard error of the difference"),
+    "F": N_("test forced by the caller"),
 }
 
 _TESTS = ("welch", "student", "mann_whitney", "paired_t", "wilcoxon", "two_proportion", "nps")
@@ -587,13 +589,14 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
     df["_post"] = df[period].isin(post)
     df["_period"] = df[period]
     if not df["_post"].any() or df["_post"].all():
-        raise ValueError("did: need observations both before and after (check post=)")
+        raise ValueError("did: " + NP_("reason", "need observations both before and after (check post=)"))
     if not df["_treated"].any() or df["_treated"].all():
-        raise ValueError(f"did: need treated and control units (group column '{group}', treated value {treated!r})")
+        raise ValueError("did: " + NP_("reason", "need treated and control units (group column '{}', treated value {})").format(
+            group, repr(treated)))
     codes, uniq = pd.factorize(df[unit])
     G = len(uniq)
     if G < 3:
-        raise ValueError(f"did: {G} clusters; clustered inference needs at least 3 units")
+        raise ValueError("did: " + NP_("reason", "{} clusters; clustered inference needs at least 3 units").format(G))
     X = _design(df, periods).to_numpy()
     y = df[outcome].to_numpy()
     fit = _ols_cr1(y, X, codes)
@@ -788,32 +791,35 @@ def measure_window(measure, baseline_quarter: str | None, current_quarter: str) 
            "after": None, "before_text": "", "after_text": "", "comparison": "", "its_ok": False, "its_reason": ""}
     when = f"{start:%Y-%m-%d}"
     if start > c1:
-        out.update(status="planned", reason=f"starts after {current_quarter}",
-                   its_reason=f"it starts after {current_quarter}")
+        out.update(status="planned", reason=NP_("reason", "starts after {}").format(current_quarter),
+                   its_reason=NP_("reason", "it starts after {}").format(current_quarter))
         return out
     if start < first_day or (b1 is not None and start <= b1):
         if b0 is None:
             out.update(status="not testable",
-                       reason=f"started on {when}, before {current_quarter}, and there is no baseline quarter to compare with",
-                       its_reason=f"the data begin after its start on {when}")
+                       reason=NP_("reason", "started on {}, before {}, and there is no baseline quarter to compare "
+                                  "with").format(when, current_quarter),
+                       its_reason=NP_("reason", "the data begin after its start on {}").format(when))
             return out
         out.update(status="sustained", split=c0, before=(b0, b1), after=(c0, c1),
                    before_text=_span(b0, b1, quarters), after_text=_span(c0, c1, quarters),
-                   comparison="sustained effect: whether the effect grew or held between the quarters, not the effect "
-                              "of introducing the measure",
-                   reason=(f"started on {when}, inside the baseline quarter {baseline_quarter}" if start >= b0 else
-                           f"started on {when}, before the baseline quarter {baseline_quarter}"))
+                   comparison=NP_("reason", "sustained effect: whether the effect grew or held between the quarters, not "
+                                  "the effect of introducing the measure"),
+                   reason=(NP_("reason", "started on {}, inside the baseline quarter {}").format(when, baseline_quarter)
+                           if start >= b0 else
+                           NP_("reason", "started on {}, before the baseline quarter {}").format(when, baseline_quarter)))
         if start > b0:
             out.update(its_ok=True)
         else:
-            out.update(its_reason=f"the data begin on {b0:%Y-%m-%d}, after its start on {when}: no weeks before it")
+            out.update(its_reason=NP_("reason", "the data begin on {}, after its start on {}: no weeks before "
+                                      "it").format(f"{b0:%Y-%m-%d}", when))
         return out
     # start between the baseline's end (or the current quarter's first day) and the current quarter's end
     if start <= first_day:
         out.update(status="not testable",
-                   reason=f"starts on the first day of {current_quarter} and there is no baseline quarter, "
-                          "so there are no observations before it",
-                   its_reason="there are no weeks before its start")
+                   reason=NP_("reason", "starts on the first day of {} and there is no baseline quarter, so there are "
+                              "no observations before it").format(current_quarter),
+                   its_reason=NP_("reason", "there are no weeks before its start"))
         return out
     before_parts = []
     if b0 is not None:
@@ -822,10 +828,11 @@ def measure_window(measure, baseline_quarter: str | None, current_quarter: str) 
         before_parts.append(_span(c0, start - dt.timedelta(days=1), quarters))
     after = (max(start, c0), c1)
     out.update(status="introduced", split=start, before=(first_day, start - dt.timedelta(days=1)), after=after,
-               before_text=" and ".join(before_parts), after_text=_span(*after, quarters),
-               comparison="introduction effect: before against after its start",
-               reason=f"started on {when}, inside {current_quarter}" if start >= c0 else
-                      f"started on {when}, between {baseline_quarter} and {current_quarter}",
+               before_text=(NP_("reason", "{} and {}").format(*before_parts) if len(before_parts) == 2 else before_parts[0]),
+               after_text=_span(*after, quarters),
+               comparison=NP_("reason", "introduction effect: before against after its start"),
+               reason=NP_("reason", "started on {}, inside {}").format(when, current_quarter) if start >= c0 else
+                      NP_("reason", "started on {}, between {} and {}").format(when, baseline_quarter, current_quarter),
                its_ok=True)
     return out
 
@@ -891,9 +898,10 @@ def evaluate(study, baseline: dict | None, followup: dict, level: float | None =
             dataset = _metric_dataset(metric)
             sources = [f for f in (baseline, followup) if f is not None]
             if any(f.get(dataset) is None for f in sources) or not sources:
-                what = "queue data (process times)" if dataset == "process_times" else "survey data"
+                reason = (NP_("reason", "no queue data (process times) for these quarters") if dataset == "process_times"
+                          else NP_("reason", "no survey data for these quarters"))
                 for a in analyses:
-                    skipped(m, metric, kind, a, f"no {what} for these quarters", window)
+                    skipped(m, metric, kind, a, reason, window)
                 continue
             if w is not None:
                 va = metric_values(study, followup, metric)
@@ -918,8 +926,11 @@ def evaluate(study, baseline: dict | None, followup: dict, level: float | None =
                 analysis = f"{grp} before/after"
                 nb_, na_ = n_of(grp, False), n_of(grp, True)
                 if min(nb_, na_) < MIN_PER_SIDE:
-                    skipped(m, metric, kind, analysis, f"too few observations in the {grp} branches: {nb_} before and "
-                                                       f"{na_} after (at least {MIN_PER_SIDE} on each side)", window)
+                    skipped(m, metric, kind, analysis,
+                            (NP_("reason", "too few observations in the pilot branches: {} before and {} after (at least {} on "
+                                 "each side)") if grp == "pilot" else
+                             NP_("reason", "too few observations in the control branches: {} before and {} after (at least {} "
+                                 "on each side)")).format(nb_, na_, MIN_PER_SIDE), window)
                     continue
                 sub = both[both["group"] == grp]
                 r = compare(sub.loc[~sub["_post"], "value"], sub.loc[sub["_post"], "value"], kind=kind, level=level)
@@ -932,9 +943,10 @@ def evaluate(study, baseline: dict | None, followup: dict, level: float | None =
             cells = {(g, post): n_of(g, post) for g in ("pilot", "control") for post in (False, True)}
             if min(cells.values()) < MIN_PER_SIDE:
                 skipped(m, metric, kind, "difference-in-differences",
-                        "too few observations for a difference-in-differences: " + ", ".join(
-                            f"{g} {'after' if post else 'before'} {n}" for (g, post), n in cells.items())
-                        + f" (at least {MIN_PER_SIDE} in each)", window)
+                        NP_("reason", "too few observations for a difference-in-differences: pilot before {}, pilot after {}, "
+                            "control before {}, control after {} (at least {} in each)").format(
+                            cells[("pilot", False)], cells[("pilot", True)], cells[("control", False)],
+                            cells[("control", True)], MIN_PER_SIDE), window)
                 continue
             sub = both[both["group"] != "other"].copy()
             sub["period"] = pd.to_datetime(sub["date"]).dt.to_period("M").astype(str)

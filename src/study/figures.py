@@ -31,6 +31,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from study import i18n
+from study.i18n import NP_, pgettext
+
 # Okabe & Ito (2008): colour-blind-safe qualitative palette, in the order the cycle uses it.
 OKABE_ITO = {
     "blue": "#0072B2",
@@ -317,11 +320,13 @@ def bar_ci(data: pd.DataFrame, category: str, value: str, *, value_label: str, c
 
 #: Quadrant names of Martilla & James (1977), "Importance-performance analysis", J. Marketing 41(1).
 IPA_QUADRANTS = {
-    "high_importance_low_performance": "Concentrate here",
-    "high_importance_high_performance": "Keep up the good work",
-    "low_importance_low_performance": "Low priority",
-    "low_importance_high_performance": "Possible overkill",
+    "high_importance_low_performance": NP_("figure", "Concentrate here"),
+    "high_importance_high_performance": NP_("figure", "Keep up the good work"),
+    "low_importance_low_performance": NP_("figure", "Low priority"),
+    "low_importance_high_performance": NP_("figure", "Possible overkill"),
 }
+#: Series names that the analysis layer stores in English (legends), translated where drawn.
+LEGEND_WORDS = [NP_("figure", "Pilot branches"), NP_("figure", "Control branches")]
 
 
 def _place_labels(fig, ax, xs, ys, labels, fontsize=8) -> None:
@@ -373,7 +378,7 @@ def ipa_scatter(data: pd.DataFrame, importance: str, performance: str, label: st
     vermillion (e.g. the dimensions to act on first). Quadrant names follow Martilla & James.
     """
     _require(data, importance, performance, label)
-    names = {**IPA_QUADRANTS, **(quadrant_names or {})}
+    names = {**{k: i18n.tr(v, "figure") for k, v in IPA_QUADRANTS.items()}, **(quadrant_names or {})}
     x = data[performance].to_numpy(float)
     y = data[importance].to_numpy(float)
     xc = float(np.nanmean(x)) if x_cut is None else float(x_cut)
@@ -539,6 +544,14 @@ def dot_whisker(data: pd.DataFrame, metric: str, estimate: str, lo: str, hi: str
 # Interrupted time series
 
 
+def _date_tick_zh(x: float, pos: int | None = None) -> str:
+    """A date tick in Chinese: "4月", with the year at January and at the first tick ("2025年1月")."""
+    d = mpl.dates.num2date(x)
+    if d.day != 1:
+        return f"{d.month}月{d.day}日"
+    return f"{d.year}年{d.month}月" if d.month == 1 or pos == 0 else f"{d.month}月"
+
+
 def its_plot(data: pd.DataFrame, time: str, value: str, *, intervention, value_label: str, time_label: str,
              fitted: str | None = None, counterfactual: str | None = None, group: str | None = None,
              intervention_label: str = "Intervention", colors: Mapping | None = None,
@@ -559,20 +572,21 @@ def its_plot(data: pd.DataFrame, time: str, value: str, *, intervention, value_l
         for g in groups:
             sub = (data if g is None else data[data[group] == g]).sort_values(time)
             c = cmap[g] if g is not None else OKABE_ITO["blue"]
-            name = None if g is None else label_text(g)
+            name = None if g is None else label_text(i18n.tr_known(g, "figure"))
             ax.plot(sub[time], sub[value], "o", color=c, markersize=3.5, alpha=0.75, zorder=3,
-                    label=name if name is not None else "Observed")
+                    label=name if name is not None else pgettext("figure", "Observed"))
             if fitted:
                 pre = sub[sub[time] < t_int]
                 post = sub[sub[time] >= t_int]
                 for k, seg in enumerate((pre, post)):
                     if len(seg):
                         ax.plot(seg[time], seg[fitted], "-", color=c, lw=2.0, zorder=4,
-                                label="Fitted segments" if (name is None and k == 0) else None)
+                                label=pgettext("figure", "Fitted segments") if (name is None and k == 0) else None)
             if counterfactual:
                 post = sub[sub[time] >= t_int]
                 ax.plot(post[time], post[counterfactual], color=c, lw=1.3, ls=(0, (3, 2)), zorder=2,
-                        label=f"{name + ': ' if name else ''}projected without intervention")
+                        label=(pgettext("figure", "{}: projected without intervention").format(name) if name
+                               else pgettext("figure", "projected without intervention")))
         ax.axvline(t_int, color=REFERENCE, lw=1.1, ls=(0, (4, 3)), zorder=1.5)
         ax.annotate(intervention_label, (t_int, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -2),
                     textcoords="offset points", ha="left", va="top", fontsize=8, color=REFERENCE)
@@ -581,7 +595,8 @@ def its_plot(data: pd.DataFrame, time: str, value: str, *, intervention, value_l
         if pd.api.types.is_datetime64_any_dtype(data[time]):
             loc = mpl.dates.AutoDateLocator(maxticks=8)
             ax.xaxis.set_major_locator(loc)
-            ax.xaxis.set_major_formatter(mpl.dates.ConciseDateFormatter(loc))
+            ax.xaxis.set_major_formatter(mpl.dates.ConciseDateFormatter(loc) if i18n.language() == "en" else
+                                         mpl.ticker.FuncFormatter(_date_tick_zh))
         fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncols=2)
     return fig
 
@@ -638,11 +653,11 @@ def process_times(data: pd.DataFrame, category: str, minutes: str, *, value_labe
                 b.set_linewidth(0.8)
             med = [np.median(samples[i]) for i in nonempty]
             ax.scatter(med, pos[nonempty], color="white", edgecolors=OKABE_ITO["blue"], s=22, zorder=3,
-                       label="Median")
+                       label=pgettext("figure", "Median"))
         if std:
             sp = [(i, std[c]) for i, c in enumerate(cats) if c in std]
             ax.scatter([v for _, v in sp], [i for i, _ in sp], marker="D", s=30, color=OKABE_ITO["vermillion"],
-                       zorder=4, label="Standard", edgecolors="white", linewidths=0.5)
+                       zorder=4, label=pgettext("figure", "Standard"), edgecolors="white", linewidths=0.5)
         ax.set_yticks(pos, [label_text(c) for c in cats])
         ax.set_ylim(len(cats) - 0.5, -0.5)
         ax.grid(axis="y", visible=False)

@@ -11,35 +11,36 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from study import analysis, tables
+from study import analysis, i18n, tables
 from study import metrics as mx
 from study import present as P
 from study.analysis import Context, better_direction, effects
+from study.i18n import N_, NP_, _, pgettext
 
 #: Business types more than this far over their standard handling time are a problem (per cent).
 DEVIATION_PROBLEM_PCT = 20.0
 #: A branch-hour whose saturation against the counters actually used reaches this is overloaded.
 SATURATION_HIGH = 0.85
 
-RULES = pd.DataFrame([
-    ("CHANGE", "Headline change", "A change against the baseline is called an improvement or a deterioration only when "
-     "its test is significant at the study's α (two-sided); otherwise 'no significant change', whatever the point estimate."),
-    ("PRIORITY", "Dimensions to act on first", "Dimensions in the 'concentrate here' quadrant of the importance–performance "
+_RULE_TEXTS = [
+    ("CHANGE", N_("Headline change"), N_("A change against the baseline is called an improvement or a deterioration only when "
+     "its test is significant at the study's α (two-sided); otherwise 'no significant change', whatever the point estimate.")),
+    ("PRIORITY", N_("Dimensions to act on first"), N_("Dimensions in the 'concentrate here' quadrant of the importance–performance "
      "analysis (LMG share at or above the mean share, score below the mean score), most important first; remaining places "
      "go to the important dimensions with the lowest scores, then to the lowest scores overall; the text says which clause "
-     "chose each. Three are named (all of them when the questionnaire has fewer)."),
-    ("PROBLEM-DIM", "Problem: dimension", "Each priority dimension is a problem, with its score, its rank by score and its "
-     "share of the explained variance of overall satisfaction."),
-    ("PROBLEM-PROCESS", "Problem: business type over standard",
-     f"Business types whose mean handling time exceeds the standard of study.yml by more than {DEVIATION_PROBLEM_PCT:g} %, "
-     "largest deviation first (at most three)."),
-    ("PROBLEM-BRANCH", "Problem: branch service level",
-     "Branches whose share of customers called within the waiting target is below the target share, lowest first (at most "
-     f"three), with their busiest hour's saturation F against the counters actually used (F ≥ {SATURATION_HIGH:g} is high)."),
-    ("PROBLEM-SCALE", "Problem: measurement", "Questionnaire scales below a reliability or validity threshold "
-     "(Appendix A thresholds) are named, so their scores are read with care."),
-    ("PROBLEM-BENCH", "Problem: competitor gap", "Competitor metrics where our bank ranks in the lower half."),
-    ("EFFECT", "Effect of a measure", "Each measure is evaluated in the window its start date allows: started in the "
+     "chose each. Three are named (all of them when the questionnaire has fewer).")),
+    ("PROBLEM-DIM", N_("Problem: dimension"), N_("Each priority dimension is a problem, with its score, its rank by score and its "
+     "share of the explained variance of overall satisfaction.")),
+    ("PROBLEM-PROCESS", N_("Problem: business type over standard"),
+     N_("Business types whose mean handling time exceeds the standard of study.yml by more than {} %, "
+        "largest deviation first (at most three).")),
+    ("PROBLEM-BRANCH", N_("Problem: branch service level"),
+     N_("Branches whose share of customers called within the waiting target is below the target share, lowest first (at most "
+        "three), with their busiest hour's saturation F against the counters actually used (F ≥ {} is high).")),
+    ("PROBLEM-SCALE", N_("Problem: measurement"), N_("Questionnaire scales below a reliability or validity threshold "
+     "(Appendix A thresholds) are named, so their scores are read with care.")),
+    ("PROBLEM-BENCH", N_("Problem: competitor gap"), N_("Competitor metrics where our bank ranks in the lower half.")),
+    ("EFFECT", N_("Effect of a measure"), N_("Each measure is evaluated in the window its start date allows: started in the "
      "reported quarter, before against after its start; started in or before the baseline quarter, baseline against "
      "current quarter, a sustained-effect comparison (whether the effect grew or held, not the effect of introducing "
      "it); starting after the quarter, planned and not tested; without observations on both sides, not testable (the "
@@ -48,22 +49,33 @@ RULES = pd.DataFrame([
      "adjusted is the DiD's headline p: the restricted wild-cluster bootstrap p with fewer than 30 branches, else the "
      "cluster-SE t test (the table names both). Without control branches the pilot branches' before/after change is "
      "judged the same way and reported as weaker evidence: it cannot separate the measure from a change every branch "
-     "saw. 'No evidence of change' otherwise. The control branches' own before/after change is reported beside it."),
-    ("REC-MEASURE", "Recommendation: measure", "On each measure's first (primary) metric. DiD improved without a "
+     "saw. 'No evidence of change' otherwise. The control branches' own before/after change is reported beside it.")),
+    ("REC-MEASURE", N_("Recommendation: measure"), N_("On each measure's first (primary) metric. DiD improved without a "
      "significant change in the control branches: roll out to the other branches; improved but the control branches "
      "changed too, or no evidence: review before extending; worsened: stop and review its design. Pilot branches only "
      "(no control): improved: confirm with control branches before a roll-out; no evidence: review before extending; "
      "worsened: review its design before continuing. Sustained-effect comparison: improved: continue; no evidence: "
      "continue and review, the quarters cannot show its introduction effect; worsened: review. Planned: evaluate once a "
-     "quarter after its start is reported. Not testable: the reason and the data an evaluation needs."),
-    ("REC-STAFF", "Recommendation: staffing", "Per branch, the hours where Erlang C needs more counters than are open "
+     "quarter after its start is reported. Not testable: the reason and the data an evaluation needs.")),
+    ("REC-STAFF", N_("Recommendation: staffing"), N_("Per branch, the hours where Erlang C needs more counters than are open "
      "and the hours with spare counters (needed < used − 0.5). The branches with the most counters missing (at most three) "
      "are named, with their spare hours to move counters from; when no branch is short, the branches with spare counters "
-     "are named instead; when neither, nothing is said."),
-    ("REC-FOCUS", "Recommendation: focus", "The priority dimensions become the focus of the next quarter's improvement plan."),
-    ("REC-TARGET", "Recommendation: targets", "Targets not met, or not distinguishable from their threshold, stay on the "
-     "plan with the gap stated."),
-], columns=["rule", "name", "text"])
+     "are named instead; when neither, nothing is said.")),
+    ("REC-FOCUS", N_("Recommendation: focus"), N_("The priority dimensions become the focus of the next quarter's improvement plan.")),
+    ("REC-TARGET", N_("Recommendation: targets"), N_("Targets not met, or not distinguishable from their threshold, stay on the "
+     "plan with the gap stated.")),
+]
+_RULE_VALUES = {"PROBLEM-PROCESS": (f"{DEVIATION_PROBLEM_PCT:g}",), "PROBLEM-BRANCH": (f"{SATURATION_HIGH:g}",)}
+
+
+def rules_table() -> pd.DataFrame:
+    """The rules that generate the text (``rule``, ``name``, ``text``), in the active language (Appendix A)."""
+    return pd.DataFrame([(r, i18n.tr(n), i18n.tr(t).format(*_RULE_VALUES.get(r, ()))) for r, n, t in _RULE_TEXTS],
+                        columns=["rule", "name", "text"])
+
+
+#: The rules in English (the documentation and the tests read them; the report shows :func:`rules_table`).
+RULES = rules_table()
 
 
 def _label(ctx: Context, key: str) -> str:
@@ -79,13 +91,34 @@ def _fmt_change(metric: str, value: float, study=None) -> str:
     return tables.change(metric, value, study=study, unit=True)
 
 
+def _metric(ctx: Context, metric: str) -> str:
+    """A metric's label in the active language (results carry English labels: one analysis serves every language)."""
+    return tables.metric_label(metric, ctx.study)
+
+
+def _q(q) -> str:
+    """A quarter in prose ("2025Q2"; "2025年第二季度" in Chinese)."""
+    return i18n.quarter(q)
+
+
+def _level(ctx: Context) -> str:
+    """The confidence level as written ("95 %"; "95%" in Chinese)."""
+    return i18n.percent(f"{ctx.level * 100:g}")
+
+
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
                 10: "ten", 11: "eleven", 12: "twelve"}
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
-    """"1 queue ticket", "3 banks", "1,204 questionnaires": the noun agrees with the number."""
+    """"1 queue ticket", "3 banks", "1,204 questionnaires": the noun agrees with the number (English only;
+    prose that is translated writes ``P.nmd("{} bank", "{} banks", n, P.fmt_int(n))``)."""
     return f"{P.fmt_int(n)} {noun if int(n) == 1 else (plural or noun + 's')}"
+
+
+def number_words(k: int) -> str:
+    """"three" dimensions in English prose; digits in Chinese."""
+    return NUMBER_WORDS.get(k, P.fmt_int(k)) if i18n.language() == "en" else P.fmt_int(k)
 
 
 def skipped_sentence(what: str, reason: str) -> P.Md:
@@ -96,7 +129,7 @@ def skipped_sentence(what: str, reason: str) -> P.Md:
 def headline_sentences(ctx: Context, headline: pd.DataFrame) -> P.Md:
     """Rule CHANGE: one sentence per headline figure."""
     if ctx.baseline is None:
-        return P.Md("There is no baseline quarter, so this report describes the quarter without comparisons.")
+        return P.md("There is no baseline quarter, so this report describes the quarter without comparisons.")
     parts = []
     study = ctx.study
     for r in headline.to_dict("records"):
@@ -106,40 +139,46 @@ def headline_sentences(ctx: Context, headline: pd.DataFrame) -> P.Md:
                                   P.fmt_num(r["current"], 1)))
             else:
                 parts.append(P.md("The Service Quality Index is {} of 100 ({} points against {}; a composite index, not tested).",
-                                  P.fmt_num(r["current"], 1), P.fmt_num(r["change"], 1, sign=True), ctx.baseline_quarter))
+                                  P.fmt_num(r["current"], 1), P.fmt_num(r["change"], 1, sign=True), _q(ctx.baseline_quarter)))
             continue
         v = r.get("verdict", "not tested")
         m = r["metric"]
+        label = _metric(ctx, m)
         if v == "not tested":
             if pd.isna(r.get("baseline")):
-                parts.append(P.md("{}: {} (not measured in {}).", r["label"], _fmt_metric(m, r["current"], study),
-                                  ctx.baseline_quarter))
+                parts.append(P.md("{}: {} (not measured in {}).", label, _fmt_metric(m, r["current"], study),
+                                  _q(ctx.baseline_quarter)))
             else:
-                parts.append(P.md("{}: {} → {} (too few observations to test the change).", r["label"],
+                parts.append(P.md("{}: {} → {} (too few observations to test the change).", label,
                                   _fmt_metric(m, r["baseline"], study), _fmt_metric(m, r["current"], study)))
             continue
-        what = {"improved": "improved", "worsened": "worsened", "no significant change": "did not change significantly"}[v]
-        parts.append(P.md("{} {}: {} → {} (change {}, {} CI {}, {}).", r["label"], what, _fmt_metric(m, r["baseline"], study),
-                          _fmt_metric(m, r["current"], study), _fmt_change(m, r["change"], study), ctx.level_pct,
-                          tables.ci(m, r["ci_low"], r["ci_high"], study=study), P.fmt_p(r["p"])))
+        values = (label, _fmt_metric(m, r["baseline"], study), _fmt_metric(m, r["current"], study),
+                  _fmt_change(m, r["change"], study), _level(ctx), tables.ci(m, r["ci_low"], r["ci_high"], study=study),
+                  P.fmt_p(r["p"]))
+        if v == "improved":
+            parts.append(P.md("{} improved: {} → {} (change {}, {} CI {}, {}).", *values))
+        elif v == "worsened":
+            parts.append(P.md("{} worsened: {} → {} (change {}, {} CI {}, {}).", *values))
+        else:
+            parts.append(P.md("{} did not change significantly: {} → {} (change {}, {} CI {}, {}).", *values))
     return P.Md("\n".join(f"- {p}" for p in parts))
 
 
 def target_sentences(targets: pd.DataFrame) -> P.Md:
     n = len(targets)
     if n == 0:
-        return P.Md("The study definition sets no targets.")
+        return P.md("The study definition sets no targets.")
     status = targets["status"]
     met, notmet = int((status == "met").sum()), int((status == "not met").sum())
     unmeasured = int(status.isin(["not measured", "no baseline"]).sum())
     undecided = n - met - notmet - unmeasured
-    parts = [f"{met} {'is' if met == 1 else 'are'} met", f"{notmet} not met"]
+    parts = [P.nmd("{} is met", "{} are met", met, met), P.md("{} not met", notmet)]
     if undecided:
-        parts.append(f"{undecided} cannot be distinguished from the threshold with the data at hand (the confidence "
-                     "interval contains it)")
+        parts.append(P.md("{} cannot be distinguished from the threshold with the data at hand (the confidence "
+                          "interval contains it)", undecided))
     if unmeasured:
-        parts.append(f"{unmeasured} cannot be measured with the data of this report")
-    return P.Md(f"Of {count(n, 'target')}, " + ", ".join(parts[:-1]) + " and " + parts[-1] + ".")
+        parts.append(P.md("{} cannot be measured with the data of this report", unmeasured))
+    return P.md("Of {}, {}.", P.nmd("{} target", "{} targets", n, P.fmt_int(n)), _and(parts))
 
 
 def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
@@ -148,7 +187,7 @@ def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
         d = analysis.drivers(ctx)
         return skipped_sentence("The ranking of dimensions to act on", d["skipped"] if analysis.is_skipped(d) else
                                 "there is no driver analysis")
-    names = [P.md("**{}** (score {}, {} of the explained variance)", r["label"], P.fmt_num(r["performance"], 1),
+    names = [P.md("**{}** (score {}, {} of the explained variance)", _label(ctx, r["dimension"]), P.fmt_num(r["performance"], 1),
                   P.fmt_pct(r["importance"])) for r in priorities.to_dict("records")]
     text = P.md("Act first on {}.", _and(names))
     k = len(priorities)
@@ -157,18 +196,26 @@ def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
     if k == 1 and len(ctx.study.dimension_ids) == 1:
         return P.md("{} The questionnaire has one dimension, so it is the only place to act (rule PRIORITY).", text)
     why = []
-    if n_focus:
-        why.append(("it falls" if k == 1 else "all fall" if n_focus == k else f"{n_focus} fall{'s' if n_focus == 1 else ''}")
-                   + " in the 'concentrate here' quadrant: important for overall satisfaction and below the average score")
+    if n_focus and k == 1:
+        why.append(P.md("it falls in the 'concentrate here' quadrant: important for overall satisfaction and below the "
+                        "average score"))
+    elif n_focus == k:
+        why.append(P.md("all fall in the 'concentrate here' quadrant: important for overall satisfaction and below the "
+                        "average score"))
+    elif n_focus:
+        why.append(P.nmd("{} falls in the 'concentrate here' quadrant: important for overall satisfaction and below the "
+                         "average score", "{} fall in the 'concentrate here' quadrant: important for overall satisfaction "
+                         "and below the average score", n_focus, n_focus))
     else:
-        why.append("no dimension falls in the 'concentrate here' quadrant")
+        why.append(P.md("no dimension falls in the 'concentrate here' quadrant"))
     if n_imp:
-        why.append(f"{n_imp} {'is an' if n_imp == 1 else 'are'} important dimension{'s' if n_imp != 1 else ''} (at or above "
-                   "the mean importance) with the lowest scores among the rest")
+        why.append(P.nmd("{} is an important dimension (at or above the mean importance) with the lowest scores among the "
+                         "rest", "{} are important dimensions (at or above the mean importance) with the lowest scores "
+                         "among the rest", n_imp, n_imp))
     if n_low:
-        why.append(f"{n_low} {'is' if n_low == 1 else 'are'} below the mean importance and chosen for the lowest score"
-                   f"{'s' if n_low != 1 else ''}")
-    return P.md("{} Rule PRIORITY: " + "; ".join(why) + ".", text)
+        why.append(P.nmd("{} is below the mean importance and chosen for the lowest score",
+                         "{} are below the mean importance and chosen for the lowest scores", n_low, n_low))
+    return P.md("{} Rule PRIORITY: {}.", text, _semi(why))
 
 
 def _lc(label: str) -> str:
@@ -181,59 +228,84 @@ def _lc(label: str) -> str:
 
 
 def _and(items) -> P.Md:
-    """"a", "a and b", "a, b and c" (items are escaped unless they are Md)."""
+    """"a", "a and b", "a, b and c" (items are escaped unless they are Md); "甲、乙和丙" in Chinese (CLDR)."""
     items = [P.lit(x) for x in items]
     if len(items) <= 1:
         return P.join(items)
-    return P.Md(", ".join(items[:-1]) + " and " + items[-1])
+    return P.Md(i18n.join_list(items))
+
+
+def _semi(items, plain: bool = False):
+    """Clauses joined by semicolons ("; " in English, "；" in Chinese); ``plain`` for text that is not Markdown."""
+    sep = "；" if i18n.language() == "zh" else "; "
+    return sep.join(str(x) for x in items) if plain else P.join(items, sep=sep)
+
+
+def _comma(items, plain: bool = False):
+    """A list joined by commas (", " in English, "、" in Chinese); ``plain`` for text that is not Markdown."""
+    sep = "、" if i18n.language() == "zh" else ", "
+    return sep.join(str(x) for x in items) if plain else P.join(items, sep=sep)
 
 
 def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process: dict | None, benchmark: dict | None,
              dims: pd.DataFrame) -> pd.DataFrame:
     """The problems found, each with its rule and the evidence (one row per problem). Analyses the
-    data did not support (None or skipped) contribute nothing."""
+    data did not support (None or skipped) contribute nothing. Written in the active language."""
     rows = []
     score_rank = dims.set_index("dimension")["score"].rank(ascending=False, method="min")
     for r in priorities.to_dict("records"):
         d = r["dimension"]
-        rows.append({"area": "Satisfaction", "rule": "PROBLEM-DIM", "problem": r["label"],
-                     "evidence": f"score {P.fmt_num(r['performance'], 1)} / 100 (rank {int(score_rank[d])} of {len(score_rank)} "
-                                 f"by score); {P.fmt_pct(r['importance'])} of the explained variance of overall satisfaction"})
+        rows.append({"area": pgettext("area", "Satisfaction"), "rule": "PROBLEM-DIM", "problem": _label(ctx, d),
+                     "evidence": _("score {} / 100 (rank {} of {} by score); {} of the explained variance of overall "
+                                   "satisfaction").format(P.fmt_num(r['performance'], 1), int(score_rank[d]), len(score_rank),
+                                                          P.fmt_pct(r['importance']))})
     if process is not None:
         bt = process["by_business_type"].sort_values("deviation_pct", ascending=False)
         for r in bt[bt["deviation_pct"] > DEVIATION_PROBLEM_PCT].head(3).to_dict("records"):
-            rows.append({"area": "Process", "rule": "PROBLEM-PROCESS", "problem": _label(ctx, r["business_type"]),
-                         "evidence": f"mean handling {P.fmt_num(r['handling_minutes_mean'], 1)} min against a standard of "
-                                     f"{P.fmt_num(r['standard_minutes'], 0)} min ({P.fmt_num(r['deviation_pct'], 1, sign=True)} %); "
-                                     f"first-pass yield {P.fmt_pct(r['first_pass_yield'])}"
-                                     + (f"; improvement potential {P.fmt_num(r['improvement_potential'], 1)} min of cycle time"
-                                        if pd.notna(r.get("improvement_potential")) else "")})
+            ev = _("mean handling {} min against a standard of {} min ({}); first-pass yield {}").format(
+                P.fmt_num(r['handling_minutes_mean'], 1), P.fmt_num(r['standard_minutes'], 0),
+                i18n.percent(P.fmt_num(r['deviation_pct'], 1, sign=True)), P.fmt_pct(r['first_pass_yield']))
+            if pd.notna(r.get("improvement_potential")):
+                ev += _("; improvement potential {} min of cycle time").format(P.fmt_num(r['improvement_potential'], 1))
+            rows.append({"area": pgettext("area", "Process"), "rule": "PROBLEM-PROCESS",
+                         "problem": _label(ctx, r["business_type"]), "evidence": ev})
         sl = ctx.study.service_level
         br = process["by_branch_id"].sort_values("within_service_level")
         sat = process["saturation"]
         for r in br[br["within_service_level"] < sl.target_share].head(3).to_dict("records"):
-            ev = (f"{P.fmt_pct(r['within_service_level'])} called within {P.fmt_num(sl.waiting_target_minutes, 0)} min (target "
-                  f"{P.fmt_pct(sl.target_share, 0)}); mean wait {P.fmt_num(r['waiting_minutes_mean'], 1)} min")
+            ev = _("{} called within {} min (target {}); mean wait {} min").format(
+                P.fmt_pct(r['within_service_level']), P.fmt_num(sl.waiting_target_minutes, 0), P.fmt_pct(sl.target_share, 0),
+                P.fmt_num(r['waiting_minutes_mean'], 1))
             b = sat[sat["branch_id"] == r["branch_id"]].sort_values("saturation_used", ascending=False)
             if len(b) and pd.notna(b.iloc[0]["saturation_used"]):
-                ev += f"; busiest hour {int(b.iloc[0]['hour']):02d}:00 with saturation F = {P.fmt_num(b.iloc[0]['saturation_used'], 2)}"
-            rows.append({"area": "Queues", "rule": "PROBLEM-BRANCH", "problem": _label(ctx, r["branch_id"]), "evidence": ev})
+                ev += _("; busiest hour {} with saturation F = {}").format(f"{int(b.iloc[0]['hour']):02d}:00",
+                                                                          P.fmt_num(b.iloc[0]['saturation_used'], 2))
+            rows.append({"area": pgettext("area", "Queues"), "rule": "PROBLEM-BRANCH", "problem": _label(ctx, r["branch_id"]),
+                         "evidence": ev})
     if not analysis.is_skipped(measurement):
+        from study.thresholds import judge_head
+
         j = measurement["judgements"]
         bad = j[(j["ok"] == False) & j["statistic"].isin(["alpha", "omega_total", "cr", "ave", "htmt", "cfi", "rmsea"])]  # noqa: E712
         for what, g in bad.groupby("what", sort=False):
-            rows.append({"area": "Measurement", "rule": "PROBLEM-SCALE",
-                         "problem": "the measurement model" if what == "model" else _label(ctx, what),
-                         "evidence": "; ".join(g["reason"].str.split(":").str[0])})
+            rows.append({"area": pgettext("area", "Measurement"), "rule": "PROBLEM-SCALE",
+                         "problem": _("the measurement model") if what == "model" else _label(ctx, what),
+                         "evidence": _semi([judge_head(s_, v_) for s_, v_ in zip(g["statistic"], g["value"])], plain=True)})
     if benchmark is not None:
         t = benchmark["table"]
         ours = t[t["bank"] == ctx.study.benchmark.our_bank]
         for r in ours[ours["rank"] > ours["n_banks"] / 2].to_dict("records"):
-            rows.append({"area": "Competitors", "rule": "PROBLEM-BENCH", "problem": _label(ctx, r["metric"]),
-                         "evidence": f"rank {r['rank']} of {r['n_banks']}: {P.fmt_num(r['value'], 1)} {r['unit']} against the best "
-                                     f"{P.fmt_num(r['best_value'], 1)} and the competitors' average "
-                                     f"{P.fmt_num(r['competitor_average'], 1)}"})
+            rows.append({"area": pgettext("area", "Competitors"), "rule": "PROBLEM-BENCH", "problem": _label(ctx, r["metric"]),
+                         "evidence": _("rank {} of {}: {} {} against the best {} and the competitors' average {}").format(
+                             r['rank'], r['n_banks'], P.fmt_num(r['value'], 1), tables.unit_text(r['unit']),
+                             P.fmt_num(r['best_value'], 1),
+                             P.fmt_num(r['competitor_average'], 1))})
     return pd.DataFrame(rows, columns=["area", "problem", "evidence", "rule"])
+
+
+def problems_caption(area: str, quarter: str) -> str:
+    """Caption of a table of problems of one area ("Problems found: queues, 2025Q2")."""
+    return _("Problems found: {}, {}").format(area.lower() if i18n.language() == "en" else area, i18n.quarter(quarter))
 
 
 def _hour_ranges(hours, values=None) -> str:
@@ -248,10 +320,10 @@ def _hour_ranges(hours, values=None) -> str:
         text = f"{hours[i]:02d}:00–{hours[j] + 1:02d}:00"
         if values[i] is not None:
             lo, hi = min(values[i:j + 1]), max(values[i:j + 1])
-            text += f" (+{lo})" if lo == hi else f" (+{lo} to +{hi})"
+            text += _(" (+{})").format(lo) if lo == hi else _(" (+{} to +{})").format(lo, hi)
         out.append(text)
         i = j + 1
-    return ", ".join(out)
+    return _comma(out, plain=True)
 
 
 def staffing_moves(ctx: Context, staffing: pd.DataFrame) -> pd.DataFrame:
@@ -281,38 +353,45 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
         spare = moves[moves["hours_spare"] != P.DASH]
         if not short.empty:
             worst = short.head(3)
-            rows.append({"recommendation": P.md("Add counters at peak hours in {}" + (", moving them from off-peak hours"
-                                                                                    if (worst["hours_spare"] != P.DASH).any() else "")
-                                                + " ({}).", _and(worst["branch"]),
-                                                "the branches with the most counters missing" if len(short) > 1 else
-                                                "the branch with counters missing"),
-                         "evidence": "; ".join(f"{r['branch']}: short {r['hours_short']}; spare {r['hours_spare']}"
-                                               for r in worst.to_dict("records")),
+            who = (_("the branches with the most counters missing") if len(short) > 1 else
+                   _("the branch with counters missing"))
+            rec = (P.md("Add counters at peak hours in {}, moving them from off-peak hours ({}).", _and(worst["branch"]), who)
+                   if (worst["hours_spare"] != P.DASH).any() else
+                   P.md("Add counters at peak hours in {} ({}).", _and(worst["branch"]), who))
+            rows.append({"recommendation": rec,
+                         "evidence": _semi([_("{}: short {}; spare {}").format(r['branch'], r['hours_short'], r['hours_spare'])
+                                            for r in worst.to_dict("records")], plain=True),
                          "rule": "REC-STAFF"})
         elif not spare.empty:
             few = spare.head(3)
             rows.append({"recommendation": P.md("No branch is short of counters; {} could serve the same customers with fewer "
                                                 "counters open in some hours.", _and(few["branch"])),
-                         "evidence": "; ".join(f"{r['branch']}: spare {r['hours_spare']}" for r in few.to_dict("records")),
+                         "evidence": _semi([_("{}: spare {}").format(r['branch'], r['hours_spare'])
+                                            for r in few.to_dict("records")], plain=True),
                          "rule": "REC-STAFF"})
     if not priorities.empty:
-        rows.append({"recommendation": P.md("Focus next quarter's plan on {}.", _and(map(_lc, priorities["label"]))),
-                     "evidence": "; ".join(f"{r['label']}: score {P.fmt_num(r['performance'], 1)}, importance {P.fmt_pct(r['importance'])}"
-                                           for r in priorities.to_dict("records")),
+        labels = [_label(ctx, d) for d in priorities["dimension"]]
+        rows.append({"recommendation": P.md("Focus next quarter's plan on {}.", _and(map(_lc, labels))),
+                     "evidence": _semi([_("{}: score {}, importance {}").format(lb, P.fmt_num(r['performance'], 1),
+                                                                                 P.fmt_pct(r['importance']))
+                                        for lb, r in zip(labels, priorities.to_dict("records"))], plain=True),
                      "rule": "REC-FOCUS"})
     open_targets = targets[targets["status"].isin(["not met", "not distinguishable"])] if not targets.empty else targets
     for r in open_targets.to_dict("records"):
         shown = ((lambda x: P.fmt_pct(x, sign=True)) if r["kind"] == "relative_change" else
                  (lambda x: tables.change(r["metric"], x, study=ctx.study, unit=True)) if r["kind"] == "change" else  # noqa: B023
                  (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True)))  # noqa: B023 - each lambda is used in its own iteration
-        rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", r["label"], r["status"]),
-                     "evidence": f"observed {shown(r['observed'])} [{shown(r['ci_low'])}, {shown(r['ci_high'])}] "
-                                 f"against {tables.OPERATORS.get(r['operator'], r['operator'])} {shown(r['target_value'])}",
+        rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", tables.target_label(ctx.study, r),
+                                            i18n.tr(r["status"], "cell")),
+                     "evidence": _("observed {} [{}, {}] against {} {}").format(
+                         shown(r['observed']), shown(r['ci_low']), shown(r['ci_high']),
+                         tables.OPERATORS.get(r['operator'], r['operator']), shown(r['target_value'])),
                      "rule": "REC-TARGET"})
     scales = problems_found[problems_found["rule"] == "PROBLEM-SCALE"]
     for r in scales.to_dict("records"):
-        rows.append({"recommendation": P.md("Revise the items of {} before the next wave.",
-                                            r["problem"] if r["problem"] == "the measurement model" else f"the scale “{r['problem']}”"),
+        rows.append({"recommendation": P.md("Revise the items of the measurement model before the next wave.")
+                     if r["problem"] == _("the measurement model") else
+                     P.md("Revise the items of the scale “{}” before the next wave.", r["problem"]),
                      "evidence": r["evidence"], "rule": "PROBLEM-SCALE"})
     out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"], dtype=object)   # object: pandas 3 str dtype drops Md
     out.insert(0, "no", np.arange(1, len(out) + 1))
@@ -323,14 +402,29 @@ def _unit(metric: str, study=None) -> str:
     """The unit a metric's estimates are in (DiD figure, ITS sentences), from the metric registry."""
     m = mx.lookup(metric, study)
     if m.style == "min":
-        return "minutes"
+        return _("minutes")
     if m.kind == "share":
-        return "share (0-1)"
+        return _("share (0-1)")
     if m.kind == "nps":
-        return "NPS points"
+        return _("NPS points")
     if m.kind == "mean":
-        return f"points ({m.unit} scale)" if m.unit else "points (answer scale)"
-    return "points (0-100 score)"
+        return _("points ({} scale)").format(m.unit) if m.unit else _("points (answer scale)")
+    return _("points (0-100 score)")
+
+
+def _low(text: str) -> str:
+    """A label lower-cased mid-sentence in English; unchanged in Chinese."""
+    return str(text).lower() if i18n.language() == "en" else str(text)
+
+
+def _name(m) -> str:
+    """A measure's name in the active language (``name_zh`` in Chinese)."""
+    return i18n.pick(m, "name")
+
+
+def _reason(text) -> str:
+    """A reason the analysis stored in English (marked with NP_("reason", ...)), in the active language."""
+    return i18n.tr(text, "reason")
 
 
 def _design_words(design: str) -> tuple[str, str]:
@@ -354,46 +448,51 @@ def effect_sentence(ctx: Context, verdicts: pd.DataFrame, its: pd.DataFrame | No
         v = verdicts[verdicts["measure"] == m.id] if verdicts is not None and not verdicts.empty else pd.DataFrame()
         if p["status"] == "planned":
             out.append(P.md("**{}** starts on {}, after {}: it is listed in Chapter 4 and not tested in this report.",
-                            m.name, f"{m.start:%d %B %Y}", ctx.quarter))
+                            _name(m), i18n.date(m.start), _q(ctx.quarter)))
             continue
         if p["status"] == "not testable":
-            out.append(P.md("**{}** cannot be evaluated with these quarters: it {}.", m.name, p["reason"]))
+            out.append(P.md("**{}** cannot be evaluated with these quarters: it {}.", _name(m), _reason(p["reason"])))
             continue
-        parts = [P.md("**{}** (pilot {}, control {}, from {}): ", m.name, ", ".join(m.pilot), ", ".join(m.control),
-                      f"{m.start:%d %B %Y}") if m.control else
-                 P.md("**{}** (pilot {}, from {}): ", m.name, ", ".join(m.pilot), f"{m.start:%d %B %Y}")]
+        parts = [P.md("**{}** (pilot {}, control {}, from {}): ", _name(m), _comma(m.pilot, plain=True),
+                      _comma(m.control, plain=True), i18n.date(m.start)) if m.control else
+                 P.md("**{}** (pilot {}, from {}): ", _name(m), _comma(m.pilot, plain=True), i18n.date(m.start))]
         if p["status"] == "sustained":
             parts.append(P.md("it {}, so {} → {} is a sustained-effect comparison, which shows whether the effect grew or "
-                              "held, not the effect of introducing the measure; ", p["reason"], p["before"], p["after"]))
+                              "held, not the effect of introducing the measure; ", _reason(p["reason"]), _q(p["before"]),
+                              _q(p["after"])))
         if p["design"] == "pilot before/after":
             parts.append(P.md("without control branches the evidence is the before/after change in the pilot branches "
                               "alone, weaker than a difference-in-differences because it cannot separate the measure "
                               "from a change every branch saw; "))
-        abbr, _ = _design_words(p["design"])
+        abbr = _design_words(p["design"])[0]
         clauses = []
-        for verdict, word in (("improved", "improved"), ("worsened", "worsened")):
+        for verdict in ("improved", "worsened"):
             sel = v[v["verdict"] == verdict] if len(v) else v
             if len(sel):
-                items = [P.md("{} ({} {}, {} CI {}, Holm {})", r["label"].lower(), abbr, tables.change(r["metric"], r["estimate"]),
-                              ctx.level_pct, tables.ci(r["metric"], r["ci_low"], r["ci_high"]), P.fmt_p(r["p_holm"]))
+                items = [P.md("{} ({} {}, {} CI {}, Holm {})", _low(_metric(ctx, r["metric"])), abbr,
+                              tables.change(r["metric"], r["estimate"]), _level(ctx),
+                              tables.ci(r["metric"], r["ci_low"], r["ci_high"]), P.fmt_p(r["p_holm"]))
                          for r in sel.to_dict("records")]
-                clauses.append(P.join([P.Md(word + " "), P.join(items, sep=", ")], sep=""))
+                clauses.append(P.md("improved {}", _comma(items)) if verdict == "improved" else
+                               P.md("worsened {}", _comma(items)))
         none = v[v["verdict"] == "no evidence of change"] if len(v) else v
         if len(none):
-            clauses.append(P.md("no evidence of change in {}", ", ".join(none["label"].str.lower())))
+            clauses.append(P.md("no evidence of change in {}", _comma([_low(_metric(ctx, x)) for x in none["metric"]],
+                                                                     plain=True)))
         untested = v[v["verdict"] == "not tested"] if len(v) else v
         if len(untested):
-            clauses.append(P.md("not tested: {}", "; ".join(f"{r['label'].lower()} ({r['reason']})"
-                                                         for r in untested.to_dict("records"))))
-        parts.append(P.join(clauses, sep="; ") if clauses else P.md("nothing could be tested"))
-        parts.append(P.Md("."))
+            clauses.append(P.md("not tested: {}", _semi([_("{} ({})").format(_low(_metric(ctx, r["metric"])), _reason(r["reason"]))
+                                                         for r in untested.to_dict("records")], plain=True)))
+        parts.append(_semi(clauses) if clauses else P.md("nothing could be tested"))
+        parts.append(P.pmd("punctuation", "."))
         if not ev.empty and "pretrend_p" in ev:
             d = ev[(ev["measure"] == m.id) & (ev["analysis"] == "difference-in-differences")]
             flagged = d[d["pretrend_p"] < ctx.study.alpha]
             if len(flagged):
                 parts.append(P.md(" The pre-trend test within the before period flags {}: pilot and control already drifted "
                                   "apart before the start, so read these DiD estimates with care.",
-                                  ", ".join(f"{r['label'].lower()} ({P.fmt_p(r['pretrend_p'])})" for r in flagged.to_dict("records"))))
+                                  _comma([_("{} ({})").format(_low(_metric(ctx, r["metric"])), P.fmt_p(r["pretrend_p"]))
+                                          for r in flagged.to_dict("records")], plain=True)))
         parts.append(its_sentence(ctx, m, its))
         out.append(P.join(parts, sep=""))
     return P.Md("\n\n".join(out))
@@ -412,13 +511,13 @@ def its_sentence(ctx: Context, m, its: pd.DataFrame | None) -> P.Md:
             continue
         pr = f.loc["pilot"]
         t = P.md(" The interrupted time series of weekly {} shows a level change of {} ({}, {}) in the pilot branches",
-                 ctx.study.label(metric).lower(), tables.its_change(metric, pr["level_change"]),
-                 P.fmt_num(pr["relative_level_change"] * 100, 1, sign=True) + " %", P.fmt_p(pr["level_p"]))
+                 _low(ctx.study.label(metric)), tables.its_change(metric, pr["level_change"]),
+                 i18n.percent(P.fmt_num(pr["relative_level_change"] * 100, 1, sign=True)), P.fmt_p(pr["level_p"]))
         if "control" in f.index:
             c = f.loc["control"]
             t = P.join([t, P.md(" and {} ({}) in the control branches", tables.its_change(metric, c["level_change"]),
                                 P.fmt_p(c["level_p"]))], sep="")
-        texts.append(P.join([t, P.Md(".")], sep=""))
+        texts.append(P.join([t, P.pmd("punctuation", ".")], sep=""))
     if fitted.empty and len(rows):
         texts.append(P.md(" No interrupted time series: {}.", its_reason(rows)))
     return P.join(texts, sep="")
@@ -426,8 +525,8 @@ def its_sentence(ctx: Context, m, its: pd.DataFrame | None) -> P.Md:
 
 def its_reason(rows: pd.DataFrame) -> str:
     """Why a measure has no fitted ITS, from its "not fitted" rows (the first distinct reasons)."""
-    notes = [n for n in dict.fromkeys(rows.loc[rows["status"].ne("fitted"), "note"].astype(str)) if n]
-    return "; ".join(notes[:2]) or "no weeks to fit"
+    notes = [_reason(n) for n in dict.fromkeys(rows.loc[rows["status"].ne("fitted"), "note"].astype(str)) if n]
+    return _semi(notes[:2], plain=True) or _("no weeks to fit")
 
 
 def its_skipped(ctx: Context, its: pd.DataFrame | None) -> P.Md:
@@ -440,14 +539,16 @@ def its_skipped(ctx: Context, its: pd.DataFrame | None) -> P.Md:
     for m in ctx.study.measures:
         rows = its[its["measure"] == m.id]
         if len(rows) and not rows["status"].eq("fitted").any():
-            out.append(P.md("**{}** has no interrupted time series: {}.", m.name, its_reason(rows)))
-    return P.Md(" ".join(out))
+            out.append(P.md("**{}** has no interrupted time series: {}.", _name(m), its_reason(rows)))
+    return P.join(out)
 
 
 def its_caption(ctx: Context, m, metric: str) -> P.Md:
     """Caption of a measure's ITS figure for one of its metrics."""
-    return P.md("Weekly {}, {} of “{}”, {}", ctx.study.label(metric).lower(),
-                "pilot and control branches" if m.control else "pilot branches", m.name, effects_period(ctx))
+    if m.control:
+        return P.md("Weekly {}, pilot and control branches of “{}”, {}", _low(ctx.study.label(metric)), _name(m),
+                    effects_period(ctx))
+    return P.md("Weekly {}, pilot branches of “{}”, {}", _low(ctx.study.label(metric)), _name(m), effects_period(ctx))
 
 
 def measure_recommendations(ctx: Context, verdicts: pd.DataFrame) -> list[dict]:
@@ -459,51 +560,55 @@ def measure_recommendations(ctx: Context, verdicts: pd.DataFrame) -> list[dict]:
         design = v["design"].iloc[0] if len(v) and "design" in v else ("difference-in-differences" if m.control else "pilot before/after")
         if status == "planned":
             rows.append({"recommendation": P.md("Evaluate **{}** after it starts on {}, once a quarter after its start is "
-                                                "reported.", m.name, f"{m.start:%d %B %Y}"),
-                         "evidence": v["reason"].iloc[0] if len(v) else f"starts after {ctx.quarter}", "rule": "REC-MEASURE"})
+                                                "reported.", _name(m), i18n.date(m.start)),
+                         "evidence": _reason(v["reason"].iloc[0]) if len(v) else _("starts after {}").format(_q(ctx.quarter)),
+                         "rule": "REC-MEASURE"})
             continue
         primary = v[v["metric"] == m.metrics[0]] if len(v) else v
         if status == "not testable" or primary.empty or primary.iloc[0]["verdict"] == "not tested":
-            reason = primary.iloc[0]["reason"] if len(primary) else "no baseline/follow-up pair"
+            reason = _reason(primary.iloc[0]["reason"]) if len(primary) else _("no baseline/follow-up pair")
             rows.append({"recommendation": P.md("Plan an evaluation of **{}**: it cannot be evaluated with these quarters "
-                                                "({}); compare a period before its start with one after it.", m.name, reason),
+                                                "({}); compare a period before its start with one after it.", _name(m), reason),
                          "evidence": reason, "rule": "REC-MEASURE"})
             continue
         primary = primary.iloc[0]
-        abbr, _ = _design_words(design)
-        improved = v[v["verdict"] == "improved"]["label"].tolist()
-        ev = (f"{primary['label']}: {abbr} {tables.change(primary['metric'], primary['estimate'])} "
-              f"{ctx.level_pct} CI {tables.ci(primary['metric'], primary['ci_low'], primary['ci_high'])}, "
-              f"Holm-adjusted {P.fmt_p(primary['p_holm'])}"
-              + (" (pilot branches only, no control)" if design == "pilot before/after" else "")
-              + (" (sustained-effect comparison)" if status == "sustained" else "")
-              + f"; improved: {', '.join(improved) if improved else 'none'}")
-        verdict, label = primary["verdict"], primary["label"].lower()
+        abbr = _design_words(design)[0]
+        improved = [_metric(ctx, x) for x in v[v["verdict"] == "improved"]["metric"]]
+        ev = _("{}: {} {} {} CI {}, Holm-adjusted {}").format(
+            _metric(ctx, primary["metric"]), abbr, tables.change(primary['metric'], primary['estimate']), _level(ctx),
+            tables.ci(primary['metric'], primary['ci_low'], primary['ci_high']), P.fmt_p(primary['p_holm']))
+        if design == "pilot before/after":
+            ev += _(" (pilot branches only, no control)")
+        if status == "sustained":
+            ev += _(" (sustained-effect comparison)")
+        ev += _("; improved: {}").format(_comma(improved, plain=True) if improved else _("none"))
+        verdict, label = primary["verdict"], _low(_metric(ctx, primary["metric"]))
+        name = _name(m)
         if status == "sustained":
             text = {"improved": P.md("Continue **{}**: {} kept improving between the quarters (sustained-effect "
-                                     "comparison).", m.name, label),
+                                     "comparison).", name, label),
                     "worsened": P.md("Review **{}**: {} worsened between the quarters although the measure was running.",
-                                     m.name, label)}.get(verdict, P.md(
+                                     name, label)}.get(verdict, P.md(
                         "Continue **{}** and review it: {} did not change significantly between the quarters; these "
-                        "quarters cannot show the effect of introducing it.", m.name, label))
+                        "quarters cannot show the effect of introducing it.", name, label))
         elif design == "pilot before/after":
             text = {"improved": P.md("Confirm **{}** with control branches before rolling it out: {} improved in the "
                                      "pilot branches, but a before/after change without control branches cannot be "
-                                     "separated from a change every branch saw.", m.name, label),
+                                     "separated from a change every branch saw.", name, label),
                     "worsened": P.md("Review the design of **{}** before continuing it: {} worsened in the pilot branches "
-                                     "(before/after, no control branches).", m.name, label)}.get(verdict, P.md(
+                                     "(before/after, no control branches).", name, label)}.get(verdict, P.md(
                         "Review **{}** before extending it: there is no evidence yet that it moved {} (pilot branches "
-                        "only, no control branches).", m.name, label))
+                        "only, no control branches).", name, label))
         elif verdict == "improved" and not primary["control_changed"]:
             others = [b for b in ctx.study.branch_ids if b not in m.pilot]
-            text = P.md("Roll out **{}** to the other {} branches.", m.name, len(others))
+            text = P.md("Roll out **{}** to the other {} branches.", name, len(others))
         elif verdict == "worsened":
-            text = P.md("Stop **{}** and review its design.", m.name)
+            text = P.md("Stop **{}** and review its design.", name)
         elif verdict == "improved":
             text = P.md("Review **{}** before extending it: {} improved against the control branches, but the control "
-                        "branches changed significantly too.", m.name, label)
+                        "branches changed significantly too.", name, label)
         else:
-            text = P.md("Review **{}** before extending it: there is no evidence yet that it moved {}.", m.name, label)
+            text = P.md("Review **{}** before extending it: there is no evidence yet that it moved {}.", name, label)
         rows.append({"recommendation": text, "evidence": ev, "rule": "REC-MEASURE"})
     return rows
 
@@ -516,34 +621,45 @@ __all__ = ["RULES", "headline_sentences", "target_sentences", "priority_sentence
 # Chapter texts, notes and display helpers (each reads the results; none types a number)
 
 SQI_FORMULA = r"\mathrm{SQI} = \sum_i W_i \, \frac{X_i - X_{\min}}{X_{\max} - X_{\min}}"
+# (formula, its explanation: marked here, translated where shown by formulas())
 FORMULAS = [
-    (SQI_FORMULA, "reversed, (X_max − X_i)/(X_max − X_min), for indicators where lower is better; X clipped to the historical range"),
-    (r"\alpha = \frac{k}{k-1}\left(1 - \frac{\sum_j s_j^2}{s_X^2}\right)", "Cronbach's α of a scale of k items with sum score X"),
-    (r"\omega = \frac{(\sum \lambda_j)^2}{(\sum \lambda_j)^2 + \sum \theta_j}", "McDonald's ω from a one-factor ML model of the scale"),
-    (r"\mathrm{NPS} = 100\,(p - d), \quad \mathrm{SE} = 100\sqrt{\frac{p + d - (p - d)^2}{n}}", "p promoters (9-10), d detractors (0-6)"),
+    (SQI_FORMULA, N_("reversed, (X_max − X_i)/(X_max − X_min), for indicators where lower is better; X clipped to the historical range")),
+    (r"\alpha = \frac{k}{k-1}\left(1 - \frac{\sum_j s_j^2}{s_X^2}\right)", N_("Cronbach's α of a scale of k items with sum score X")),
+    (r"\omega = \frac{(\sum \lambda_j)^2}{(\sum \lambda_j)^2 + \sum \theta_j}", N_("McDonald's ω from a one-factor ML model of the scale")),
+    (r"\mathrm{NPS} = 100\,(p - d), \quad \mathrm{SE} = 100\sqrt{\frac{p + d - (p - d)^2}{n}}", N_("p promoters (9-10), d detractors (0-6)")),
     (r"\mathrm{LMG}_j = \frac{1}{p!}\sum_{\pi} \left[R^2(S_j^{\pi} \cup \{j\}) - R^2(S_j^{\pi})\right]",
-     "the average gain in R² from adding predictor j over all p! orders (Shapley value of R²)"),
+     N_("the average gain in R² from adding predictor j over all p! orders (Shapley value of R²)")),
     (r"y_{bt} = \alpha_b + \gamma_t + \delta \, D_{bt} + \varepsilon_{bt}",
-     "difference-in-differences with period effects, δ the effect; SE clustered by branch"),
+     N_("difference-in-differences with period effects, δ the effect; SE clustered by branch")),
 ]
-EFFECT_TABLES = [("pilot before/after", "Before/after in the pilot branches"),
-                 ("control before/after", "Before/after in the control branches"),
-                 ("difference-in-differences", "Difference-in-differences, pilot against control branches")]
-STAFFING_HEADERS = {"branch": "Branch", "counters_used": "Counters in use (mean)", "hours_short": "Hours short of counters (counters to add)",
-                    "hours_spare": "Hours with a spare counter"}
-RECOMMENDATION_HEADERS = {"no": "No.", "recommendation": "Recommendation", "evidence": "Evidence", "rule": "Rule"}
+_EFFECT_TABLES = [("pilot before/after", N_("Before/after in the pilot branches")),
+                  ("control before/after", N_("Before/after in the control branches")),
+                  ("difference-in-differences", N_("Difference-in-differences, pilot against control branches"))]
+_STAFFING_HEADERS = {"branch": NP_("column", "Branch"), "counters_used": NP_("column", "Counters in use (mean)"),
+                     "hours_short": NP_("column", "Hours short of counters (counters to add)"),
+                     "hours_spare": NP_("column", "Hours with a spare counter")}
+_RECOMMENDATION_HEADERS = {"no": NP_("column", "No."), "recommendation": NP_("column", "Recommendation"),
+                           "evidence": NP_("column", "Evidence"), "rule": NP_("column", "Rule")}
 
 
-def _q(ctx: Context) -> str:
-    return ctx.quarter + (f" against {ctx.baseline_quarter}" if ctx.baseline is not None else "")
+def __getattr__(name: str):
+    """The tables' captions and headers in the active language (``narrative.EFFECT_TABLES`` etc.)."""
+    if name == "EFFECT_TABLES":
+        return [(k, i18n.tr(v)) for k, v in _EFFECT_TABLES]
+    if name == "STAFFING_HEADERS":
+        return {k: i18n.tr(v, "column") for k, v in _STAFFING_HEADERS.items()}
+    if name == "RECOMMENDATION_HEADERS":
+        return {k: i18n.tr(v, "column") for k, v in _RECOMMENDATION_HEADERS.items()}
+    if name == "SOURCE_NAMES":
+        return {k: i18n.tr(v) for k, v in _SOURCE_NAMES.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def no_baseline() -> str:
-    return "There is no baseline quarter, so the effects of the improvement measures cannot be evaluated in this report."
-
-
-SOURCE_NAMES = {"survey": "customer survey", "process_times": "queue-system log", "benchmark": "competitor benchmark",
-                "service_requests": "service-request log"}
+_SOURCE_NAMES = {"survey": N_("customer survey"), "process_times": N_("queue-system log"),
+                 "benchmark": N_("competitor benchmark"), "service_requests": N_("service-request log")}
+_SOURCE_WHAT = {"process_times": N_("process times, queues, staffing and the process indicators"),
+                "benchmark": N_("the competitor comparison"),
+                "service_requests": N_("the contact centre, the AI assistant and complaints")}
 
 
 def intro(ctx: Context) -> P.Md:
@@ -552,19 +668,25 @@ def intro(ctx: Context) -> P.Md:
     parts = [P.md("{} valid questionnaires (of {})", P.fmt_int(m["survey"]["kept"]), P.fmt_int(m["survey"]["read"]))]
     if ctx.has("process_times"):
         n_br = ctx.current.process_times["branch_id"].nunique()
-        parts.append(P.md("{} from {}", count(m["process_times"]["kept"], "queue ticket"), count(n_br, "branch", "branches")))
+        n_t = m["process_times"]["kept"]
+        parts.append(P.md("{} from {}", P.nmd("{} queue ticket", "{} queue tickets", n_t, P.fmt_int(n_t)),
+                          P.nmd("{} branch", "{} branches", n_br, P.fmt_int(n_br))))
     if ctx.has("benchmark"):
-        parts.append(P.md("a benchmark of {}", count(ctx.current.benchmark["bank"].nunique(), "bank")))
-    text = P.md("This report evaluates the service quality of {org} in {q}{base}. It draws on {parts}.",
-                org=s.organisation or "the bank", q=ctx.quarter,
-                base=P.md(" against the baseline {}", ctx.baseline_quarter) if ctx.baseline is not None else P.Md(""),
-                parts=_and(parts))
+        n_b = ctx.current.benchmark["bank"].nunique()
+        parts.append(P.md("a benchmark of {}", P.nmd("{} bank", "{} banks", n_b, P.fmt_int(n_b))))
+    org = i18n.pick(s, "organisation") if s.organisation else _("the bank")
+    if ctx.baseline is not None:
+        text = P.md("This report evaluates the service quality of {org} in {q} against the baseline {b}. It draws on {parts}.",
+                    org=org, q=_q(ctx.quarter), b=_q(ctx.baseline_quarter), parts=_and(parts))
+    else:
+        text = P.md("This report evaluates the service quality of {org} in {q}. It draws on {parts}.",
+                    org=org, q=_q(ctx.quarter), parts=_and(parts))
     missing = missing_sources(ctx)
     if missing:
-        text = P.md("{} {}", text, sources_sentence(ctx))
-    return P.md("{} Every figure is computed from these data by the `study` toolkit; Appendix A lists the methods and the "
-                "rules that generate the text, Appendix B the data quality and Appendix C the inputs, parameters and software "
-                "versions.", text)
+        text = P.join([text, sources_sentence(ctx, requests=False)])
+    return P.join([text, P.md("Every figure is computed from these data by the `study` toolkit; Appendix A lists the "
+                              "methods and the rules that generate the text, Appendix B the data quality and Appendix C "
+                              "the inputs, parameters and software versions.")])
 
 
 def missing_sources(ctx: Context) -> list[str]:
@@ -572,36 +694,34 @@ def missing_sources(ctx: Context) -> list[str]:
     return [d for d in ("process_times", "benchmark") if not ctx.has(d)]
 
 
-def sources_sentence(ctx: Context) -> P.Md:
-    """Appendix B's one sentence on the sources not supplied (and what the report leaves out for them)."""
-    # the request log (issue 12) is named here only: the summary's introduction is as it was without one
-    missing = missing_sources(ctx) + ([] if ctx.has("service_requests") else ["service_requests"])
+def sources_sentence(ctx: Context, requests: bool = True) -> P.Md:
+    """Appendix B's one sentence on the sources not supplied (and what the report leaves out for them). The request
+    log (issue 12) is named when ``requests`` (Appendix B); the summary's introduction passes False and reads as it
+    did before the request log existed."""
+    missing = missing_sources(ctx) + ([] if ctx.has("service_requests") or not requests else ["service_requests"])
     if not missing:
-        return P.md("Every data source the toolkit reads was supplied: {}.", _and(SOURCE_NAMES.values()))
-    what = {"process_times": "process times, queues, staffing and the process indicators",
-            "benchmark": "the competitor comparison",
-            "service_requests": "the contact centre, the AI assistant and complaints"}
-    return P.md("Not supplied for {}: {}; the report leaves out {}.", ctx.quarter, _and(SOURCE_NAMES[d] for d in missing),
-                _and(what[d] for d in missing))
+        return P.md("Every data source the toolkit reads was supplied: {}.", _and(i18n.tr(v) for v in _SOURCE_NAMES.values()))
+    return P.md("Not supplied for {}: {}; the report leaves out {}.", _q(ctx.quarter),
+                _and(i18n.tr(_SOURCE_NAMES[d]) for d in missing), _and(i18n.tr(_SOURCE_WHAT[d]) for d in missing))
 
 
 def headline_notes(ctx: Context) -> list[P.Md]:
     has_sqi = analysis.sqi_table(ctx) is not None
-    sqi = ["The SQI is a weighted index of normalised indicators (Chapter 2); it has no sampling distribution and is not "
-           "tested."] if has_sqi else []
+    sqi = [P.md("The SQI is a weighted index of normalised indicators (Chapter 2); it has no sampling distribution and is "
+                "not tested.")] if has_sqi else []
     if ctx.baseline is None:
-        return [P.Md(x) for x in ["Means and shares over all valid questionnaires" +
-                                  (" and tickets" if ctx.has("process_times") else "") + " of the quarter."] + sqi]
-    tests = ["Welch t for means", "two-proportion test (continuity-corrected) for shares"]
+        return [P.md("Means and shares over all valid questionnaires and tickets of the quarter.") if ctx.has("process_times")
+                else P.md("Means and shares over all valid questionnaires of the quarter.")] + sqi
+    tests = [P.md("Welch t for means"), P.md("two-proportion test (continuity-corrected) for shares")]
     if "nps" in mx.registry(ctx.study):
-        tests.append("z test of the NPS difference")
-    return [P.md("Change = {} − {}; shares in percentage points (pp). Tests: " + ", ".join(tests) + "; CI at {}; α = {} "
-                 "(rule CHANGE).", ctx.quarter, ctx.baseline_quarter, ctx.level_pct,
-                 P.fmt_num(ctx.study.alpha, 2, leading_zero=False))] + [P.Md(x) for x in sqi]
+        tests.append(P.md("z test of the NPS difference"))
+    return [P.md("Change = {} − {}; shares in percentage points (pp). Tests: {}; CI at {}; α = {} (rule CHANGE).",
+                 ctx.quarter, ctx.baseline_quarter, _comma(tests), _level(ctx),
+                 P.fmt_num(ctx.study.alpha, 2, leading_zero=False))] + sqi
 
 
 def target_notes(ctx: Context) -> list[P.Md]:
-    return [P.Md("Met: the whole confidence interval is on the right side of the threshold; not met: wholly on the wrong side; "
+    return [P.md("Met: the whole confidence interval is on the right side of the threshold; not met: wholly on the wrong side; "
                  "not distinguishable: the interval contains the threshold. Change targets compare with the baseline over all "
                  "branches.")]
 
@@ -609,30 +729,41 @@ def target_notes(ctx: Context) -> list[P.Md]:
 def measurement_intro(ctx: Context, meas: dict) -> P.Md:
     st = ctx.study
     n_rev = len(st.reverse_items)
-    text = P.md("The questionnaire has {} in {}{}.", count(len(st.item_ids), "item"), count(len(st.dimension_ids), "dimension"),
-                P.md(" ({} recoded before the analysis)", count(n_rev, "reverse-keyed item")) if n_rev else P.Md(""))
+    n_items, n_dims = len(st.item_ids), len(st.dimension_ids)
+    items = P.nmd("{} item", "{} items", n_items, P.fmt_int(n_items))
+    dims = P.nmd("{} dimension", "{} dimensions", n_dims, P.fmt_int(n_dims))
+    if n_rev:
+        text = P.md("The questionnaire has {} in {} ({} recoded before the analysis).", items, dims,
+                    P.nmd("{} reverse-keyed item", "{} reverse-keyed items", n_rev, P.fmt_int(n_rev)))
+    else:
+        text = P.md("The questionnaire has {} in {}.", items, dims)
     if analysis.is_skipped(meas):
-        return P.md("{} {}", text, skipped_sentence("The reliability and validity analysis", meas["skipped"]))
+        return P.join([text, skipped_sentence(_("The reliability and validity analysis"), _reason(meas["skipped"]))])
     k = meas["kmo"]
     if k is None:
-        return P.md("{} KMO and Bartlett's test need more complete questionnaires than items and are left out.", text)
-    suits = "suit" if k["kmo"] >= 0.6 and k["p"] < st.alpha else "do not clearly suit"
-    return P.md("{} The items {} factor analysis: KMO = {}, Bartlett's test χ²({}) = {}, {}, n = {}.", text, suits,
-                P.fmt_num(k["kmo"], 2, leading_zero=False), P.fmt_int(k["df"]), P.fmt_num(k["chi2"], 1), P.fmt_p(k["p"]),
-                P.fmt_int(k["n"]))
+        return P.join([text, P.md("KMO and Bartlett's test need more complete questionnaires than items and are left out.")])
+    values = (P.fmt_num(k["kmo"], 2, leading_zero=False), P.fmt_int(k["df"]), P.fmt_num(k["chi2"], 1), P.fmt_p(k["p"]),
+              P.fmt_int(k["n"]))
+    if k["kmo"] >= 0.6 and k["p"] < st.alpha:
+        return P.join([text, P.md("The items suit factor analysis: KMO = {}, Bartlett's test χ²({}) = {}, {}, n = {}.",
+                                  *values)])
+    return P.join([text, P.md("The items do not clearly suit factor analysis: KMO = {}, Bartlett's test χ²({}) = {}, {}, "
+                              "n = {}.", *values)])
 
 
 def reliability_notes(ctx: Context) -> list[P.Md]:
-    return [P.Md("α: Cronbach's alpha with the Feldt interval; ω: McDonald's omega (one-factor ML model per dimension); CR and "
+    return [P.md("α: Cronbach's alpha with the Feldt interval; ω: McDonald's omega (one-factor ML model per dimension); CR and "
                  "AVE from the standardised loadings of the measurement model. Thresholds: α and CR ≥ .70, AVE ≥ .50 "
                  "(Appendix A).")]
 
 
 def fit_notes(ctx: Context, meas: dict) -> list[P.Md]:
     k = len(ctx.study.dimension_ids)
-    what = "The dimension as one factor" if k == 1 else f"All {k} dimensions as correlated factors"
-    return [P.md(what + ", maximum likelihood, n = {}; RMSEA with its 90 % interval. Conventions of lavaan (χ² = N·F_ML).",
-                 P.fmt_int(meas["cfa"].n))]
+    if k == 1:
+        return [P.md("The dimension as one factor, maximum likelihood, n = {}; RMSEA with its 90 % interval. Conventions of "
+                     "lavaan (χ² = N·F_ML).", P.fmt_int(meas["cfa"].n))]
+    return [P.md("All {} dimensions as correlated factors, maximum likelihood, n = {}; RMSEA with its 90 % interval. "
+                 "Conventions of lavaan (χ² = N·F_ML).", k, P.fmt_int(meas["cfa"].n))]
 
 
 def validity_sentences(ctx: Context, meas: dict) -> P.Md:
@@ -641,20 +772,23 @@ def validity_sentences(ctx: Context, meas: dict) -> P.Md:
     cfa = meas["cfa"]
     parts = []
     if cfa is None:
-        parts.append(skipped_sentence("The confirmatory factor analysis", meas.get("cfa_skipped") or "it is not identified"))
+        parts.append(skipped_sentence(_("The confirmatory factor analysis"),
+                                      _reason(meas.get("cfa_skipped")) if meas.get("cfa_skipped") else _("it is not identified")))
     elif len(cfa.htmt) >= 2:
         h = cfa.htmt.where(~np.eye(len(cfa.htmt), dtype=bool)).stack()
         worst = h.idxmax()
-        ok = "below" if h.max() < 0.85 else "at or above"
-        parts.append(P.md("Discriminant validity: the largest heterotrait–monotrait ratio is {} ({} and {}; {} the threshold .85).",
-                          P.fmt_num(h.max(), 2, leading_zero=False), ctx.study.label(worst[0]), ctx.study.label(worst[1]), ok))
+        values = (P.fmt_num(h.max(), 2, leading_zero=False), ctx.study.label(worst[0]), ctx.study.label(worst[1]))
+        parts.append(P.md("Discriminant validity: the largest heterotrait–monotrait ratio is {} ({} and {}; below the "
+                          "threshold .85).", *values) if h.max() < 0.85 else
+                     P.md("Discriminant validity: the largest heterotrait–monotrait ratio is {} ({} and {}; at or above the "
+                          "threshold .85).", *values))
     if len(weak):
         parts.append(P.md("Below threshold: {}; scores of these dimensions are less reliable and are read with care (rule "
                           "PROBLEM-SCALE).", _and(ctx.study.label(w) for w in weak)))
     elif cfa is not None:
-        parts.append(P.Md("Every dimension meets the reliability and convergent-validity thresholds."))
+        parts.append(P.md("Every dimension meets the reliability and convergent-validity thresholds."))
     else:
-        parts.append(P.Md("Every dimension meets the reliability threshold (α ≥ .70)."))
+        parts.append(P.md("Every dimension meets the reliability threshold (α ≥ .70)."))
     return P.join(parts)
 
 
@@ -663,35 +797,42 @@ def satisfaction_sentences(ctx: Context, summary: pd.DataFrame) -> P.Md:
     st = ctx.study
     o = st.questionnaire.outcomes.overall_satisfaction
     c = cur.loc["csat_mean_0_100"]
-    who = ("are satisfied or very satisfied" if (o.scale.min, o.scale.max) == (1, 5) else
-           "answer {}–{} on the {} scale".format(*(f"{v:g}" for v in mx.top2_range(o.scale.min, o.scale.max)),
-                                                mx.scale_text(o.scale.min, o.scale.max)))
+    top2 = (P.fmt_pct(cur.loc["csat_top2", "value"]),
+            P.fmt_ci(cur.loc["csat_top2", "ci_low"] * 100, cur.loc["csat_top2", "ci_high"] * 100, 1))
+    if (o.scale.min, o.scale.max) == (1, 5):
+        who = P.md("{} are satisfied or very satisfied ({} %, Wilson)", *top2)
+    else:
+        who = P.md("{} answer {}–{} on the {} scale ({} %, Wilson)", top2[0],
+                   *(f"{v:g}" for v in mx.top2_range(o.scale.min, o.scale.max)), mx.scale_text(o.scale.min, o.scale.max),
+                   top2[1])
     parts = [P.md("overall satisfaction is {} of 100 ({})", P.fmt_num(c["value"], 1), P.fmt_ci(c["ci_low"], c["ci_high"], 1)),
-             P.md("{} " + who + " ({} %, Wilson)", P.fmt_pct(cur.loc["csat_top2", "value"]),
-                  P.fmt_ci(cur.loc["csat_top2", "ci_low"] * 100, cur.loc["csat_top2", "ci_high"] * 100, 1))]
+             who]
     if "nps" in cur.index:
         parts.append(P.md("the NPS is {} ({})", P.fmt_num(cur.loc["nps", "value"], 1),
                           P.fmt_ci(cur.loc["nps", "ci_low"], cur.loc["nps", "ci_high"], 1)))
     if "recommend_top2" in cur.index:
         parts.append(P.md("{} ({}; an NPS needs the eleven-point recommend scale)", P.fmt_pct(cur.loc["recommend_top2", "value"]),
-                          P.md("{}", mx.get(st, "recommend_top2").label.lower())))
+                          P.md("{}", _low(_metric(ctx, "recommend_top2")))))
     if "complaint_rate" in cur.index:
         parts.append(P.md("{} of respondents complained", P.fmt_pct(cur.loc["complaint_rate", "value"])))
-    return P.md("In {}, {} (n = {}).", ctx.quarter, _and(parts), P.fmt_int(c["n"]))
+    return P.md("In {}, {} (n = {}).", _q(ctx.quarter), _and(parts), P.fmt_int(c["n"]))
 
 
 def score_notes(ctx: Context) -> list[P.Md]:
     sc_ = ctx.study.questionnaire.scale
-    base = "p adjusted by Holm over the dimensions; g = Hedges' g." if ctx.baseline is not None else ""
-    return [P.md("Score = (mean of the dimension's items − {lo}) / ({hi} − {lo}) × 100 on the {rng} item scale"
-                 + (", reverse-keyed items recoded" if ctx.study.reverse_items else "")
-                 + "; the convention of the seed report." + (" Change tested by Welch t; " + base if base else ""),
-                 lo=f"{sc_.min:g}", hi=f"{sc_.max:g}", rng=mx.scale_text(sc_.min, sc_.max))]
+    values = dict(lo=f"{sc_.min:g}", hi=f"{sc_.max:g}", rng=mx.scale_text(sc_.min, sc_.max))
+    text = (P.md("Score = (mean of the dimension's items − {lo}) / ({hi} − {lo}) × 100 on the {rng} item scale, "
+                 "reverse-keyed items recoded; the convention of the seed report.", **values) if ctx.study.reverse_items else
+            P.md("Score = (mean of the dimension's items − {lo}) / ({hi} − {lo}) × 100 on the {rng} item scale; the "
+                 "convention of the seed report.", **values))
+    if ctx.baseline is not None:
+        text = P.join([text, P.md("Change tested by Welch t; p adjusted by Holm over the dimensions; g = Hedges' g.")])
+    return [text]
 
 
 def suppression_note(ctx: Context) -> list[P.Md]:
     if ctx.study.min_cell_size <= 1:
-        return [P.Md("No group is suppressed: the study's minimum cell size is 1.")]
+        return [P.md("No group is suppressed: the study's minimum cell size is 1.")]
     return [P.md("Groups with fewer than {} respondents are suppressed (privacy and precision); when that leaves fewer than two "
                  "suppressed groups or fewer than {} respondents among them, the next smallest groups are suppressed too, so "
                  "that no suppressed figure can be recovered from the all-respondent total.", ctx.study.min_cell_size,
@@ -705,25 +846,33 @@ def driver_sentences(ctx: Context, drv: dict) -> P.Md:
     lmg = drv["lmg"].sort_values("rank")
     top = lmg.iloc[0]
     k = int(f["k"])
-    what = (f"The {NUMBER_WORDS.get(k, P.fmt_int(k))} dimension scores explain" if k > 1 else "The dimension score explains")
-    text = P.md(what + " R² = {} of the variance of overall satisfaction (adjusted {}, F({}, {}) = {}, {}, n = {}).",
-                P.fmt_num(f["r2"], 2, leading_zero=False), P.fmt_num(f["adj_r2"], 2, leading_zero=False), int(f["f_df1"]),
-                int(f["f_df2"]), P.fmt_num(f["f"], 1), P.fmt_p(f["f_p"]), P.fmt_int(f["n"]))
+    values = (P.fmt_num(f["r2"], 2, leading_zero=False), P.fmt_num(f["adj_r2"], 2, leading_zero=False), int(f["f_df1"]),
+              int(f["f_df2"]), P.fmt_num(f["f"], 1), P.fmt_p(f["f_p"]), P.fmt_int(f["n"]))
     if k > 1:
-        text = P.md("{} {} is the strongest driver ({} of the explained variance).", text, top["label"], P.fmt_pct(top["share"]))
-        text = P.md("{} {}", text, _vif_sentence(ctx, drv))
+        text = P.md("The {} dimension scores explain R² = {} of the variance of overall satisfaction (adjusted {}, "
+                    "F({}, {}) = {}, {}, n = {}).", number_words(k), *values)
+        top_label = _label(ctx, top["predictor"]) if "predictor" in top else top["label"]
+        text = P.join([text, P.md("{} is the strongest driver ({} of the explained variance).", top_label,
+                                  P.fmt_pct(top["share"]))])
+        text = P.join([text, _vif_sentence(ctx, drv)])
+    else:
+        text = P.md("The dimension score explains R² = {} of the variance of overall satisfaction (adjusted {}, "
+                    "F({}, {}) = {}, {}, n = {}).", *values)
     o = drv["ologit"]
     if o is not None and k >= 3:
         tau, p = o.agreement["kendall_tau"], o.agreement["kendall_p"]
         sc_ = ctx.study.questionnaire.outcomes.overall_satisfaction.scale
+        values = (mx.scale_text(sc_.min, sc_.max), P.fmt_num(tau, 2), P.fmt_p(p))
         if tau >= 0.7 and pd.notna(p) and p < ctx.study.alpha:
-            verdict = "ranks the drivers alike"
+            check = P.md("As a robustness check, an ordered logit of the {} answer ranks the drivers alike (Kendall's τ = {}, "
+                         "{}).", *values)
         elif tau > 0 and pd.notna(p) and p < ctx.study.alpha:
-            verdict = "ranks the drivers in partial agreement"
+            check = P.md("As a robustness check, an ordered logit of the {} answer ranks the drivers in partial agreement "
+                         "(Kendall's τ = {}, {}).", *values)
         else:
-            verdict = "does not reproduce the ranking (read the ranking with care)"
-        text = P.md("{} As a robustness check, an ordered logit of the {} answer " + verdict + " (Kendall's τ = {}, {}).", text,
-                    mx.scale_text(sc_.min, sc_.max), P.fmt_num(tau, 2), P.fmt_p(p))
+            check = P.md("As a robustness check, an ordered logit of the {} answer does not reproduce the ranking (read the "
+                         "ranking with care) (Kendall's τ = {}, {}).", *values)
+        text = P.join([text, check])
     return text
 
 
@@ -754,14 +903,14 @@ def regression_notes(ctx: Context, drv: dict) -> list[P.Md]:
     jb = d.iloc[1]
     n = int(drv["model"].fit["n"])
     parts = [P.md("Breusch–Pagan (Koenker) {}: {}", P.fmt_p(bp["p"]),
-                  "the residual variance changes with the predictors, which the HC3 standard errors account for"
-                  if bp["p"] < alpha else "no evidence that the residual variance changes with the predictors"),
+                  _("the residual variance changes with the predictors, which the HC3 standard errors account for")
+                  if bp["p"] < alpha else _("no evidence that the residual variance changes with the predictors")),
              P.md("Jarque–Bera {}: {}", P.fmt_p(jb["p"]),
-                  ("the residuals are not normal, but with n = {} the tests on coefficients remain reliable".format(P.fmt_int(n))
-                   if n >= 200 else "the residuals are not normal; with a small sample, read p-values near the threshold with care")
-                  if jb["p"] < alpha else "no evidence against normal residuals")]
+                  (_("the residuals are not normal, but with n = {} the tests on coefficients remain reliable").format(P.fmt_int(n))
+                   if n >= 200 else _("the residuals are not normal; with a small sample, read p-values near the threshold with care"))
+                  if jb["p"] < alpha else _("no evidence against normal residuals"))]
     return [P.md("OLS with HC3 heteroscedasticity-consistent standard errors; β standardised coefficient; VIF variance inflation. "
-                 "Diagnostics: {}.", P.Md("; ".join(parts)))]
+                 "Diagnostics: {}.", _semi(parts))]
 
 
 def ipa_points(ctx: Context, drv: dict) -> pd.DataFrame:
@@ -777,7 +926,7 @@ def ipa_notes(drv: dict) -> list[P.Md]:
 
 
 def benchmark_notes(ctx: Context) -> list[P.Md]:
-    return [P.Md("Source: the quarter's competitor benchmark file. Ranks are direction-aware (lower is better for times).")]
+    return [P.md("Source: the quarter's competitor benchmark file. Ranks are direction-aware (lower is better for times).")]
 
 
 def benchmark_sentences(ctx: Context, bench: dict) -> P.Md:
@@ -787,7 +936,7 @@ def benchmark_sentences(ctx: Context, bench: dict) -> P.Md:
         return P.md("The benchmark file holds only our bank ({} on the composite index), so there is no competitor to compare "
                     "with.", P.fmt_num(ours["composite_index"], 1))
     best = c.iloc[0]
-    lead = (P.Md("our bank leads") if bool(best["is_our_bank"]) else
+    lead = (P.md("our bank leads") if bool(best["is_our_bank"]) else
             P.md("the leader, {}, scores {}", best["bank"], P.fmt_num(best["composite_index"], 1)))
     return P.md("On the composite benchmark index (weights of study.yml, metrics normalised 0-100 across the banks) our bank "
                 "scores {} and ranks {} of {}; {}.", P.fmt_num(ours["composite_index"], 1), int(ours["rank"]), len(c), lead)
@@ -799,7 +948,7 @@ def radar_points(ctx: Context, bench: dict) -> pd.DataFrame:
 
 
 def process_notes(ctx: Context) -> list[P.Md]:
-    return [P.Md("Deviation = (mean handling − standard) / standard; potential ΔT = mean cycle − ideal cycle (the seed report's "
+    return [P.md("Deviation = (mean handling − standard) / standard; potential ΔT = mean cycle − ideal cycle (the seed report's "
                  "method). Handling = finished − started; cycle = finished − issued; percentiles are exact (linear "
                  "interpolation).")]
 
@@ -811,20 +960,22 @@ def process_sentences(ctx: Context, pt: dict) -> P.Md:
         over = bt[bt["deviation_pct"] > 0]
         w = bt.iloc[0]
         n = len(bt)
-        if len(over) == n:
-            lead = "Every business type takes longer than its standard" if n > 1 else "The business type takes longer than its standard"
+        worst = (_lc(_label(ctx, w["business_type"])), P.fmt_num(w["handling_minutes_mean"], 1),
+                 P.fmt_num(w["standard_minutes"], 0), P.fmt_num(w["deviation_pct"], 1, sign=True))
+        closest = (_lc(_label(ctx, w["business_type"])), P.fmt_num(w["deviation_pct"], 1, sign=True))
+        if len(over) == n and n > 1:
+            parts.append(P.md("Every business type takes longer than its standard; {} deviates most ({} against {} min, {} %).",
+                              *worst))
+        elif len(over) == n:
+            parts.append(P.md("The business type takes longer than its standard; {} deviates most ({} against {} min, {} %).",
+                              *worst))
+        elif len(over) == 0 and n > 1:
+            parts.append(P.md("Every business type is handled within its standard (the closest, {}, at {} %).", *closest))
         elif len(over) == 0:
-            lead = ("Every business type is handled within its standard" if n > 1 else
-                    "The business type is handled within its standard")
+            parts.append(P.md("The business type is handled within its standard (the closest, {}, at {} %).", *closest))
         else:
-            lead = f"{len(over)} of {n} business types take longer than their standard"
-        if len(over):
-            parts.append(P.md(lead + "; {} deviates most ({} against {} min, {} %).", _lc(_label(ctx, w["business_type"])),
-                              P.fmt_num(w["handling_minutes_mean"], 1), P.fmt_num(w["standard_minutes"], 0),
-                              P.fmt_num(w["deviation_pct"], 1, sign=True)))
-        else:
-            parts.append(P.md(lead + " (the closest, {}, at {} %).", _lc(_label(ctx, w["business_type"])),
-                              P.fmt_num(w["deviation_pct"], 1, sign=True)))
+            parts.append(P.md("{} of {} business types take longer than their standard; {} deviates most ({} against {} min, "
+                              "{} %).", len(over), n, *worst))
     allt = pt["by_branch_id"]
     n = allt["n"].sum()
     if n:
@@ -843,13 +994,13 @@ def ticket_sample(ctx: Context) -> pd.DataFrame:
 
 
 def standard_minutes(ctx: Context) -> dict:
-    return {b.label: b.standard_minutes for b in ctx.study.business_types}
+    return {ctx.study.label(b.id): b.standard_minutes for b in ctx.study.business_types}
 
 
 def branch_notes(ctx: Context) -> list[P.Md]:
     if analysis.sqi_table(ctx) is None:
         return []
-    return [P.Md("SQI per branch from the branch's own indicators (weights and ranges of study.yml); suppressed for the "
+    return [P.md("SQI per branch from the branch's own indicators (weights and ranges of study.yml); suppressed for the "
                  "branches whose survey figures are suppressed, since the survey part could be solved for from the SQI "
                  "and the process figures beside it.")]
 
@@ -859,30 +1010,35 @@ def saturation_sentences(ctx: Context, pt: dict) -> P.Md:
     if s.empty:
         return P.Md("")
     hi = s[s["saturation_used"] >= SATURATION_HIGH]
-    what = "Staff saturation F (offered workload / counters actually used) reaches {} or more in "
+    hours = P.nmd("{} branch-hour", "{} branch-hours", len(s), P.fmt_int(len(s)))
     if len(hi):
-        text = P.md(what + "{} of {}, concentrated at {}.", f"{SATURATION_HIGH:g}", P.fmt_int(len(hi)),
-                    count(len(s), "branch-hour"), _and(f"{int(h):02d}:00" for h in hi["hour"].value_counts().index[:3]))
+        text = P.md("Staff saturation F (offered workload / counters actually used) reaches {} or more in {} of {}, "
+                    "concentrated at {}.", f"{SATURATION_HIGH:g}", P.fmt_int(len(hi)), hours,
+                    _and(f"{int(h):02d}:00" for h in hi["hour"].value_counts().index[:3]))
     else:
-        text = P.md(what + "none of the {}.", f"{SATURATION_HIGH:g}", count(len(s), "branch-hour"))
+        text = P.md("Staff saturation F (offered workload / counters actually used) reaches {} or more in none of the {}.",
+                    f"{SATURATION_HIGH:g}", hours)
     dev = pt["littles_law"]["relative_discrepancy"].abs().dropna()
     if len(dev):
-        text = P.md("{} As a consistency check of the timestamps, the queue length implied by Little's law (L = λW) differs from "
-                    "the observed one by at most {} in any branch.", text, P.fmt_pct(dev.max(), 1))
+        text = P.join([text, P.md("As a consistency check of the timestamps, the queue length implied by Little's law "
+                                  "(L = λW) differs from the observed one by at most {} in any branch.", P.fmt_pct(dev.max(), 1))])
     return text
 
 
 def sqi_notes(ctx: Context) -> list[P.Md]:
-    return [P.Md("Contribution = weight × normalised value × 100; the SQI is their sum. Ranges are the historical minimum and "
+    return [P.md("Contribution = weight × normalised value × 100; the SQI is their sum. Ranges are the historical minimum and "
                  "maximum of study.yml; values outside are clipped.")]
 
 
 def problems_intro(ctx: Context, found: pd.DataFrame) -> P.Md:
     if found.empty:
-        return P.md("No problem was found in {} by the rules of Appendix A.", ctx.quarter)
-    return P.md("{} found in {}, in {}. Each comes from a rule of Appendix A applied to the results of Chapter 2, with the "
-                "evidence beside it.", P.Md(count(len(found), "problem") + (" was" if len(found) == 1 else " were")), ctx.quarter,
-                count(found["area"].nunique(), "area"))
+        return P.md("No problem was found in {} by the rules of Appendix A.", _q(ctx.quarter))
+    k, n_areas = len(found), found["area"].nunique()
+    return P.nmd("{} problem was found in {}, in {}. Each comes from a rule of Appendix A applied to the results of "
+                 "Chapter 2, with the evidence beside it.",
+                 "{} problems were found in {}, in {}. Each comes from a rule of Appendix A applied to the results of "
+                 "Chapter 2, with the evidence beside it.", k, P.fmt_int(k), _q(ctx.quarter),
+                 P.nmd("{} area", "{} areas", n_areas, P.fmt_int(n_areas)))
 
 
 def measures_intro(ctx: Context) -> P.Md:
@@ -895,27 +1051,33 @@ def measures_intro(ctx: Context) -> P.Md:
                     "or in Chapter 5.")
     plan = measure_plan(ctx)
     with_control = sum(bool(m.control) for m in ctx.study.measures)
-    text = [P.md("The study definition lists {} improvement measure{}.", n, "s" if n != 1 else "")]
+    text = [P.nmd("The study definition lists {} improvement measure.", "The study definition lists {} improvement measures.",
+                  n, n)]
     if with_control == n:
-        text.append(P.md("{} in pilot branches from its start date, while control branches continue as before, so that "
-                         "its effect can be separated from the change every branch saw (Chapter 5).",
-                         "It runs" if n == 1 else "Each runs"))
+        text.append(P.nmd("It runs in pilot branches from its start date, while control branches continue as before, so "
+                          "that its effect can be separated from the change every branch saw (Chapter 5).",
+                          "Each runs in pilot branches from its start date, while control branches continue as before, so "
+                          "that its effect can be separated from the change every branch saw (Chapter 5).", n))
     elif with_control == 0:
-        text.append(P.md("{} no control branches, so {} effect is judged by the before/after change in the pilot "
-                         "branches alone, weaker evidence than a comparison with control branches (Chapter 5).",
-                         "It has" if n == 1 else "None has", "its" if n == 1 else "each one's"))
+        text.append(P.nmd("It has no control branches, so its effect is judged by the before/after change in the pilot "
+                          "branches alone, weaker evidence than a comparison with control branches (Chapter 5).",
+                          "None has no control branches, so each one's effect is judged by the before/after change in the "
+                          "pilot branches alone, weaker evidence than a comparison with control branches (Chapter 5).", n))
     else:
-        text.append(P.md("{} of them {} control branches that continued as before, so that the effect can be separated "
-                         "from the change every branch saw; the other {} {} judged by the before/after change in the "
-                         "pilot branches alone, weaker evidence (Chapter 5).", with_control,
-                         "has" if with_control == 1 else "have", n - with_control, "is" if n - with_control == 1 else "are"))
+        first = P.nmd("{} of them has control branches that continued as before, so that the effect can be separated "
+                      "from the change every branch saw;", "{} of them have control branches that continued as before, so "
+                      "that the effect can be separated from the change every branch saw;", with_control, with_control)
+        rest = P.nmd("the other {} is judged by the before/after change in the pilot branches alone, weaker evidence "
+                     "(Chapter 5).", "the other {} are judged by the before/after change in the pilot branches alone, "
+                     "weaker evidence (Chapter 5).", n - with_control, n - with_control)
+        text.append(P.join([first, rest]))
     counts = plan["status"].value_counts()
-    words = {"introduced": "started in or just before {}".format(ctx.quarter),
-             "sustained": "started in or before the baseline quarter (a sustained-effect comparison)",
-             "planned": "start after {} (listed, not tested)".format(ctx.quarter),
-             "not testable": "cannot be evaluated with these quarters"}
+    words = {"introduced": lambda k: P.md("{} started in or just before {}", k, _q(ctx.quarter)),
+             "sustained": lambda k: P.md("{} started in or before the baseline quarter (a sustained-effect comparison)", k),
+             "planned": lambda k: P.md("{} start after {} (listed, not tested)", k, _q(ctx.quarter)),
+             "not testable": lambda k: P.md("{} cannot be evaluated with these quarters", k)}
     if len(counts) > 1 or counts.index[0] != "introduced":
-        text.append(P.md("Of these, {}.", "; ".join(f"{k} {words[s]}" for s, k in counts.items())))
+        text.append(P.md("Of these, {}.", _semi([words[s](k) for s, k in counts.items()])))
     return P.join(text)
 
 
@@ -924,22 +1086,28 @@ def measure_description(ctx: Context, m) -> P.Md:
     from study.analysis import measure_plan
 
     p = measure_plan(ctx).set_index("measure").loc[m.id]
-    labels = lambda ids: ", ".join(ctx.study.label(b) for b in ids)   # noqa: E731
-    parts = [P.md("{}", m.description)] if m.description else []
-    verb = "Starts" if p["status"] == "planned" else "Started"
-    parts.append(P.md("{} {} in {} pilot branch{} ({}); ", verb, f"{m.start:%d %B %Y}", len(m.pilot),
-                      "es" if len(m.pilot) != 1 else "", labels(m.pilot)))
+    labels = lambda ids: _comma([ctx.study.label(b) for b in ids], plain=True)   # noqa: E731
+    parts = [P.md("{}", i18n.pick(m, "description"))] if m.description else []
+    k = len(m.pilot)
+    if p["status"] == "planned":
+        first = P.nmd("Starts {} in {} pilot branch ({}); ", "Starts {} in {} pilot branches ({}); ", k, i18n.date(m.start),
+                      k, labels(m.pilot))
+    else:
+        first = P.nmd("Started {} in {} pilot branch ({}); ", "Started {} in {} pilot branches ({}); ", k,
+                      i18n.date(m.start), k, labels(m.pilot))
     if m.control:
-        parts[-1] = P.join([parts[-1], P.md("{} control branch{} ({}).", len(m.control),
-                                            "es" if len(m.control) != 1 else "", labels(m.control))], sep="")
+        c = len(m.control)
+        parts.append(P.join([first, P.nmd("{} control branch ({}).", "{} control branches ({}).", c, c, labels(m.control))],
+                            sep=""))
     else:
-        parts[-1] = P.join([parts[-1], P.md("no control branches, so its effect can only be judged by the before/after "
-                                            "change in the pilot branches (weaker evidence).")], sep="")
-    parts.append(P.md("Expected to move: {}.", ", ".join(ctx.study.label(x).lower() for x in m.metrics)))
+        parts.append(P.join([first, P.md("no control branches, so its effect can only be judged by the before/after "
+                                         "change in the pilot branches (weaker evidence).")], sep=""))
+    parts.append(P.md("Expected to move: {}.", _comma([_low(ctx.study.label(x)) for x in m.metrics], plain=True)))
     if p["status"] in ("introduced", "sustained"):
-        parts.append(P.md("Evaluated in this report for its {} (before {}, after {}).", p["comparison"], p["before"], p["after"]))
+        parts.append(P.md("Evaluated in this report for its {} (before {}, after {}).", _reason(p["comparison"]),
+                          _reason(p["before"]), _reason(p["after"])))
     else:
-        parts.append(P.md("Not evaluated in this report: it {}.", p["reason"]))
+        parts.append(P.md("Not evaluated in this report: it {}.", _reason(p["reason"])))
     return P.join(parts)
 
 
@@ -952,8 +1120,8 @@ def effects_period(ctx: Context) -> str:
     pairs = set(zip(tested["before"], tested["after"]))
     if len(pairs) == 1:
         b, a = pairs.pop()
-        return f"{b} → {a}"
-    return f"{ctx.baseline_quarter}–{ctx.quarter}" if ctx.baseline is not None else ctx.quarter
+        return f"{_reason(b)} → {_reason(a)}"
+    return f"{_q(ctx.baseline_quarter)}–{_q(ctx.quarter)}" if ctx.baseline is not None else _q(ctx.quarter)
 
 
 def effects_intro(ctx: Context) -> P.Md:
@@ -965,11 +1133,12 @@ def effects_intro(ctx: Context) -> P.Md:
     plan = measure_plan(ctx)
     tested = plan[plan["design"] != "not tested"]
     if tested.empty:
+        names = {m.id: _name(m) for m in ctx.study.measures}
         return P.join([P.md("No improvement measure can be evaluated with these quarters:")] +
-                      [P.md("**{}** {};", r["name"], r["reason"]) for r in plan.to_dict("records")[:-1]] +
-                      [P.md("**{}** {}.", r["name"], r["reason"]) for r in plan.to_dict("records")[-1:]])
+                      [P.md("**{}** {};", names[r["measure"]], _reason(r["reason"])) for r in plan.to_dict("records")[:-1]] +
+                      [P.md("**{}** {}.", names[r["measure"]], _reason(r["reason"])) for r in plan.to_dict("records")[-1:]])
     pairs = set(zip(tested["before"], tested["after"]))
-    when = (P.md("between {} (before) and {} (after)", *next(iter(pairs))) if len(pairs) == 1 else
+    when = (P.md("between {} (before) and {} (after)", *map(_reason, next(iter(pairs)))) if len(pairs) == 1 else
             P.md("before and after each measure's start, in the periods of Chapter 4"))
     designs = set(tested["design"])
     if designs == {"difference-in-differences"}:
@@ -989,7 +1158,8 @@ def effects_intro(ctx: Context) -> P.Md:
                      "effect (MDE) at 80 % power are shown."))
     untested = plan[plan["design"] == "not tested"]
     if len(untested):
-        text.append(P.join([P.md("Not tested here:")] + [P.md("**{}** ({}).", r["name"], r["reason"])
+        names = {m.id: _name(m) for m in ctx.study.measures}
+        text.append(P.join([P.md("Not tested here:")] + [P.md("**{}** ({}).", names[r["measure"]], _reason(r["reason"]))
                                                           for r in untested.to_dict("records")]))
     return P.join(text)
 
@@ -999,24 +1169,24 @@ def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> li
     if kind == "difference-in-differences":
         d = ev[(ev["analysis"] == kind) & ev["skipped"].eq("")] if ev is not None and not ev.empty else pd.DataFrame()
         boot = d[d["test"].eq("did_wild_bootstrap")] if len(d) else d
-        note = ("DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); the "
-                "estimate's CI and p (cluster SE) come from this t test.")
+        note = _("DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); the "
+                 "estimate's CI and p (cluster SE) come from this t test.")
         if len(boot):
             weights = ", ".join(sorted({str(w).capitalize() for w in boot.get("boot_weights", pd.Series(["webb"])) if w}))
-            note += (f" With fewer than 30 clusters, p (wild bootstrap) is a restricted wild cluster bootstrap ({weights} "
-                     f"weights, B = {P.fmt_int(boot['n_boot'].max())} draws, seed {ctx.seed}); it is the headline p: Holm "
-                     "and BH adjust it and the verdict (rule EFFECT) uses it.")
+            note += _(" With fewer than 30 clusters, p (wild bootstrap) is a restricted wild cluster bootstrap ({} "
+                      "weights, B = {} draws, seed {}); it is the headline p: Holm and BH adjust it and the verdict (rule "
+                      "EFFECT) uses it.").format(weights, P.fmt_int(boot['n_boot'].max()), ctx.seed)
         else:
-            note += " The cluster-SE p is the headline p: Holm and BH adjust it and the verdict (rule EFFECT) uses it."
-        note += " Pre-trend: joint test of diverging trends of pilot and control within the before period."
+            note += _(" The cluster-SE p is the headline p: Holm and BH adjust it and the verdict (rule EFFECT) uses it.")
+        note += _(" Pre-trend: joint test of diverging trends of pilot and control within the before period.")
         return [note]
-    notes = ["Estimate = after − before. Shares in percentage points" +
-             ("; NPS in points." if "nps" in mx.registry(ctx.study) else ".")]
+    notes = [_("Estimate = after − before. Shares in percentage points; NPS in points.") if "nps" in mx.registry(ctx.study)
+             else _("Estimate = after − before. Shares in percentage points.")]
     if kind == "pilot before/after" and ev is not None and not ev.empty:
         pilot_only = [m for m in ctx.study.measures if not m.control and (ev["measure"] == m.id).any()]
         if pilot_only:
             notes.append(P.join([P.md("Without control branches (weaker evidence, rule EFFECT):")] +
-                                [P.md("**{}**.", m.name) for m in pilot_only]))
+                                [P.md("**{}**.", _name(m)) for m in pilot_only]))
     return notes
 
 
@@ -1027,68 +1197,78 @@ def effects_skipped(ctx: Context, ev: pd.DataFrame) -> P.Md:
     sk = ev[ev["skipped"].ne("")]
     if sk.empty:
         return P.Md("")
-    names = {m.id: m.name for m in ctx.study.measures}
-    return P.Md("\n".join(P.md("- **{}**, {}, {}: not run — {}.", names.get(r["measure"], r["measure"]), r["label"].lower(),
-                               r["analysis"], r["skipped"]) for r in sk.to_dict("records")))
+    names = {m.id: _name(m) for m in ctx.study.measures}
+    return P.Md("\n".join(P.md("- **{}**, {}, {}: not run — {}.", names.get(r["measure"], r["measure"]),
+                               _low(_metric(ctx, r["metric"])), i18n.tr(r["analysis"], "analysis"), _reason(r["skipped"]))
+                          for r in sk.to_dict("records")))
+
+
+#: Names of the analyses of an effect evaluation (stored in English in the results, shown with i18n.tr).
+ANALYSIS_NAMES = [NP_("analysis", "pilot before/after"), NP_("analysis", "control before/after"),
+                  NP_("analysis", "difference-in-differences")]
 
 
 def did_points(ctx: Context, ev: pd.DataFrame) -> pd.DataFrame:
     d = ev[(ev["analysis"] == "difference-in-differences") & ev["skipped"].eq("")].copy()
     d["unit"] = d["metric"].map(lambda m: _unit(m, ctx.study))
+    d["label"] = d["metric"].map(lambda m: _metric(ctx, m))
     if d["measure"].nunique() > 1:
-        names = {m.id: m.name for m in ctx.study.measures}
+        names = {m.id: _name(m) for m in ctx.study.measures}
         d["label"] = d["measure"].map(names) + ": " + d["label"]
     return d[["label", "estimate", "ci_low", "ci_high", "unit"]]
 
 
 def its_notes() -> list[str]:
-    return ["Segmented regression of the weekly mean on time, a level change and a slope change at the start date "
-            "(Wagner et al. 2002); Newey–West (HAC) standard errors; the week containing the start date is left out. "
-            "Each measure's own queue-log metrics; changes of times in minutes, of shares in percentage points."]
+    return [_("Segmented regression of the weekly mean on time, a level change and a slope change at the start date "
+              "(Wagner et al. 2002); Newey–West (HAC) standard errors; the week containing the start date is left out. "
+              "Each measure's own queue-log metrics; changes of times in minutes, of shares in percentage points.")]
 
 
 def staffing_intro(ctx: Context) -> P.Md:
     sl = ctx.study.service_level
-    return P.Md(f"For each branch and opening hour, Erlang C (M/M/c) gives the counters needed so that "
-            f"{P.fmt_pct(sl.target_share, 0)} of customers are called within {P.fmt_num(sl.waiting_target_minutes, 0)} minutes, "
-            "from the hour's arrival rate and mean handling time; it is compared with the counters actually used (rule REC-STAFF).")
+    return P.md("For each branch and opening hour, Erlang C (M/M/c) gives the counters needed so that {} of customers are "
+                "called within {} minutes, from the hour's arrival rate and mean handling time; it is compared with the "
+                "counters actually used (rule REC-STAFF).", P.fmt_pct(sl.target_share, 0), P.fmt_num(sl.waiting_target_minutes, 0))
 
 
 def no_staffing_moves(ctx: Context) -> P.Md:
-    return P.Md("In every branch and hour the counters open match what Erlang C needs: no hour is short of counters and "
+    return P.md("In every branch and hour the counters open match what Erlang C needs: no hour is short of counters and "
                 "none has a spare one.")
 
 
 def staffing_notes(ctx: Context) -> list[P.Md]:
-    return [P.Md("Counters used: mean number of distinct counters serving in that hour over the quarter's days.")]
+    return [P.md("Counters used: mean number of distinct counters serving in that hour over the quarter's days.")]
 
 
 def conclusions(ctx: Context, head: pd.DataFrame, recs: pd.DataFrame) -> P.Md:
     parts = []
     if ctx.baseline is not None and "verdict" in head:
-        better = head[head["verdict"] == "improved"]["label"].tolist()
-        worse = head[head["verdict"] == "worsened"]["label"].tolist()
-        parts.append(P.md("Against {}, {}{}.", ctx.baseline_quarter,
-                          P.md("{} improved", _and(map(_lc, better))) if better else P.Md("no headline figure improved significantly"),
-                          P.md("; {} worsened", _and(map(_lc, worse))) if worse else P.Md("")))
+        better = [_metric(ctx, m) for m in head[head["verdict"] == "improved"]["metric"]]
+        worse = [_metric(ctx, m) for m in head[head["verdict"] == "worsened"]["metric"]]
+        first = P.md("{} improved", _and(map(_lc, better))) if better else P.md("no headline figure improved significantly")
+        if worse:
+            parts.append(P.md("Against {}, {}; {} worsened.", _q(ctx.baseline_quarter), first, _and(map(_lc, worse))))
+        else:
+            parts.append(P.md("Against {}, {}.", _q(ctx.baseline_quarter), first))
     if len(recs):
+        k = len(recs)
         parts.append(P.md("The evidence leads to {}, each with the rule that produced it and its evidence.",
-                          count(len(recs), "recommendation")))
+                          P.nmd("{} recommendation", "{} recommendations", k, P.fmt_int(k))))
     else:
-        parts.append(P.Md("No rule of Appendix A produced a recommendation from this quarter's results."))
+        parts.append(P.md("No rule of Appendix A produced a recommendation from this quarter's results."))
     return P.join(parts)
 
 
 def recommendation_notes() -> list[P.Md]:
-    return [P.Md("Rules in Appendix A. Recommendations are generated from this quarter's results; they are proposals for "
+    return [P.md("Rules in Appendix A. Recommendations are generated from this quarter's results; they are proposals for "
             "management to weigh, not decisions.")]
 
 
 def methods_intro(ctx: Context) -> P.Md:
-    return P.Md(f"All tests are two-sided at α = {P.fmt_num(ctx.study.alpha, 2, leading_zero=False)} with {ctx.level_pct} "
-            f"confidence intervals. Bootstrap intervals use {P.fmt_int(ctx.n_boot)} resamples with seed {ctx.seed}. Survey "
-            "analyses use listwise deletion per scale. Every statistic of the toolkit is checked in its test suite against R "
-            "(psych, lavaan, semTools, effectsize, stats) or published values.")
+    return P.md("All tests are two-sided at α = {} with {} confidence intervals. Bootstrap intervals use {} resamples with "
+                "seed {}. Survey analyses use listwise deletion per scale. Every statistic of the toolkit is checked in its "
+                "test suite against R (psych, lavaan, semTools, effectsize, stats) or published values.",
+                P.fmt_num(ctx.study.alpha, 2, leading_zero=False), _level(ctx), P.fmt_int(ctx.n_boot), ctx.seed)
 
 
 def test_rules(ctx: Context | None = None) -> pd.DataFrame:
@@ -1101,7 +1281,8 @@ def test_rules(ctx: Context | None = None) -> pd.DataFrame:
         kinds = {m.test_kind for m in mx.registry(ctx.study).values()}
         rules = {k: v for k, v in rules.items() if not (k.startswith("N") and "nps" not in kinds)
                  and not (k.startswith("B") and "binary" not in kinds)}
-    return pd.DataFrame({"Rule": list(rules), "When it applies and what it chooses": list(rules.values())})
+    return pd.DataFrame({pgettext("column", "Rule"): list(rules),
+                         _("When it applies and what it chooses"): [i18n.tr(v) for v in rules.values()]})
 
 
 def formulas(ctx: Context) -> list[tuple[str, str]]:
@@ -1116,7 +1297,7 @@ def formulas(ctx: Context) -> list[tuple[str, str]]:
             continue
         if "D_{bt}" in tex and not any(m.control for m in ctx.study.measures):
             continue
-        out.append((tex, where))
+        out.append((tex, i18n.tr(where)))
     return out
 
 
@@ -1124,31 +1305,34 @@ def thresholds() -> pd.DataFrame:
     from study.thresholds import thresholds_table
 
     t = thresholds_table()
-    return t.rename(columns=lambda c: str(c).replace("_", " ").capitalize())
+    names = {"statistic": pgettext("column", "Statistic"), "label": pgettext("column", "Label"),
+             "rule": pgettext("column", "Rule"), "reference": pgettext("column", "Reference")}
+    return t.rename(columns=names)
 
 
 def response_rate(ctx: Context, dq: pd.DataFrame) -> P.Md:
     s = dq[dq["dataset"] == "survey"]
-    parts = [f"{r['quarter']}: {P.fmt_int(r['kept'])} valid of {count(r['read'], 'questionnaire')}, a valid response rate of "
-             f"{P.fmt_pct(r['kept_share'], 2)}" for r in s.to_dict("records")]
-    return P.Md("; ".join(parts) + ". Rejected rows are kept, with their reasons, in `data/processed/<quarter>/rejected_<dataset>.csv`; "
-            "raw files are never modified.")
+    parts = [P.nmd("{}: {} valid of {} questionnaire, a valid response rate of {}",
+                   "{}: {} valid of {} questionnaires, a valid response rate of {}", r["read"], _q(r["quarter"]),
+                   P.fmt_int(r["kept"]), P.fmt_int(r["read"]), P.fmt_pct(r["kept_share"], 2)) for r in s.to_dict("records")]
+    return P.md("{}. Rejected rows are kept, with their reasons, in `data/processed/<quarter>/rejected_<dataset>.csv`; "
+                "raw files are never modified.", _semi(parts))
 
 
 def quality_notes() -> list[P.Md]:
-    return [P.Md("Validation rules: Likert values out of range, missing or unparsable values, duplicate ids, straight-lining, "
+    return [P.md("Validation rules: Likert values out of range, missing or unparsable values, duplicate ids, straight-lining, "
             "dates outside the quarter, unknown branches, timestamps out of order, absurd durations, unknown benchmark metrics.")]
 
 
 def rejection_notes(ctx: Context) -> list[P.Md]:
-    return [P.Md("Identifiers are pseudonymised (keyed hash) in processed data; direct identifiers and free text are dropped.")]
+    return [P.md("Identifiers are pseudonymised (keyed hash) in processed data; direct identifiers and free text are dropped.")]
 
 
 def provenance_intro() -> P.Md:
-    return P.Md("The same inputs and parameters give the same numbers. These are the SHA-256 hashes of the raw and processed data, "
+    return P.md("The same inputs and parameters give the same numbers. These are the SHA-256 hashes of the raw and processed data, "
             "the parameters of this run, the versions of the software and the commit of the toolkit.")
 
 
 def start_label(measure) -> str:
     """Short label of a measure's start line in a time-series figure (the caption names the measure)."""
-    return f"start {measure.start:%d %b %Y}"
+    return _("start {}").format(i18n.date(measure.start, "%d %b %Y"))

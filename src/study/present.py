@@ -40,6 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from study import i18n
+from study.i18n import pgettext
+
 MINUS = "\u2212"
 DASH = "\u2014"  # shown for a missing value
 
@@ -73,7 +76,7 @@ def fmt_num(x: Any, digits: int | None = None, *, sign: bool = False, leading_ze
     if _missing(x):
         return DASH
     if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
+        return _yes_no(x)
     if digits is None:
         digits = 0 if isinstance(x, (numbers.Integral, np.integer)) or float(x).is_integer() and abs(x) >= 100 else 2
     v = float(x)
@@ -82,9 +85,13 @@ def fmt_num(x: Any, digits: int | None = None, *, sign: bool = False, leading_ze
     s = f"{v:+,.{digits}f}" if sign else f"{v:,.{digits}f}"
     if float(s.replace(",", "")) == 0:  # no "-0.00" or "+0.00"
         s = f"{0:.{digits}f}"
-    if not leading_zero:
+    if not leading_zero and i18n.language() == "en":  # Chinese journals print the leading zero
         s = re.sub(r"^([+-]?)0\.", r"\1.", s)
-    return _minus(s)
+    return _minus(i18n.localize_number(s))
+
+
+def _yes_no(x: Any) -> str:
+    return pgettext("boolean", "yes") if x else pgettext("boolean", "no")
 
 
 def fmt_int(x: Any) -> str:
@@ -101,7 +108,7 @@ def fmt_pct(x: Any, digits: int = 1, *, sign: bool = False, proportion: bool = T
     if _missing(x):
         return DASH
     v = float(x) * (100 if proportion else 1)
-    return f"{fmt_num(v, digits, sign=sign)} %"
+    return i18n.percent(fmt_num(v, digits, sign=sign))
 
 
 def fmt_pp(x: Any, digits: int = 1, *, proportion: bool = True) -> str:
@@ -109,13 +116,13 @@ def fmt_pp(x: Any, digits: int = 1, *, proportion: bool = True) -> str:
     if _missing(x):
         return DASH
     v = float(x) * (100 if proportion else 1)
-    return f"{fmt_num(v, digits, sign=True)} pp"
+    return pgettext("unit", "{} pp").format(fmt_num(v, digits, sign=True))
 
 
 def fmt_p(p: Any, *, digits: int = 3, prefix: bool = True) -> str:
     """APA p value: ``"p = .038"``, ``"p < .001"``, ``"p > .999"``; ``prefix=False`` gives ``".038"``."""
     if _missing(p):
-        return "p = n/a" if prefix else DASH
+        return pgettext("statistic", "p = n/a") if prefix else DASH
     p = float(p)
     if not 0 <= p <= 1:
         raise ValueError(f"a p value must lie in [0, 1], got {p}")
@@ -126,6 +133,8 @@ def fmt_p(p: Any, *, digits: int = 3, prefix: bool = True) -> str:
         body = "> " + fmt_num(1 - floor, digits, leading_zero=False)
     else:
         body = "= " + fmt_num(p, digits, leading_zero=False)
+    if i18n.language() != "en":  # "< 0.001" stays on one line in narrow Chinese table columns (no-break space)
+        body = re.sub(r"^([<>]) ", "\\1\u00a0", body)
     return f"p {body}" if prefix else body.removeprefix("= ")
 
 
@@ -134,7 +143,7 @@ def fmt_ci(lo: Any, hi: Any, digits: int = 2, *, level: float = 95, leading_zero
     """A confidence interval: ``"95 % CI [0.10, 1.12]"`` (``label=False``: ``"[0.10, 1.12]"``)."""
     body = f"[{fmt_num(lo, digits, leading_zero=leading_zero)}, {fmt_num(hi, digits, leading_zero=leading_zero)}]"
     lv = fmt_num(level, 0 if float(level).is_integer() else 1)
-    return f"{lv} % CI {body}" if label else body
+    return pgettext("statistic", "{level} CI {interval}").format(level=i18n.percent(lv), interval=body) if label else body
 
 
 def fmt_df(df: Any) -> str:
@@ -293,6 +302,11 @@ def is_appendix(number: int | str | None) -> bool:
     return number is not None and str(number).isalpha()
 
 
+def appendix_label(number: int | str) -> str:
+    """ "Appendix A" ("附录A")."""
+    return pgettext("label", "Appendix {}").format(number)
+
+
 def _next(kind: str, number: int | str | None = None) -> str:
     ch = _STATE["chapter"]
     if number is None:
@@ -310,6 +324,10 @@ def next_label(kind: str = "table") -> str:
     ch = _STATE["chapter"]
     n = _STATE["counts"].get((ch, kind), 0) + 1
     num = f"{ch}.{n}" if ch is not None else str(n)
+    if kind == "table":
+        return pgettext("label", "Table {}").format(num)
+    if kind == "figure":
+        return pgettext("label", "Figure {}").format(num)
     return f"{_KIND_NAMES[kind]} {num}".strip()
 
 
@@ -419,12 +437,35 @@ def lit(text: Any) -> Md:
 
 def md(template: str, *args: Any, **kwargs: Any) -> Md:
     """Fill a toolkit Markdown template: ``md("Roll out **{}**.", name)``; every value is :func:`lit`-escaped
-    (already formatted numbers included, which contain no markup) unless it is an :class:`Md` itself."""
+    (already formatted numbers included, which contain no markup) unless it is an :class:`Md` itself.
+
+    The template is a message of the catalogue (:mod:`study.i18n`): in another language its
+    translation is filled instead, with the same values. Write it as one string literal."""
+    return _fill(i18n.gettext(template), args, kwargs)
+
+
+def pmd(context: str, template: str, *args: Any, **kwargs: Any) -> Md:
+    """:func:`md` for a template that needs a context (msgctxt) in the catalogue."""
+    return _fill(i18n.pgettext(context, template), args, kwargs)
+
+
+def nmd(singular: str, plural: str, n: int, *args: Any, **kwargs: Any) -> Md:
+    """:func:`md` with the English singular or plural template chosen by the count ``n``
+    (``nmd("{} problem was found", "{} problems were found", k, fmt_int(k))``)."""
+    return _fill(i18n.ngettext(singular, plural, n), args, kwargs)
+
+
+def _fill(template: str, args, kwargs) -> Md:
     return Md(template.format(*(lit(a) for a in args), **{k: lit(v) for k, v in kwargs.items()}))
 
 
-def join(parts: Sequence[Any], sep: str = " ") -> Md:
-    """Join template pieces and values into one :class:`Md` (values are escaped, ``sep`` is markup)."""
+def join(parts: Sequence[Any], sep: str | None = None) -> Md:
+    """Join template pieces and values into one :class:`Md` (values are escaped, ``sep`` is markup).
+
+    The default separator joins sentences as the language does: a space in English, nothing in
+    Chinese (whose full stop "。" needs no space after it)."""
+    if sep is None:
+        sep = "" if i18n.language() == "zh" else " "
     return Md(sep.join(lit(p) for p in parts))
 
 
@@ -561,7 +602,7 @@ def callout(text: Md | str, kind: str = "note", title: Md | str | None = None, *
 def chapter(number: int | str, title: Md | str, *, display: bool = True) -> Ref:
     """Start a chapter: set its number (a letter for an appendix), reset its numbering, show its <h1>."""
     set_chapter(number)
-    label = f"Appendix {number}" if is_appendix(number) else f"{number}"
+    label = appendix_label(number) if is_appendix(number) else f"{number}"
     if display:
         _display(f'<h1 class="chapter-title" id="{_anchor("chapter", str(number))}" data-chapter="{html.escape(str(number))}">'
                  f'<span class="number">{html.escape(label)}</span> {text_html(title)}</h1>',
@@ -633,7 +674,7 @@ def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str
                          "'num[:d]', 'signed[:d]', 'int', a '{:..}' format string or a '%Y-%m-%d' date format")
     dt = series.dtype
     if pd.api.types.is_bool_dtype(dt):
-        return lambda x: DASH if _missing(x) else ("yes" if x else "no")
+        return lambda x: DASH if _missing(x) else _yes_no(x)
     if pd.api.types.is_integer_dtype(dt):
         return fmt_int
     if pd.api.types.is_float_dtype(dt):
@@ -641,6 +682,20 @@ def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str
     if pd.api.types.is_datetime64_any_dtype(dt):
         return lambda x: DASH if _missing(x) else pd.Timestamp(x).strftime("%Y-%m-%d")
     return lambda x: DASH if _missing(x) else (fmt_num(x) if isinstance(x, numbers.Number) and not isinstance(x, bool) else _keep_md(x))
+
+
+def _header(text: str) -> str:
+    """A column header in the active language: the tables build English headers (marked with
+    ``NP_("column", ...)``, so the catalogue check sees them), translated here. A header that is no
+    message - a bank's name, a quarter, notation such as n, p, g, α - is shown as it is."""
+    if i18n.language() == "en" or not text:
+        return text
+    return i18n.tr_known(text, "column")
+
+
+def _note_word() -> str:
+    """ "Note." before a table's or figure's notes ("注：" in Chinese)."""
+    return html.escape(pgettext("table note", "Note."))
 
 
 def _keep_md(x: Any) -> str:
@@ -679,7 +734,8 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     def col_label(c) -> str:
         if multi:
             c = c[-1]
-        return text_html(labels.get(c, c if isinstance(c, Md) else str(c)))
+        shown = labels.get(c, c if isinstance(c, Md) else str(c))
+        return text_html(shown if isinstance(shown, Md) else _header(shown))
 
     def spec(c):
         return formats.get(c, formats.get(c[-1]) if multi else None)
@@ -695,6 +751,10 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     cls = {c: align.get(c, "num" if numeric[c] else "text") for c in cols}
     if align:
         cls = {c: {"right": "num", "left": "text", "center": "center"}.get(cls[c], cls[c]) for c in cols}
+    for c in cols:  # dates ("2025-04-01") never break at their hyphens
+        shown = [t for t in cells[c] if t != DASH]
+        if shown and all(_DATELIKE.match(str(t)) and len(str(t)) <= 10 for t in shown):
+            cls[c] += " date"
 
     klass = "study-table long" if len(data) > LONG_TABLE_ROWS else "study-table"
     out = [f'<div class="{klass}" id="{anchor}">' if anchor else f'<div class="{klass}">']
@@ -730,6 +790,8 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
         tds = []
         for c in cols:
             text = cells[c][i]
+            if not isinstance(text, Md) and text != DASH and i18n.language() != "en":
+                text = i18n.tr_known(text, "cell")
             # hashes, paths and other long unbroken tokens may wrap anywhere (else they overflow the page)
             extra = " token" if _LONG_TOKEN.search(text) else ""
             text = text_html(text, markdown=not escape)
@@ -738,9 +800,9 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     out.append("</tbody></table>")
     note_list = [notes] if isinstance(notes, str) else list(notes or [])
     if source:
-        note_list.append(md("Source: {}", source))
+        note_list.append(pmd("table note", "Source: {}", source))
     if note_list:
-        out.append('<p class="table-note"><em>Note.</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
+        out.append(f'<p class="table-note"><em>{_note_word()}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</div>")
     return "\n".join(out)
 
@@ -765,8 +827,9 @@ def table(df: pd.DataFrame, caption: Md | str, number: int | str | None = None, 
       plain RangeIndex. No DataFrame repr, no row numbers.
     * ``highlight``: a boolean per row, drawn in bold (e.g. significant after correction).
     """
-    label = f"Table {_next('table', number)}"
-    anchor = _anchor("table", label.split(" ", 1)[1])
+    num = _next('table', number)
+    label = pgettext("label", "Table {}").format(num)
+    anchor = _anchor("table", num)
     markup = table_html(df, caption, label, notes, formats, labels=labels, index=index, escape=escape, align=align,
                         highlight=highlight, source=source, anchor=anchor)
     _display(markup, {"kind": "table", "label": label, "caption": str(caption), "caption_html": text_html(caption),
@@ -816,7 +879,7 @@ def figure_html(fig, caption: Md | str, label: str | None = None, notes: str | S
            f'<img src="{uri}" alt="{alt_text}"{style}>']
     note_list = [notes] if isinstance(notes, str) else list(notes or [])
     if note_list:
-        out.append('<p class="figure-note"><em>Note.</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
+        out.append(f'<p class="figure-note"><em>{_note_word()}</em> ' + " ".join(text_html(n) for n in note_list) + "</p>")
     out.append("</figure>")
     return "\n".join(out)
 
@@ -829,8 +892,9 @@ def figure(fig, caption: Md | str, number: int | str | None = None, notes: str |
     print; ``"png"`` at ``dpi`` for plots with thousands of marks), then closed. ``width``: a CSS
     width ("80%", "4in"); default the figure's own size, at most the text width.
     """
-    label = f"Figure {_next('figure', number)}"
-    anchor = _anchor("figure", label.split(" ", 1)[1])
+    num = _next('figure', number)
+    label = pgettext("label", "Figure {}").format(num)
+    anchor = _anchor("figure", num)
     markup = figure_html(fig, caption, label, notes, format=format, dpi=dpi, width=width, alt=alt, anchor=anchor)
     _close(fig)
     _display(markup, {"kind": "figure", "label": label, "caption": str(caption), "caption_html": text_html(caption),

@@ -64,6 +64,7 @@ import pandas as pd
 
 from study.config import Study
 from study.errors import DataFileError, StudyError
+from study.i18n import NP_
 from study.metrics import PROCESS_METRIC_IDS
 
 MEASURES = ("waiting_minutes", "handling_minutes", "cycle_minutes")
@@ -1163,8 +1164,8 @@ def interrupted_time_series(weekly: pd.DataFrame, start: dt.date | str, value: s
         df = df[~transition]
     post = (df[week] >= start).to_numpy()
     if post.sum() < 2 or (~post).sum() < 3:
-        raise ProcessDataError(f"interrupted time series needs at least 3 weeks before and 2 weeks after {start}; "
-                               f"the data have {(~post).sum()} before and {post.sum()} after")
+        raise ProcessDataError(NP_("reason", "interrupted time series needs at least 3 weeks before and 2 weeks after {}; the "
+                                   "data have {} before and {} after").format(start, (~post).sum(), post.sum()))
     first = df[week].iloc[0]
     t = np.array([(d - first).days / 7.0 for d in df[week]])
     t0 = t[post].min()
@@ -1202,7 +1203,7 @@ def its_by_measure(source, study: Study, metrics: Sequence[str] | None = None, c
         wanted = [x for x in (metrics or m.metrics) if x in PROCESS_METRIC_IDS]
         if not wanted:
             rows.append({"measure": m.id, "metric": None, "group": None, "status": "not fitted",
-                         "note": "the measure lists no queue-log metric"})
+                         "note": NP_("reason", "the measure lists no queue-log metric")})
         for metric in wanted:
             for group, branches in (("pilot", m.pilot), ("control", m.control)):
                 if not branches:
@@ -1210,7 +1211,8 @@ def its_by_measure(source, study: Study, metrics: Sequence[str] | None = None, c
                 s = w[(w["measure"] == m.id) & (w["group"] == group) & (w["metric"] == metric)]
                 if s["value"].notna().sum() == 0:
                     rows.append({"measure": m.id, "metric": metric, "group": group, "status": "not fitted",
-                                 "note": f"no tickets in the {group} branches"})
+                                 "note": (NP_("reason", "no tickets in the pilot branches") if group == "pilot" else
+                                          NP_("reason", "no tickets in the control branches"))})
                     continue
                 try:
                     r = interrupted_time_series(s, m.start)

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from study.i18n import NP_
 from study.thresholds import judge
 
 __all__ = [
@@ -752,9 +753,12 @@ def cfa_unidentified(data: pd.DataFrame, scales: dict) -> str | None:
     p, k = len(items), len(scales)
     df = p * (p + 1) // 2 - 2 * p - k * (k - 1) // 2
     if df <= 0:
-        return (f"{p} items in {k} factor{'s' if k != 1 else ''} leave {df} degrees of freedom; a confirmatory factor "
-                "analysis needs a positive number (e.g. at least 4 items for one factor)")
+        return ((NP_("reason", "{} items in {} factor leave {} degrees of freedom; a confirmatory factor analysis needs a "
+                     "positive number (e.g. at least 4 items for one factor)") if k == 1 else
+                 NP_("reason", "{} items in {} factors leave {} degrees of freedom; a confirmatory factor analysis needs a "
+                     "positive number (e.g. at least 4 items for one factor)")).format(p, k, df))
     n = int(data[items].dropna().shape[0])
     if n <= p + 1:
-        return f"{n} complete questionnaires for {p} items; the factor analysis needs more complete rows than items"
+        return NP_("reason", "{} complete questionnaires for {} items; the factor analysis needs more complete rows than "
+                   "items").format(n, p)
     return None

@@ -110,6 +110,13 @@ class RenderResult:
     timings: dict[str, float]
     pages: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: language -> (html, pdf or None) of every language rendered (``html``/``pdf`` above: the first)
+    files: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)
+
+
+def report_name(lang: str, suffix: str) -> str:
+    """``report.html`` for English (the default, unchanged), ``report.zh.html`` for Chinese."""
+    return f"report.{suffix}" if lang == "en" else f"report.{lang}.{suffix}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,7 +515,9 @@ def _toc_entries(chapters: list[Chapter]) -> tuple[list[dict], list[dict], list[
     used: set[str] = set()
     for ch in chapters:
         counters = {2: 0, 3: 0}
-        label = f"Appendix {ch.number}" if ch.appendix else ch.number
+        from study.present import appendix_label
+
+        label = appendix_label(ch.number) if ch.appendix else ch.number
 
         def fix(m, ch=ch, counters=counters, label=label):
             level, attrs, inner = int(m.group(1)), m.group(2) or "", m.group(3)
@@ -573,15 +582,41 @@ def assemble_html(chapters: list[Chapter], *, quarter: str, baseline: str, title
                   organisation: str = "", study_name: str = "", subtitle: str = "Quarterly service-quality improvement report",
                   date: str | None = None, lang: str = "en") -> tuple[str, dict]:
     """The report page; returns (html, context) - the context is re-used to fill in page numbers."""
-    toc, tables, figures, chapters = _toc_entries(chapters)
-    ctx = dict(lang=lang, version=_version(), date=date or dt.date.today().isoformat(), title=title, title_zh=title_zh,
-               organisation=organisation, study_name=study_name, subtitle=subtitle, quarter=quarter, baseline=baseline,
-               running_head=f"{title} · {quarter}",
-               title_note=(f"Results for {quarter}" + (f", compared with {baseline}" if baseline else " (no baseline quarter)")
-                           + ". Generated from the study definition and "
-                           "the validated quarterly data by the study toolkit; the provenance appendix lists input "
-                           "hashes, parameters and software versions."),
-               toc=toc, tables=tables, figures=figures, chapters=chapters, css=_read_css())
+    from study import i18n
+    from study.i18n import _, pgettext
+
+    with i18n.use(lang):
+        toc, tables, figures, chapters = _toc_entries(chapters)
+        if lang == "en":
+            title_note = (f"Results for {quarter}" + (f", compared with {baseline}" if baseline else " (no baseline quarter)")
+                          + ". Generated from the study definition and "
+                          "the validated quarterly data by the study toolkit; the provenance appendix lists input "
+                          "hashes, parameters and software versions.")
+            shown_date = date or dt.date.today().isoformat()
+        else:
+            title_note = (_("Results for {}, compared with {}.").format(i18n.quarter(quarter), i18n.quarter(baseline)) if baseline
+                          else _("Results for {} (no baseline quarter).").format(i18n.quarter(quarter)))
+            title_note += _(" Generated from the study definition and the validated quarterly data by the study toolkit; "
+                            "the provenance appendix lists input hashes, parameters and software versions.")
+            shown_date = i18n.date(date or dt.date.today())
+            if subtitle == "Quarterly service-quality improvement report":
+                subtitle = _("Quarterly service-quality improvement report")
+        words = {"quarter": pgettext("title page", "Quarter"), "compared": pgettext("title page", "Compared with"),
+                 "date": pgettext("title page", "Date"), "study": pgettext("title page", "Study"),
+                 "contents": pgettext("contents", "Contents"), "tables": pgettext("contents", "Tables"),
+                 "figures": pgettext("contents", "Figures")}
+        page = pgettext("page", "Page {page} of {pages}")
+        before, _sep, rest = page.partition("{page}")
+        middle, _sep, after = rest.partition("{pages}")
+        footer = (f'"{_css_string(before)}" counter(page) "{_css_string(middle)}" counter(pages) '
+                  f'"{_css_string(after)}"')
+        ctx = dict(lang=i18n.HTML_LANG.get(lang, lang), version=_version(), date=shown_date, title=title, title_zh=title_zh,
+                   organisation=organisation, study_name=study_name, subtitle=subtitle,
+                   quarter=i18n.quarter(quarter) if lang != "en" else quarter,
+                   baseline=i18n.quarter(baseline) if lang != "en" and baseline else baseline,
+                   running_head=f"{title} · {i18n.quarter(quarter)}", title_note=title_note, words=words,
+                   footer=footer if lang != "en" else "", second_lang="en" if lang != "en" else "zh-Hans",
+                   toc=toc, tables=tables, figures=figures, chapters=chapters, css=_read_css())
     return _render_page(ctx), ctx
 
 
@@ -591,7 +626,11 @@ def _render_page(ctx: dict) -> str:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              keep_trailing_newline=True)
+    ctx = {"words": {"quarter": "Quarter", "compared": "Compared with", "date": "Date", "study": "Study",
+                     "contents": "Contents", "tables": "Tables", "figures": "Figures"},
+           "footer": "", "second_lang": "zh-Hans", **ctx}   # the English page's words when a caller gives none
     env.filters["css_string"] = _css_string
+    env.filters["css_content"] = lambda text: markupsafe.Markup(str(text))  # built from _css_string parts
     # HTML built by study.present / nbconvert (checked by the allow-list) and the style sheet go in as
     # they are; every other field is text and escaped by Jinja.
     safe = dict(ctx, css=markupsafe.Markup(ctx["css"]), csp=CSP,
@@ -1244,25 +1283,33 @@ def provenance(study_file: Path | str, data_dir: Path | str, quarters: Sequence[
     import pandas as pd
 
     from study.config import file_sha256
+    from study.i18n import NP_, pgettext, tr
 
+    def sec(name: str) -> str:
+        return tr(name, "provenance")
+
+    _sections = [NP_("provenance", "Study definition"), NP_("provenance", "Input data"),
+                 NP_("provenance", "Processed data"), NP_("provenance", "Parameters"), NP_("provenance", "Software"),
+                 NP_("provenance", "Run")]
     rows: list[tuple[str, str, str]] = []
     study_file = Path(study_file)
     study_sha = file_sha256(study_file)
-    rows.append(("Study definition", study_file.name, study_sha))
+    rows.append((sec("Study definition"), study_file.name, study_sha))
     for q in quarters:
         mpath = Path(data_dir) / "processed" / q / "manifest.json"
         if not mpath.is_file():
             raise ReportError(f"{mpath}: no manifest for quarter {q}; run `python -m study prepare --quarter {q}` first")
         man = json.loads(mpath.read_text(encoding="utf-8"))
         for dataset, info in (man.get("inputs") or {}).items():
-            rows.append(("Input data", f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
+            rows.append((sec("Input data"), f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
         for dataset, info in (man.get("outputs") or {}).items():
-            rows.append(("Processed data", f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
+            rows.append((sec("Processed data"), f"{q} {dataset}: {info.get('file', '')}", info.get("sha256", "")))
         same = man.get("study_sha256") == study_sha
-        rows.append(("Study definition", f"as used to prepare {q}",
-                     "same as above" if same else f"different ({man.get('study_sha256', 'unknown')[:12]}…): re-run prepare"))
+        rows.append((sec("Study definition"), pgettext("provenance", "as used to prepare {}").format(q),
+                     pgettext("provenance", "same as above") if same else
+                     pgettext("provenance", "different ({}…): re-run prepare").format(man.get('study_sha256', 'unknown')[:12])))
     for k, v in (parameters or {}).items():
-        rows.append(("Parameters", str(k), str(v)))
+        rows.append((sec("Parameters"), str(k), str(v)))
     try:
         from study.validate import package_versions
 
@@ -1277,9 +1324,10 @@ def provenance(study_file: Path | str, data_dir: Path | str, quarters: Sequence[
         except Exception:
             pass
     for k, v in versions.items():
-        rows.append(("Software", k, str(v)))
-    rows.append(("Software", "git commit", _git_commit()))
-    rows.append(("Run", "date", dt.datetime.now().astimezone().isoformat(timespec="seconds")))
+        rows.append((sec("Software"), k, str(v)))
+    commit = _git_commit().replace(" (with uncommitted changes)", pgettext("provenance", " (with uncommitted changes)"))
+    rows.append((sec("Software"), "git commit", commit))
+    rows.append((sec("Run"), pgettext("provenance", "date"), dt.datetime.now().astimezone().isoformat(timespec="seconds")))
     return pd.DataFrame(rows, columns=["section", "item", "value"])
 
 
@@ -1419,7 +1467,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
                   notebooks_dir: Path | str = config.NOTEBOOKS_DIR, seed: int | None = None,
                   parameters: Mapping[str, Any] | None = None, kernel: str | None = None, pdf: bool = True,
                   title: str | None = None, progress: Callable[[str], None] | None = None,
-                  jobs: int | None = None) -> RenderResult:
+                  jobs: int | None = None, langs: Sequence[str] = ("en",)) -> RenderResult:
     """Execute the chapter notebooks and render ``out_dir/<quarter>/report.html`` and ``report.pdf``.
 
     Parameters
@@ -1443,6 +1491,12 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     jobs
         Notebooks executed at the same time, each in its own kernel (default: $STUDY_REPORT_JOBS,
         else 2 when the machine has 2 or more cores). Results do not depend on it.
+    langs
+        Languages to render (``en``, ``zh``): ``report.html``/``report.pdf`` for English,
+        ``report.zh.html``/``report.zh.pdf`` for Chinese. The notebooks run once per language, all
+        from the same run cache, so the statistics are computed once (by the first language) and
+        the second language costs the formatting and printing. Rendering only Chinese keeps the
+        English files already in the folder.
 
     Raises
     ------
@@ -1452,6 +1506,9 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     """
     import nbformat
 
+    from study import i18n
+
+    langs = list(dict.fromkeys(i18n.check_language(x) for x in langs)) or ["en"]
     say = progress or (lambda message: None)
     config.quarter_bounds(quarter)  # validates the form
     if baseline:
@@ -1485,8 +1542,9 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     tmp = Path(tempfile.mkdtemp(prefix=f".{quarter}.tmp-{_owner_tag()}-", dir=out_dir))
     timings: dict[str, float] = {}
     try:
-        nb_dir = tmp / "notebooks"
-        nb_dir.mkdir()
+        nb_dirs = {lang: tmp / ("notebooks" if lang == "en" else f"notebooks.{lang}") for lang in langs}
+        for d in nb_dirs.values():
+            d.mkdir()
         logs = tmp / ".kernel-logs"
         logs.mkdir()
         numbers_of = {path: _chapter_number(notebook_parameters(path), pos) for pos, path in enumerate(paths, start=1)}
@@ -1498,8 +1556,14 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
         os.environ[study_io.CACHE_ENV] = str(cache)
         t0 = time.perf_counter()
         try:
-            timings.update(_execute_all(paths, nb_dir, params, kernel=kernel, timeout=timeout, failed_dir=failed_dir,
-                                        logs=logs, jobs=jobs, say=say))
+            for lang in langs:
+                t_lang = time.perf_counter()
+                lang_params = {**params, "lang": lang}
+                lang_timings = _execute_all(paths, nb_dirs[lang], lang_params, kernel=kernel, timeout=timeout,
+                                            failed_dir=failed_dir, logs=logs, jobs=jobs, say=say)
+                suffix = "" if lang == langs[0] else f" [{lang}]"
+                timings.update({k + suffix: v for k, v in lang_timings.items()})
+                timings[f"execute (all notebooks, {lang})"] = time.perf_counter() - t_lang
         finally:
             if previous_cache is None:
                 os.environ.pop(study_io.CACHE_ENV, None)
@@ -1507,47 +1571,68 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
                 os.environ[study_io.CACHE_ENV] = previous_cache
             shutil.rmtree(cache, ignore_errors=True)
         timings["execute (all notebooks)"] = time.perf_counter() - t0
-        t2 = time.perf_counter()
-        chapters: list[Chapter] = []
-        exporter = _exporter()
-        for path in paths:
-            nb = nbformat.read(nb_dir / path.name, as_version=4)
-            notes += check_outputs(nb, path.name)
-            remove_tagged_cells(nb)
-            ch = Chapter(notebook=path.name, number=numbers_of[path], items=_study_items(nb))
-            ch.body = notebook_fragment(nb, path.name, exporter)
-            chapters.append(ch)
-        t_export = time.perf_counter() - t2
-        numbers = [c.number for c in chapters]
-        dupes = sorted({n for n in numbers if numbers.count(n) > 1})
-        if dupes:
-            raise ReportError(f"two notebooks declare the same chapter number {', '.join(dupes)}: "
-                              + ", ".join(c.notebook for c in chapters if c.number in dupes))
-        chapters.sort(key=_order_key)
-
-        say("assembling report.html")
-        t3 = time.perf_counter()
-        page, ctx = assemble_html(chapters, quarter=quarter, baseline=baseline, title=title or study.name,
-                                  title_zh=study.name_zh, organisation=study.organisation, study_name="")
-        assert_self_contained(page)
-        html_path = tmp / "report.html"
-        html_path.write_text(page, encoding="utf-8")
-        timings["html"] = t_export + time.perf_counter() - t3
-
-        pdf_path = None
+        files: dict[str, tuple[Path, Path | None]] = {}
         pages = None
-        if pdf:
-            say("printing report.pdf")
-            t4 = time.perf_counter()
-            pdf_path = tmp / "report.pdf"
-            notes += _print_with_contents(html_path, pdf_path, ctx, chromium)
-            pages = pdf_page_count(pdf_path)
-            timings["pdf"] = time.perf_counter() - t4
+        for lang in langs:
+            suffix = "" if lang == langs[0] else f" [{lang}]"
+            t2 = time.perf_counter()
+            chapters: list[Chapter] = []
+            exporter = _exporter()
+            for path in paths:
+                nb = nbformat.read(nb_dirs[lang] / path.name, as_version=4)
+                notes += check_outputs(nb, path.name)
+                remove_tagged_cells(nb)
+                ch = Chapter(notebook=path.name, number=numbers_of[path], items=_study_items(nb))
+                ch.body = notebook_fragment(nb, path.name, exporter)
+                chapters.append(ch)
+                missing = sorted({i["msgid"] for i in ch.items if i.get("kind") == "i18n-missing"})
+                if missing:
+                    notes.append(f"{lang}: {len(missing)} text(s) without a translation in {path.name}, shown in English: "
+                                 + "; ".join(repr(m[:60]) for m in missing[:3]))
+            t_export = time.perf_counter() - t2
+            numbers = [c.number for c in chapters]
+            dupes = sorted({n for n in numbers if numbers.count(n) > 1})
+            if dupes:
+                raise ReportError(f"two notebooks declare the same chapter number {', '.join(dupes)}: "
+                                  + ", ".join(c.notebook for c in chapters if c.number in dupes))
+            chapters.sort(key=_order_key)
+
+            html_name, pdf_name = report_name(lang, "html"), report_name(lang, "pdf")
+            say(f"assembling {html_name}")
+            t3 = time.perf_counter()
+            if lang == "en":
+                page, ctx = assemble_html(chapters, quarter=quarter, baseline=baseline, title=title or study.name,
+                                          title_zh=study.name_zh, organisation=study.organisation, study_name="")
+            else:
+                page, ctx = assemble_html(chapters, quarter=quarter, baseline=baseline,
+                                          title=title or study.name_zh or study.name,
+                                          title_zh=study.name if study.name_zh else "",
+                                          organisation=getattr(study, "organisation_zh", "") or study.organisation,
+                                          study_name="", lang=lang)
+            assert_self_contained(page)
+            html_path = tmp / html_name
+            html_path.write_text(page, encoding="utf-8")
+            timings["html" + suffix] = t_export + time.perf_counter() - t3
+
+            pdf_path = None
+            if pdf:
+                say(f"printing {pdf_name}")
+                t4 = time.perf_counter()
+                pdf_path = tmp / pdf_name
+                notes += _print_with_contents(html_path, pdf_path, ctx, chromium)
+                if pages is None:
+                    pages = pdf_page_count(pdf_path)
+                timings["pdf" + suffix] = time.perf_counter() - t4
+            files[lang] = (html_path, pdf_path)
+        if "en" not in langs and final.is_dir():  # a Chinese-only render keeps the English report already there
+            for name in ("report.html", "report.pdf", "notebooks"):
+                if (final / name).exists() and not (tmp / name).exists():
+                    (shutil.copytree if (final / name).is_dir() else shutil.copy2)(final / name, tmp / name)
 
         shutil.rmtree(logs, ignore_errors=True)
         (tmp / "render.json").write_text(json.dumps({
             "quarter": quarter, "baseline": baseline, "kernel": kernel, "parameters": params,
-            "notebooks": [p.name for p in paths], "chapters": [c.number for c in chapters],
+            "notebooks": [p.name for p in paths], "chapters": [c.number for c in chapters], "languages": langs,
             "jobs": jobs, "timings_seconds": {k: round(v, 3) for k, v in timings.items()}, "pages": pages, "notes": notes,
         }, indent=2, ensure_ascii=False), encoding="utf-8")
         _swap(tmp, final)
@@ -1555,8 +1640,12 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(failed_dir, ignore_errors=True)
-    return RenderResult(quarter, baseline, final, final / "report.html", final / "report.pdf" if pdf else None,
-                        [final / "notebooks" / p.name for p in paths], timings, pages, notes)
+    first = langs[0]
+    return RenderResult(quarter, baseline, final, final / report_name(first, "html"),
+                        final / report_name(first, "pdf") if pdf else None,
+                        [final / nb_dirs[first].name / p.name for p in paths], timings, pages, notes,
+                        files={lang: (final / report_name(lang, "html"), final / report_name(lang, "pdf") if pdf else None)
+                               for lang in langs})
 
 
 def main(args) -> int:
@@ -1569,7 +1658,8 @@ def main(args) -> int:
 
     try:
         res = render_report(args.quarter, args.baseline, study_file=args.study, data_dir=args.data_dir,
-                            out_dir=getattr(args, "out_dir", None) or config.REPORTS_DIR, progress=progress)
+                            out_dir=getattr(args, "out_dir", None) or config.REPORTS_DIR, progress=progress,
+                            langs=[x for x in str(getattr(args, "lang", "en") or "en").split(",") if x.strip()])
     finally:
         if tty:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
@@ -1579,6 +1669,13 @@ def main(args) -> int:
     print(f"  {res.html} ({res.html.stat().st_size / 1e6:.1f} MB)")
     if res.pdf:
         print(f"  {res.pdf}" + (f" ({res.pages} pages)" if res.pages else ""))
+    for html_file, pdf_file in list(res.files.values())[1:]:
+        print(f"  {html_file} ({html_file.stat().st_size / 1e6:.1f} MB)")
+        if pdf_file:
+            print(f"  {pdf_file}")
+    for k, v in t.items():
+        if k.startswith("execute (all notebooks, ") and len(res.files) > 1:
+            print(f"  {k}: {v:.1f} s")
     for n in res.notes:
         print(f"  note: {n}")
     return 0

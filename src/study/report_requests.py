@@ -17,68 +17,64 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from study import analysis
+from study import analysis, i18n
 from study import present as P
 from study import requests as rq
 from study.analysis import Context
-
-try:  # issue 14's catalogue
-    from study.i18n import _
-except ImportError:  # pragma: no cover - before the catalogue is merged: the English text as written
-    def _(text: str) -> str:
-        return text
-
-
-def nmd(singular: str, plural: str, n: int, *args, **kwargs) -> P.Md:
-    """A sentence whose English depends on a count (``P.nmd`` of the catalogue when present)."""
-    fill = getattr(P, "nmd", None)
-    if fill is not None:
-        return fill(singular, plural, n, *args, **kwargs)
-    return P.md(singular if int(n) == 1 else plural, *args, **kwargs)
+from study.i18n import N_, _
 
 
 def _quarter(q: str) -> str:
-    try:
-        from study import i18n
-
-        return i18n.quarter(q)
-    except (ImportError, AttributeError):
-        return q
+    return i18n.quarter(q)
 
 
 def _date(d) -> str:
-    try:
-        from study import i18n
-
-        return i18n.date(d)
-    except (ImportError, AttributeError):
-        return pd.Timestamp(d).strftime("%d %B %Y")
+    return i18n.date(d)
 
 
-RULES = pd.DataFrame([
-    ("REQ-VOLUME", "Requests: volume and load", "Requests per channel and the busiest weekday-hour of the 7×24 load (average "
-     "requests in that hour per such weekday)."),
-    ("REQ-RESPONSE", "Requests: response", "Share of requests first answered within each response target of the study "
-     "definition, with its Wilson interval (a request never answered counts as not answered in time); the channel named "
-     "as the slowest has the lowest share among channels with at least min_cell_size requests."),
-    ("REQ-COMPLAINTS", "Complaints per million visits", "Complaints per million visits (the quarter's queue tickets and the "
-     "digital sessions the study counts) with Garwood's exact Poisson interval; a target on it is met only when the whole "
-     "interval lies below it, not met when the whole interval lies above it, otherwise the data cannot tell. With fewer "
-     "than 20 complaints the text says that the interval decides."),
-    ("REQ-DEADLINE", "Complaints: deadlines", "Complaints resolved after their grade's deadline, or not resolved, are named "
-     "per grade; otherwise the text says that every complaint met its deadline."),
-    ("REQ-AI", "AI assistant", "AI containment (resolved by the assistant) and handoff (escalated to a human) with Wilson "
-     "intervals; the rating of requests the AI resolved against those a human handled with the test rules of Appendix A, "
-     "called higher or lower only when significant at the study's α."),
-    ("REQ-MEASURE", "Measure on channels", "A channel measure's requests before and after its start on its channels "
-     "(Welch t for times, the test rules for the rating; 'rose'/'fell' only when significant), its claims met or not met "
-     "only when the whole interval lies on one side, and the interrupted time series of the weekly means."),
-    ("PROBLEM-REQ-RESPONSE", "Problem: slow channel", "A channel whose share answered within a response target lies wholly "
-     "below the study's target for that share (Wilson interval)."),
-    ("PROBLEM-REQ-DEADLINE", "Problem: complaints past the deadline", "A complaint grade with complaints past its deadline."),
-    ("PROBLEM-REQ-COMPLAINTS", "Problem: complaint rate", "Complaints per million visits wholly above the study's target "
-     "(Garwood interval)."),
-], columns=["rule", "name", "text"])
+_RULE_TEXTS = [
+    ("REQ-VOLUME", N_("Requests: volume and load"),
+     N_("Requests per channel and the busiest weekday-hour of the 7×24 load (average requests in that "
+        "hour per such weekday).")),
+    ("REQ-RESPONSE", N_("Requests: response"),
+     N_("Share of requests first answered within each response target of the study definition, with "
+        "its Wilson interval (a request never answered counts as not answered in time); the channel "
+        "named as the slowest has the lowest share among channels with at least min_cell_size "
+        "requests.")),
+    ("REQ-COMPLAINTS", N_("Complaints per million visits"),
+     N_("Complaints per million visits (the quarter's queue tickets and the digital sessions the "
+        "study counts) with Garwood's exact Poisson interval; a target on it is met only when the "
+        "whole interval lies below it, not met when the whole interval lies above it, otherwise the "
+        "data cannot tell. With fewer than 20 complaints the text says that the interval decides.")),
+    ("REQ-DEADLINE", N_("Complaints: deadlines"),
+     N_("Complaints resolved after their grade's deadline, or not resolved, are named per grade; "
+        "otherwise the text says that every complaint met its deadline.")),
+    ("REQ-AI", N_("AI assistant"),
+     N_("AI containment (resolved by the assistant) and handoff (escalated to a human) with Wilson "
+        "intervals; the rating of requests the AI resolved against those a human handled with the "
+        "test rules of Appendix A, called higher or lower only when significant at the study's α.")),
+    ("REQ-MEASURE", N_("Measure on channels"),
+     N_("A channel measure's requests before and after its start on its channels (Welch t for times, "
+        "the test rules for the rating; 'rose'/'fell' only when significant), its claims met or not "
+        "met only when the whole interval lies on one side, and the interrupted time series of the "
+        "weekly means.")),
+    ("PROBLEM-REQ-RESPONSE", N_("Problem: slow channel"),
+     N_("A channel whose share answered within a response target lies wholly below the study's target "
+        "for that share (Wilson interval).")),
+    ("PROBLEM-REQ-DEADLINE", N_("Problem: complaints past the deadline"),
+     N_("A complaint grade with complaints past its deadline.")),
+    ("PROBLEM-REQ-COMPLAINTS", N_("Problem: complaint rate"),
+     N_("Complaints per million visits wholly above the study's target (Garwood interval).")),
+]
+
+
+def rules_table() -> pd.DataFrame:
+    """The request log's rules (``rule``, ``name``, ``text``) in the active language (Appendix A)."""
+    return pd.DataFrame([(r, i18n.tr(n), i18n.tr(t)) for r, n, t in _RULE_TEXTS], columns=["rule", "name", "text"])
+
+
+#: The rules in English (documentation and tests).
+RULES = rules_table()
 
 
 def weekday_names() -> dict[int, str]:
@@ -93,7 +89,12 @@ def weekday_long() -> dict[int, str]:
 
 
 def _level_pct(ctx: Context) -> str:
-    return ctx.level_pct
+    return _level(ctx)
+
+
+def _level(ctx: Context) -> str:
+    """The confidence level as the report's language writes a percentage ("95 %" / "95%")."""
+    return i18n.percent(f"{ctx.level * 100:g}")
 
 
 def _ci(lo, hi, kind: str = "pct") -> str:
@@ -199,7 +200,7 @@ def response_sentences(ctx: Context, ch: dict) -> P.Md:
         col = f"within_{t.hours:g}h"
         p, lo, hi = rq.wilson(int(total[col]), int(total["n"]), ctx.level)
         parts.append(P.md("{} of the requests were first answered within {} h ({} CI {}).", P.fmt_pct(p), f"{t.hours:g}",
-                          ctx.level_pct, _ci(lo, hi)))
+                          _level(ctx), _ci(lo, hi)))
         groups = times[(times["channel"] != "(all)") & (times["n"] >= ctx.study.min_cell_size)]
         if len(groups) >= 2:
             low = groups.sort_values([f"share_{col}", "channel"]).iloc[0]
@@ -217,14 +218,14 @@ def complaint_sentences(ctx: Context, ch: dict, targets: pd.DataFrame) -> P.Md:
     pm = ch["per_million"]
     parts = []
     if pm is None:
-        parts.append(nmd("{} complaint was recorded in {}; no visits were counted, so there is no rate per million visits.",
+        parts.append(P.nmd("{} complaint was recorded in {}; no visits were counted, so there is no rate per million visits.",
                          "{} complaints were recorded in {}; no visits were counted, so there is no rate per million visits.",
                          k, P.fmt_int(k), _quarter(ctx.quarter)))
         return P.join(parts)
-    parts.append(nmd("{} complaint was recorded in {} against {} visits: {} per million visits ({} CI {}).",
+    parts.append(P.nmd("{} complaint was recorded in {} against {} visits: {} per million visits ({} CI {}).",
                      "{} complaints were recorded in {} against {} visits: {} per million visits ({} CI {}).",
                      k, P.fmt_int(k), _quarter(ctx.quarter), P.fmt_int(pm["visits"]), P.fmt_num(pm["per_million"], 2),
-                     ctx.level_pct, _ci(pm["ci_low"], pm["ci_high"], "num")))
+                     _level(ctx), _ci(pm["ci_low"], pm["ci_high"], "num")))
     row = targets[targets["metric"] == "complaints_per_million"] if len(targets) else targets
     if len(row) and row.iloc[0]["kind"] == "level" and row.iloc[0]["status"] in ("met", "not met", rq.UNDECIDED):
         r = row.iloc[0]
@@ -245,7 +246,7 @@ def complaint_sentences(ctx: Context, ch: dict, targets: pd.DataFrame) -> P.Md:
     else:
         items = [P.md("{}: {} of {}", ctx.study.label(g), P.fmt_int(r["complaints"] - r["within_deadline"]),
                       P.fmt_int(r["complaints"])) for g, r in late.iterrows()]
-        parts.append(P.md("Resolved after the deadline or not yet resolved: {}.", P.join(items, "; ")))
+        parts.append(P.md("Resolved after the deadline or not yet resolved: {}.", P.join(items, _("; "))))
     return P.join(parts)
 
 
@@ -255,8 +256,8 @@ def ai_sentences(ctx: Context, ch: dict) -> P.Md:
         return P.md("No request in {} was handled by the AI assistant.", _quarter(ctx.quarter))
     a = ch["ai"].iloc[0]
     parts = [P.md("The AI assistant started {} conversations: it resolved {} without a human ({} CI {}) and handed {} to a "
-                  "human agent ({} CI {}).", P.fmt_int(a["ai_started"]), P.fmt_pct(a["containment"]), ctx.level_pct,
-                  _ci(a["containment_ci_low"], a["containment_ci_high"]), P.fmt_pct(a["handoff"]), ctx.level_pct,
+                  "human agent ({} CI {}).", P.fmt_int(a["ai_started"]), P.fmt_pct(a["containment"]), _level(ctx),
+                  _ci(a["containment_ci_low"], a["containment_ci_high"]), P.fmt_pct(a["handoff"]), _level(ctx),
                   _ci(a["handoff_ci_low"], a["handoff_ci_high"]))]
     r = ch["rating_ai_vs_human"]
     if r is not None:
@@ -268,11 +269,11 @@ def ai_sentences(ctx: Context, ch: dict) -> P.Md:
             word = P.md("higher") if r["estimate"] > 0 else P.md("lower")
             parts.append(P.md("Requests the AI resolved were rated {} than those a human handled: {} against {} (difference {}, "
                               "{} CI {}; {}).", word, P.fmt_num(r["after_value"], 2), P.fmt_num(r["before_value"], 2), diff,
-                              ctx.level_pct, ci, test))
+                              _level(ctx), ci, test))
         else:
             parts.append(P.md("The post-contact rating of requests the AI resolved ({}) does not differ significantly from that "
                               "of requests a human handled ({}; difference {}, {} CI {}; {}).", P.fmt_num(r["after_value"], 2),
-                              P.fmt_num(r["before_value"], 2), diff, ctx.level_pct, ci, test))
+                              P.fmt_num(r["before_value"], 2), diff, _level(ctx), ci, test))
     return P.join(parts)
 
 
@@ -334,7 +335,7 @@ def problems(ctx: Context) -> pd.DataFrame:
                     rows.append({"area": area, "rule": "PROBLEM-REQ-RESPONSE",
                                  "problem": P.md("Slow first response on {}", ctx.study.label(str(r["channel"]))),
                                  "evidence": P.md("{} answered within {} h ({} CI {}), below the target of {}",
-                                                  P.fmt_pct(p), f"{rt.hours:g}", ctx.level_pct, _ci(lo, hi), P.fmt_pct(t.value))})
+                                                  P.fmt_pct(p), f"{rt.hours:g}", _level(ctx), _ci(lo, hi), P.fmt_pct(t.value))})
     for g, r in ch["complaints"].set_index("grade").drop(index="(all)").iterrows():
         late = int(r["complaints"] - r["within_deadline"])
         if late > 0:
@@ -346,7 +347,7 @@ def problems(ctx: Context) -> pd.DataFrame:
     for r in pm.to_dict("records"):
         rows.append({"area": area, "rule": "PROBLEM-REQ-COMPLAINTS", "problem": P.md("Complaints above the target rate"),
                      "evidence": P.md("{} per million visits ({} CI {}) against a target of {}", P.fmt_num(r["observed"], 2),
-                                      ctx.level_pct, _ci(r["ci_low"], r["ci_high"], "num"), P.fmt_num(r["target_value"], 2))})
+                                      _level(ctx), _ci(r["ci_low"], r["ci_high"], "num"), P.fmt_num(r["target_value"], 2))})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -362,21 +363,21 @@ def _effect_rows(ctx: Context, m, eff: pd.DataFrame) -> pd.DataFrame:
         label = ctx.study.label(r["metric"])
         if r["status"] != "tested":
             rows.append({_("Metric"): label, _("Before"): P.DASH, _("After"): P.DASH, _("Change"): P.DASH,
-                         f"{ctx.level_pct} CI": P.DASH, _("Relative change"): P.DASH, _("Test"): r["note"]})
+                         f"{_level(ctx)} CI": P.DASH, _("Relative change"): P.DASH, _("Test"): i18n.tr(r["note"], "cell")})
             continue
         rows.append({_("Metric"): label, _("Before"): P.fmt_num(r["before"], 2), _("After"): P.fmt_num(r["after"], 2),
-                     _("Change"): P.fmt_num(r["change"], 2, sign=True), f"{ctx.level_pct} CI": _ci(r["ci_low"], r["ci_high"], "num"),
+                     _("Change"): P.fmt_num(r["change"], 2, sign=True), f"{_level(ctx)} CI": _ci(r["ci_low"], r["ci_high"], "num"),
                      _("Relative change"): P.fmt_pct(r["relative_change"], sign=True),
                      _("Test"): P.fmt_p(r["p"])})
     return pd.DataFrame(rows)
 
 
 def _claim_label(ctx: Context, claim_id: str, fallback: str) -> str:
-    """A claim's label in the report's language (``label_zh`` in Chinese when given)."""
+    """A claim's label in the report's language (``label_zh`` in Chinese; the English one, marked, when missing)."""
     for m in ctx.study.service_requests.measures:
         for c in m.claims:
             if c.id == claim_id:
-                return (c.label_zh or c.label) if _lang() == "zh" else c.label
+                return i18n.pick(c, "label")
     return fallback
 
 
@@ -388,16 +389,16 @@ def _claim_rows(ctx: Context, claims: pd.DataFrame) -> pd.DataFrame:
         def f(x, pct=pct):
             return P.fmt_pct(x, sign=True) if pct else P.fmt_num(x, 2, sign=True)
         rows.append({_("Claim"): _claim_label(ctx, r["target"], r["label"]), _("Observed"): f(r["observed"]),
-                     f"{ctx.level_pct} CI": P.DASH if pd.isna(r["ci_low"]) else f"[{f(r['ci_low'])}, {f(r['ci_high'])}]",
+                     f"{_level(ctx)} CI": P.DASH if pd.isna(r["ci_low"]) else f"[{f(r['ci_low'])}, {f(r['ci_high'])}]",
                      _("Threshold"): f"{r['operator'].replace('>=', '≥').replace('<=', '≤')} {f(r['target_value'])}",
-                     _("Status"): r["status"]})
+                     _("Status"): i18n.tr(r["status"], "cell")})
     return pd.DataFrame(rows)
 
 
 def measure_sentence(ctx: Context, m, eff: pd.DataFrame, its: pd.DataFrame) -> P.Md:
     """REQ-MEASURE: what changed on the measure's channels after its start."""
-    name = P.lit(m.name_zh or m.name) if _lang() == "zh" else P.lit(m.name)
-    channels = P.join([ctx.study.label(c) for c in m.channels], ", ")
+    name = P.lit(i18n.pick(m, "name"))
+    channels = _and([ctx.study.label(c) for c in m.channels])
     parts = [P.md("{} started on {} on {}.", name, _date(m.start), channels)]
     from study.tables import change, value
 
@@ -407,7 +408,7 @@ def measure_sentence(ctx: Context, m, eff: pd.DataFrame, its: pd.DataFrame) -> P
             word = P.md("rose") if r["change"] > 0 else P.md("fell")
             parts.append(P.md("{} {} from {} to {} ({}, {} CI {}; {}; {}).", label, word,
                               value(mid, r["before"], ctx.study, unit=True), value(mid, r["after"], ctx.study, unit=True),
-                              change(mid, r["change"], ctx.study, unit=True), ctx.level_pct,
+                              change(mid, r["change"], ctx.study, unit=True), _level(ctx),
                               _ci(r["ci_low"], r["ci_high"], "num"), P.fmt_pct(r["relative_change"], sign=True),
                               P.fmt_p(r["p"])))
         else:
@@ -423,12 +424,19 @@ def measure_sentence(ctx: Context, m, eff: pd.DataFrame, its: pd.DataFrame) -> P
 
 
 def _lang() -> str:
-    try:
-        from study import i18n
+    return i18n.language()
 
-        return i18n.language()
-    except (ImportError, AttributeError):
-        return "en"
+
+def _and(items) -> P.Md:
+    """"a, b and c" / "甲、乙和丙" (the narrative's enumeration)."""
+    from study.narrative import _and as enumerate_
+
+    return enumerate_(items)
+
+
+def _list(items) -> str:
+    """Items of a table cell: "a, b" / "甲、乙"."""
+    return ("、" if _lang() == "zh" else ", ").join(items)
 
 
 def its_plot_data(weekly: pd.DataFrame, m, metric: str) -> pd.DataFrame:
@@ -463,16 +471,16 @@ def effects(ctx: Context) -> None:
         P.prose(measure_sentence(ctx, m, eff, its))
         rows = _effect_rows(ctx, m, eff)
         if len(rows):
-            P.table(rows, _("Before and after the start on the measure's channels: {}").format(m.name),
+            P.table(rows, _("Before and after the start on the measure's channels: {}").format(i18n.pick(m, "name")),
                     notes=[P.md("Before: requests on these channels received before the start in the quarters compared; after: "
                                 "from the start on. Times: Welch t; rating: the test rules of Appendix A.")])
         c = claims[claims["measure"] == m.id] if len(claims) else claims
         if len(c):
-            P.table(_claim_rows(ctx, c), _("Claims of the measure against its before/after: {}").format(m.name),
+            P.table(_claim_rows(ctx, c), _("Claims of the measure against its before/after: {}").format(i18n.pick(m, "name")),
                     notes=[P.md("Met when the whole interval lies on the claimed side of the threshold; not met when it lies "
                                 "wholly on the other side.")])
         if m.phases:
-            P.table(phase_table(ctx, m), _("Phases of the plan and what this report's quarters show: {}").format(m.name),
+            P.table(phase_table(ctx, m), _("Phases of the plan and what this report's quarters show: {}").format(i18n.pick(m, "name")),
                     notes=[P.md("All requests of the quarter; a phase outside the quarters of this report has no data here.")])
         for r in its[(its["measure"] == m.id) & (its["status"] == "fitted")].to_dict("records"):
             data = its_plot_data(weekly, m, r["metric"])
@@ -483,7 +491,7 @@ def effects(ctx: Context) -> None:
                                       intervention=m.start, intervention_label=_("Start"),
                                       value_label=ctx.study.label(r["metric"]) + unit, time_label=_("Week")),
                      _("Weekly series of {} on the measure's channels with the fitted segments: {}").format(
-                         ctx.study.label(r["metric"]), m.name))
+                         ctx.study.label(r["metric"]), i18n.pick(m, "name")))
 
 
 def conclusions(ctx: Context) -> P.Md | None:
@@ -516,19 +524,19 @@ def measures(ctx: Context) -> None:
         return
     rows = []
     for m in ctx.study.service_requests.measures:
-        rows.append({_("Measure"): (m.name_zh or m.name) if _lang() == "zh" else m.name, _("Start"): _date(m.start),
-                     _("Channels"): ", ".join(ctx.study.label(c) for c in m.channels),
-                     _("Metrics"): ", ".join(ctx.study.label(x) for x in m.metrics),
-                     _("Claims"): "; ".join(_claim_label(ctx, c.id, c.label) for c in m.claims) or P.DASH,
-                     _("Phases"): "; ".join(f"{_quarter(p.quarter)}: {(p.label_zh or p.label) if _lang() == 'zh' else p.label}"
-                                            for p in m.phases) or P.DASH})
+        rows.append({_("Measure"): i18n.pick(m, "name"), _("Start"): _date(m.start),
+                     _("Channels"): _list(ctx.study.label(c) for c in m.channels),
+                     _("Metrics"): _list(ctx.study.label(x) for x in m.metrics),
+                     _("Claims"): _("; ").join(_claim_label(ctx, c.id, c.label) for c in m.claims) or P.DASH,
+                     _("Phases"): _("; ").join(_("{}: {}").format(_quarter(p.quarter), i18n.pick(p, "label"))
+                                               for p in m.phases) or P.DASH})
     P.heading(_("Improvement measures on channels"))
     P.table(pd.DataFrame(rows), _("Improvement measures on contact channels of the study definition"),
             notes=[P.md("Evaluated on the requests of these channels before and after the start (Chapter 5), instead of "
                         "pilot and control branches.")])
     for m in ctx.study.service_requests.measures:
         if m.description:
-            P.prose(P.md("{}: {}", (m.name_zh or m.name) if _lang() == "zh" else m.name, m.description))
+            P.prose(P.md("{}: {}", i18n.pick(m, "name"), i18n.pick(m, "description")))
 
 
 GARWOOD = (r"\frac{\chi^2_{\alpha/2}(2x)}{2T} \leq \lambda \leq \frac{\chi^2_{1-\alpha/2}(2x+2)}{2T}")
@@ -581,7 +589,7 @@ def phase_table(ctx: Context, m) -> pd.DataFrame:
     rows = []
     for ph in m.phases:
         lv = levels.get(ph.quarter)
-        row = {_("Phase"): (ph.label_zh or ph.label) if _lang() == "zh" else ph.label, _("Quarter"): _quarter(ph.quarter)}
+        row = {_("Phase"): i18n.pick(ph, "label"), _("Quarter"): _quarter(ph.quarter)}
         if lv is None:
             row.update({_("AI conversations"): P.DASH, _("Resolved by the AI"): P.DASH,
                         _("First response, mean (min)"): P.DASH, _("In this report"): _("no")})

@@ -43,6 +43,7 @@ import pandas as pd
 
 from study.config import Study
 from study.errors import StudyError
+from study.i18n import NP_
 
 QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95}
 _DERIVED = {"first_response_minutes": ("received_at", "first_response_at"),
@@ -50,7 +51,7 @@ _DERIVED = {"first_response_minutes": ("received_at", "first_response_at"),
 _OPTIONAL = {"branch_id": "VARCHAR", "category": "VARCHAR", "complaint_grade": "VARCHAR",
              "resolved_first_contact": "BOOLEAN", "post_contact_rating": "DOUBLE", "escalated": "BOOLEAN"}
 WEEKDAYS = tuple(range(1, 8))
-UNDECIDED = "not distinguishable"    # ISO: 1 = Monday ... 7 = Sunday
+UNDECIDED = NP_("cell", "not distinguishable")    # ISO: 1 = Monday ... 7 = Sunday
 
 
 class RequestDataError(StudyError):
@@ -300,9 +301,9 @@ def interval_verdict(low: float, high: float, operator: str, value: float) -> st
     if not (np.isfinite(low) and np.isfinite(high)):
         return UNDECIDED
     if operator == "<=":
-        return "met" if high <= value else "not met" if low > value else UNDECIDED
+        return NP_("cell", "met") if high <= value else NP_("cell", "not met") if low > value else UNDECIDED
     if operator == ">=":
-        return "met" if low >= value else "not met" if high < value else UNDECIDED
+        return NP_("cell", "met") if low >= value else NP_("cell", "not met") if high < value else UNDECIDED
     raise ValueError(f"operator must be '<=' or '>=', not {operator!r}")
 
 
@@ -656,7 +657,8 @@ def measure_effects(source, study: Study, measure, level: float = 0.95) -> pd.Da
                 before = _expand(counts[~counts[col]])
                 if min(len(after), len(before)) < 2:
                     rows.append({"measure": measure.id, "metric": metric, "n_before": len(before), "n_after": len(after),
-                                 "status": "not tested", "note": "fewer than 2 ratings before or after the start"})
+                                 "status": "not tested",
+                                 "note": NP_("cell", "fewer than 2 ratings before or after the start")})
                     continue
                 r = compare(before, after, kind="continuous", level=level)
                 sa = {"value": r["after_value"], "mean": r["after_value"], "sd": float(np.std(after, ddof=1)), "n": len(after)}
@@ -670,7 +672,8 @@ def measure_effects(source, study: Study, measure, level: float = 0.95) -> pd.Da
                 if not {True, False} <= set(res.index) or min(res["n"]) < 2:
                     rows.append({"measure": measure.id, "metric": metric,
                                  "n_before": int(res["n"].get(False, 0)), "n_after": int(res["n"].get(True, 0)),
-                                 "status": "not tested", "note": "fewer than 2 requests before or after the start"})
+                                 "status": "not tested",
+                                 "note": NP_("cell", "fewer than 2 requests before or after the start")})
                     continue
                 sa = {"value": res.loc[True, "mean"], "mean": res.loc[True, "mean"], "sd": res.loc[True, "sd"], "n": int(res.loc[True, "n"])}
                 sb = {"value": res.loc[False, "mean"], "mean": res.loc[False, "mean"], "sd": res.loc[False, "sd"], "n": int(res.loc[False, "n"])}

@@ -30,6 +30,8 @@ import math
 import operator as _op
 from dataclasses import dataclass
 
+from study.i18n import N_, pgettext, tr
+
 __all__ = ["Threshold", "THRESHOLDS", "judge", "thresholds_table"]
 
 
@@ -51,41 +53,60 @@ _NEG = {">=": "<", ">": "≤", "<=": ">", "<": "≥"}
 _SHOW = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 
 THRESHOLDS: dict[str, Threshold] = {t.statistic: t for t in [
-    Threshold("alpha", "Cronbach's α", ">=", 0.70, "Nunnally 1978", "acceptable internal consistency",
-              "internal consistency too low"),
-    Threshold("alpha_std", "standardised α", ">=", 0.70, "Nunnally 1978", "acceptable internal consistency",
-              "internal consistency too low"),
-    Threshold("omega_total", "McDonald's ω (total)", ">=", 0.70, "Nunnally 1978; Hair et al. 2019",
-              "acceptable reliability", "reliability too low"),
-    Threshold("cr", "composite reliability", ">=", 0.70, "Hair et al. 2019; Fornell & Larcker 1981",
-              "acceptable composite reliability", "composite reliability too low"),
-    Threshold("ave", "average variance extracted", ">=", 0.50, "Fornell & Larcker 1981",
-              "convergent validity supported (the factor explains at least half of its items' variance)",
-              "convergent validity not supported (the factor explains less than half of its items' variance)"),
-    Threshold("mean_inter_item_r", "mean inter-item correlation", ">=", 0.15, "Clark & Watson 1995",
-              "items hang together", "items barely correlate"),
-    Threshold("item_rest_r", "corrected item-total (item-rest) correlation", ">=", 0.30,
-              "Nunnally & Bernstein 1994", "the item fits its scale", "the item fits its scale poorly"),
-    Threshold("alpha_gain_if_deleted", "gain in α if the item is deleted", "<=", 0.0, "Nunnally & Bernstein 1994",
-              "deleting the item would not raise α", "deleting the item would raise α; review its wording"),
-    Threshold("loading_std", "standardised loading", ">=", 0.50, "Hair et al. 2019",
-              "the item reflects its factor", "weak loading; the item reflects its factor poorly"),
-    Threshold("htmt", "heterotrait-monotrait ratio", "<", 0.85, "Henseler, Ringle & Sarstedt 2015",
-              "the two factors are distinct (discriminant validity)",
-              "the two factors may not be distinct (discriminant validity in doubt)"),
-    Threshold("fornell_larcker_margin", "√AVE minus the largest correlation with another factor", ">", 0.0,
-              "Fornell & Larcker 1981", "the factor shares more variance with its items than with other factors",
-              "the factor shares as much variance with another factor as with its items"),
-    Threshold("cfi", "CFI", ">=", 0.95, "Hu & Bentler 1999", "good fit", "fit below the convention"),
-    Threshold("tli", "TLI", ">=", 0.95, "Hu & Bentler 1999", "good fit", "fit below the convention"),
-    Threshold("rmsea", "RMSEA", "<=", 0.06, "Hu & Bentler 1999", "good fit", "approximation error above the convention"),
-    Threshold("srmr", "SRMR", "<=", 0.08, "Hu & Bentler 1999", "good fit", "residuals above the convention"),
-    Threshold("kmo", "Kaiser-Meyer-Olkin measure", ">=", 0.60, "Kaiser 1974",
-              "the correlations are suitable for factor analysis", "the correlations are not suitable for factor analysis"),
-    Threshold("msa", "item measure of sampling adequacy", ">=", 0.50, "Kaiser 1974; Hair et al. 2019",
-              "the item is adequate for factor analysis", "the item is inadequate for factor analysis; consider dropping it"),
-    Threshold("bartlett_p", "Bartlett's test of sphericity p", "<", 0.05, "Bartlett 1950",
-              "the correlation matrix is not an identity matrix", "no evidence that the items correlate"),
+    Threshold('alpha', N_("Cronbach's α"), '>=', 0.7, 'Nunnally 1978',
+              N_('acceptable internal consistency'),
+              N_('internal consistency too low')),
+    Threshold('alpha_std', N_('standardised α'), '>=', 0.7, 'Nunnally 1978',
+              N_('acceptable internal consistency'),
+              N_('internal consistency too low')),
+    Threshold('omega_total', N_("McDonald's ω (total)"), '>=', 0.7, 'Nunnally 1978; Hair et al. 2019',
+              N_('acceptable reliability'),
+              N_('reliability too low')),
+    Threshold('cr', N_('composite reliability'), '>=', 0.7, 'Hair et al. 2019; Fornell & Larcker 1981',
+              N_('acceptable composite reliability'),
+              N_('composite reliability too low')),
+    Threshold('ave', N_('average variance extracted'), '>=', 0.5, 'Fornell & Larcker 1981',
+              N_("convergent validity supported (the factor explains at least half of its items' variance)"),
+              N_("convergent validity not supported (the factor explains less than half of its items' variance)")),
+    Threshold('mean_inter_item_r', N_('mean inter-item correlation'), '>=', 0.15, 'Clark & Watson 1995',
+              N_('items hang together'),
+              N_('items barely correlate')),
+    Threshold('item_rest_r', N_('corrected item-total (item-rest) correlation'), '>=', 0.3, 'Nunnally & Bernstein 1994',
+              N_('the item fits its scale'),
+              N_('the item fits its scale poorly')),
+    Threshold('alpha_gain_if_deleted', N_('gain in α if the item is deleted'), '<=', 0.0, 'Nunnally & Bernstein 1994',
+              N_('deleting the item would not raise α'),
+              N_('deleting the item would raise α; review its wording')),
+    Threshold('loading_std', N_('standardised loading'), '>=', 0.5, 'Hair et al. 2019',
+              N_('the item reflects its factor'),
+              N_('weak loading; the item reflects its factor poorly')),
+    Threshold('htmt', N_('heterotrait-monotrait ratio'), '<', 0.85, 'Henseler, Ringle & Sarstedt 2015',
+              N_('the two factors are distinct (discriminant validity)'),
+              N_('the two factors may not be distinct (discriminant validity in doubt)')),
+    Threshold('fornell_larcker_margin', N_('√AVE minus the largest correlation with another factor'), '>', 0.0, 'Fornell & Larcker 1981',
+              N_('the factor shares more variance with its items than with other factors'),
+              N_('the factor shares as much variance with another factor as with its items')),
+    Threshold('cfi', N_('CFI'), '>=', 0.95, 'Hu & Bentler 1999',
+              N_('good fit'),
+              N_('fit below the convention')),
+    Threshold('tli', N_('TLI'), '>=', 0.95, 'Hu & Bentler 1999',
+              N_('good fit'),
+              N_('fit below the convention')),
+    Threshold('rmsea', N_('RMSEA'), '<=', 0.06, 'Hu & Bentler 1999',
+              N_('good fit'),
+              N_('approximation error above the convention')),
+    Threshold('srmr', N_('SRMR'), '<=', 0.08, 'Hu & Bentler 1999',
+              N_('good fit'),
+              N_('residuals above the convention')),
+    Threshold('kmo', N_('Kaiser-Meyer-Olkin measure'), '>=', 0.6, 'Kaiser 1974',
+              N_('the correlations are suitable for factor analysis'),
+              N_('the correlations are not suitable for factor analysis')),
+    Threshold('msa', N_('item measure of sampling adequacy'), '>=', 0.5, 'Kaiser 1974; Hair et al. 2019',
+              N_('the item is adequate for factor analysis'),
+              N_('the item is inadequate for factor analysis; consider dropping it')),
+    Threshold('bartlett_p', N_("Bartlett's test of sphericity p"), '<', 0.05, 'Bartlett 1950',
+              N_('the correlation matrix is not an identity matrix'),
+              N_('no evidence that the items correlate')),
 ]}
 
 
@@ -114,9 +135,27 @@ def judge(statistic: str, value: float | None, bound: float | None = None) -> tu
     return ok, f"{t.label} = {_fmt(float(value))} {sign} {b:g} ({t.reference}): {t.good if ok else t.bad}."
 
 
+def judge_head(statistic: str, value: float, bound: float | None = None) -> str:
+    """The first part of :func:`judge`'s reason in the active language: "RMSEA = 0.092 > 0.06 (Hu & Bentler 1999)"."""
+    t = THRESHOLDS[statistic]
+    b = t.bound if bound is None else bound
+    ok = bool(_OPS[t.op](float(value), b))
+    sign = _SHOW[t.op] if ok else _NEG[t.op]
+    return pgettext("threshold", "{label} = {value} {sign} {bound} ({reference})").format(
+        label=tr(t.label), value=_fmt(float(value)), sign=sign, bound=f"{b:g}", reference=t.reference)
+
+
+def judge_verdict(statistic: str, value: float, bound: float | None = None) -> str:
+    """The judgement part of :func:`judge`'s reason in the active language ("good fit")."""
+    t = THRESHOLDS[statistic]
+    b = t.bound if bound is None else bound
+    return tr(t.good if _OPS[t.op](float(value), b) else t.bad)
+
+
 def thresholds_table():
-    """All thresholds as a DataFrame (statistic, label, rule, reference) for the report's appendix."""
+    """All thresholds as a DataFrame (statistic, label, rule, reference) for the report's appendix
+    (labels in the active language)."""
     import pandas as pd
 
-    return pd.DataFrame([{"statistic": t.statistic, "label": t.label, "rule": f"{t.op} {t.bound:g}",
+    return pd.DataFrame([{"statistic": t.statistic, "label": tr(t.label), "rule": f"{t.op} {t.bound:g}",
                           "reference": t.reference} for t in THRESHOLDS.values()])
