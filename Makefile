@@ -39,16 +39,15 @@ NOTEBOOKS   := $(wildcard notebooks/*.ipynb)
 help: ## List the targets (this text)
 	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
-# System packages the report needs: Chromium prints the PDF, poppler-utils reads its text back
-# (the tests, and the contents' fallback when a PDF has no named destinations), Noto CJK renders Chinese labels. Installed with apt when the
-# machine allows (root or password-less sudo); otherwise the command to run is printed.
-SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk
+# System packages the report needs: Chromium prints the PDF, Noto CJK renders Chinese labels (the PDF's text and
+# pages are read back with pypdf). Installed with apt when the machine allows (root or password-less sudo);
+# otherwise the command to run is printed.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
 SYSTEM_DONE     := $(VENV)/.system-done
 
 $(SYSTEM_DONE):
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
-	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
@@ -104,7 +103,7 @@ lab: $(VENV)/.extra-lab ## Open JupyterLab with the project kernel (installs the
 lint: $(SETUP_DONE) ## Check the code with ruff (configured in pyproject.toml)
 	$(VENV)/bin/ruff check src tests
 
-test: $(SETUP_DONE) ## Run the test suite
+test: $(SETUP_DONE) ## Run the test suite (two worker processes, a test module per worker: pytest-xdist)
 	$(PY) -m pytest
 
 bench: $(VENV)/.extra-bench ## Run the performance benchmarks (not part of the tests; installs the `bench` extra)

@@ -225,6 +225,67 @@ def test_wild_cluster_bootstrap_equals_refitting_loop(chick):
     assert d["boot_p"] == approx(np.mean(np.abs(tstars) >= abs(t0)), abs=1e-12)
 
 
+def _wildboottest(sub: pd.DataFrame, weights: str, seed: int, B: int):
+    """The restricted wild cluster bootstrap (WCR11, CR1) of the treated×post coefficient by the
+    ``wildboottest`` package: (t, t* of every draw, its p). Clusters are numbered in order of first
+    appearance, as study.effects numbers them, so that weight row g belongs to the same cluster."""
+    from wildboottest.wildboottest import WildboottestCL
+
+    times = sorted(sub["Time"].unique())
+    tr = sub["group"].eq("pilot").to_numpy(float)
+    X = np.column_stack([np.ones(len(sub)), tr] + [(sub["Time"] == t).to_numpy(float) for t in times[1:]]
+                        + [tr * sub["Time"].isin(POST).to_numpy(float)])
+    R = np.zeros(X.shape[1])
+    R[-1] = 1
+    wb = WildboottestCL(X=X, Y=sub["weight"].to_numpy(float), cluster=pd.factorize(sub["Chick"])[0], R=R, B=B, seed=seed,
+                        parallel=False)
+    wb.get_scores(bootstrap_type="11", impose_null=True)
+    wb.get_weights(weights_type=weights)
+    for step in (wb.get_numer, wb.get_denom, wb.get_tboot, wb.get_vcov, wb.get_tstat, wb.get_pvalue):
+        step()
+    return float(np.ravel(wb.t_stat)[0]), np.ravel(wb.t_boot), float(wb.pvalue), wb.full_enumeration
+
+
+@pytest.mark.parametrize("chicks, weights, seed", [
+    (list(range(1, 5)) + list(range(41, 45)), "webb", 7),                                       # G = 8
+    (list(range(1, 6)) + list(range(21, 31)) + list(range(41, 46)), "rademacher", 1),          # G = 20
+    (list(range(1, 7)) + list(range(15, 21)) + list(range(31, 36)) + list(range(45, 51)), "rademacher", 11),  # G = 23
+])
+def test_wild_cluster_bootstrap_equals_wildboottest_same_seed(chick, chicks, weights, seed):
+    # The same seed gives the same weights: both draw default_rng(seed).choice(values, G x B) in the same
+    # order (wildboottest reshapes G*B draws row-major), so t* agree draw by draw and the p-values are
+    # equal, not just close.
+    sub = chick[chick["Chick"].isin(chicks)]
+    B = 999
+    d = effects.did(sub, "weight", unit="Chick", group="group", period="Time", post=POST, seed=seed, n_boot=B, weights=weights)
+    t, tstar, p, enumerated = _wildboottest(sub, weights, seed, B)
+    assert not enumerated and d["n_boot"] == B and d["boot_weights"] == weights
+    assert d["t"] == approx(t, rel=1e-12)
+    assert d["boot_p"] == p                                         # identical, e.g. 0.8748748748748749 for G = 20
+    assert 0 < p < 1 and d["boot_p"] == np.mean(np.abs(tstar) >= abs(t) * (1 - 1e-9))
+    # another seed gives other draws (the test would notice seeds being ignored)
+    assert effects.did(sub, "weight", unit="Chick", group="group", period="Time", post=POST, seed=seed + 1, n_boot=B,
+                       weights=weights)["boot_p"] != p
+
+
+def test_wild_cluster_bootstrap_full_enumeration_as_wildboottest(chick):
+    # Rademacher weights with 2^G < B: both enumerate all 2^G sign vectors (no randomness; the seed does
+    # not matter). The t* distributions agree vector by vector; the p-values differ only in the two sign
+    # vectors +1 and -1, which give back the sample itself (|t*| = |t| in exact arithmetic): p counts
+    # them (|t*| >= |t|, as boottest), wildboottest counts |t*| > |t| and rounding decides for it.
+    sub = chick[chick["Chick"].isin(list(range(1, 5)) + list(range(41, 45)))]     # G = 8: 256 sign vectors
+    d = effects.did(sub, "weight", unit="Chick", group="group", period="Time", post=POST, seed=3, n_boot=999,
+                    weights="rademacher")
+    t, tstar, p, enumerated = _wildboottest(sub, "rademacher", 12345, 999)
+    assert enumerated and len(tstar) == d["n_boot"] == 256 and "all 256 sign vectors" in d["notes"]
+    ties = np.isclose(np.abs(tstar), abs(t), rtol=1e-9, atol=0)
+    assert ties.sum() == 2
+    assert d["boot_p"] == np.mean(np.abs(tstar) >= abs(t) * (1 - 1e-9)) == (np.sum(np.abs(tstar[~ties]) > abs(t)) + 2) / 256
+    assert abs(d["boot_p"] - p) <= 2 / 256
+    assert d["boot_p"] == effects.did(sub, "weight", unit="Chick", group="group", period="Time", post=POST, seed=99,
+                                      n_boot=999, weights="rademacher")["boot_p"]
+
+
 def test_pretrend_detects_diverging_groups():
     rng = np.random.default_rng(4)
     rows = []

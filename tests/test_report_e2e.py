@@ -46,7 +46,7 @@ def small_sample(data_dir, every: int = 8):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory, study):
     if report.find_chromium() is None:  # pragma: no cover - make setup installs it
-        pytest.fail("Chromium is needed to print the PDF: run `make setup` (installs chromium, poppler-utils, fonts-noto-cjk)")
+        pytest.fail("Chromium is needed to print the PDF: run `make setup` (installs chromium, fonts-noto-cjk)")
     data_dir = small_sample(tmp_path_factory.mktemp("small"))
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDY_PSEUDONYM_KEY", "test-key-not-secret")

@@ -28,6 +28,7 @@ from study import process as proc
 from study import reliability as rel
 from study import scores as sc
 from study.config import Study, load_study
+from study.store import RunStore, open_store
 
 
 def better_direction(metric: str, study: Study | None = None) -> str:
@@ -53,6 +54,7 @@ class Context:
     baseline: io.QuarterData | None
     seed: int = 0
     n_boot: int = 1000
+    store: RunStore | None = None
     cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -71,7 +73,7 @@ class Context:
     def has(self, dataset: str, both: bool = False) -> bool:
         """Whether the quarter (and, with ``both``, the baseline too) supplied ``dataset``."""
         qs = self.quarters if both else [self.current]
-        return bool(qs) and all(getattr(q, dataset, None) is not None for q in qs)
+        return bool(qs) and all(q.has(dataset) for q in qs)
 
     @property
     def level(self) -> float:
@@ -95,27 +97,31 @@ class Context:
     def once(self, key: str, compute):
         """Compute a result once per context (chapters reuse e.g. the driver analysis).
 
-        Within a report run (``study.report`` sets a cache folder) the result is also shared with
-        the later chapter notebooks, keyed by :attr:`fingerprint`, so each analysis runs once.
+        With a :attr:`store` (a report run passes its results store to every chapter) the result
+        is also shared with the other chapter notebooks of the run, keyed by :attr:`fingerprint`,
+        so each analysis runs once per run (see :mod:`study.store`).
         """
         if key not in self.cache:
-            disk_key = f"{key}-{self.fingerprint}"
-            value = io.cache_load(disk_key)
-            if value is None:
+            def run():
                 with i18n.use("en"):  # results are language-neutral: one analysis serves every report language
-                    value = compute()
-                io.cache_store(disk_key, value)
-            self.cache[key] = value
+                    return compute()
+
+            self.cache[key] = run() if self.store is None else self.store.get(f"{key}-{self.fingerprint}", run)
         return self.cache[key]
 
 
 def context(study_file: str | Path, data_dir: str | Path, quarter: str, baseline: str | None = None,
-            seed: int = 0, n_boot: int = 1000) -> Context:
-    """Load the study definition and the processed data of ``quarter`` (and ``baseline``, if given)."""
+            seed: int = 0, n_boot: int = 1000, store: RunStore | str | Path | None = None) -> Context:
+    """Load the study definition and the processed data of ``quarter`` (and ``baseline``, if given).
+
+    ``store``: the results store of a report run (its folder, as the notebooks' ``store``
+    parameter), shared by the chapters; "" or None computes every result in this kernel.
+    Datasets are read when first used (a chapter that reads only stored results reads none).
+    """
     study = load_study(study_file)
     cur = io.load_quarter(data_dir, quarter)
     base = io.load_quarter(data_dir, baseline) if baseline else None
-    return Context(study=study, current=cur, baseline=base, seed=int(seed), n_boot=int(n_boot))
+    return Context(study=study, current=cur, baseline=base, seed=int(seed), n_boot=int(n_boot), store=open_store(store))
 
 
 def label(study: Study, key: str) -> str:
@@ -610,7 +616,7 @@ def process_its(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     "not fitted" and the reason in ``note``."""
     def compute():
         plan = measure_plan(ctx)
-        quarters = [q for q in ctx.quarters if q.process_times is not None]
+        quarters = [q for q in ctx.quarters if q.has("process_times")]
         cols = ["measure", "metric", "group", "status", "note"]
         weekly = pd.DataFrame(columns=["measure", "group", "week", "metric", "value", "tickets"])
         its = pd.DataFrame(columns=cols)
@@ -638,10 +644,10 @@ def requests(ctx: Context) -> dict | None:
         return None
     from study import requests as rq
 
-    def tickets(q):
-        return q.manifest["rows"]["process_times"]["kept"] if q is not None and q.process_times is not None else None
+    def tickets(q):   # from the manifest: the ticket log is not read for a count
+        return q.manifest["rows"]["process_times"]["kept"] if q is not None and q.has("process_times") else None
 
-    b = ctx.baseline if ctx.baseline is not None and ctx.baseline.service_requests is not None else None
+    b = ctx.baseline if ctx.baseline is not None and ctx.baseline.has("service_requests") else None
     return ctx.once("requests", lambda: rq.request_analysis(
         ctx.study, ctx.current.service_requests_path, ctx.quarter, tickets(ctx.current),
         b.service_requests_path if b is not None else None, b.quarter if b is not None else None, tickets(b),

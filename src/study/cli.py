@@ -92,10 +92,10 @@ def _print_summary(result) -> None:
 
 
 def cmd_validate(args, write: bool) -> int:
+    config.check_quarter(args.quarter)  # checked before importing pandas/pandera: a typo fails at once
+    study = config.load_study(args.study)
     from study import validate
 
-    config.check_quarter(args.quarter)
-    study = config.load_study(args.study)
     progress = _Progress()
     fn = validate.prepare_quarter if write else validate.validate_quarter
     try:

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from study.progress import bar
+
 __all__ = [
     "DriverModel", "driver_regression", "relative_importance", "lmg_from_cov",
     "relative_weights_from_cov", "OrderedLogitCheck", "ordered_logit_check", "importance_performance",
@@ -358,7 +360,10 @@ def relative_importance(data: pd.DataFrame, outcome: str, predictors, method: st
     out["rank"] = out["importance"].rank(ascending=False, method="min").astype(int)
     if n_boot and n_boot > 0:
         rng = np.random.default_rng(seed)
-        boot = fn(_bootstrap_covs(Z, int(n_boot), rng))
+        covs = _bootstrap_covs(Z, int(n_boot), rng)
+        step = 100  # resamples per batch (each row's result depends on its own covariance only)
+        boot = np.concatenate([fn(covs[i:i + step]) for i in bar(range(0, len(covs), step), desc=f"{method.upper()} bootstrap",
+                                                                 unit="batch")])
         a = (1 - level) / 2
         out["ci_low"] = np.quantile(boot, a, axis=0)
         out["ci_high"] = np.quantile(boot, 1 - a, axis=0)

@@ -32,6 +32,7 @@ Holm, S. (1979); Benjamini, Y. & Hochberg, Y. (1995).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import warnings
 
@@ -564,7 +565,10 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
     When G < ``boot_threshold`` a restricted wild-cluster bootstrap p-value (WCR, Cameron,
     Gelbach & Miller 2008) is added: y* = ŷ_r + w_g û_r with the null δ = 0 imposed, weights
     Rademacher (±1) or Webb's six-point (±√½, ±1, ±√(3/2); used when weights="auto" and G ≤ 12),
-    p = share of |t*| ≥ |t|. Vectorised: each replicate needs only G×K numbers.
+    p = share of |t*| ≥ |t|. Rademacher weights with 2^G < ``n_boot`` enumerate all 2^G sign vectors
+    instead (the exact bootstrap distribution; wildboottest, boottest and fwildclusterboot do the
+    same). Vectorised: each replicate needs only G×K numbers. Checked in tests against the
+    ``wildboottest`` package (same weights from the same seed).
     Pre-trend check (more than one pre period): within the pre periods, y on treated, period
     effects and treated×period (all but the first pre period), joint Wald F test with the same
     clustered covariance, F(q, G−1) (statsmodels ``wald_test(use_f=True)``).
@@ -620,7 +624,10 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
         XtX_inv = np.linalg.pinv(X.T @ X)
         c = G / (G - 1) * (len(y) - 1) / (len(y) - X.shape[1])          # CR1 factor of the t*
         rng = np.random.default_rng(seed)
-        if wname == "rademacher":
+        if wname == "rademacher" and 2 ** G < n_boot:                    # every sign vector once: the exact
+            W = np.array(list(itertools.product([-1.0, 1.0], repeat=G))).T  # distribution (as wildboottest)
+            n_boot = W.shape[1]
+        elif wname == "rademacher":
             W = rng.choice(np.array([-1.0, 1.0]), size=(G, n_boot))
         else:
             W = rng.choice(np.array([-math.sqrt(1.5), -1, -math.sqrt(0.5), math.sqrt(0.5), 1, math.sqrt(1.5)]), size=(G, n_boot))
@@ -640,8 +647,10 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
         Bstar = XtX_inv @ (Xty[:, None] + K.T @ W)                        # (k, B)
         S = cg[:, None] + W * dg[:, None] - A @ Bstar                      # (G, B)
         tstar = Bstar[j] / np.sqrt(c * (S ** 2).sum(axis=0))
-        out.update(boot_p=float(np.mean(np.abs(tstar) >= abs(tval))), boot_weights=wname, n_boot=int(n_boot))
-        notes.append(f"fewer than {boot_threshold} clusters: wild cluster bootstrap (restricted, {wname} weights, {n_boot} draws)")
+        # the sign vectors ±1 reproduce t itself; rounding must not decide whether they count (1e-9 relative)
+        out.update(boot_p=float(np.mean(np.abs(tstar) >= abs(tval) * (1 - 1e-9))), boot_weights=wname, n_boot=int(n_boot))
+        draws = f"all {n_boot} sign vectors" if wname == "rademacher" and 2 ** G == n_boot else f"{n_boot} draws"
+        notes.append(f"fewer than {boot_threshold} clusters: wild cluster bootstrap (restricted, {wname} weights, {draws})")
     pre = [p for p in periods if p not in post]
     if len(pre) > 1:
         dpre = df[~df["_post"]]

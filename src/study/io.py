@@ -589,10 +589,25 @@ def verify_quarter(directory: Path, manifest: dict, quarter: str) -> None:
                                 f"an interrupted run); {_rerun(quarter)}.")
 
 
+class _NotRead:
+    """Stands for a processed dataset that :func:`load_quarter` found but has not read yet."""
+
+    def __repr__(self) -> str:
+        return "<not read yet>"
+
+
+NOT_READ = _NotRead()
+
+
 @dataclass
 class QuarterData:
     """A prepared quarter: its processed frames (None for a source the quarter did not supply),
-    manifest and where the files are."""
+    manifest and where the files are.
+
+    A frame is read when first used (:data:`NOT_READ` until then), from bytes checked against
+    the manifest's sha256: a chapter that needs only stored results or the manifest reads no
+    ticket log, and :meth:`has` answers without reading.
+    """
 
     quarter: str
     survey: pd.DataFrame
@@ -609,11 +624,29 @@ class QuarterData:
                                   ("benchmark", self.benchmark), ("service_requests", self.service_requests))
                 if f is not None}
 
+    def __getattribute__(self, name: str):
+        value = object.__getattribute__(self, name)
+        if value is NOT_READ:
+            value = _read_verified(self.directory, self.manifest, self.quarter, name)
+            object.__setattr__(self, name, value)
+        return value
+
     def has(self, dataset: str) -> bool:
         """Whether this quarter supplied ``dataset`` ('survey', 'process_times', 'benchmark' or 'service_requests')."""
         if dataset not in DATASETS:
             raise KeyError(f"unknown dataset '{dataset}'; expected one of {list(DATASETS)}")
-        return getattr(self, dataset) is not None
+        return object.__getattribute__(self, dataset) is not None
+
+    def columns(self, dataset: str, names: list[str]) -> pd.DataFrame:
+        """Some columns of a dataset: from the frame when it was read, else only those columns from
+        the file (a ticket log of millions of rows need not be read whole for a count)."""
+        frame = object.__getattribute__(self, dataset)
+        if frame is None:
+            raise DataFileError(f"{self.directory}: quarter {self.quarter} has no {dataset}")
+        if frame is not NOT_READ:
+            return frame[names]
+        data = _verified_bytes(self.directory, self.manifest, self.quarter, dataset)
+        return pq.read_table(pa.BufferReader(data), columns=names).to_pandas()
 
     @property
     def process_times_path(self) -> Path:
@@ -625,8 +658,8 @@ class QuarterData:
 
     @property
     def service_requests_path(self) -> Path:
-        """The processed service-request log (Parquet), for the out-of-core request analyses."""
-        if self.service_requests is None:
+        """The processed service-request log (Parquet), for the out-of-core request analyses (not read into pandas)."""
+        if not self.has("service_requests"):
             raise DataFileError(f"{self.directory}: quarter {self.quarter} has no service requests (no service_requests "
                                 "file was supplied). Check `quarter.has('service_requests')` first.")
         return self.directory / "service_requests.parquet"
@@ -644,8 +677,29 @@ def load_quarter(data_dir: Path | str, quarter: str) -> QuarterData:
     manifest = load_manifest(data_dir, quarter)
     verify_quarter(directory, manifest, quarter)
     present = [d for d in DATASETS if d in manifest.get("rows", {})]
-    frames = {d: (load_processed(data_dir, quarter, d) if d in present else None) for d in DATASETS}
+    frames = {d: (NOT_READ if d in present else None) for d in DATASETS}
     return QuarterData(quarter=quarter, manifest=manifest, directory=directory, **frames)
+
+
+def _verified_bytes(directory: Path, manifest: dict, quarter: str, dataset: str) -> bytes:
+    """The processed file of ``dataset``, checked against the manifest again (prepare may have
+    swapped the quarter in since :func:`load_quarter` verified it)."""
+    import hashlib
+
+    name = f"{dataset}.parquet"
+    path = directory / name
+    if not path.is_file():
+        raise DataFileError(f"{path}: processed data not found. Run `python -m study prepare --quarter {quarter}` (or `make data`) first.")
+    data = path.read_bytes()
+    expected = (manifest.get("checksums") or {}).get(name)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise DataFileError(f"{path}: does not match the checksum in manifest.json (changed after prepare, or written by "
+                            f"an interrupted run); {_rerun(quarter)}.")
+    return data
+
+
+def _read_verified(directory: Path, manifest: dict, quarter: str, dataset: str) -> pd.DataFrame:
+    return pq.read_table(pa.BufferReader(_verified_bytes(directory, manifest, quarter, dataset))).to_pandas()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -716,39 +770,3 @@ def quarter_folder(final: Path, owned: Callable[[str], bool]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Result cache shared by the notebooks of one report run
-
-CACHE_ENV = "STUDY_CACHE_DIR"
-
-
-def cache_dir() -> Path | None:
-    """The folder of the current report run's result cache (set by ``study.report``), or None."""
-    d = os.environ.get(CACHE_ENV)
-    return Path(d) if d else None
-
-
-def cache_load(key: str):
-    """A cached result for ``key`` (a hex digest) from this report run, or None."""
-    import pickle
-
-    d = cache_dir()
-    path = d / f"{key}.pkl" if d else None
-    if path is None or not path.is_file():
-        return None
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
-
-
-def cache_store(key: str, value) -> None:
-    """Keep a result for the other notebooks of this report run (atomic; no-op outside a run)."""
-    import pickle
-
-    d = cache_dir()
-    if d is None:
-        return
-    with atomic_path(d / f"{key}.pkl") as tmp:
-        with open(tmp, "wb") as fh:
-            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)

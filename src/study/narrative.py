@@ -667,7 +667,7 @@ def intro(ctx: Context) -> P.Md:
     m = ctx.current.manifest["rows"]
     parts = [P.md("{} valid questionnaires (of {})", P.fmt_int(m["survey"]["kept"]), P.fmt_int(m["survey"]["read"]))]
     if ctx.has("process_times"):
-        n_br = ctx.current.process_times["branch_id"].nunique()
+        n_br = ctx.current.columns("process_times", ["branch_id"])["branch_id"].nunique()
         n_t = m["process_times"]["kept"]
         parts.append(P.md("{} from {}", P.nmd("{} queue ticket", "{} queue tickets", n_t, P.fmt_int(n_t)),
                           P.nmd("{} branch", "{} branches", n_br, P.fmt_int(n_br))))
@@ -989,7 +989,7 @@ def process_sentences(ctx: Context, pt: dict) -> P.Md:
 
 
 def ticket_sample(ctx: Context) -> pd.DataFrame:
-    t = ctx.current.process_times[["business_type", "handling_minutes"]]
+    t = ctx.current.columns("process_times", ["business_type", "handling_minutes"])
     return t.assign(business=t["business_type"].map(ctx.study.label))
 
 

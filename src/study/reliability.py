@@ -18,9 +18,10 @@ Conventions (chosen to match R):
 - ML CFA as lavaan: sample covariance with divisor N, ``F_ML = log|Σ| + tr(SΣ⁻¹) − log|S| − p``,
   ``χ² = N · F_ML`` (lavaan's default ``likelihood = "normal"``), marker-variable identification,
   baseline = independence model, RMSEA and its 90 % interval with N, SRMR as lavaan's ``srmr``
-  (Bentler: residual correlations, diagonal included). Estimation uses semopy, then polishes the
-  optimum with an analytic-gradient quasi-Newton step on the same likelihood so that estimates
-  agree with lavaan to ≲1e-5 rather than to SLSQP's tolerance.
+  (Bentler: residual correlations, diagonal included). Estimation: BFGS with the analytic
+  gradient of F_ML (gtol 1e-10) from principal-axis starting values per factor, so that
+  estimates agree with lavaan to ≲1e-5; hand-written because it is ~60 lines against a whole
+  SEM package (semopy, used earlier only for starting values; it pulled in sympy).
 - ω_total (McDonald 1999) from a one-factor ML model of each scale alone,
   ``(Σλ)²ψ / ((Σλ)²ψ + Σθ)``; CR (Jöreskog 1971; Fornell & Larcker 1981) and AVE from the
   measurement model's standardised loadings λ*, ``(Σλ*)² / ((Σλ*)² + Σ(1−λ*²))`` and mean λ*².
@@ -37,8 +38,6 @@ theory; Hu & Bentler (1999); Henseler et al. (2015); thresholds in :mod:`study.t
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +46,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from study.i18n import NP_
+from study.progress import bar
 from study.thresholds import judge
 
 __all__ = [
@@ -197,14 +197,16 @@ def _bootstrap_alpha(x: np.ndarray, slices: list[slice], n_boot: int, level: flo
     boots = np.empty((n_boot, S))
     per = max(1, min(n_boot, chunk_cells // max(n, 1)))
     done = 0
-    while done < n_boot:
-        b = min(per, n_boot - done)
-        idx = rng.integers(0, n, size=(b, n))  # all index vectors of the chunk in one draw
-        counts = np.empty((b, n))
-        for i in range(b):  # row-wise bincount: the n-sized tally stays in cache (2x faster than one flat bincount)
-            counts[i] = np.bincount(idx[i], minlength=n)
-        boots[done:done + b] = _alpha_from_moments(*split(counts @ z / n), slices)
-        done += b
+    with bar(total=n_boot, desc="α bootstrap", unit="resample") as shown:
+        while done < n_boot:
+            b = min(per, n_boot - done)
+            idx = rng.integers(0, n, size=(b, n))  # all index vectors of the chunk in one draw
+            counts = np.empty((b, n))
+            for i in range(b):  # row-wise bincount: the n-sized tally stays in cache (2x faster than one flat bincount)
+                counts[i] = np.bincount(idx[i], minlength=n)
+            boots[done:done + b] = _alpha_from_moments(*split(counts @ z / n), slices)
+            done += b
+            shown.update(b)
 
     # exact jackknife: leave-one-out moments from the totals, all rows at once
     tot = z.sum(axis=0)
@@ -250,9 +252,11 @@ def _ml_objective(S: np.ndarray, logdet_s: float):
     p = S.shape[0]
 
     def f(sigma):
-        sign, logdet = np.linalg.slogdet(sigma)
-        if sign <= 0:
+        try:  # Σ must be positive definite (a positive determinant is not enough)
+            L = np.linalg.cholesky(sigma)
+        except np.linalg.LinAlgError:
             return np.inf, None
+        logdet = 2.0 * np.log(np.diag(L)).sum()
         inv = np.linalg.inv(sigma)
         val = logdet + np.trace(S @ inv) - logdet_s - p
         g = inv - inv @ S @ inv  # dF/dΣ (symmetric)
@@ -261,10 +265,58 @@ def _ml_objective(S: np.ndarray, logdet_s: float):
     return f
 
 
-def _fit_ml_cfa(x: np.ndarray, items: list[str], pattern: dict[str, list[str]]) -> _MLFit:
-    """ML CFA: semopy for the estimate, then an analytic-gradient BFGS polish on lavaan's F_ML."""
-    import semopy
+def _start_values(S: np.ndarray, blocks: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Starting values of a simple-structure CFA with marker identification (first item of a block).
 
+    Per factor, a one-factor principal-axis step on its block of S: communalities from the squared
+    multiple correlations (in covariance units, ``S_ii − 1/(S⁻¹)_ii``; for two items ``S_12²/S_jj``),
+    loadings from the leading eigenpair of the reduced block, scaled so that the marker's is 1, the
+    factor variance the marker's communality; θ the remaining variance (at least 5 % of S_ii); factor
+    covariances by least squares on the between-block covariances, Φ shrunk towards its diagonal
+    until positive definite. Close enough to the optimum for the BFGS step (no other SEM package
+    needed).
+    """
+    p, m = S.shape[0], len(blocks)
+    lam, phi, theta = np.zeros((p, m)), np.zeros((m, m)), np.diag(S).astype(float).copy()
+    for j, idx in enumerate(blocks):
+        C = S[np.ix_(idx, idx)]
+        d = np.diag(C)
+        if len(idx) == 2:
+            h = np.full(2, abs(C[0, 1])) * np.sqrt(d / d[::-1])
+        else:
+            try:
+                h = d - 1.0 / np.diag(np.linalg.inv(C))
+            except np.linalg.LinAlgError:
+                h = d * 0.5
+        R = C.copy()
+        R[np.diag_indices(len(idx))] = np.clip(h, 0.05 * d, 0.95 * d)
+        w, V = np.linalg.eigh(R)
+        ld = V[:, -1] * np.sqrt(max(w[-1], 1e-12))
+        if ld[0] < 0:
+            ld = -ld
+        if abs(ld[0]) < 1e-3 * np.sqrt(d[0]):      # a marker unrelated to its factor: start flat
+            ld = np.sqrt(0.5 * d)
+        lam[idx, j] = ld / ld[0]
+        phi[j, j] = ld[0] ** 2
+        theta[idx] = np.maximum(d - ld ** 2, 0.05 * d)
+    for a in range(m):
+        for b in range(a):
+            la, lb = lam[blocks[a], a], lam[blocks[b], b]
+            outer = np.outer(la, lb)
+            denom = (outer ** 2).sum()
+            phi[a, b] = phi[b, a] = (S[np.ix_(blocks[a], blocks[b])] * outer).sum() / denom if denom > 0 else 0.0
+    sd = np.sqrt(np.diag(phi))
+    corr = phi / np.outer(sd, sd)
+    for shrink in (1.0, 0.9, 0.7, 0.5, 0.0):
+        c = corr * shrink
+        np.fill_diagonal(c, 1.0)
+        if np.linalg.eigvalsh(c)[0] > 1e-3:
+            break
+    return lam, c * np.outer(sd, sd), theta
+
+
+def _fit_ml_cfa(x: np.ndarray, items: list[str], pattern: dict[str, list[str]]) -> _MLFit:
+    """ML CFA: lavaan's F_ML minimised by BFGS with its analytic gradient, from :func:`_start_values`."""
     n, p = x.shape
     S = np.cov(x, rowvar=False, bias=True)
     factors = list(pattern)
@@ -275,43 +327,7 @@ def _fit_ml_cfa(x: np.ndarray, items: list[str], pattern: dict[str, list[str]]) 
     markers = [(pos[pattern[f][0]], j) for j, f in enumerate(factors)]
     tril = np.tril_indices(m)
 
-    # --- starting values from semopy (lavaan-style specification, marker identification)
-    fac_names = {f: f"F{j}_" + "".join(ch if ch.isalnum() else "_" for ch in f) for j, f in enumerate(factors)}
-    obs_names = {it: f"v{i}" for i, it in enumerate(items)}
-    desc = "\n".join(f"{fac_names[f]} =~ " + " + ".join(obs_names[it] for it in pattern[f]) for f in factors)
-    cov_df = pd.DataFrame(S, index=list(obs_names.values()), columns=list(obs_names.values()))
-    model = semopy.Model(desc)
-    logger = logging.getLogger()
-    prev = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(cov=cov_df, n_samples=n, obj="MLW", solver="L-BFGS-B")  # default tolerance: the BFGS polish below finishes the job
-        lam0 = np.zeros((p, m))
-        obs_order = [o for o in model.names_lambda[0]]
-        lat_order = [lv for lv in model.names_lambda[1]]
-        inv_obs = {v: k for k, v in obs_names.items()}
-        inv_fac = {v: k for k, v in fac_names.items()}
-        for r, o in enumerate(obs_order):
-            for c, lv in enumerate(lat_order):
-                lam0[pos[inv_obs[o]], factors.index(inv_fac[lv])] = model.mx_lambda[r, c]
-        psi_names = model.names_psi[0]
-        perm = [psi_names.index(fac_names[f]) for f in factors]
-        phi0 = model.mx_psi[np.ix_(perm, perm)]
-        th_names = model.names_theta[0]
-        theta0 = np.array([model.mx_theta[th_names.index(obs_names[it]), th_names.index(obs_names[it])] for it in items])
-        ok0 = np.all(np.isfinite(lam0)) and np.all(np.isfinite(phi0)) and np.all(np.isfinite(theta0))
-    except Exception:  # semopy failed; start from simple values instead
-        ok0 = False
-    finally:
-        logger.setLevel(prev)
-    if not ok0:
-        lam0 = np.zeros((p, m))
-        for r, j in markers + lam_free:
-            lam0[r, j] = 1.0
-        phi0 = np.diag([max(S[r, r] * 0.5, 1e-3) for r, _ in markers])
-        theta0 = np.diag(S) * 0.5
+    lam0, phi0, theta0 = _start_values(S, [[pos[it] for it in pattern[f]] for f in factors])
 
     def unpack(v):
         lam = np.zeros((p, m))
@@ -344,12 +360,28 @@ def _fit_ml_cfa(x: np.ndarray, items: list[str], pattern: dict[str, list[str]]) 
         gphi = gphi_full[tril] * np.where(offdiag, 2.0, 1.0)
         return val, np.concatenate([glam[lam_rows, lam_cols], gphi, np.diag(g)])
 
-    res = optimize.minimize(fun, v0, jac=True, method="BFGS", options={"gtol": 1e-10, "maxiter": 5000})
-    v = res.x if res.fun <= fun(v0)[0] else v0
+    def descend(v):
+        # BFGS stops early when a line search fails (a step left the positive-definite region); it
+        # is started again from where it stopped, with a fresh Hessian approximation, while that helps
+        fmin = fun(v)[0]
+        for _ in range(20):
+            res = optimize.minimize(fun, v, jac=True, method="BFGS", options={"gtol": 1e-10, "maxiter": 5000})
+            better = res.fun < fmin - 1e-14 * max(1.0, abs(fmin))
+            if res.fun <= fmin:
+                v, fmin = res.x, float(res.fun)
+            if np.max(np.abs(fun(v)[1])) < 1e-5 or not better:
+                break
+        return v, fmin, bool(np.max(np.abs(fun(v)[1])) < 1e-5)
+
+    best = descend(v0)
+    if not best[2]:  # no stationary point from there (e.g. a variance running off): also try a flat start
+        flat = np.concatenate([np.ones(len(lam_free)), np.diag([max(S[r, r] * 0.5, 1e-3) for r, _ in markers])[tril],
+                               np.diag(S) * 0.5])
+        other = descend(flat)
+        best = min(best, other, key=lambda r: (not r[2], r[1]))
+    v, fmin, converged = best
     lam, phi, theta = unpack(v)
-    fmin = fun(v)[0]
-    gnorm = np.max(np.abs(fun(v)[1]))
-    return _MLFit(items, factors, lam, phi, theta, S, n, float(fmin), bool(gnorm < 1e-5))
+    return _MLFit(items, factors, lam, phi, theta, S, n, float(fmin), converged)
 
 
 def _rmsea_ci(chi2: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:

@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from study import config
-from study import io as study_io
 from study.errors import StudyError
 
 if TYPE_CHECKING:
@@ -146,10 +145,21 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def _worker_init(parent: int) -> None:
+_WORKER_KERNEL: WarmKernel | None = None  # the warm kernel of a render's worker process
+
+
+def _worker_init(parent: int, warm: tuple | None = None) -> None:
     die_with_parent()
     if os.getppid() != parent:  # the render died while this worker started
         os._exit(1)
+    if warm is not None:  # (kernel name, log folder, threads): one kernel for this worker's notebooks
+        import multiprocessing.util
+
+        global _WORKER_KERNEL
+        kernel, log_dir, threads = warm
+        _WORKER_KERNEL = WarmKernel(kernel, Path(log_dir) / f"kernel-{os.getpid()}.log", threads)
+        # shut down cleanly when the worker exits (it would die with the worker anyway)
+        multiprocessing.util.Finalize(_WORKER_KERNEL, _WORKER_KERNEL.close, exitpriority=10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +204,13 @@ def kernel_name(preferred: str = PROJECT_KERNEL) -> str:
     return preferred if preferred in specs else "python3"
 
 
-def _kernel_manager_class(log_path: Path | None = None):
+# Libraries that start a thread pool per process (OpenBLAS, OpenMP, MKL): with several kernels at
+# once each gets its share of the cores, as joblib/loky give their workers; oversubscribed BLAS
+# threads spin against each other (the CFA took 3.9 s instead of 0.13 s beside a second kernel).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _kernel_manager_class(log_path: Path | None = None, threads: int | None = None):
     """nbclient's kernel manager, adapted for unattended runs.
 
     * The kernel's own stdout/stderr (start-up banners, "KeyboardInterrupt caught in kernel" at
@@ -203,6 +219,8 @@ def _kernel_manager_class(log_path: Path | None = None):
     * The kernel dies with the process that started it (:func:`die_with_parent`).
     * Kernel sockets are CurveZMQ-encrypted when both sides can (jupyter_client >= 8.10 with
       ``transport_encryption="auto"``; ipykernel >= 7.4 warns about plain-TCP kernels otherwise).
+    * ``threads``: the thread pools of BLAS/OpenMP in the kernel (:data:`THREAD_VARIABLES`, unless
+      the environment sets them already).
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -223,6 +241,9 @@ def _kernel_manager_class(log_path: Path | None = None):
             # jupyter_client starts the kernel in a new session (for interrupts); it dies with the
             # process that runs the notebook all the same (ipykernel's parent poller is a backup)
             kw.setdefault("preexec_fn", die_with_parent)
+            if threads is not None and isinstance(kw.get("env"), dict):
+                for var in THREAD_VARIABLES:
+                    kw["env"].setdefault(var, str(threads))
             if log_path is not None:
                 fh = open(log_path, "ab")  # not a `with`: inherited by the kernel process
                 kw.setdefault("stdout", fh)
@@ -313,10 +334,115 @@ def _failure_message(exc, nb_path: Path, param_index: int | None, kept: Path | N
     return NotebookFailed(msg, nb_path.name, None if source_index is None else source_index + 1, ename, evalue)
 
 
+# Run in a warm kernel before each notebook after its first: a notebook starts from the state a new
+# kernel gives it, except for the modules already imported (which is the point).
+_RESET = """\
+get_ipython().run_line_magic("reset", "-f")
+import os as _os, sys as _sys, warnings as _warnings
+_os.chdir({cwd!r})
+if "matplotlib.pyplot" in _sys.modules:
+    _sys.modules["matplotlib.pyplot"].close("all")
+if "study.present" in _sys.modules:
+    _sys.modules["study.present"].set_chapter(None)
+if "pandas" in _sys.modules:
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        _sys.modules["pandas"].reset_option("all")
+del _os, _sys, _warnings
+get_ipython().history_manager.reset(new_session=True)
+get_ipython().execution_count = 1
+"""
+
+
+class WarmKernel:
+    """A kernel that executes several notebooks one after another (each worker of a render keeps
+    one), so that kernel start and the imports of :mod:`study` (~1-2 s) are paid once per worker,
+    not once per chapter. Between notebooks the namespace is reset (``%reset -f``), figures are
+    closed, the chapter numbering of :mod:`study.present` and pandas' options are reset and the
+    working folder is set to the notebook's.
+    """
+
+    def __init__(self, kernel: str, log: Path | None = None, threads: int | None = None) -> None:
+        self.kernel, self.log, self.threads = kernel, log, threads
+        self.km = None
+        self.used = False
+
+    def ready(self, cwd: Path):
+        """The kernel manager for the next notebook: started, or reset after the previous one."""
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None and not run_sync(self.km.is_alive)():
+            self.close()
+        if self.km is None:
+            self.km = _kernel_manager_class(self.log, self.threads)(kernel_name=self.kernel)
+            run_sync(self.km.start_kernel)(cwd=str(cwd))
+            self.used = False
+        elif self.used:
+            self._run(_RESET.format(cwd=str(cwd)))
+        self.used = True
+        return self.km
+
+    def _run(self, code: str) -> None:
+        kc = self.km.blocking_client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            reply = kc.execute_interactive(code, silent=True, store_history=False, timeout=60, output_hook=lambda msg: None)
+        finally:
+            kc.stop_channels()
+        if reply["content"].get("status") != "ok":
+            raise ReportError(f"could not reset the kernel between notebooks: {reply['content'].get('evalue', '')}")
+
+    @staticmethod
+    def engine() -> str:
+        """The papermill engine that runs a notebook in a given kernel manager (``km=``) and then
+        closes its client's channels (papermill's own leaves them to the garbage collector, which
+        warns "Could not destroy zmq context")."""
+        import logging
+
+        from papermill.clientwrap import PapermillNotebookClient
+        from papermill.engines import NBClientEngine, papermill_engines
+
+        class WarmEngine(NBClientEngine):
+            @classmethod
+            def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                         start_timeout=60, execution_timeout=None, **kwargs):
+                kwargs.pop("input_path", None)
+                kwargs.pop("timeout", None)
+                kwargs.pop("startup_timeout", None)
+                client = PapermillNotebookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+                                                 kernel_name=kernel_name, log=logging.getLogger("papermill"),
+                                                 log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+                                                 **kwargs)
+                try:
+                    return client.execute()
+                finally:
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                        client.kc = None
+
+        papermill_engines.register("study-warm", WarmEngine)
+        return "study-warm"
+
+    def close(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        km, self.km = self.km, None
+        if km is not None:
+            try:
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception:  # already gone
+                pass
+
+
 def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *, kernel: str,
                      timeout: float | None = DEFAULT_TIMEOUT, cwd: Path | None = None,
-                     failed_dir: Path | None = None, kernel_log: Path | None = None) -> None:
-    """Execute one notebook with papermill; a failing cell raises :class:`NotebookFailed`."""
+                     failed_dir: Path | None = None, kernel_log: Path | None = None,
+                     threads: int | None = None, warm: WarmKernel | None = None) -> None:
+    """Execute one notebook with papermill; a failing cell raises :class:`NotebookFailed`.
+
+    ``threads``: BLAS/OpenMP threads of the kernel (default: the libraries' own choice).
+    ``warm``: run in this :class:`WarmKernel` instead of a kernel of its own."""
     import logging
 
     import papermill
@@ -334,18 +460,23 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *,
     old_level = pm_log.level
     pm_log.setLevel(logging.CRITICAL)
     try:
+        if warm is not None:
+            kernel_log = warm.log
         for attempt in range(3):
             try:
+                how = ({"km": warm.ready(cwd or path.parent), "engine_name": warm.engine()} if warm is not None
+                       else {"kernel_manager_class": _kernel_manager_class(kernel_log, threads)})
                 papermill.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel,
                                            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-                                           cwd=str(cwd or path.parent), execution_timeout=timeout,
-                                           kernel_manager_class=_kernel_manager_class(kernel_log))
+                                           cwd=str(cwd or path.parent), execution_timeout=timeout, **how)
                 break
             except RuntimeError as exc:
                 # jupyter_client picks free ports, releases them and lets the kernel bind them; another
                 # process can take one in between ("Address already in use"): start the kernel again
                 if attempt == 2 or "Address already in use" not in _tail(kernel_log, 40) or "kernel" not in str(exc).lower():
                     raise
+                if warm is not None:
+                    warm.close()
                 if kernel_log is not None and kernel_log.exists():
                     kernel_log.write_text("")
     except PapermillExecutionError as exc:
@@ -1138,22 +1269,39 @@ class HeadlessChromium:
         Path(pdf_path).write_bytes(base64.b64decode(res["data"]))
 
 
+# Chromium's PDFs map some glyphs to a compatibility form of the character written (the lowest code
+# point sharing the glyph): ligatures (ﬁ, ﬀ, ﬃ) and Kangxi radicals (⾏ for 行) go back by NFKC;
+# CJK Radicals Supplement characters have no decomposition and go back by this table, read from
+# Noto Sans CJK SC's cmap (the unified ideograph drawn with the same glyph, e.g. ⻚ for 页).
+_COMPAT_GLYPHS = re.compile("[\ufb00-\ufb06\u2f00-\u2fd5]")
+_CJK_SUPPLEMENT = str.maketrans(dict(zip(
+    "⺂⺃⺅⺇⺉⺋⺍⺏⺐⺒⺓⺔⺕⺖⺘⺙⺛⺞⺟⺠⺡⺣⺤⺦⺨⺩⺭⺮⺯⺰⺱⺳⺹⺺⺽⺾⻂⻅⻆⻇⻈⻉⻊⻋⻌⻐⻑⻒⻓⻔⻕⻖⻘⻙⻚⻛⻜⻝⻞⻟⻠⻡⻢⻣⻤⻥⻦⻧⻨⻩⻪⻫⻬⻮⻯⻰⻱⻲⻳",
+    ["乛", "乚", "亻", "𠘨", "刂", "㔾", "𭕄", "尣", "尢", "巳", "幺", "彑", "彐", "忄", "扌", "攵", "旡", "歺", "母", "民", "氵",
+     "灬", "爫", "丬", "犭", "𤣩", "礻", "𥫗", "糹", "纟", "罓", "㓁", "耂", "肀", "𦥑", "艹", "衤", "见", "角", "𧢲", "讠", "贝",
+     "𧾷", "车", "辶", "钅", "長", "镸", "长", "门", "𨸏", "阝", "青", "韦", "页", "风", "飞", "食", "𩙿", "飠", "饣", "𩠐", "马",
+     "骨", "鬼", "鱼", "鸟", "卤", "麦", "黄", "黾", "斉", "齐", "齿", "竜", "龙", "龜", "亀", "龟"])))
+
+
 def pdf_pages_text(pdf_path: Path) -> list[str]:
-    """Text of each page (poppler's pdftotext)."""
-    exe = shutil.which("pdftotext")
-    if exe is None:
-        raise ReportError("pdftotext (poppler-utils) is needed to number the contents: apt-get install poppler-utils")
-    res = subprocess.run([exe, "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, timeout=120)
-    if res.returncode != 0:
-        raise ReportError(f"pdftotext failed on {pdf_path.name}: {res.stderr.decode(errors='replace').strip()}")
-    pages = res.stdout.decode("utf-8", errors="replace").split("\f")
-    if pages and not pages[-1].strip():
-        pages = pages[:-1]
-    return pages
+    """Text of each page, read with pypdf (ligatures and CJK radicals mapped back to the characters:
+    pdftotext does the same, so searching for a phrase finds it).
+
+    The order of words inside a table may differ from the page's visual order; the contents'
+    fallback and the tests look for phrases, not layout.
+    """
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(pdf_path)
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (pypdf.errors.PyPdfError, OSError, ValueError, KeyError) as exc:
+        raise ReportError(f"cannot read the text of {Path(pdf_path).name}: {exc}") from None
+    return [_COMPAT_GLYPHS.sub(lambda m: unicodedata.normalize("NFKC", m.group()), p).translate(_CJK_SUPPLEMENT) for p in pages]
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+    # dashes folded: a font may map the en dash's glyph to the figure dash (pypdf reads U+2012 for "–")
+    return re.sub(r"[\u2010-\u2015\u2212]", "-", re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))).lower()
 
 
 def locate_pages(entries: list[dict], pages: list[str]) -> dict[str, int]:
@@ -1345,27 +1493,38 @@ def _order_key(ch: Chapter) -> tuple:
 
 
 def _execute_job(path: Path, output: Path, params: dict, kernel: str, timeout, failed_dir: Path,
-                 kernel_log: Path) -> float:
-    """One notebook (in a worker process when running in parallel); returns the seconds it took."""
+                 kernel_log: Path, threads: int | None = None, warm: WarmKernel | None = None) -> float:
+    """One notebook (in a worker process when running in parallel: in the worker's warm kernel, if
+    it has one); returns the seconds it took."""
     t = time.perf_counter()
     execute_notebook(path, output, params, kernel=kernel, timeout=timeout, cwd=path.parent,
-                     failed_dir=failed_dir, kernel_log=kernel_log)
+                     failed_dir=failed_dir, kernel_log=kernel_log, threads=threads, warm=warm or _WORKER_KERNEL)
     return time.perf_counter() - t
 
 
 def _execute_all(paths: list[Path], nb_dir: Path, params: dict, *, kernel: str, timeout, failed_dir: Path,
-                 logs: Path, jobs: int, say: Callable[[str], None]) -> dict[str, float]:
+                 logs: Path, jobs: int, say: Callable[[str], None], warm: bool = True,
+                 done: Callable[[str], None] = lambda name: None) -> dict[str, float]:
     """Execute the notebooks, ``jobs`` at a time (worker processes: papermill changes the working
-    directory, so it cannot run in threads). The first failure in notebook order is raised."""
-    args = {p: (p, nb_dir / p.name, params, kernel, timeout, failed_dir, logs / f"{p.stem}.kernel.log") for p in paths}
+    directory, so it cannot run in threads). The first failure in notebook order is raised.
+    ``warm``: each worker runs its notebooks in one :class:`WarmKernel` (else a kernel each)."""
+    # kernels running side by side share the cores: BLAS/OpenMP threads per kernel = cores / jobs
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 and len(paths) > 1 else None
+    args = {p: (p, nb_dir / p.name, params, kernel, timeout, failed_dir, logs / f"{p.stem}.kernel.log", threads) for p in paths}
     timings: dict[str, float] = {}
     if jobs <= 1 or len(paths) == 1:
-        for i, p in enumerate(paths, start=1):
-            say(f"running {p.name} ({i}/{len(paths)})")
-            timings[f"execute {p.name}"] = _execute_job(*args[p])
+        one = WarmKernel(kernel, logs / "kernel.log", threads) if warm and len(paths) > 1 else None
+        try:
+            for i, p in enumerate(paths, start=1):
+                say(f"running {p.name} ({i}/{len(paths)})")
+                timings[f"execute {p.name}"] = _execute_job(*args[p], warm=one)
+                done(p.name)
+        finally:
+            if one is not None:
+                one.close()
         return timings
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     say(f"running {len(paths)} notebooks, {jobs} at a time")
     # fork on Linux: workers start at once and never re-import the caller's __main__ (a script
@@ -1373,10 +1532,14 @@ def _execute_all(paths: list[Path], nb_dir: Path, params: dict, *, kernel: str, 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     # workers (and through them their kernels) die with this process, even on kill -9
     ex = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_worker_init, initargs=(os.getpid(),))
+                             initializer=_worker_init, initargs=(os.getpid(), (kernel, str(logs), threads) if warm else None))
     try:
         futures = {p: ex.submit(_execute_job, *args[p]) for p in paths}
-        for i, p in enumerate(paths, start=1):
+        for future in as_completed(futures.values()):  # the bar moves as notebooks finish
+            if future.exception() is not None:
+                break
+            done(next(p.name for p, f in futures.items() if f is future))
+        for i, p in enumerate(paths, start=1):  # the first failure in notebook order is raised
             timings[f"execute {p.name}"] = futures[p].result()
             say(f"ran {p.name} ({i}/{len(paths)})")
     except BaseException:
@@ -1467,7 +1630,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
                   notebooks_dir: Path | str = config.NOTEBOOKS_DIR, seed: int | None = None,
                   parameters: Mapping[str, Any] | None = None, kernel: str | None = None, pdf: bool = True,
                   title: str | None = None, progress: Callable[[str], None] | None = None,
-                  jobs: int | None = None, langs: Sequence[str] = ("en",)) -> RenderResult:
+                  jobs: int | None = None, langs: Sequence[str] = ("en",), store: Path | str | None = None) -> RenderResult:
     """Execute the chapter notebooks and render ``out_dir/<quarter>/report.html`` and ``report.pdf``.
 
     Parameters
@@ -1497,6 +1660,11 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
         from the same run cache, so the statistics are computed once (by the first language) and
         the second language costs the formatting and printing. Rendering only Chinese keeps the
         English files already in the folder.
+    store
+        Folder of the run's results store (:mod:`study.store`), passed to the notebooks as their
+        ``store`` parameter (every language of the run reads it). Default: a store private to this
+        call, deleted at its end. Give the same folder to a later call with the same inputs and it
+        reuses every analysis; the caller deletes it.
 
     Raises
     ------
@@ -1507,9 +1675,15 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     import nbformat
 
     from study import i18n
+    from study.progress import bar
 
     langs = list(dict.fromkeys(i18n.check_language(x) for x in langs)) or ["en"]
-    say = progress or (lambda message: None)
+    steps = bar(desc=f"report {quarter}", unit="step")  # a bar on a terminal only (study.progress)
+
+    def say(message: str) -> None:
+        steps.set_postfix_str(message)
+        if progress is not None:
+            progress(message)
     config.quarter_bounds(quarter)  # validates the form
     if baseline:
         config.quarter_bounds(baseline)
@@ -1548,28 +1722,26 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
         logs = tmp / ".kernel-logs"
         logs.mkdir()
         numbers_of = {path: _chapter_number(notebook_parameters(path), pos) for pos, path in enumerate(paths, start=1)}
-        # The chapter kernels share each analysis through a cache private to this run (see
-        # study.analysis.Context.once): keyed by the inputs and parameters, deleted with the run.
-        cache = tmp / ".cache"
-        cache.mkdir()
-        previous_cache = os.environ.get(study_io.CACHE_ENV)
-        os.environ[study_io.CACHE_ENV] = str(cache)
+        # The chapters (of every language) share each analysis through the run's results store
+        # (study.store), passed to every notebook that declares a `store` parameter; a store of this
+        # run alone is deleted with it, one given by the caller is kept.
+        run_store = Path(store).resolve() if store is not None else tmp / ".store"
+        run_store.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         try:
+            steps.reset(total=len(langs) * (len(paths) + 1 + bool(pdf)))
             for lang in langs:
                 t_lang = time.perf_counter()
-                lang_params = {**params, "lang": lang}
+                lang_params = {**params, "lang": lang, "store": str(run_store)}
                 lang_timings = _execute_all(paths, nb_dirs[lang], lang_params, kernel=kernel, timeout=timeout,
-                                            failed_dir=failed_dir, logs=logs, jobs=jobs, say=say)
+                                            failed_dir=failed_dir, logs=logs, jobs=jobs, say=say,
+                                            done=lambda name: (steps.update(), steps.set_postfix_str(f"ran {name}")))
                 suffix = "" if lang == langs[0] else f" [{lang}]"
                 timings.update({k + suffix: v for k, v in lang_timings.items()})
                 timings[f"execute (all notebooks, {lang})"] = time.perf_counter() - t_lang
         finally:
-            if previous_cache is None:
-                os.environ.pop(study_io.CACHE_ENV, None)
-            else:
-                os.environ[study_io.CACHE_ENV] = previous_cache
-            shutil.rmtree(cache, ignore_errors=True)
+            if store is None:
+                shutil.rmtree(run_store, ignore_errors=True)
         timings["execute (all notebooks)"] = time.perf_counter() - t0
         files: dict[str, tuple[Path, Path | None]] = {}
         pages = None
@@ -1613,6 +1785,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
             html_path = tmp / html_name
             html_path.write_text(page, encoding="utf-8")
             timings["html" + suffix] = t_export + time.perf_counter() - t3
+            steps.update()
 
             pdf_path = None
             if pdf:
@@ -1623,6 +1796,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
                 if pages is None:
                     pages = pdf_page_count(pdf_path)
                 timings["pdf" + suffix] = time.perf_counter() - t4
+                steps.update()
             files[lang] = (html_path, pdf_path)
         if "en" not in langs and final.is_dir():  # a Chinese-only render keeps the English report already there
             for name in ("report.html", "report.pdf", "notebooks"):
@@ -1639,6 +1813,8 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        steps.close()
     shutil.rmtree(failed_dir, ignore_errors=True)
     first = langs[0]
     return RenderResult(quarter, baseline, final, final / report_name(first, "html"),
@@ -1649,20 +1825,12 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
 
 
 def main(args) -> int:
-    """``python -m study report --quarter Q --baseline B [--data-dir D] [--study F]``."""
-    tty = sys.stderr.isatty()
+    """``python -m study report --quarter Q --baseline B [--data-dir D] [--study F] [--lang en,zh]``.
 
-    def progress(message: str) -> None:
-        if tty:
-            print(f"\r\033[K.. {message}", end="", file=sys.stderr, flush=True)
-
-    try:
-        res = render_report(args.quarter, args.baseline, study_file=args.study, data_dir=args.data_dir,
-                            out_dir=getattr(args, "out_dir", None) or config.REPORTS_DIR, progress=progress,
-                            langs=[x for x in str(getattr(args, "lang", "en") or "en").split(",") if x.strip()])
-    finally:
-        if tty:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    A progress bar (notebooks, HTML, PDF) is drawn on stderr when it is a terminal."""
+    res = render_report(args.quarter, args.baseline, study_file=args.study, data_dir=args.data_dir,
+                        out_dir=getattr(args, "out_dir", None) or config.REPORTS_DIR,
+                        langs=[x for x in str(getattr(args, "lang", "en") or "en").split(",") if x.strip()])
     t = res.timings
     print(f"report {res.quarter}" + (f" vs {res.baseline}" if res.baseline else " (no baseline)") + f": {len(res.notebooks)} notebook(s) executed in "
           f"{t.get('execute (all notebooks)', 0):.1f} s, HTML {t.get('html', 0):.1f} s, PDF {t.get('pdf', 0):.1f} s")

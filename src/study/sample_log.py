@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from study.config import Study, quarter_bounds
+from study.progress import bar
 
 # Digest (section 1): actual handling minutes per business type ("standard vs actual" table and
 # "handling time by business type" table; information verification from its 48-min cycle).
@@ -314,7 +313,8 @@ def write_process_log(study: Study, data_dir: Path | str, quarter: str, n_ticket
     n_tickets : number of tickets (any size: memory is bounded by ``chunk_rows`` per worker).
     seed : the random seed; the same arguments give the same files (whatever ``workers`` is).
     chunk_rows : tickets per part file.
-    progress : print a progress line per part on stderr.
+    progress : show a progress bar (tickets written) on stderr when it is a terminal
+        (:mod:`study.progress`); False: never.
     pilot_effect : relative drop of waiting time in the pilot branches of every measure from its
         start date (0.20 = -20 %); ``None`` or 0 for no effect.
     workers : processes writing parts in parallel (1 = in this process).
@@ -329,27 +329,18 @@ def write_process_log(study: Study, data_dir: Path | str, quarter: str, n_ticket
         old.unlink()
     plan = _Plan(study, quarter, n_tickets, seed, chunk_rows, pilot_effect, customer_pool)
     n_parts = math.ceil(n_tickets / chunk_rows)
-    t0 = time.perf_counter()
-    done = 0
+    with bar(total=n_tickets, desc=f"sample log {quarter}", unit="ticket", unit_scale=True,
+             disable=None if progress else True) as shown:
+        if workers <= 1 or n_parts == 1:
+            for part in range(n_parts):
+                shown.update(_write_part(plan, part, out, row_group_rows))
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
 
-    def report(part_rows: int, k: int) -> None:
-        nonlocal done
-        done += part_rows
-        if progress:
-            el = time.perf_counter() - t0
-            print(f"sample log {quarter}: {k}/{n_parts} parts, {done:,} tickets, {el:.1f} s "
-                  f"({done / max(el, 1e-9) / 1e6:.2f} M tickets/s)", file=sys.stderr, flush=True)
-
-    if workers <= 1 or n_parts == 1:
-        for part in range(n_parts):
-            report(_write_part(plan, part, out, row_group_rows), part + 1)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(plan,)) as ex:
-            for k, rows in enumerate(ex.map(_worker_part, [(p, str(out), row_group_rows) for p in range(n_parts)]), 1):
-                report(rows, k)
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                     initargs=(plan,)) as ex:
+                for rows in ex.map(_worker_part, [(p, str(out), row_group_rows) for p in range(n_parts)]):
+                    shown.update(rows)
     return out

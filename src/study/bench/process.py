@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from study.progress import bar
+
 BENCH_DIR = Path(os.environ.get("STUDY_BENCH_DIR", "/tmp/study-bench"))
 SIZES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
 QUARTERS = ("2025Q1", "2025Q2")
@@ -44,7 +46,7 @@ def ensure_log(label: str, n: int) -> Path:
         t0 = time.perf_counter()
         for i, q in enumerate(QUARTERS):
             write_process_log(study, root, q, n // len(QUARTERS) + (i < n % len(QUARTERS)), seed=i,
-                              workers=2, progress=False)
+                              workers=2)
         (root / ".generate-seconds").write_text(f"{time.perf_counter() - t0:.3f}")
         marker.write_text("ok")
     return root
@@ -135,15 +137,21 @@ def run(quick: bool = False) -> pd.DataFrame:
     compare = "1M" if quick else "10M"
     rows = []
     timings: dict[str, float] = {}
+    # generating, scanning with DuckDB (and once with pandas): minutes at 100M; a bar on a terminal
+    steps = bar(total=2 * len(labels) + 1, desc="process benchmark", unit="step")
     for label in labels:
         n = SIZES[label]
         t0 = time.perf_counter()
+        steps.set_postfix_str(f"generating {label} tickets")
         root = ensure_log(label, n)
+        steps.update()
+        steps.set_postfix_str(f"scanning {label} tickets (DuckDB)")
         gen_file = root / ".generate-seconds"
         gen = float(gen_file.read_text()) if gen_file.exists() else time.perf_counter() - t0
         rows.append({"figure": f"generate {label} tickets (2 workers)", "value": round(gen, 2), "unit": "s",
                      "note": f"{n / gen / 1e6:.2f} M tickets/s; {_du(root) / 1e9:.2f} GB Parquet"})
         r = run_duckdb(label)
+        steps.update()
         timings[label] = r["seconds"]
         growth = ""
         prev = {"10M": "1M", "100M": "10M"}.get(label)
@@ -155,11 +163,14 @@ def run(quick: bool = False) -> pd.DataFrame:
         rows.append({"figure": f"peak memory, {label} tickets (DuckDB + numpy)", "value": round(r["peak_kb"] / 1e6, 2),
                      "unit": "GB", "note": "ru_maxrss of the child process" + ("; target < 6 GB" if label == "100M" else "")})
         if label == compare:
+            steps.set_postfix_str(f"scanning {label} tickets (pandas)")
             p = run_pandas(label)
+            steps.update()
             rows.append({"figure": f"process chapter, {label} tickets (pandas)", "value": round(p["seconds"], 2),
                          "unit": "s", "note": f"peak {p['peak_kb'] / 1e6:.2f} GB"})
             rows.append({"figure": f"speed-up vs pandas ({label})", "value": round(p["seconds"] / r["seconds"], 1),
                          "unit": "x", "note": "pandas seconds / chapter seconds, same run; target >= 10x on 10M"})
+    steps.close()
     return pd.DataFrame(rows, columns=["figure", "value", "unit", "note"])
 
 
