@@ -29,10 +29,12 @@ RAW_IDS = ("overall_satisfaction", "csat_top2", "csat_mean_0_100", "complaint_ra
 SOURCE_HEADINGS = {
     "process_times": re.compile(r"process times|queue|staffing|waiting time", re.I),
     "benchmark": re.compile(r"competitor|benchmark", re.I),
+    "service_requests": re.compile(r"contact centre|AI assistant|measures on channels", re.I),
 }
 # How Appendix B may name a source that was not supplied.
 SOURCE_NAMES = {"process_times": re.compile(r"process[- ]times?|queue|ticket", re.I),
-                "benchmark": re.compile(r"benchmark|competitor", re.I)}
+                "benchmark": re.compile(r"benchmark|competitor", re.I),
+                "service_requests": re.compile(r"service-request|request log", re.I)}
 
 
 @dataclass
@@ -110,6 +112,9 @@ def _study_scales(gen) -> set[tuple[int, int]]:
     s = {tuple(gen.item_scale), tuple(gen.satisfaction_scale)}
     if gen.recommend_scale is not None:
         s.add(tuple(gen.recommend_scale))
+    rating = (gen.definition.get("service_requests") or {}).get("rating_scale")
+    if rating:   # the post-contact rating of the request log is a scale of the study too
+        s.add((int(rating["min"]), int(rating["max"])))
     return s
 
 
@@ -231,6 +236,70 @@ def _appendix_b(gen, doc):
     absent = re.compile(r"\bnot\b|\bno\b|without|absent|missing", re.I)
     return [f"Appendix B has no sentence saying that {s} was not supplied" for s in missing
             if not any(SOURCE_NAMES[s].search(x) and absent.search(x) for x in sentences)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The service-request log (issue 12)
+
+
+def _requests(gen) -> pd.DataFrame | None:
+    path = gen.data_dir / "processed" / gen.current / "service_requests.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@check("request_counts_match_data")
+def _request_counts(gen, doc):
+    """'Requests received in Q: N', 'k complaints were recorded', 'the AI assistant started N conversations' and the
+    share answered within a target state the current quarter's processed request log."""
+    df = _requests(gen)
+    out = []
+    if df is None:
+        for pat in (r"Requests received in", r"complaints? (?:was|were) recorded", r"AI assistant started"):
+            if re.search(pat, doc.text):
+                out.append(f"'{pat}' although {gen.current} has no request log")
+        return out
+    for m in re.finditer(r"Requests received in (\d{4}Q[1-4]): ([\d,]+) over ([\d,]+) channels", doc.text):
+        if m.group(1) != gen.current or _int(m.group(2)) != len(df) or _int(m.group(3)) != df["channel"].nunique():
+            out.append(f"{_around(doc.text, m)}: the log has {len(df)} requests on {df['channel'].nunique()} channels")
+    complaints = int(df["complaint_grade"].notna().sum())
+    for m in re.finditer(r"([\d,]+) complaints? (?:was|were) recorded in", doc.text):
+        if _int(m.group(1)) != complaints:
+            out.append(f"{_around(doc.text, m)}: the log has {complaints} complaints")
+        if (_int(m.group(1)) == 1) != bool(re.match(r"[\d,]+ complaint was", m.group(0))):
+            out.append(f"number and verb disagree: {_around(doc.text, m)}")
+    ai = int(((df["handled_by"] == "ai") | df["escalated"]).sum())
+    for m in re.finditer(r"The AI assistant started ([\d,]+) conversations", doc.text):
+        if _int(m.group(1)) != ai:
+            out.append(f"{_around(doc.text, m)}: the log has {ai} AI-started requests")
+    if ai == 0 and re.search(r"The AI assistant started", doc.text):
+        out.append("an AI sentence although no request was handled by the AI")
+    for m in re.finditer(r"([\d.]+) % of the requests were first answered within ([\d.]+) h", doc.text):
+        share = (df["first_response_minutes"] <= float(m.group(2)) * 60).mean() * 100
+        if abs(float(m.group(1)) - share) > 0.051:
+            out.append(f"{_around(doc.text, m)}: the log has {share:.2f} %")
+    return out
+
+
+@check("request_interval_verdicts")
+def _request_verdicts(gen, doc):
+    """'the whole interval lies below/above it' only with an interval that does; 'so few events' only under 20."""
+    out = []
+    for m in re.finditer(r"\(\d+ % CI \[([\d.,]+), ([\d.,]+)\]\)\. (?:With so few events[^:]*|Against the target)[^:]*?of "
+                         r"([\d.,]+) per million visits: the (whole interval lies (below|above) it|interval contains it)",
+                         doc.text):
+        lo, hi, target = (float(x.replace(",", "")) for x in m.groups()[:3])
+        word = m.group(5)
+        ok = (hi <= target + 0.005) if word == "below" else (lo > target - 0.005) if word == "above" else (lo <= target + 0.005 <= hi + 0.01)
+        if not ok:
+            out.append(f"verdict does not follow from the interval: {_around(doc.text, m)}")
+    for m in re.finditer(r"([\d,]+) complaints? (?:was|were) recorded[^.]*\.[^.]*\. With so few events", doc.text):
+        if _int(m.group(1)) >= 20:
+            out.append(f"'so few events' with {m.group(1)} complaints: {_around(doc.text, m)}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,12 @@ recommend and complaint present or absent, 1-60 branches (names sometimes long C
 segments and channels, 0-5 business types, 0-4 improvement measures whose start dates fall
 anywhere relative to the quarters (planned, inside the current quarter, first day of a quarter,
 inside or before the baseline) with and without control branches, 0-5 competitors on 1-6
-benchmark metrics, SQI and targets present or absent, and sample sizes from 1 to thousands.
+benchmark metrics, SQI and targets present or absent, and sample sizes from 1 to thousands. About a
+third of the studies also have a service-request log (issue 12): 1-6 contact channels (some digital),
+0-3 complaint grades, 0-2 response targets, a rating scale or none, visits from queue tickets and/or
+digital sessions, 0-1 channel measure with claims, targets on request metrics, 1 to thousands of
+requests per quarter (drawn from a separate random stream, so the other parts of a seed's study are
+the same as before the request log existed); the overrides ``requests`` (bool) and ``n_requests`` fix them.
 
 Data come from a small latent model, so the statistics have something to find: a general factor
 drives correlated dimension scores; overall satisfaction is a weighted sum of the dimension scores
@@ -136,6 +141,9 @@ class GeneratedStudy:
     n_tickets: dict[str, int]
     n_tickets_invalid: dict[str, int]
     definition: dict = field(repr=False, default_factory=dict)
+    request_channels: list[str] = field(default_factory=list)   # empty: the study has no request log
+    n_requests: dict[str, int] = field(default_factory=dict)    # rows written per quarter (valid + invalid)
+    n_requests_invalid: dict[str, int] = field(default_factory=dict)
 
     @property
     def sampling(self) -> bool:
@@ -265,7 +273,7 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
     unknown = set(overrides) - {"sampling", "n_quarters", "sources", "n_dimensions", "item_scale", "satisfaction_scale",
                                 "recommend_scale", "complaint", "n_branches", "long_names", "n_segments", "n_channels",
                                 "n_business_types", "measure_starts", "controls", "n_competitors", "n_benchmark_metrics",
-                                "sqi", "targets", "n_survey", "n_tickets", "invalid"}
+                                "sqi", "targets", "n_survey", "n_tickets", "invalid", "requests", "n_requests"}
     if unknown:
         raise TypeError(f"unknown override(s): {sorted(unknown)}")
     rng = np.random.default_rng([seed, 20250401])
@@ -438,6 +446,17 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
         definition["targets"] = targets
     if measures or not optional or rng.random() < 0.3:
         definition["measures"] = measures
+    # -- the service-request log (its own random stream: the draws above stay as they were) ------------
+    rrng = np.random.default_rng([seed, 12])
+    want_requests = overrides["requests"] if "requests" in overrides else bool(optional and rrng.random() < 0.35)
+    req_section = _request_section(rrng, quarters, has_process, definition.get("targets", []), dims) if want_requests else None
+    if req_section is not None:
+        definition["service_requests"], extra_targets = req_section
+        if extra_targets:
+            definition["targets"] = list(definition.get("targets", [])) + extra_targets
+        req_quarters = [qq for qq in quarters if not (len(quarters) > 1 and qq == quarters[0] and rrng.random() < 0.25)]
+        for qq in req_quarters:
+            sources[qq].add("service_requests")
     if benchmark is not None:
         definition["benchmark"] = benchmark
     definition.update(_sampling(seed, optional, branch_ids, quarters, overrides.get("sampling")))
@@ -447,7 +466,7 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
 
     # -- data -----------------------------------------------------------------------------------
     data_dir = root / "data"
-    n_survey, n_survey_bad, n_tk, n_tk_bad = {}, {}, {}, {}
+    n_survey, n_survey_bad, n_tk, n_tk_bad, n_rq, n_rq_bad = {}, {}, {}, {}, {}, {}
     n_survey_ov = ov("n_survey")
     latent = _Latent(rng, dim_ids, item_scale)
     branch_quality = dict(zip(branch_ids, rng.normal(0, 0.3, len(branch_ids))))
@@ -468,6 +487,11 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
             n_tk[qq], n_tk_bad[qq] = m, bad
         if "benchmark" in sources[qq]:
             _write_csv(rng, _benchmark(rng, benchmark, competitors, overrides.get("invalid", True)), rdir / "benchmark.csv")
+        if "service_requests" in sources[qq]:
+            k = ov("n_requests") or _request_count(rrng)
+            reqs, bad = _requests(rrng, qq, k, definition["service_requests"], branch_ids, overrides.get("invalid", True))
+            _write_csv(rrng, reqs, rdir / ("service_requests.csv.gz" if rrng.random() < 0.3 else "service_requests.csv"))
+            n_rq[qq], n_rq_bad[qq] = k, bad
 
     return GeneratedStudy(
         seed=seed, root=root, study_file=study_file, data_dir=data_dir, optional=optional, quarters=quarters, sources=sources,
@@ -476,7 +500,9 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
         long_branch_names=long_names, segments=[s[0] for s in segments], channels=[c[0] for c in channels],
         business_types=[b["id"] for b in btypes], measures=measure_shapes, competitors=competitors,
         benchmark_metrics=bench_metrics, has_sqi=bool(sqi), has_targets=bool(targets), has_service_level=has_service_level,
-        n_survey=n_survey, n_survey_invalid=n_survey_bad, n_tickets=n_tk, n_tickets_invalid=n_tk_bad, definition=definition)
+        n_survey=n_survey, n_survey_invalid=n_survey_bad, n_tickets=n_tk, n_tickets_invalid=n_tk_bad, definition=definition,
+        request_channels=[c["id"] for c in definition["service_requests"]["channels"]] if req_section else [],
+        n_requests=n_rq, n_requests_invalid=n_rq_bad)
 
 
 def _sampling(seed: int, optional: bool, branch_ids: list[str], quarters: list[str], force: bool | None) -> dict:
@@ -714,3 +740,126 @@ def _write_csv(rng, df: pd.DataFrame, path: Path) -> None:
         path.write_bytes(gzip.compress(data, mtime=0))
     else:
         path.write_bytes(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# The service-request log (issue 12)
+
+REQUEST_CHANNELS = [("phone", "Phone", "客服热线", False), ("online_chat", "Online chat", "在线客服", True),
+                    ("app", "Mobile app", "手机银行App", True), ("email", "Email", "电子邮件", False),
+                    ("wechat", "WeChat", "微信", True), ("branch_desk", "Branch desk", "网点柜台", False)]
+GRADES = [("general", "General complaint", "一般投诉", 72), ("major", "Major complaint", "重大投诉", 168),
+          ("serious", "Serious complaint", "严重投诉", 360)]
+
+
+def _request_section(rng, quarters, has_process: bool, targets: list, dims) -> tuple[dict, list]:
+    """A random ``service_requests`` section and 0-2 targets on request metrics."""
+    n_ch = int(rng.integers(1, len(REQUEST_CHANNELS) + 1))
+    chosen = [REQUEST_CHANNELS[i] for i in sorted(rng.choice(len(REQUEST_CHANNELS), n_ch, replace=False))]
+    grades = GRADES[:int(rng.integers(0, 4))]
+    hours = [[], [24], [24], [4, 24]][int(rng.integers(4))]
+    section: dict = {"channels": [{"id": a, "label": b, "label_zh": c, "digital": d} for a, b, c, d in chosen],
+                     "complaint_grades": [{"id": a, "label": b, "label_zh": c, "deadline_hours": h} for a, b, c, h in grades],
+                     "response_targets": [{"hours": h, "label": f"Response within {h} h"} for h in hours]}
+    if rng.random() < 0.7:
+        section["rating_scale"] = {"min": 1, "max": int(rng.choice([5, 5, 10]))}
+    use_tickets = has_process and rng.random() < 0.7
+    sessions = {q: int(rng.integers(10_000, 5_000_000)) for q in quarters if rng.random() < 0.8 or not use_tickets}
+    if not use_tickets and not sessions:
+        sessions = {quarters[-1]: 1_000_000}
+    section["visits"] = {"queue_tickets": bool(use_tickets), "digital_sessions": sessions}
+    if rng.random() < 0.5:
+        kind = str(rng.choice(START_KINDS))
+        start = _measure_start(rng, kind, quarters)
+        digital = [c[0] for c in chosen if c[3]] or [chosen[0][0]]
+        metrics = ["request_first_response_minutes"] + (["post_contact_rating"] if "rating_scale" in section else [])
+        claims = [{"id": "fast", "label": "First response -50 %", "metric": "request_first_response_minutes",
+                   "kind": "relative_change", "operator": "<=", "value": -0.5}]
+        if "rating_scale" in section and rng.random() < 0.5:
+            claims.append({"id": "rating", "label": "Rating +0.5", "metric": "post_contact_rating", "kind": "change",
+                           "operator": ">=", "value": 0.5})
+        section["measures"] = [{"id": "ai_assistant", "name": "AI assistant", "name_zh": "智能客服", "start": start,
+                                "channels": digital, "metrics": metrics, "claims": claims}]
+    extra = []
+    if rng.random() < 0.6:
+        extra.append({"id": "t_complaints_pm", "label": "Complaints per million visits", "metric": "complaints_per_million",
+                      "kind": str(rng.choice(["level", "relative_change"])), "operator": "<=",
+                      "value": float(rng.choice([1.0, 5.0, -0.2]))})
+        if extra[-1]["kind"] == "level" and extra[-1]["value"] < 0:
+            extra[-1]["value"] = 1.0
+        if extra[-1]["kind"] == "relative_change":
+            extra[-1]["value"] = -0.2
+    if hours and rng.random() < 0.5:
+        extra.append({"id": "t_response", "label": f"Answered within {hours[-1]} h", "metric": f"response_within_{hours[-1]}h",
+                      "kind": "level", "operator": ">=", "value": 0.9})
+    if any(c[3] for c in chosen) and rng.random() < 0.4:
+        extra.append({"id": "t_containment", "label": "AI containment", "metric": "ai_containment", "kind": "level",
+                      "operator": ">=", "value": 0.7})
+    return section, extra
+
+
+def _request_count(rng) -> int:
+    r = rng.random()
+    if r < 0.06:
+        return int(rng.integers(1, 3))
+    if r < 0.3:
+        return int(rng.integers(3, 200))
+    if r < 0.95:
+        return int(rng.integers(200, 4000))
+    return int(rng.integers(4000, 12000))
+
+
+def _requests(rng, quarter, n, section, branch_ids, invalid: bool) -> tuple[pd.DataFrame, int]:
+    """``n`` raw requests of a quarter (the columns the validator reads), a few invalid (never all)."""
+    q0, q1 = _quarter_bounds(quarter)
+    span = (q1 - q0).days + 1
+    received = pd.Timestamp(q0) + pd.to_timedelta(rng.integers(0, span * 86400, n), unit="s")
+    channels = [c["id"] for c in section["channels"]]
+    digital = {c["id"] for c in section["channels"] if c["digital"]}
+    ch = rng.choice(channels, n)
+    m = next(iter(section.get("measures", [])), None)
+    after = (received >= pd.Timestamp(m["start"])) if m else np.zeros(n, bool)
+    ai = np.isin(ch, list(digital)) & np.asarray(after)
+    first = rng.exponential(120, n) * np.where(ai, 0.5, 1.0) + 1
+    first[(rng.random(n) < 0.02) & ~ai] = np.nan
+    res = first + rng.exponential(600, n)
+    res[rng.random(n) < 0.05] = np.nan
+    u = rng.random(n)
+    escalated = ai & (u > 0.7)
+    handled = np.where(ai & ~escalated, "ai", "human")
+    grades = [g["id"] for g in section["complaint_grades"]]
+    grade = np.where((rng.random(n) < 0.01) & (handled == "human"), rng.choice(grades or [""], n), "")
+    fmt = "%Y-%m-%d %H:%M:%S"
+
+    def stamp(minutes):
+        t = received + pd.to_timedelta(np.nan_to_num(minutes), unit="min")
+        return np.where(np.isnan(minutes), "", t.strftime(fmt))
+    df = pd.DataFrame({
+        "request_id": [f"R{quarter}-{i:06d}" for i in range(n)], "customer_id": [f"{x:012d}" for x in rng.integers(10**11, 10**12, n)],
+        "channel": ch, "received_at": received.strftime(fmt), "first_response_at": stamp(first),
+        "resolved_at": stamp(np.where(np.isnan(first), np.nan, res)), "handled_by": handled,
+        "escalated": escalated.astype(int), "complaint_grade": grade,
+    }).astype(object)
+    if "branch_desk" in channels:
+        df["branch_id"] = np.where(ch == "branch_desk", rng.choice(branch_ids, n), "")
+    if rng.random() < 0.7:
+        df["resolved_first_contact"] = np.where(df["resolved_at"] != "", (rng.random(n) < 0.7).astype(int).astype(str), "")
+    sc = section.get("rating_scale")
+    if sc is not None:
+        r = np.clip(np.rint(rng.normal(0.7 * sc["max"], 1.0, n) + np.where(handled == "ai", 0.3, 0.0)), sc["min"], sc["max"])
+        df["post_contact_rating"] = np.where(rng.random(n) < 0.4, r.astype(int).astype(str), "")
+    bad = 0
+    if invalid and n >= 10:
+        bad = int(min(max(1, round(n * rng.uniform(0.002, 0.02))), n // 4))
+        for r in rng.choice(np.arange(n // 2, n), bad, replace=False):
+            kind = str(rng.choice(["responded_before_received", "unknown_channel", "duplicate_id", "escalated_but_ai"]))
+            if kind == "responded_before_received":
+                df.at[r, "first_response_at"] = (pd.Timestamp(df.at[r, "received_at"]) - pd.Timedelta(minutes=5)).strftime(fmt)
+                df.at[r, "resolved_at"] = ""
+            elif kind == "unknown_channel":
+                df.at[r, "channel"] = "fax"
+            elif kind == "duplicate_id":
+                df.at[r, "request_id"] = df.at[int(rng.integers(0, n // 2)), "request_id"]
+            else:
+                df.at[r, "handled_by"], df.at[r, "escalated"] = "ai", 1
+    return df, bad

@@ -186,7 +186,7 @@ def test_service_level_target(small):
 
 def test_errors(small, tmp_path):
     with pytest.raises(P.ProcessDataError, match="unknown grouping"):
-        P.summarise(small, by="segment")
+        P.summarise(small, by="colour")
     with pytest.raises(DataFileError, match="no such"):
         P.summarise(tmp_path / "nothing.parquet")
     with pytest.raises(DataFileError, match="no Parquet"):

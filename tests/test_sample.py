@@ -15,7 +15,7 @@ from study import sample
 from tests.conftest import ROOT
 
 RAW = ROOT / "data" / "raw"
-FILES = ["survey.csv", "process_times.csv.gz", "benchmark.csv"]
+FILES = ["survey.csv", "process_times.csv.gz", "benchmark.csv", "service_requests.csv.gz"]
 
 
 @pytest.fixture(scope="module")

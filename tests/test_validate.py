@@ -181,7 +181,9 @@ def test_declared_source_not_supplied(small_quarter, study_file):
     assert code == 0, err
     assert "  benchmark: not supplied" in out.splitlines()
     m = manifest(data_dir)
-    assert m["datasets_missing"] == ["benchmark"] and set(m["rows"]) == {"survey", "process_times"}
+    # the project's study also declares a request log, which this small quarter does not supply either
+    assert "  service_requests: not supplied" in out.splitlines()
+    assert m["datasets_missing"] == ["benchmark", "service_requests"] and set(m["rows"]) == {"survey", "process_times"}
     assert not (data_dir / "processed" / QUARTER / "benchmark.parquet").exists()
     q = io.load_quarter(data_dir, QUARTER)
     assert q.benchmark is None and not q.has("benchmark") and q.has("process_times")

@@ -449,6 +449,9 @@ def targets(ctx: Context) -> pd.DataFrame:
                 for t in study.targets if t.id not in ok]
         res = dsa.targets(ctx, res)   # design-based with study.yml sampling
         out = pd.concat([res, pd.DataFrame(rows)], ignore_index=True) if rows else res
+        req = requests(ctx)   # targets on request-log metrics: decided by study.requests (exact intervals, out-of-core)
+        if req is not None and len(req["targets"]):
+            out = pd.concat([out[~out["target"].isin(req["targets"]["target"])], req["targets"]], ignore_index=True)
         if not out.empty:  # study order
             order = {t.id: i for i, t in enumerate(study.targets)}
             out = out.sort_values("target", key=lambda c: c.map(order)).reset_index(drop=True)
@@ -635,6 +638,24 @@ def process_its(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
         out = pd.concat(rows, ignore_index=True) if rows else its
         return weekly, out.reindex(columns=list(dict.fromkeys(cols + list(out.columns))))
     return ctx.once("its", compute)
+
+
+def requests(ctx: Context) -> dict | None:
+    """The service-request log of this quarter (contact centre, AI assistant, complaints; DuckDB over the
+    processed Parquet), the baseline's levels, the targets on request metrics and the channel measures
+    (:func:`study.requests.request_analysis`); None when the quarter supplied no request log."""
+    if not ctx.has("service_requests"):
+        return None
+    from study import requests as rq
+
+    def tickets(q):   # from the manifest: the ticket log is not read for a count
+        return q.manifest["rows"]["process_times"]["kept"] if q is not None and q.has("process_times") else None
+
+    b = ctx.baseline if ctx.baseline is not None and ctx.baseline.has("service_requests") else None
+    return ctx.once("requests", lambda: rq.request_analysis(
+        ctx.study, ctx.current.service_requests_path, ctx.quarter, tickets(ctx.current),
+        b.service_requests_path if b is not None else None, b.quarter if b is not None else None, tickets(b),
+        level=ctx.level))
 
 
 def benchmark(ctx: Context) -> dict[str, pd.DataFrame] | None:

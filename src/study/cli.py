@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="zh", help="language to check (default zh)")
     p = sub.add_parser("bench", help="run the performance benchmarks and print the figures")
     p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
-    p.add_argument("--only", nargs="*", default=None, help="benchmarks to run (reliability, drivers, process)")
+    p.add_argument("--only", nargs="*", default=None, help="benchmarks to run (reliability, drivers, process, requests)")
     return parser
 
 

@@ -29,7 +29,7 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
-DATASETS = ("survey", "process_times", "benchmark")
+DATASETS = ("survey", "process_times", "benchmark", "service_requests")
 QUARTER_PATTERN = re.compile(r"^(\d{4})Q([1-4])$")
 
 # Metrics a study may name in measures, targets and the SQI, besides a questionnaire dimension id (its
@@ -257,6 +257,107 @@ class Benchmark(_Model):
     metrics: list[BenchmarkMetric] = Field(min_length=1)
 
 
+class RequestChannel(_Model):
+    """A contact channel of the service-request log; ``digital`` marks the channels an AI assistant serves."""
+
+    id: str
+    label: str
+    label_zh: str = ""
+    digital: bool = False
+
+
+class ComplaintGrade(_Model):
+    """A complaint grade (e.g. general / major / serious) with its resolution deadline in hours."""
+
+    id: str
+    label: str
+    label_zh: str = ""
+    deadline_hours: float = Field(gt=0)
+
+
+class ResponseTarget(_Model):
+    """A first-response target: the share of requests first answered within ``hours``."""
+
+    hours: float = Field(gt=0)
+    label: str = ""
+    label_zh: str = ""
+
+
+class Visits(_Model):
+    """The denominator of complaints per million visits: the quarter's kept queue tickets (when
+    ``queue_tickets``) plus the digital sessions counted per quarter (``digital_sessions``, quarter -> count)."""
+
+    queue_tickets: bool = True
+    digital_sessions: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("digital_sessions")
+    @classmethod
+    def _quarters(cls, value: dict[str, int]) -> dict[str, int]:
+        for q, n in value.items():
+            if not QUARTER_PATTERN.match(str(q)):
+                raise ValueError(f"key '{q}' is not a quarter; expected the form 2025Q1")
+            if n < 0:
+                raise ValueError(f"{q}: a count of sessions cannot be negative ({n})")
+        return value
+
+
+class ChannelClaim(_Model):
+    """A claim of a channel measure (e.g. the documents' "waiting time -50 %", "satisfaction +15 points"),
+    checked on the measure's before/after: ``kind`` change (after - before) or relative_change (after/before - 1)."""
+
+    id: str
+    label: str
+    label_zh: str = ""
+    metric: str
+    kind: Literal["change", "relative_change"]
+    operator: Literal[">=", "<="]
+    value: float
+
+
+class Phase(_Model):
+    """One phase of a measure's plan (digest §4: Q1 system, Q2 training, Q3 process optimisation, Q4 evaluation)."""
+
+    quarter: str
+    label: str
+    label_zh: str = ""
+
+    @field_validator("quarter")
+    @classmethod
+    def _is_quarter(cls, value: str) -> str:
+        if not QUARTER_PATTERN.match(str(value)):
+            raise ValueError(f"'{value}' is not a quarter; expected the form 2025Q1")
+        return value
+
+
+class ChannelMeasure(_Model):
+    """An improvement measure on contact channels instead of branches (e.g. an AI assistant launched on the
+    digital channels): requests on ``channels`` before ``start`` against those from ``start`` on."""
+
+    id: str
+    name: str
+    name_zh: str = ""
+    start: dt.date
+    description: str = ""
+    description_zh: str = ""
+    channels: list[str] = Field(min_length=1)
+    metrics: list[str] = Field(default_factory=lambda: ["request_first_response_minutes", "post_contact_rating"])
+    claims: list[ChannelClaim] = Field(default_factory=list)
+    phases: list[Phase] = Field(default_factory=list)
+
+
+class ServiceRequests(_Model):
+    """The service-request log (contact centre, AI assistant, complaints): its channels, complaint grades
+    with deadlines, first-response targets, the post-contact rating scale, the visits denominator and the
+    improvement measures on channels."""
+
+    channels: list[RequestChannel] = Field(min_length=1)
+    complaint_grades: list[ComplaintGrade] = Field(default_factory=list)
+    response_targets: list[ResponseTarget] = Field(default_factory=lambda: [ResponseTarget(hours=24)])
+    rating_scale: ScaleRange | None = None
+    visits: Visits = Field(default_factory=Visits)
+    measures: list[ChannelMeasure] = Field(default_factory=list)
+
+
 GIB = 1 << 30
 
 
@@ -322,6 +423,7 @@ class Study(_Model):
     sqi: list[SQIIndicator] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
+    service_requests: ServiceRequests | None = None
     benchmark: Benchmark | None = None
     sampling: Sampling | None = None
     tracking: Tracking | None = None
@@ -376,6 +478,8 @@ class Study(_Model):
 
         branch_ids = {b.id for b in self.branches}
         known_metrics = set(PROCESS_METRICS) | set(SURVEY_METRICS) | set(dims)
+        request_metrics = set(_request_metric_ids(self))
+        target_metrics = known_metrics | request_metrics
         for i, m in enumerate(self.measures):
             for group in ("pilot", "control"):
                 for k, b in enumerate(getattr(m, group)):
@@ -389,11 +493,15 @@ class Study(_Model):
                                     f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
                 self._check_available(metric, f"measures[{i}].metrics[{k}]")
         for i, t in enumerate(self.targets):
-            if t.metric not in known_metrics:
+            if t.metric not in target_metrics:
                 raise _KeyError(f"targets[{i}].metric",
                                 f"unknown metric '{t.metric}'; expected a dimension id or one of "
-                                f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS))}")
-            self._check_available(t.metric, f"targets[{i}].metric")
+                                f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS) | request_metrics)}")
+            if t.metric == "complaints_per_million" and t.kind == "change":
+                raise _KeyError(f"targets[{i}].kind", "a complaints-per-million target is a level or a relative_change "
+                                                      "(rates are compared by their ratio)")
+            if t.metric not in request_metrics:
+                self._check_available(t.metric, f"targets[{i}].metric")
         for i, s in enumerate(self.sqi):
             if s.id not in known_metrics:
                 raise _KeyError(f"sqi[{i}].id",
@@ -449,6 +557,47 @@ class Study(_Model):
         return bool(self.business_types) and self.service_level is not None
 
     @property
+    def has_requests(self) -> bool:
+        """Whether the study declares a service-request log (``service_requests``)."""
+        return self.service_requests is not None
+
+    @model_validator(mode="after")
+    def _requests_consistent(self) -> "Study":
+        """The service_requests section: unique ids, a denominator for complaints per million visits, measures
+        on defined channels with metrics a before/after can compare."""
+        if self.service_requests is not None:
+            sr = self.service_requests
+            _unique(sr.channels, "service_requests.channels")
+            _unique(sr.complaint_grades, "service_requests.complaint_grades")
+            hours = [t.hours for t in sr.response_targets]
+            if len(set(hours)) != len(hours):
+                raise _KeyError("service_requests.response_targets", f"a target's hours appear twice ({hours}); each target "
+                                                                     "needs its own hours")
+            if not sr.visits.queue_tickets and not sr.visits.digital_sessions:
+                raise _KeyError("service_requests.visits", "no denominator for complaints per million visits: set "
+                                                           "queue_tickets: true or give digital_sessions per quarter")
+            if sr.visits.queue_tickets and not self.has_process:
+                raise _KeyError("service_requests.visits.queue_tickets",
+                                "visits count the queue tickets, but the study declares no process times "
+                                "(business_types and service_level); declare them or set queue_tickets: false")
+            _unique(sr.measures, "service_requests.measures")
+            channel_ids = [c.id for c in sr.channels]
+            for i, m in enumerate(sr.measures):
+                for k, c in enumerate(m.channels):
+                    if c not in channel_ids:
+                        raise _KeyError(f"service_requests.measures[{i}].channels[{k}]",
+                                        f"channel '{c}' is not defined under service_requests.channels; expected one of {channel_ids}")
+                for k, metric in enumerate(m.metrics + [c.metric for c in m.claims]):
+                    where = (f"service_requests.measures[{i}].metrics[{k}]" if k < len(m.metrics)
+                             else f"service_requests.measures[{i}].claims[{k - len(m.metrics)}].metric")
+                    if metric not in CHANNEL_MEASURE_METRICS:
+                        raise _KeyError(where, f"'{metric}' cannot be compared before/after on channels; expected one of "
+                                               f"{list(CHANNEL_MEASURE_METRICS)}")
+                    if metric == "post_contact_rating" and sr.rating_scale is None:
+                        raise _KeyError(where, "post_contact_rating needs service_requests.rating_scale")
+        return self
+
+    @property
     def has_benchmark(self) -> bool:
         """Whether the study declares a competitor benchmark."""
         return self.benchmark is not None
@@ -501,7 +650,9 @@ class Study(_Model):
     def _label_zh(self, key: str) -> str:
         pools = [self.questionnaire.dimensions, self.questionnaire.items, self.segments, self.channels,
                  self.ticket_channels, self.business_types, self.sqi,
-                 self.benchmark.metrics if self.benchmark is not None else []]
+                 self.benchmark.metrics if self.benchmark is not None else [],
+                 self.service_requests.channels if self.service_requests is not None else [],
+                 self.service_requests.complaint_grades if self.service_requests is not None else []]
         for pool in pools:
             for x in pool:
                 if x.id == key:
@@ -519,7 +670,9 @@ class Study(_Model):
     def _label_en(self, key: str, lang: str = "en") -> str:
         pools = [self.questionnaire.dimensions, self.questionnaire.items, self.segments, self.channels,
                  self.ticket_channels, self.business_types, self.sqi,
-                 self.benchmark.metrics if self.benchmark is not None else []]
+                 self.benchmark.metrics if self.benchmark is not None else [],
+                 self.service_requests.channels if self.service_requests is not None else [],
+                 self.service_requests.complaint_grades if self.service_requests is not None else []]
         for pool in pools:
             for x in pool:
                 if x.id == key:
@@ -552,6 +705,19 @@ class Study(_Model):
         for m in self.measures:
             if m.description and not m.description_zh:
                 out.append(f"measures[{m.id}].description_zh")
+        if self.service_requests is not None:   # the request log's names (issue 12)
+            sr = self.service_requests
+            for where, pool, field in (("service_requests.channels", sr.channels, "label"),
+                                       ("service_requests.complaint_grades", sr.complaint_grades, "label"),
+                                       ("service_requests.measures", sr.measures, "name")):
+                for x in pool:
+                    if getattr(x, field, "") and not getattr(x, f"{field}_zh", ""):
+                        out.append(f"{where}[{x.id}].{field}_zh")
+            for m in sr.measures:
+                if m.description and not m.description_zh:
+                    out.append(f"service_requests.measures[{m.id}].description_zh")
+                out += [f"service_requests.measures[{m.id}].claims[{c.id}].label_zh" for c in m.claims if not c.label_zh]
+                out += [f"service_requests.measures[{m.id}].phases[{p.quarter}].label_zh" for p in m.phases if not p.label_zh]
         return out
 
     def branch_groups(self, measure_id: str) -> dict[str, str]:
@@ -566,6 +732,19 @@ class Study(_Model):
 SURVEY_COLUMNS = ("respondent_id", "branch_id", "segment", "channel", "interview_date")
 # Direct identifiers and free text: accepted on input, never written to processed data.
 IDENTIFYING_COLUMNS = ("customer_id", "phone", "id_number", "comment")
+
+
+#: Request metrics a channel measure compares before/after its start (per request: a duration or a rating).
+CHANNEL_MEASURE_METRICS = ("request_first_response_minutes", "request_resolution_minutes", "post_contact_rating")
+
+
+def _request_metric_ids(study: "Study") -> list[str]:
+    """The request-log metric ids this study defines (none without a service_requests section)."""
+    if study.service_requests is None:
+        return []
+    from study import metrics as mx
+
+    return [k for k, m in mx.registry(study).items() if m.source == "requests"]
 
 
 class _KeyError(ValueError):

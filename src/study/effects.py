@@ -1029,7 +1029,8 @@ def _level_ci(kind: str, v: np.ndarray, level: float) -> tuple[float, float, flo
 
 def target_attainment(study, followup: dict, baseline: dict | None = None, level: float | None = None,
                       branches: list[str] | None = None) -> pd.DataFrame:
-    """Each target of study.yml against the follow-up value and its CI.
+    """Each target of study.yml against the follow-up value and its CI (targets on the request log's metrics are
+    left to :func:`study.requests.target_attainment`).
 
     kind "level": the follow-up value (mean with t CI; proportion with Wilson CI; NPS with normal
     CI); "change": after − before (:func:`compare`); "relative_change": after/before − 1, CI by the
@@ -1039,7 +1040,11 @@ def target_attainment(study, followup: dict, baseline: dict | None = None, level
     level = 1 - study.alpha if level is None else level
     z = stats.norm.ppf(0.5 + level / 2)
     rows = []
+    from study import metrics as mx
+
     for t in study.targets:
+        if mx.lookup(t.metric, study).source == "requests":
+            continue   # a request-log metric: decided by study.requests.target_attainment (exact intervals, out-of-core)
         kind = metric_kind(t.metric)
         va = metric_values(study, followup, t.metric)
         if branches is not None:

@@ -678,3 +678,35 @@ def profile(data: pd.DataFrame, category: str, value: str, *, value_label: str, 
     if len(_ordered_unique(data[category])) >= 3:
         return radar(data, category, value, value_label=value_label, group=group, vmin=vmin, vmax=vmax, colors=colors)
     return bar_ci(data, category, value, value_label=value_label, group=group, colors=colors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Load over the week (7 x 24)
+
+
+def heatmap(data: pd.DataFrame, row: str, col: str, value: str, *, value_label: str, row_label: str, col_label: str,
+            row_names: Mapping | None = None, width: float = TEXT_WIDTH, height: float = 2.9) -> Figure:
+    """A grid of cells coloured by ``value`` (e.g. requests per day by weekday x hour: the 7x24 load).
+
+    ``data`` has one row per cell (``row``, ``col``, ``value``); rows and columns appear in sorted order,
+    ``row_names`` maps row keys to the labels shown (e.g. 1 -> "Mon"). One sequential colour scale (viridis:
+    perceptually uniform, readable in grey-scale and with colour-vision deficiencies) with its colour bar
+    labelled ``value_label``; missing cells stay blank.
+    """
+    _require(data, row, col, value)
+    grid = data.pivot_table(index=row, columns=col, values=value, aggfunc="sum", dropna=False).sort_index().sort_index(axis=1)
+    with themed():
+        fig, ax = new_figure(width, height)
+        im = ax.imshow(grid.to_numpy(float), aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set_yticks(range(len(grid.index)), [label_text((row_names or {}).get(r, r)) for r in grid.index])
+        step = 2 if len(grid.columns) > 12 else 1
+        ax.set_xticks(range(0, len(grid.columns), step), [str(c) for c in grid.columns[::step]])
+        ax.set_xlabel(col_label)
+        ax.set_ylabel(row_label)
+        ax.grid(False)
+        for side in ("left", "bottom"):
+            ax.spines[side].set_visible(False)
+        bar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+        bar.set_label(value_label)
+        bar.outline.set_visible(False)
+    return fig

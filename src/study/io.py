@@ -48,6 +48,7 @@ FORMATS = {
     "survey": (".csv", ".csv.gz", ".xlsx", ".parquet", ".sav"),
     "process_times": (".csv", ".csv.gz", ".xlsx", ".parquet"),
     "benchmark": (".csv", ".csv.gz", ".xlsx", ".parquet"),
+    "service_requests": (".csv", ".csv.gz", ".xlsx", ".parquet"),
 }
 # Encodings tried in order. GB18030 decodes almost any byte string that is not UTF-8 (Big5 bytes
 # too, as mojibake), so text that is not UTF-8 is decoded as GB18030 only when charset-normalizer
@@ -614,12 +615,14 @@ class QuarterData:
     benchmark: pd.DataFrame | None
     manifest: dict
     directory: Path
+    service_requests: pd.DataFrame | None = None
 
     @property
     def frames(self) -> dict[str, pd.DataFrame]:
         """The datasets this quarter has, by name (a dataset not supplied is absent)."""
         return {d: f for d, f in (("survey", self.survey), ("process_times", self.process_times),
-                                  ("benchmark", self.benchmark)) if f is not None}
+                                  ("benchmark", self.benchmark), ("service_requests", self.service_requests))
+                if f is not None}
 
     def __getattribute__(self, name: str):
         value = object.__getattribute__(self, name)
@@ -629,7 +632,7 @@ class QuarterData:
         return value
 
     def has(self, dataset: str) -> bool:
-        """Whether this quarter supplied ``dataset`` ('survey', 'process_times' or 'benchmark')."""
+        """Whether this quarter supplied ``dataset`` ('survey', 'process_times', 'benchmark' or 'service_requests')."""
         if dataset not in DATASETS:
             raise KeyError(f"unknown dataset '{dataset}'; expected one of {list(DATASETS)}")
         return object.__getattribute__(self, dataset) is not None
@@ -652,6 +655,14 @@ class QuarterData:
             raise DataFileError(f"{self.directory}: quarter {self.quarter} has no process times (no process_times file "
                                 "was supplied); the process analyses need one. Check `quarter.has('process_times')` first.")
         return self.directory / "process_times.parquet"
+
+    @property
+    def service_requests_path(self) -> Path:
+        """The processed service-request log (Parquet), for the out-of-core request analyses (not read into pandas)."""
+        if not self.has("service_requests"):
+            raise DataFileError(f"{self.directory}: quarter {self.quarter} has no service requests (no service_requests "
+                                "file was supplied). Check `quarter.has('service_requests')` first.")
+        return self.directory / "service_requests.parquet"
 
 
 def load_quarter(data_dir: Path | str, quarter: str) -> QuarterData:

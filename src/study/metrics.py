@@ -3,7 +3,10 @@
 A metric is anything the report measures, compares, tests or sets a target on: the survey's
 outcomes (overall satisfaction on its own scale, its 0-100 score, the top-two-box share, the NPS
 or — when "recommend" is not asked on 0-10 — the recommend top-two-box share, the complaint
-rate), each questionnaire dimension's 0-100 score, and the queue log's process metrics. For each
+rate), each questionnaire dimension's 0-100 score, the queue log's process metrics and, where the study
+declares a service-request log, its metrics (response and resolution times, the share answered within
+each response target, first-contact resolution, complaints per million visits, complaints resolved within
+their deadline, AI containment and handoff, the post-contact rating). For each
 the registry says its label (English and Chinese), source dataset, kind, unit, scale, which way
 is better, the test family that fits it, and how it is written (digits, per cent or points).
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Kinds of metric: what a value is.
-KINDS = ("mean", "score", "share", "nps", "duration", "index")
+KINDS = ("mean", "score", "share", "nps", "duration", "index", "rate")
 
 RECOMMEND_TOP2 = "recommend_top2"
 PROCESS_METRIC_IDS = ("waiting_minutes", "handling_minutes", "cycle_minutes", "first_pass_yield", "within_service_level")
@@ -34,7 +37,8 @@ class Metric:
     """Facts about one metric.
 
     ``kind``: mean (on the outcome's own scale), score (0-100), share (0-1), nps (-100..100),
-    duration (minutes), index (a composite such as the SQI, never tested).
+    duration (minutes), index (a composite such as the SQI, never tested), rate (events per exposure,
+    e.g. complaints per million visits: exact Poisson intervals).
     ``test_kind``: the family of tests that fits (``continuous`` / ``binary`` / ``nps``; ``None``
     for an index). ``style``: how a value is written — ``pct`` (a share as per cent, changes in
     percentage points), ``min`` (minutes, one decimal), ``num`` (a number, one decimal from 10 up).
@@ -54,7 +58,7 @@ class Metric:
 
     @property
     def test_kind(self) -> str | None:
-        return {"share": "binary", "nps": "nps", "index": None}.get(self.kind, "continuous")
+        return {"share": "binary", "nps": "nps", "index": None, "rate": "poisson"}.get(self.kind, "continuous")
 
     def label_in(self, lang: str = "en") -> str:
         return self.label_zh if lang == "zh" and self.label_zh else self.label
@@ -83,6 +87,48 @@ _PROCESS = {
     "within_service_level": Metric("within_service_level", "Share of tickets called within the service-level target",
                                    "服务水平内叫号比例", "process", "share", "share", "比例", style="pct"),
 }
+# The service-request log's metrics (study.requests computes them); the response-target shares depend on the
+# study's targets (one per target, see _request_metrics).
+_REQUESTS = {
+    "request_first_response_minutes": Metric("request_first_response_minutes", "Average first-response time",
+                                             "平均首次响应时间", "requests", "duration", "min", "分钟", "lower", style="min"),
+    "request_resolution_minutes": Metric("request_resolution_minutes", "Average resolution time", "平均问题解决时间",
+                                         "requests", "duration", "min", "分钟", "lower", style="min"),
+    "first_contact_resolution": Metric("first_contact_resolution", "Share resolved at the first contact", "首次接触解决率",
+                                       "requests", "share", "share", "比例", style="pct"),
+    "complaints_per_million": Metric("complaints_per_million", "Complaints per million visits", "每百万人次投诉数",
+                                     "requests", "rate", "per million visits", "件/百万人次", "lower", digits=2),
+    "complaint_within_deadline": Metric("complaint_within_deadline", "Share of complaints resolved within their grade's "
+                                        "deadline", "投诉按时办结率", "requests", "share", "share", "比例", style="pct"),
+    "ai_containment": Metric("ai_containment", "AI containment (resolved without a human)", "智能客服独立解决率",
+                             "requests", "share", "share", "比例", style="pct"),
+    "ai_handoff": Metric("ai_handoff", "AI handoff to a human", "转人工率", "requests", "share", "share", "比例",
+                         "lower", style="pct"),
+}
+
+
+def response_metric_id(hours: float) -> str:
+    """The metric id of a first-response target: 24 -> 'response_within_24h'."""
+    return f"response_within_{hours:g}h"
+
+
+def _request_metrics(study) -> dict[str, Metric]:
+    sr = getattr(study, "service_requests", None)
+    if sr is None:
+        return {}
+    out = dict(_REQUESTS)
+    for t in sr.response_targets:
+        mid = response_metric_id(t.hours)
+        out[mid] = Metric(mid, f"Share of requests answered within {t.hours:g} h", f"{t.hours:g} 小时内响应率",
+                          "requests", "share", "share", "比例", style="pct")
+    if sr.rating_scale is not None:
+        sc = scale_text(sr.rating_scale.min, sr.rating_scale.max)
+        out["post_contact_rating"] = Metric("post_contact_rating", f"Post-contact rating ({sc} mean)", f"服务后评价（{sc}均值）",
+                                            "requests", "mean", sc, sc, scale=(sr.rating_scale.min, sr.rating_scale.max),
+                                            digits=2)
+    return out
+
+
 SQI = Metric("sqi", "Service Quality Index (0-100)", "服务质量指数（0–100）", "index", "index", "0-100", "0–100", style="num")
 
 
@@ -133,6 +179,7 @@ def registry(study) -> dict[str, Metric]:
             if k == "within_service_level" and getattr(study, "service_level", None) is None:
                 continue
             out[k] = m
+    out.update(_request_metrics(study))
     return out
 
 
@@ -157,6 +204,8 @@ def lookup(metric_id: str, study=None) -> Metric:
         return SQI
     if metric_id in _PROCESS:
         return _PROCESS[metric_id]
+    if metric_id in _REQUESTS:
+        return _REQUESTS[metric_id]
     if metric_id in ("csat_top2", "complaint_rate", RECOMMEND_TOP2):
         return Metric(metric_id, metric_id, "", "survey", "share", "share", "比例",
                       "lower" if metric_id == "complaint_rate" else "higher", style="pct")
@@ -177,7 +226,7 @@ def available(study, metric_ids, sources: set[str] | None = None) -> list[str]:
             continue
         if m not in reg:
             continue
-        src = "process_times" if reg[m].source == "process" else reg[m].source
+        src = {"process": "process_times", "requests": "service_requests"}.get(reg[m].source, reg[m].source)
         if sources is not None and src not in sources:
             continue
         out.append(m)

@@ -656,9 +656,10 @@ def __getattr__(name: str):
 
 
 _SOURCE_NAMES = {"survey": N_("customer survey"), "process_times": N_("queue-system log"),
-                 "benchmark": N_("competitor benchmark")}
+                 "benchmark": N_("competitor benchmark"), "service_requests": N_("service-request log")}
 _SOURCE_WHAT = {"process_times": N_("process times, queues, staffing and the process indicators"),
-                "benchmark": N_("the competitor comparison")}
+                "benchmark": N_("the competitor comparison"),
+                "service_requests": N_("the contact centre, the AI assistant and complaints")}
 
 
 def intro(ctx: Context) -> P.Md:
@@ -682,7 +683,7 @@ def intro(ctx: Context) -> P.Md:
                     org=org, q=_q(ctx.quarter), parts=_and(parts))
     missing = missing_sources(ctx)
     if missing:
-        text = P.join([text, sources_sentence(ctx)])
+        text = P.join([text, sources_sentence(ctx, requests=False)])
     return P.join([text, P.md("Every figure is computed from these data by the `study` toolkit; Appendix A lists the "
                               "methods and the rules that generate the text, Appendix B the data quality and Appendix C "
                               "the inputs, parameters and software versions.")])
@@ -693,9 +694,11 @@ def missing_sources(ctx: Context) -> list[str]:
     return [d for d in ("process_times", "benchmark") if not ctx.has(d)]
 
 
-def sources_sentence(ctx: Context) -> P.Md:
-    """Appendix B's one sentence on the sources not supplied (and what the report leaves out for them)."""
-    missing = missing_sources(ctx)
+def sources_sentence(ctx: Context, requests: bool = True) -> P.Md:
+    """Appendix B's one sentence on the sources not supplied (and what the report leaves out for them). The request
+    log (issue 12) is named when ``requests`` (Appendix B); the summary's introduction passes False and reads as it
+    did before the request log existed."""
+    missing = missing_sources(ctx) + ([] if ctx.has("service_requests") or not requests else ["service_requests"])
     if not missing:
         return P.md("Every data source the toolkit reads was supplied: {}.", _and(i18n.tr(v) for v in _SOURCE_NAMES.values()))
     return P.md("Not supplied for {}: {}; the report leaves out {}.", _q(ctx.quarter),

@@ -75,6 +75,7 @@ KEYS = {
     "business_type": "business_type",
     "branch_id": "branch_id",
     "channel": "channel",
+    "segment": "segment",          # optional column: the customer segment of a ticket (mass, VIP, private banking)
     "counter_id": "counter_id",
     "hour": "CAST(hour(issued_at) AS INTEGER)",
     "week": "CAST(date_trunc('week', issued_at) AS DATE)",   # ISO week, starting Monday
@@ -179,6 +180,8 @@ def open_log(source, con: duckdb.DuckDBPyConnection | None = None, threads: int 
             extra.append(f"date_diff('microsecond', {a}, {b}) / 60000000.0 AS {m}")
     if "channel" not in cols:
         extra.append("CAST(NULL AS VARCHAR) AS channel")
+    if "segment" not in cols:
+        extra.append("CAST(NULL AS VARCHAR) AS segment")
     for needed in ("branch_id", "business_type", "issued_at"):
         if needed not in cols:
             raise ProcessDataError(f"the process log has no '{needed}' column; columns found: {cols}")
@@ -379,7 +382,8 @@ def _key_codes(log: TicketLog, k: str, study: Study | None, bounds: dict) -> tup
     known = None
     if study is not None:
         known = {"branch_id": study.branch_ids, "business_type": study.business_type_ids,
-                 "channel": [c.id for c in study.ticket_channels] or None}.get(k)
+                 "channel": [c.id for c in study.ticket_channels] or None,
+                 "segment": [x.id for x in study.segments] or None}.get(k)
     if known is None:
         known = [r[0] for r in log.sql(f"SELECT DISTINCT {e} FROM {log.view} WHERE {e} IS NOT NULL ORDER BY 1").fetchall()]
     known = sorted(str(v) for v in known)
@@ -1231,6 +1235,13 @@ def its_by_measure(source, study: Study, metrics: Sequence[str] | None = None, c
 CHAPTER_GROUPINGS = (("business_type",), ("branch_id",), ("channel",), ("hour",), ("week",))
 
 
+def _has_segments(log: TicketLog) -> bool:
+    """Whether the log has a ``segment`` column with at least one value (the column is optional)."""
+    if "segment" not in log.columns:
+        return False
+    return bool(log.sql(f"SELECT count(segment) FROM {log.view}").fetchall()[0][0])
+
+
 def process_chapter(source, study: Study, threads: int | None = None, memory_limit: str | None = None,
                     temp_directory: str | None = None) -> dict[str, pd.DataFrame]:
     """All process-time aggregates of the report: summaries by business type, branch, channel, hour
@@ -1240,6 +1251,8 @@ def process_chapter(source, study: Study, threads: int | None = None, memory_lim
     try:
         target = _waiting_target(study, None)
         bys = [_check_by(b) for b in CHAPTER_GROUPINGS]
+        if _has_segments(log):  # waiting and handling by customer segment where the log records it
+            bys.append(("segment",))
         res = _scan(log, bys, target, strict=False, study=study, want_cube=True)
         out = {}
         for by, table in zip(bys, res.summaries):

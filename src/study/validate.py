@@ -49,6 +49,18 @@ MAX_HANDLING_MINUTES = 240.0
 PROCESS_TIMESTAMPS = ("issued_at", "called_at", "started_at", "finished_at")
 PROCESS_COLUMNS = ("ticket_id", "branch_id", "business_type", "counter_id") + PROCESS_TIMESTAMPS + ("first_pass",)
 BENCHMARK_COLUMNS = ("bank", "metric", "value")
+# Service requests (contact centre, AI assistant, complaints): one row per contact. The columns below must be
+# present; first_response_at, resolved_at and complaint_grade may be empty (no response yet, unresolved, not a
+# complaint). Optional columns: branch_id, category, resolved_first_contact, post_contact_rating (read only when
+# the study declares service_requests.rating_scale), customer_id (pseudonymised).
+REQUEST_TIMESTAMPS = ("received_at", "first_response_at", "resolved_at")
+REQUEST_COLUMNS = ("request_id", "channel") + REQUEST_TIMESTAMPS + ("handled_by", "escalated", "complaint_grade")
+REQUEST_OPTIONAL = ("branch_id", "category", "resolved_first_contact", "post_contact_rating")
+REQUEST_HANDLERS = ("ai", "human")
+# A first response later than this, or a resolution later than that, is a clock or export error (a request
+# still open is exported with an empty resolved_at, not with a date a year later).
+MAX_RESPONSE_HOURS = 30 * 24.0
+MAX_RESOLUTION_HOURS = 180 * 24.0
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "是"}
 FALSE_WORDS = {"0", "false", "no", "n", "f", "否"}
 KEY_ENV = "STUDY_PSEUDONYM_KEY"
@@ -194,7 +206,9 @@ def _required_rules(columns, unparsable: dict[str, pd.Series]) -> list[Rule]:
 
 def _parse_rules(unparsable: dict[str, pd.Series]) -> list[Rule]:
     def rule(c, bad):
-        what = {"interview_date": "a date", "first_pass": "yes/no (1/0)"}.get(c, "a timestamp" if c in PROCESS_TIMESTAMPS else "a number")
+        what = {"interview_date": "a date", "first_pass": "yes/no (1/0)", "escalated": "yes/no (1/0)",
+                "resolved_first_contact": "yes/no (1/0)"}.get(
+            c, "a timestamp" if c in PROCESS_TIMESTAMPS + REQUEST_TIMESTAMPS else "a number")
         return Rule("unparsable", f"{c} is not {what}", lambda s: ~bad.reindex(s.index, fill_value=False), column=c)
     return [rule(c, bad) for c, bad in unparsable.items()]
 
@@ -236,7 +250,8 @@ def survey_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series]) -
     return rules
 
 
-def process_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series], has_channel: bool) -> list[Rule]:
+def process_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series], has_channel: bool,
+                  has_segment: bool = False) -> list[Rule]:
     first, last = quarter_bounds(quarter)
     rules = _required_rules(PROCESS_COLUMNS, unparsable) + _parse_rules(unparsable)
     rules += [
@@ -260,6 +275,45 @@ def process_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series], 
     ]
     if has_channel and study.ticket_channels:
         rules.append(_membership_rule("channel", [c.id for c in study.ticket_channels], "unknown_channel"))
+    if has_segment:
+        rules.append(_membership_rule("segment", [s.id for s in study.segments], "unknown_segment"))
+    return rules
+
+
+def request_rules(study: Study, quarter: str, unparsable: dict[str, pd.Series], optional: set[str]) -> list[Rule]:
+    """Row rules of the service-request log (as for tickets: order of timestamps, absurd durations, unknown
+    ids, duplicates, dates outside the quarter)."""
+    sr = study.service_requests
+    first, last = quarter_bounds(quarter)
+    hours = lambda df, a, b: (df[b] - df[a]).dt.total_seconds() / 3600  # noqa: E731
+    rules = _required_rules(("request_id", "channel", "received_at", "handled_by", "escalated"), unparsable)
+    rules += _parse_rules(unparsable)
+    rules += [
+        _membership_rule("channel", [c.id for c in sr.channels], "unknown_channel"),
+        _membership_rule("handled_by", list(REQUEST_HANDLERS), "unknown_handler"),
+        _membership_rule("complaint_grade", [g.id for g in sr.complaint_grades], "unknown_grade"),
+        Rule("duplicate_id", "request_id already used by an earlier row (the first one is kept)",
+             lambda s: s.isna() | ~s.duplicated(keep="first"), column="request_id"),
+        Rule("responded_before_received", "first_response_at is before received_at",
+             lambda df: ~(df["first_response_at"] < df["received_at"])),
+        Rule("resolved_before_received", "resolved_at is before received_at",
+             lambda df: ~(df["resolved_at"] < df["received_at"])),
+        Rule("resolved_before_response", "resolved_at is before first_response_at",
+             lambda df: ~(df["resolved_at"] < df["first_response_at"])),
+        Rule("absurd_response", f"first response more than {MAX_RESPONSE_HOURS / 24:g} days after receipt",
+             lambda df: ~(hours(df, "received_at", "first_response_at") > MAX_RESPONSE_HOURS)),
+        Rule("absurd_resolution", f"resolution more than {MAX_RESOLUTION_HOURS / 24:g} days after receipt",
+             lambda df: ~(hours(df, "received_at", "resolved_at") > MAX_RESOLUTION_HOURS)),
+        Rule("escalated_but_ai", "escalated (handed from the AI to a human) but handled_by is ai",
+             lambda df: ~(df["escalated"].fillna(False).astype(bool) & df["handled_by"].eq("ai").fillna(False).astype(bool))),
+        Rule("date_outside_quarter", f"received_at must fall in {quarter} ({first} to {last})",
+             lambda s: s.isna() | s.between(pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1), inclusive="left"),
+             column="received_at"),
+    ]
+    if "branch_id" in optional:
+        rules.append(_membership_rule("branch_id", study.branch_ids, "unknown_branch"))
+    if "post_contact_rating" in optional:
+        rules += _range_rules(["post_contact_rating"], sr.rating_scale.min, sr.rating_scale.max)
     return rules
 
 
@@ -352,7 +406,7 @@ def _require_columns(raw: io.RawTable, required, dataset: str) -> None:
 
 # Identifier columns written to rejected files as keyed pseudonyms (the same as in processed data).
 PSEUDONYMISED = {"respondent_id": ("respondent_pid", "respondent"), "ticket_id": ("ticket_pid", "ticket"),
-                 "customer_id": ("customer_pid", "customer")}
+                 "customer_id": ("customer_pid", "customer"), "request_id": ("request_pid", "request")}
 
 
 def _rejected_frame(raw: io.RawTable, reasons: pd.Series, declared: list[str], key: bytes) -> pd.DataFrame:
@@ -452,9 +506,11 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     _require_columns(raw, PROCESS_COLUMNS, "process_times")
     text = raw.frame
     has_channel = "channel" in text.columns
+    has_segment = "segment" in text.columns and bool(study.segments)   # optional: the customer segment of a ticket
     parsed = pd.DataFrame(index=text.index)
     unparsable: dict[str, pd.Series] = {}
-    for c in ("ticket_id", "branch_id", "business_type", "counter_id") + (("channel",) if has_channel else ()):
+    for c in ("ticket_id", "branch_id", "business_type", "counter_id") + (("channel",) if has_channel else ()) \
+            + (("segment",) if has_segment else ()):
         parsed[c] = text[c].str.strip()
     for c in PROCESS_TIMESTAMPS:
         parsed[c], bad = _timestamp(text[c], study.timezone)
@@ -463,13 +519,15 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     parsed["first_pass"], bad = _boolean(text["first_pass"])
     if bad.any():
         unparsable["first_pass"] = bad
-    reasons = apply_rules(parsed, process_rules(study, quarter, unparsable, has_channel))
+    reasons = apply_rules(parsed, process_rules(study, quarter, unparsable, has_channel, has_segment))
     _refuse_if_all_rejected(raw, reasons, "process_times", quarter)
     ok = reasons == ""
     p = parsed.loc[ok]
     kept = pd.DataFrame({c: pd.array(p[c].tolist(), dtype="string")
                          for c in ("ticket_id", "branch_id", "business_type", "counter_id")})
     kept["channel"] = pd.array(p["channel"].tolist() if has_channel else [pd.NA] * len(p), dtype="string")
+    if has_segment:
+        kept["segment"] = pd.array(p["segment"].tolist(), dtype="string")
     for c in PROCESS_TIMESTAMPS:
         kept[c] = p[c].astype("datetime64[us]").to_numpy()
     kept["first_pass"] = p["first_pass"].astype(bool).to_numpy()
@@ -479,7 +537,7 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     kept["cycle_minutes"] = minutes("issued_at", "finished_at")
     if "customer_id" in text.columns:
         kept["customer_pid"] = pseudonymise(text.loc[ok, "customer_id"].str.strip(), key, "customer")
-    declared = list(PROCESS_COLUMNS) + ["channel"]
+    declared = list(PROCESS_COLUMNS) + ["channel"] + (["segment"] if has_segment else [])
     undeclared = _undeclared(raw, set(declared))
     return DatasetResult("process_times", raw, kept, _rejected_frame(raw, reasons, declared, key), _count_reasons(reasons),
                          _column_notes(raw, undeclared), undeclared)
@@ -506,6 +564,73 @@ def validate_benchmark(study: Study, raw: io.RawTable, quarter: str, key: bytes)
                          _column_notes(raw, undeclared), undeclared)
 
 
+def request_optional_columns(study: Study, columns) -> set[str]:
+    """The optional request columns present in a file that the study lets through (the rating needs a scale)."""
+    out = {c for c in REQUEST_OPTIONAL if c in columns}
+    if study.service_requests.rating_scale is None:
+        out.discard("post_contact_rating")
+    return out
+
+
+def validate_requests(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
+    """The service-request log: parsed, checked row by row, pseudonymised (request_id and customer_id).
+
+    Kept columns (every one present whatever the file supplies, so quarters line up): ``request_pid,
+    customer_pid, branch_id, channel, received_at, first_response_at, resolved_at, handled_by, escalated,
+    category, complaint_grade, resolved_first_contact, post_contact_rating`` and the derived
+    ``first_response_minutes`` (first_response_at - received_at) and ``resolution_minutes``
+    (resolved_at - received_at), missing where the timestamp is empty.
+    """
+    _require_columns(raw, REQUEST_COLUMNS, "service_requests")
+    text = raw.frame
+    optional = request_optional_columns(study, text.columns)
+    parsed = pd.DataFrame(index=text.index)
+    unparsable: dict[str, pd.Series] = {}
+    for c in ("request_id", "channel", "complaint_grade") + tuple(c for c in ("branch_id", "category") if c in optional):
+        parsed[c] = text[c].str.strip()
+    parsed["handled_by"] = text["handled_by"].str.strip().str.lower()
+    for c in REQUEST_TIMESTAMPS:
+        parsed[c], bad = _timestamp(text[c], study.timezone)
+        if bad.any():
+            unparsable[c] = bad
+    for c in ("escalated",) + (("resolved_first_contact",) if "resolved_first_contact" in optional else ()):
+        parsed[c], bad = _boolean(text[c])
+        if bad.any():
+            unparsable[c] = bad
+    if "post_contact_rating" in optional:
+        parsed["post_contact_rating"], bad = _numeric(text["post_contact_rating"])
+        if bad.any():
+            unparsable["post_contact_rating"] = bad
+    reasons = apply_rules(parsed, request_rules(study, quarter, unparsable, optional))
+    _refuse_if_all_rejected(raw, reasons, "service_requests", quarter)
+    ok = reasons == ""
+    p = parsed.loc[ok]
+    n = len(p)
+    empty = [pd.NA] * n
+    kept = pd.DataFrame({"request_pid": pseudonymise(p["request_id"], key, "request")})
+    kept["customer_pid"] = (pseudonymise(text.loc[ok, "customer_id"].str.strip(), key, "customer")
+                            if "customer_id" in text.columns else pd.array(empty, dtype="string"))
+    for c in ("branch_id", "channel"):
+        kept[c] = pd.array(p[c].tolist() if c in p.columns else empty, dtype="string")
+    for c in REQUEST_TIMESTAMPS:
+        kept[c] = p[c].astype("datetime64[us]").to_numpy()
+    kept["handled_by"] = pd.array(p["handled_by"].tolist(), dtype="string")
+    kept["escalated"] = p["escalated"].astype(bool).to_numpy()
+    for c in ("category", "complaint_grade"):
+        kept[c] = pd.array(p[c].tolist() if c in p.columns else empty, dtype="string")
+    kept["resolved_first_contact"] = pd.array(p["resolved_first_contact"].tolist() if "resolved_first_contact" in p.columns
+                                              else empty, dtype="boolean")
+    kept["post_contact_rating"] = (p["post_contact_rating"].astype("float64").to_numpy() if "post_contact_rating" in p.columns
+                                   else np.full(n, np.nan))
+    minutes = lambda a, b: ((kept[b] - kept[a]).dt.total_seconds() / 60.0).astype("float64")  # noqa: E731
+    kept["first_response_minutes"] = minutes("received_at", "first_response_at")
+    kept["resolution_minutes"] = minutes("received_at", "resolved_at")
+    declared = list(REQUEST_COLUMNS) + sorted(optional)
+    undeclared = _undeclared(raw, set(declared))
+    return DatasetResult("service_requests", raw, kept.reset_index(drop=True), _rejected_frame(raw, reasons, declared, key),
+                         _count_reasons(reasons), _column_notes(raw, undeclared), undeclared)
+
+
 def _column_notes(raw: io.RawTable, undeclared: list[str]) -> list[str]:
     notes = list(raw.notes)
     if undeclared:
@@ -514,8 +639,10 @@ def _column_notes(raw: io.RawTable, undeclared: list[str]) -> list[str]:
     return notes
 
 
-VALIDATORS = {"survey": validate_survey, "process_times": validate_process, "benchmark": validate_benchmark}
-REQUIRED = {"survey": None, "process_times": PROCESS_COLUMNS, "benchmark": BENCHMARK_COLUMNS}
+VALIDATORS = {"survey": validate_survey, "process_times": validate_process, "benchmark": validate_benchmark,
+              "service_requests": validate_requests}
+REQUIRED = {"survey": None, "process_times": PROCESS_COLUMNS, "benchmark": BENCHMARK_COLUMNS,
+            "service_requests": REQUEST_COLUMNS}
 
 
 def declared_sections(study: Study, dataset: str) -> list[str]:
@@ -524,6 +651,8 @@ def declared_sections(study: Study, dataset: str) -> list[str]:
         return [k for k, v in (("business_types", study.business_types), ("service_level", study.service_level)) if not v]
     if dataset == "benchmark":
         return [] if study.has_benchmark else ["benchmark"]
+    if dataset == "service_requests":
+        return [] if study.has_requests else ["service_requests"]
     return []
 
 
@@ -578,7 +707,8 @@ def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: st
         results[dataset] = VALIDATORS[dataset](study, raw, quarter, key)
         inputs[dataset] = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
                            "format": raw.format, "encoding": raw.encoding, "header_row": raw.header_row}
-    absent = [d for d in DATASETS if found[d] is None]
+    # A study without a request log is described exactly as before the log existed (it is not "missing").
+    absent = [d for d in DATASETS if found[d] is None and (d != "service_requests" or study.has_requests)]
     manifest = {
         "quarter": quarter,
         "study_file": Path(study_path).name,
@@ -589,7 +719,9 @@ def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: st
         "undeclared_columns_dropped": {d: r.undeclared_columns for d, r in results.items()},
         "notes": {d: r.notes for d, r in results.items() if r.notes},
         "rules": {"max_waiting_minutes": MAX_WAITING_MINUTES, "max_handling_minutes": MAX_HANDLING_MINUTES,
-                  "timezone": study.timezone},
+                  "timezone": study.timezone,
+                  **({"max_response_hours": MAX_RESPONSE_HOURS, "max_resolution_hours": MAX_RESOLUTION_HOURS}
+                     if study.has_requests else {})},
         "pseudonymisation": {"method": "HMAC-SHA256, first 20 hex digits",
                              "key_fingerprint": hashlib.sha256(key).hexdigest()[:12]},
         "packages": package_versions(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("reliability", "drivers", "process")
+BENCHMARKS = ("reliability", "drivers", "process", "requests")
 
 
 def main(quick: bool = False, only: list[str] | None = None) -> int:
