@@ -652,10 +652,11 @@ def write_sample(study: Study, data_dir: Path | str, quarters: tuple[str, ...] =
         truth["process_times"][quarter] = p_expected
         # The request log (study.sample_requests) of the last two quarters (the report's baseline and follow-up,
         # keeping the repository small however many quarters there are); the AI assistant starts in the last one.
-        if study.has_requests and qi >= len(quarters) - 2:
+        qi = quarters.index(quarter) - (len(quarters) - 2)  # 0: the report's baseline, 1: its follow-up
+        if study.has_requests and qi >= 0:
             from study.sample_requests import launch_plan, requests_quarter
 
-            launch, ai_channels = launch_plan(study, quarter) if qi == len(quarters) - 1 and qi > 0 else (None, None)
+            launch, ai_channels = launch_plan(study, quarter) if qi == 1 else (None, None)
             reqs, r_expected = requests_quarter(study, quarter, np.random.default_rng([seed, 300 + qi]), launch,
                                                 p_expected["valid"], ai_channels)
             io.write_bytes(_gzip_bytes(_csv_bytes(reqs, "utf-8")), qdir / "service_requests.csv.gz")
