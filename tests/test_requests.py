@@ -138,7 +138,7 @@ def _check_against_pandas(df: pd.DataFrame, study) -> None:
 
 def test_aggregates_match_pandas_on_the_sample(prepared_sample, study):
     data_dir, truth = prepared_sample
-    for q in truth["quarters"]:
+    for q in sorted(truth["service_requests"]):
         df = pd.read_parquet(data_dir / "processed" / q / "service_requests.parquet")
         _check_against_pandas(df, study)
         # the Parquet path and the DataFrame give the same tables
@@ -405,7 +405,7 @@ def test_segment_column_in_process_times(small_quarter, study_file, study):
 def chapters(prepared_sample, study):
     data_dir, truth = prepared_sample
     out = {}
-    for q in truth["quarters"]:
+    for q in sorted(truth["service_requests"]):
         tickets = json.loads((data_dir / "processed" / q / "manifest.json").read_text())["rows"]["process_times"]["kept"]
         out[q] = R.request_chapter(data_dir / "processed" / q / "service_requests.parquet", study, q, tickets)
     return out
@@ -413,7 +413,7 @@ def chapters(prepared_sample, study):
 
 def test_sample_request_counts_match_the_truth(prepared_sample):
     data_dir, truth = prepared_sample
-    for q in truth["quarters"]:
+    for q in sorted(truth["service_requests"]):
         t = truth["service_requests"][q]
         m = json.loads((data_dir / "processed" / q / "manifest.json").read_text())["rows"]["service_requests"]
         assert m["read"] == t["rows"] and m["kept"] == t["valid"]
@@ -445,7 +445,7 @@ def test_sample_recovers_the_7x24_peak(chapters, prepared_sample):
 
 def test_sample_recovers_response_within_24h(chapters, prepared_sample):
     _, truth = prepared_sample
-    base = truth["quarters"][0]
+    base = sorted(truth["service_requests"])[0]
     t = truth["service_requests"][base]["share_within_target_human"]["24h"]
     times = chapters[base]["times_by_channel"].set_index("channel")
     assert times.loc["email", "share_within_24h"] < 0.95      # some requests wait past 24 h
@@ -456,7 +456,7 @@ def test_sample_recovers_response_within_24h(chapters, prepared_sample):
 
 def test_sample_recovers_the_ai_assistant(chapters, prepared_sample):
     data_dir, truth = prepared_sample
-    base, follow = truth["quarters"][0], truth["quarters"][-1]
+    base, follow = sorted(truth["service_requests"])[0], sorted(truth["service_requests"])[-1]
     t = truth["service_requests"][follow]["ai"]
     assert "ai" not in truth["service_requests"][base] and chapters[base]["ai"].empty
     ai = chapters[follow]["ai"].iloc[0]
@@ -491,7 +491,7 @@ def test_sample_without_request_section_still_validates(prepared_sample, tmp_pat
     from study.errors import DataFileError
 
     with pytest.raises(DataFileError, match="does not declare service_requests"):
-        validate.validate_quarter(study, DEFAULT_STUDY_FILE, data_dir, truth["quarters"][0])
+        validate.validate_quarter(study, DEFAULT_STUDY_FILE, data_dir, sorted(truth["service_requests"])[0])
 
 
 # --- targets and channel measures -----------------------------------------------------------------
@@ -581,11 +581,11 @@ def test_measure_effects_match_the_toolkit_comparisons(study):
 
 def test_sample_recovers_the_ai_launch_as_a_measure(prepared_sample, study):
     data_dir, truth = prepared_sample
-    follow = truth["quarters"][-1]
+    follow = sorted(truth["service_requests"])[-1]
     t = truth["service_requests"][follow]["ai"]
     m = study.service_requests.measures[0]
     assert m.start.isoformat() == t["launch"] and sorted(m.channels) == sorted(t["channels"])
-    sources = [data_dir / "processed" / q / "service_requests.parquet" for q in truth["quarters"][-2:]]
+    sources = [data_dir / "processed" / q / "service_requests.parquet" for q in sorted(truth["service_requests"])[-2:]]
     eff = R.measure_effects(sources, study, m, level=0.999).set_index("metric")
     fr = eff.loc["request_first_response_minutes"]
     assert fr["relative_ci_low"] <= t["first_response_relative_change_digital"] <= fr["relative_ci_high"]
@@ -604,7 +604,7 @@ def test_analysis_targets_include_the_request_targets(prepared_sample):
     from study import analysis as A
 
     data_dir, truth = prepared_sample
-    q, b = truth["quarters"][-1], truth["quarters"][-2]
+    q, b = sorted(truth["service_requests"])[-1], sorted(truth["service_requests"])[-2]
     ctx = A.context(DEFAULT_STUDY_FILE, data_dir, q, b)
     tg = A.targets(ctx).set_index("target")
     for tid in ("complaints_per_million", "response_24h", "ai_containment"):
