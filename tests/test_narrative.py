@@ -264,3 +264,22 @@ def test_labels_from_the_study_are_literal_in_prose(study):
 
     html = present.markdown_to_html(present.Md(text))
     assert "<strong>" not in html and "<b>" not in html and "**Bold**" in html.replace("&#42;", "*")
+
+
+def test_figure_labels_follow_the_report_language(study):
+    # Analyses are stored in English (one pass for both languages); the frames handed to figures are relabelled
+    # at display time, or a Chinese figure shows English dimension names (seen on the zh PDF's Figures 2.1 and 2.4).
+    from types import SimpleNamespace
+
+    from study import i18n
+
+    ctx = SimpleNamespace(study=study)
+    ids = list(study.dimension_ids)
+    dims = pd.DataFrame({"dimension": ids, "label": [study.label(d) for d in ids]})
+    drv = {"lmg": pd.DataFrame({"predictor": ids, "share": range(len(ids)), "label": dims["label"]})}
+    english = set(dims["label"])
+    with i18n.use("zh"):
+        for points in (narrative.dimension_points(ctx, dims), narrative.importance_points(ctx, drv)):
+            assert not set(points["label"]) & english
+            assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in points["label"])
+    assert list(narrative.importance_points(ctx, drv)["predictor"]) == ids[::-1]   # largest share first

@@ -926,6 +926,17 @@ def regression_notes(ctx: Context, drv: dict) -> list[P.Md]:
                  "Diagnostics: {}.", _semi(parts))]
 
 
+def dimension_points(ctx: Context, dims: pd.DataFrame) -> pd.DataFrame:
+    """The dimension table with its labels in the report's language (analyses are stored in English)."""
+    return dims.assign(label=dims["dimension"].map(ctx.study.label))
+
+
+def importance_points(ctx: Context, drv: dict) -> pd.DataFrame:
+    """The relative importances, largest first, labelled in the report's language."""
+    lmg = drv["lmg"].sort_values("share", ascending=False)
+    return lmg.assign(label=lmg["predictor"].map(ctx.study.label))
+
+
 def ipa_points(ctx: Context, drv: dict) -> pd.DataFrame:
     ipa = drv["ipa"]
     return ipa.assign(label=ipa["dimension"].map(ctx.study.label))

@@ -309,7 +309,7 @@ def target_progress_table(ctx) -> pd.DataFrame:
         g = tp[tp["target"] == t.id]
         if g.empty:
             continue
-        row = {pgettext("column", "Target"): t.label}
+        row = {pgettext("column", "Target"): i18n.pick(t, "label")}
         for r in g.to_dict("records"):
             row[r["quarter"]] = f"{T.value(t.metric, r['estimate'], ctx.study)} ({_verdict(r['verdict'])})"
         rows.append(row)
