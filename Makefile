@@ -89,7 +89,7 @@ reports/%/report.pdf: $(DATA_DIR)/processed/%/manifest.json $(foreach q,$(QUARTE
 	$(PY) -m study report --quarter $* --baseline "$(if $(filter $*,$(QUARTER)),$(BASELINE),$(call previous,$*))" --data-dir $(DATA_DIR) --study $(STUDY)
 
 # The Chinese report (report.zh.html/.pdf); with REPORT_LANG=en,zh both languages come from one analysis.
-reports/%/report.zh.pdf: $(DATA_DIR)/processed/%/manifest.json $$(if $$(call previous,$$*),$(DATA_DIR)/processed/$$(call previous,$$*)/manifest.json) \
+reports/%/report.zh.pdf: $(DATA_DIR)/processed/%/manifest.json $(foreach q,$(QUARTERS),$(DATA_DIR)/processed/$(q)/manifest.json) \
 		$(STUDY) $(NOTEBOOKS) $(SOURCES) | $(SETUP_DONE)
 	$(PY) -m study report --quarter $* --baseline "$(if $(filter $*,$(QUARTER)),$(BASELINE),$(call previous,$*))" --data-dir $(DATA_DIR) --study $(STUDY) --lang $(if $(filter en zh,$(REPORT_LANG)),zh,$(REPORT_LANG))
 

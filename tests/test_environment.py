@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -57,3 +58,23 @@ def test_installed_versions_match_lock():
     lock = _lock()
     for name in _requirements_in():
         assert md.version(name) == lock[name], f"{name} installed {md.version(name)}, locked {lock[name]}"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "en,zh"])
+def test_make_report_prepares_every_quarter_in_every_language(tmp_path, lang):
+    # The report tracks the whole history (issue 13), so `make report` prepares every quarter in data/raw first —
+    # in every language (the Chinese rule once prepared only the quarter and its baseline: a shorter trend).
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:  # pragma: no cover
+        pytest.skip("make is not installed")
+    quarters = ["2024Q3", "2024Q4", "2025Q1", "2025Q2"]
+    for q in quarters:
+        (tmp_path / "raw" / q).mkdir(parents=True)
+    out = subprocess.run(["make", "-n", "-W", "study.yml", "report", f"LANG={lang}", f"DATA_DIR={tmp_path}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    prepared = [q for q in quarters if f"study prepare --quarter {q} " in out.stdout]
+    assert prepared == quarters, out.stdout
+    assert "study report --quarter 2025Q2" in out.stdout
