@@ -155,6 +155,25 @@ def _parquet_files(source) -> list[str]:
     return files
 
 
+def sql_list(values) -> str:
+    """Values as a comma-separated list of SQL string literals (single quotes doubled)."""
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def log_relation(con: duckdb.DuckDBPyConnection, source, name: str) -> tuple[str, list[str], list[str]]:
+    """The SQL relation a processed log is read from — a DataFrame registered as ``name``, or ``read_parquet`` over
+    the files of a path/list/folder/glob — with those files and the relation's columns."""
+    files: list[str] = []
+    if isinstance(source, pd.DataFrame):
+        con.register(name, source)
+        base = name
+    else:
+        files = _parquet_files(source)
+        base = f"read_parquet([{sql_list(files)}], union_by_name = true)"
+    cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {base}").fetchall()]
+    return base, files, cols
+
+
 def open_log(source, con: duckdb.DuckDBPyConnection | None = None, threads: int | None = None,
              memory_limit: str | None = None, temp_directory: str | None = None) -> TicketLog:
     """Open a processed ticket log (Parquet path/list/folder/glob, DataFrame, or an open TicketLog)."""
@@ -162,15 +181,7 @@ def open_log(source, con: duckdb.DuckDBPyConnection | None = None, threads: int 
         return source
     owned = con is None
     con = con or connect(threads, memory_limit, temp_directory)
-    files: list[str] = []
-    if isinstance(source, pd.DataFrame):
-        con.register("tickets_input", source)
-        base = "tickets_input"
-    else:
-        files = _parquet_files(source)
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        base = f"read_parquet([{listing}], union_by_name = true)"
-    cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {base}").fetchall()]
+    base, files, cols = log_relation(con, source, "tickets_input")
     extra = []
     for m, (a, b) in _DERIVED.items():
         if m not in cols:
@@ -320,7 +331,7 @@ def _bounds(log: TicketLog) -> dict[str, tuple]:
     has them (free), otherwise by one aggregate query."""
     cols = ("issued_at",) + MEASURES
     if log.files:
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in log.files)
+        listing = sql_list(log.files)
         try:
             rows = log.sql(f"""SELECT path_in_schema, list(stats_min_value), list(stats_max_value), count(*),
                                       count(stats_min_value), count(stats_max_value)
@@ -355,7 +366,7 @@ def _int_type(n: int) -> str:
 def _position_sql(expr: str, values: list, con, name: str) -> str:
     """1-based position of ``expr`` in ``values`` (NULL when absent): list_position for short lists, an ENUM
     (hash lookup) for long ones."""
-    lit = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    lit = sql_list(values)
     if len(values) <= 256:
         return f"list_position([{lit}], {expr})"
     con.execute(f"CREATE OR REPLACE TYPE {name} AS ENUM ({lit})")

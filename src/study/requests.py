@@ -80,20 +80,13 @@ class RequestLog:
 def open_requests(source, con: duckdb.DuckDBPyConnection | None = None, threads: int | None = None,
                   memory_limit: str | None = None, temp_directory: str | None = None) -> RequestLog:
     """Open a processed request log (Parquet path/list/folder/glob, DataFrame, or an open RequestLog)."""
-    from study.process import _parquet_files, connect
+    from study.process import connect, log_relation
 
     if isinstance(source, RequestLog):
         return source
     owned = con is None
     con = con or connect(threads, memory_limit, temp_directory)
-    if isinstance(source, pd.DataFrame):
-        con.register("requests_input", source)
-        base = "requests_input"
-    else:
-        files = _parquet_files(source)
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        base = f"read_parquet([{listing}], union_by_name = true)"
-    cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {base}").fetchall()]
+    base, _, cols = log_relation(con, source, "requests_input")
     for needed in ("channel", "received_at", "handled_by"):
         if needed not in cols:
             raise RequestDataError(f"the request log has no '{needed}' column; columns found: {cols}")
@@ -125,7 +118,9 @@ def _close(log: RequestLog, source) -> None:
 
 
 def _lit(values: Sequence[str]) -> str:
-    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    from study.process import sql_list
+
+    return sql_list(values)
 
 
 # ---------------------------------------------------------------------------------------------
