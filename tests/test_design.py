@@ -203,3 +203,74 @@ def test_a_declared_weight_column_passes_validation_and_weights_the_estimates(tm
     est = design.estimates(kept, s, "2025Q1").loc["csat_mean_0_100"]
     y = (kept["overall_satisfaction"] - 1) / 4 * 100
     assert est["weighted"] and close(est["estimate"], float(np.average(y, weights=kept["w"])), 1e-12)
+
+
+# ---- design-based driver regression and DiD: tests/reference/design_models.R (survey 4.1.1) -------
+def _q1_with_missing(bank):
+    q1 = bank[bank["quarter"] == "2025Q1"].copy().reset_index(drop=True)
+    q1.loc[q1.index[::7], "x2"] = np.nan            # R: q1$x2[seq(1, nrow(q1), by = 7)] <- NA
+    return q1
+
+
+def test_driver_regression_with_missing_answers_agrees_with_svyglm(bank):
+    q1 = _q1_with_missing(bank)
+    pop = q1.groupby("branch_id")["pop"].first().to_dict()
+    fit = design.regression(design.build(q1, strata="branch_id", population=pop), "csat_0_100", ["x1", "x2"])
+    r = {  # R: summary(svyglm(csat_0_100 ~ x1 + x2, design = des))$coefficients; confint(fit, df = fit$df.residual)
+        "coef": (3.43307806692544, 15.3385565668207, 1.10230607172184),
+        "se": (6.03085507453291, 1.04844239515956, 1.90084850399759),
+        "t": (0.569252290843904, 14.6298515184388, 0.579902117082781),
+        "p": (0.570324818168827, 9.53620779237037e-28, 0.563145398001957),
+        "ci_low": (-8.51628819735781, 13.2612023555302, -2.66398157844878),
+        "ci_high": (15.3824443312087, 17.4159107781113, 4.86859372189245)}
+    for col, vals in r.items():
+        for term, v in zip(("const", "x1", "x2"), vals):
+            assert close(fit.loc[term, col], v), (col, term, fit.loc[term, col], v)
+    assert (fit["df"] == 112).all()                  # R: fit$df.residual (120 complete rows − 6 strata − 3 + 1)
+    f = fit.attrs["fit"]
+    # R: regTermTest(fit, ~x1 + x2) -> F, df, ddf, p
+    assert close(f["f"], 111.506511391137) and f["f_df1"] == 2 and f["f_df2"] == 112 and close(f["f_p"], 2.25296611359027e-27)
+    assert close(f["r2"], 0.65709535668792) and f["n"] == 120   # R: 1 − Σw e² / Σw (y − ȳ_w)² over the complete rows
+
+
+def test_driver_regression_with_a_lonely_stratum_agrees_with_r_adjust(bank):
+    q1 = _q1_with_missing(bank)
+    pop = q1.groupby("branch_id")["pop"].first().to_dict()
+    lone = pd.concat([q1[q1["branch_id"] != "B5"], q1[q1["branch_id"] == "B5"].iloc[[1]]])
+    fit = design.regression(design.build(lone, strata="branch_id", population=pop), "csat_0_100", ["x1", "x2"])
+    # R: options(survey.lonely.psu = "adjust"); coef(fitb); SE(fitb)
+    for term, c, s in zip(("const", "x1", "x2"), (3.22248037997764, 15.2284783861555, 1.34935494926357),
+                          (6.07032374269369, 1.05872086987098, 1.89358330267176)):
+        assert close(fit.loc[term, "coef"], c) and close(fit.loc[term, "se"], s)
+
+
+def _stacked(bank):
+    d = bank.copy()
+    d["w"] = d["pop"] / d.groupby(["quarter", "branch_id"])["pop"].transform("size")
+    d["treated"] = d["branch_id"].isin(["B1", "B2", "B3"]).astype(float)
+    d["post"] = (d["quarter"] == "2025Q2").astype(float)
+    return d
+
+
+@pytest.mark.parametrize("column, r", [
+    # R: summary(svyglm(y ~ treated * post, svydesign(ids = ~branch_id, weights = ~w, data = d)))["treated:post", ]
+    ("csat_0_100", (8.42555980475631, 1.51326284031554, 5.5678098875404, 0.0307761505173914, 2)),
+    ("top2", (0.132271360185504, 0.035303292046792, 3.74671461262559, 0.0644278949290407, 2)),
+])
+def test_did_on_the_stacked_design_agrees_with_svyglm(bank, column, r):
+    d = design.did(_stacked(bank), column, treated="treated", post="post", cluster="branch_id", weight="w")
+    assert close(d["estimate"], r[0]) and close(d["se"], r[1]) and close(d["t"], r[2]) and close(d["p"], r[3])
+    assert d["df"] == r[4] and d["n_clusters"] == 6 and d["n_obs"] == len(bank)
+    from scipy import stats
+    q = stats.t.ppf(0.975, r[4])
+    assert close(d["ci_low"], r[0] - q * r[1]) and close(d["ci_high"], r[0] + q * r[1])
+    # the cell means are the weighted means: their difference of differences is the estimate (saturated model)
+    assert close((d["pilot_after"] - d["pilot_before"]) - (d["control_after"] - d["control_before"]), r[0])
+
+
+def test_did_with_too_few_branches_gives_the_estimate_without_a_test(bank):
+    d = _stacked(bank)
+    four = d[d["branch_id"].isin(["B1", "B2", "B4", "B5"])]
+    r = design.did(four, "csat_0_100", treated="treated", post="post", cluster="branch_id", weight="w")
+    assert r["n_clusters"] == 4 and np.isnan(r["p"]) and np.isnan(r["se"])
+    assert np.isfinite(r["pilot_after"]) and np.isfinite(r["control_before"])

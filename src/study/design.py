@@ -46,7 +46,7 @@ from study import metrics as mx
 from study import scores
 
 __all__ = ["Design", "build", "population_sizes", "estimate", "estimates", "compare_samples", "compare_domains",
-           "regression", "indicator_frame"]
+           "regression", "did", "indicator_frame"]
 
 _STRATUM, _WEIGHT, _POP = "_stratum", "_weight", "_pop_size"
 
@@ -359,11 +359,64 @@ def compare_domains(design: Design, column: str, group: str, level: float = 0.95
 def regression(design: Design, y: str, x: list[str], level: float = 0.95) -> pd.DataFrame:
     """Weighted linear regression with design-based (Taylor-linearised) standard errors — R
     ``svyglm(y ~ x1 + ..., design)``: coefficient, se, t, p (t with the residual df, degf − number
-    of coefficients + 1) and interval, one row per term (``const`` first)."""
+    of coefficients + 1, as ``summary.svyglm``) and interval, one row per term (``const`` first).
+
+    Rows with a missing value in ``y`` or ``x`` leave the fit but not the design (R drops them with
+    ``design[-nas, ]``, which keeps the strata and the population sizes). ``attrs["fit"]``: n, k, r2
+    (weighted: 1 − Σw e² / Σw (y − ȳ_w)²), and the joint Wald F of every predictor with its df
+    (R ``regTermTest(fit, ~x1 + ...)``: F(k, residual df))."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = design.sample().glm.fit(y, x=list(x), alpha=1 - level)
     rows = [{"term": "const" if c.term == "_intercept_" else c.term, "coef": float(c.est), "se": float(c.se),
              "t": float(c.wald.value), "df": float(c.wald.df), "p": float(c.wald.p_value), "ci_low": float(c.lci),
              "ci_high": float(c.uci)} for c in fit.coefs]
-    return pd.DataFrame(rows).set_index("term")
+    out = pd.DataFrame(rows).set_index("term")
+    st = fit.stats
+    out.attrs["fit"] = {"n": int(st.n), "k": len(x), "r2": float(st.r_squared), "f": float(st.wald.value),
+                        "f_df1": float(st.wald.df_num), "f_df2": float(st.wald.df_den), "f_p": float(st.wald.p_value)}
+    return out
+
+
+def did(frame: pd.DataFrame, y: str, *, treated: str, post: str, cluster: str, weight: str = _WEIGHT,
+        level: float = 0.95) -> dict:
+    """Difference-in-differences on the stacked samples' design — R ``svyglm(y ~ treated * post,
+    svydesign(ids = ~cluster, weights = ~w, data))``: the coefficient of treated × post, its
+    design-based se, t on the residual df (clusters − 1 − 4 + 1 = clusters − 4, as
+    ``summary.svyglm``), p and interval.
+
+    The clusters, not the strata. Treatment is assigned by branch, and each quarter's sample is
+    stratified by branch. A branch cannot be both: as strata (quarter × branch, with fpc) the
+    variance holds only the sampling error within each branch and quarter and treats every branch's
+    own change between the quarters as fixed — right for describing these branches' customers, but
+    the pilot's effect is judged against the control branches, whose changes for reasons of their own
+    are the noise the comparison has to beat. So the DiD's design takes the branch as the cluster
+    (primary sampling unit) across both quarters, with the design weights of each quarter, no strata
+    and no fpc (branches are not drawn from a finite list): the weighted counterpart of the unweighted
+    DiD's branch-clustered standard errors (:func:`study.effects.did`). Its t has clusters − 4 degrees
+    of freedom, so with few branches the interval is wide; with fewer than 5 branches there is no test
+    (estimate and cell means only). ``frame``: one row per respondent of the stacked quarters, with
+    ``treated`` and ``post`` 0/1, the cluster column and the weight."""
+    df = frame[[y, treated, post, cluster, weight]].dropna().reset_index(drop=True)
+    df = df.rename(columns={y: "y", treated: "treated", post: "post", cluster: "cluster", weight: "w"})
+    df["treated"] = df["treated"].astype(float)
+    df["post"] = df["post"].astype(float)
+    df["treated_post"] = df["treated"] * df["post"]
+    G = df["cluster"].nunique()
+    out = {"estimate": np.nan, "se": np.nan, "t": np.nan, "df": float(G - 4), "p": np.nan, "ci_low": np.nan,
+           "ci_high": np.nan, "n_obs": len(df), "n_clusters": G}
+    for t_, p_ in ((1.0, 0.0), (1.0, 1.0), (0.0, 0.0), (0.0, 1.0)):
+        cell = df[(df["treated"] == t_) & (df["post"] == p_)]
+        key = ("pilot" if t_ else "control") + ("_after" if p_ else "_before")
+        out[key] = float(np.average(cell["y"], weights=cell["w"])) if len(cell) else np.nan
+    if G - 4 < 1:
+        return out
+    svy, pl = _svy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = svy.Sample(pl.from_pandas(df.assign(cluster=df["cluster"].astype(str))), svy.Design(psu="cluster", wgt="w"))
+        fit = s.glm.fit("y", x=["treated", "post", "treated_post"], alpha=1 - level)
+    c = next(c for c in fit.coefs if c.term == "treated_post")
+    out.update(estimate=float(c.est), se=float(c.se), t=float(c.wald.value), df=float(c.wald.df), p=float(c.wald.p_value),
+               ci_low=float(c.lci), ci_high=float(c.uci))
+    return out
