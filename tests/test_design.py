@@ -274,3 +274,17 @@ def test_did_with_too_few_branches_gives_the_estimate_without_a_test(bank):
     r = design.did(four, "csat_0_100", treated="treated", post="post", cluster="branch_id", weight="w")
     assert r["n_clusters"] == 4 and np.isnan(r["p"]) and np.isnan(r["se"])
     assert np.isfinite(r["pilot_after"]) and np.isfinite(r["control_before"])
+
+
+def test_pilot_against_control_in_a_domain_agrees_with_svyttest_on_a_subset(bank):
+    q2 = bank[bank["quarter"] == "2025Q2"].copy()
+    q2["grp"] = np.where(q2["branch_id"].isin(["B1", "B2", "B3"]), "pilot",
+                         np.where(q2["branch_id"].isin(["B4", "B5"]), "control", "other"))
+    q2["dom"] = q2["grp"] != "other"
+    pop = q2.groupby("branch_id")["pop"].first().to_dict()
+    r = design.compare_domains(design.build(q2, strata="branch_id", population=pop), "csat_0_100", "grp", domain="dom")
+    # R: svyttest(csat_0_100 ~ grp, subset(des2, grp != "other")): estimate, t, df, p, conf.int
+    exp = (31.1632752266613, 6.30913256874418, 114, 5.52264840909752e-09, 21.378378882978, 40.9481715703445)
+    got = (r["difference"], r["t"], r["df"], r["p"], r["ci_low"], r["ci_high"])
+    assert all(close(a, b) for a, b in zip(got, exp)), (got, exp)
+    assert (r["first"], r["second"]) == ("control", "pilot")

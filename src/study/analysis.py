@@ -314,6 +314,8 @@ def drivers(ctx: Context) -> dict:
             model = drv.driver_regression(data, outcome, dims, level=ctx.level)
         except np.linalg.LinAlgError:
             return skipped(i18n.NP_("reason", "the dimension scores are linearly dependent in this quarter's data"))
+        model_unweighted = model
+        model = dsa.driver_model(ctx, model, f, outcome, dims)   # svyglm on the design with study.yml sampling
         lmg = drv.relative_importance(data, outcome, dims, method="lmg", n_boot=ctx.n_boot, seed=ctx.seed, level=ctx.level,
                                       **dsa.lmg_weights(ctx, data))   # weighted with study.yml sampling
         try:
@@ -324,7 +326,7 @@ def drivers(ctx: Context) -> dict:
         ipa = drv.importance_performance(lmg, performance)
         lmg = lmg.assign(label=lmg["predictor"].map(study.label))
         return {"data": data, "outcome": outcome, "model": model, "lmg": lmg, "ologit": ologit, "ipa": ipa,
-                "performance": performance}
+                "performance": performance, "model_unweighted": model_unweighted}
     return ctx.once("drivers", compute)
 
 

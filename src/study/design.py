@@ -341,16 +341,23 @@ def stack(designs: Mapping[str, Design], label: str = "period") -> Design:
     return Design(frame, weighted=True, strata=True, fpc=fpc)
 
 
-def compare_domains(design: Design, column: str, group: str, level: float = 0.95) -> dict:
+def compare_domains(design: Design, column: str, group: str, level: float = 0.95, domain: str | None = None) -> dict:
     """Design-based t test of the difference of ``column``'s mean between the two values of
     ``group`` — R ``svyttest(y ~ group, design)``: second − first value in sorted order, the
-    domain difference's Taylor-linearised se, df = degf(design) − 1."""
-    levels = sorted(design.frame[group].dropna().unique())
+    domain difference's Taylor-linearised se, df = degf(design) − 1. ``domain``: a boolean column;
+    only its True rows are compared and the others keep the design (R ``svyttest(y ~ group,
+    subset(design, domain))``, whose df is the subset's degf − 1)."""
+    rows = design.frame[domain].astype(bool) if domain is not None else pd.Series(True, index=design.frame.index)
+    levels = sorted(design.frame.loc[rows, group].dropna().unique())
     if len(levels) != 2:
         raise ValueError(f"compare_domains: '{group}' must have exactly two values, has {levels}")
+    _, pl = _svy()
+    where = None
+    if domain is not None:
+        where = pl.col(domain)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = design.sample().categorical.ttest(column, group=group, alpha=1 - level)
+        r = design.sample().categorical.ttest(column, group=group, alpha=1 - level, where=where)
     d, st = r.diff[0], r.stats
     return {"first": levels[0], "second": levels[1], "difference": float(d.diff), "se": float(d.se), "t": float(st.t),
             "df": float(st.df), "p": float(st.p_value), "ci_low": float(d.lci), "ci_high": float(d.uci)}

@@ -5,7 +5,8 @@ Statistics layer on top of :mod:`study.design` and :mod:`study.trend` for a repo
 
 The rule the report follows (:data:`RULE`): where the study declares its sampling design
 (study.yml ``sampling``), every bank-wide survey figure (headline, satisfaction summary, dimension
-scores, targets, the driver importance and the performance axis of the IPA) is design-based —
+scores, targets, the driver regression, the driver importance and the performance axis of the IPA, the
+effects chapter's survey comparisons) is design-based —
 weighted, with Taylor-linearised intervals and design-based tests; without a declared design the
 figures are unweighted, as a simple random sample. Figures within one stratum (one branch when the
 strata are branches) are the same either way. Both are kept side by side for the methods appendix
@@ -22,7 +23,7 @@ from study import config, design, io, trend
 from study import metrics as mx
 
 __all__ = ["RULE", "uses_design", "estimates", "weighting_table", "headline", "summary", "dimensions", "targets",
-           "lmg_weights", "history"]
+           "lmg_weights", "driver_model", "history"]
 
 RULE = "design-based when study.yml declares sampling, unweighted otherwise"
 DESIGN_TEST = "design_t"    # the design-based t test of two independent samples (R svyttest)
@@ -220,6 +221,49 @@ def lmg_weights(ctx, data: pd.DataFrame) -> dict:
     data["_weight"] = f.loc[data.index, "_weight"].to_numpy()
     data["_stratum"] = f.loc[data.index, "_stratum"].to_numpy() if "_stratum" in f else "all"
     return {"weights": "_weight", "strata": "_stratum"}
+
+
+def driver_model(ctx, model, scores: pd.DataFrame, outcome: str, predictors: list[str]):
+    """The driver regression on the design (R ``svyglm(outcome ~ dimensions, design)``) when the study
+    declares one, else ``model`` unchanged.
+
+    ``model``: the unweighted :class:`study.drivers.DriverModel` of the same rows; ``scores``: the
+    current quarter's :func:`study.analysis.scores_frame` (indexed like its survey). Coefficients,
+    standard errors (Taylor-linearised with strata and fpc), t on the design's residual df, p and
+    intervals come from :func:`study.design.regression`; respondents with a missing answer leave the
+    fit but not the design. R² is the weighted one, the F test the design-based Wald test of all
+    dimensions (``regTermTest``), β uses weighted standard deviations. The VIFs (a property of the
+    answers, not an estimate) and the residual diagnostics stay those of the unweighted fit, which
+    the methods appendix shows beside it; ``fit["cov_type"]`` is ``"design"``."""
+    if not uses_design(ctx):
+        return model
+    import dataclasses
+
+    q = ctx.current
+    names = {c: f"r__{i}" for i, c in enumerate([outcome, *predictors])}
+    frame = pd.concat([q.survey, scores[[outcome, *predictors]].rename(columns=names)], axis=1)
+    d = design.build(frame, ctx.study, q.quarter, process_times=q.process_times)
+    fit = design.regression(d, names[outcome], [names[p] for p in predictors], level=ctx.level)
+    st = fit.attrs["fit"]
+    terms = model.terms.copy()
+    rows = ["const" if t == "(Intercept)" else names[t] for t in terms["term"]]
+    for col in ("coef", "se", "t", "p", "ci_low", "ci_high", "df"):
+        terms[col] = fit.loc[rows, col].to_numpy(float)
+    ok = d.frame[list(names.values())].notna().all(axis=1)
+    w = d.frame.loc[ok, "_weight"].to_numpy(float)
+
+    def wsd(col):
+        x = d.frame.loc[ok, col].to_numpy(float)
+        return float(np.sqrt(np.average((x - np.average(x, weights=w)) ** 2, weights=w)))
+    sd_y = wsd(names[outcome])
+    terms["beta_std"] = [np.nan if t == "(Intercept)" else c * wsd(names[t]) / sd_y for t, c in zip(terms["term"], terms["coef"])]
+    n, k = st["n"], st["k"]
+    f = model.fit.copy()
+    f.update(pd.Series({"n": n, "r2": st["r2"], "adj_r2": 1 - (1 - st["r2"]) * (n - 1) / (n - k - 1), "f": st["f"],
+                        "f_df1": st["f_df1"], "f_df2": st["f_df2"], "f_p": st["f_p"], "f_robust": st["f"],
+                        "f_robust_p": st["f_p"]}))
+    f["cov_type"] = "design"
+    return dataclasses.replace(model, terms=terms, fit=f)
 
 
 def weighted_performance(ctx, data: pd.DataFrame, columns) -> pd.Series:

@@ -50,3 +50,10 @@ ds <- svydesign(ids = ~1, strata = ~stratum, fpc = ~pop, weights = ~w, data = d)
 fit <- svyglm(csat_0_100 ~ treated * post, design = ds)
 s <- summary(fit)$coefficients
 out("did_strata_csat_0_100", c(s["treated:post", ], fit$df.residual))
+
+# ---- pilot against control in one quarter, a third group of branches left out (a domain) ----------
+q2 <- subset(d, quarter == "2025Q2")
+q2$grp <- ifelse(q2$branch_id %in% c("B1", "B2", "B3"), "pilot", ifelse(q2$branch_id %in% c("B4", "B5"), "control", "other"))
+des2 <- svydesign(ids = ~1, strata = ~branch_id, fpc = ~pop, weights = ~w, data = q2)
+tt <- svyttest(csat_0_100 ~ grp, subset(des2, grp != "other"))
+out("q2_pilot_control_domain", c(tt$estimate, tt$statistic, tt$parameter, tt$p.value, tt$conf.int))
