@@ -245,35 +245,38 @@ def test_driver_regression_with_a_lonely_stratum_agrees_with_r_adjust(bank):
 
 
 def _stacked(bank):
-    d = bank.copy()
-    d["w"] = d["pop"] / d.groupby(["quarter", "branch_id"])["pop"].transform("size")
-    d["treated"] = d["branch_id"].isin(["B1", "B2", "B3"]).astype(float)
-    d["post"] = (d["quarter"] == "2025Q2").astype(float)
-    return d
+    des = {}
+    for q in ("2025Q1", "2025Q2"):
+        part = bank[bank["quarter"] == q].copy()
+        part["treated"] = part["branch_id"].isin(["B1", "B2", "B3"]).astype(float)
+        part["post"] = float(q == "2025Q2")
+        part["dom"] = part["branch_id"] != "B6"            # B6 is in neither group
+        des[q] = design.build(part, strata="branch_id", population=part.groupby("branch_id")["pop"].first().to_dict())
+    return design.stack(des, label="quarter")
 
 
 @pytest.mark.parametrize("column, r", [
-    # R: summary(svyglm(y ~ treated * post, svydesign(ids = ~branch_id, weights = ~w, data = d)))["treated:post", ]
-    ("csat_0_100", (8.42555980475631, 1.51326284031554, 5.5678098875404, 0.0307761505173914, 2)),
-    ("top2", (0.132271360185504, 0.035303292046792, 3.74671461262559, 0.0644278949290407, 2)),
+    # R: fit <- svyglm(y ~ treated * post, design = subset(ds, branch_id != "B6")), ds stratified by quarter x branch
+    #    with fpc; summary(fit)$coefficients["treated:post", ], fit$df.residual, confint(fit, df = fit$df.residual)
+    ("csat_0_100", (7.89300213931496, 6.89084402174917, 1.14543329008794, 0.253235867081386, 227, -5.68519592197845,
+                    21.4712002006084)),
+    ("top2", (0.133243437256552, 0.138494508450636, 0.962084625211291, 0.337030804087585, 227, -0.139655769315078,
+              0.406142643828182)),
 ])
 def test_did_on_the_stacked_design_agrees_with_svyglm(bank, column, r):
-    d = design.did(_stacked(bank), column, treated="treated", post="post", cluster="branch_id", weight="w")
-    assert close(d["estimate"], r[0]) and close(d["se"], r[1]) and close(d["t"], r[2]) and close(d["p"], r[3])
-    assert d["df"] == r[4] and d["n_clusters"] == 6 and d["n_obs"] == len(bank)
-    from scipy import stats
-    q = stats.t.ppf(0.975, r[4])
-    assert close(d["ci_low"], r[0] - q * r[1]) and close(d["ci_high"], r[0] + q * r[1])
+    d = design.did(_stacked(bank), column, treated="treated", post="post", domain="dom")
+    got = (d["estimate"], d["se"], d["t"], d["p"], d["df"], d["ci_low"], d["ci_high"])
+    assert all(close(a, b) for a, b in zip(got, r)), (got, r)
+    assert d["n_obs"] == 240 and d["n_strata"] == 10
     # the cell means are the weighted means: their difference of differences is the estimate (saturated model)
     assert close((d["pilot_after"] - d["pilot_before"]) - (d["control_after"] - d["control_before"]), r[0])
 
 
-def test_did_with_too_few_branches_gives_the_estimate_without_a_test(bank):
-    d = _stacked(bank)
-    four = d[d["branch_id"].isin(["B1", "B2", "B4", "B5"])]
-    r = design.did(four, "csat_0_100", treated="treated", post="post", cluster="branch_id", weight="w")
-    assert r["n_clusters"] == 4 and np.isnan(r["p"]) and np.isnan(r["se"])
-    assert np.isfinite(r["pilot_after"]) and np.isfinite(r["control_before"])
+def test_did_without_a_cell_gives_no_test(bank):
+    st = _stacked(bank)
+    st.frame.loc[(st.frame["quarter"] == "2025Q2") & (st.frame["treated"] == 1), "csat_0_100"] = np.nan
+    r = design.did(st, "csat_0_100", treated="treated", post="post", domain="dom")
+    assert np.isnan(r["pilot_after"]) and np.isnan(r["p"]) and np.isfinite(r["control_after"])
 
 
 def test_pilot_against_control_in_a_domain_agrees_with_svyttest_on_a_subset(bank):

@@ -551,8 +551,8 @@ def effects(ctx: Context) -> pd.DataFrame:
         return pd.DataFrame()
     windows = {m.id: eff.measure_window(m, ctx.baseline_quarter, ctx.quarter) for m in ctx.study.measures}
     base = ctx.baseline.frames if ctx.baseline is not None else None
-    return ctx.once("effects", lambda: eff.evaluate(ctx.study, base, ctx.current.frames, level=ctx.level,
-                                                    n_boot=ctx.n_boot, seed=ctx.seed, windows=windows))
+    return ctx.once("effects", lambda: dsa.effects(ctx, eff.evaluate(ctx.study, base, ctx.current.frames, level=ctx.level,
+                                                                 n_boot=ctx.n_boot, seed=ctx.seed, windows=windows)))
 
 
 VERDICT_COLUMNS = ["measure", "metric", "label", "better", "status", "design", "test", "estimate", "ci_low", "ci_high",

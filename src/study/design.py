@@ -385,45 +385,46 @@ def regression(design: Design, y: str, x: list[str], level: float = 0.95) -> pd.
     return out
 
 
-def did(frame: pd.DataFrame, y: str, *, treated: str, post: str, cluster: str, weight: str = _WEIGHT,
-        level: float = 0.95) -> dict:
-    """Difference-in-differences on the stacked samples' design — R ``svyglm(y ~ treated * post,
-    svydesign(ids = ~cluster, weights = ~w, data))``: the coefficient of treated × post, its
-    design-based se, t on the residual df (clusters − 1 − 4 + 1 = clusters − 4, as
-    ``summary.svyglm``), p and interval.
+def did(design: Design, y: str, *, treated: str, post: str, domain: str | None = None, level: float = 0.95) -> dict:
+    """Difference-in-differences on the stacked quarters' design (:func:`stack`) — R ``svyglm(y ~
+    treated * post, subset(design, domain))``: the coefficient of treated × post, its design-based
+    (Taylor-linearised) se, t on the residual df (degf of the domain − 3, as ``summary.svyglm``), p and
+    interval, the weighted cell means, respondents and strata.
 
-    The clusters, not the strata. Treatment is assigned by branch, and each quarter's sample is
-    stratified by branch. A branch cannot be both: as strata (quarter × branch, with fpc) the
-    variance holds only the sampling error within each branch and quarter and treats every branch's
-    own change between the quarters as fixed — right for describing these branches' customers, but
-    the pilot's effect is judged against the control branches, whose changes for reasons of their own
-    are the noise the comparison has to beat. So the DiD's design takes the branch as the cluster
-    (primary sampling unit) across both quarters, with the design weights of each quarter, no strata
-    and no fpc (branches are not drawn from a finite list): the weighted counterpart of the unweighted
-    DiD's branch-clustered standard errors (:func:`study.effects.did`). Its t has clusters − 4 degrees
-    of freedom, so with few branches the interval is wide; with fewer than 5 branches there is no test
-    (estimate and cell means only). ``frame``: one row per respondent of the stacked quarters, with
-    ``treated`` and ``post`` 0/1, the cluster column and the weight."""
-    df = frame[[y, treated, post, cluster, weight]].dropna().reset_index(drop=True)
-    df = df.rename(columns={y: "y", treated: "treated", post: "post", cluster: "cluster", weight: "w"})
-    df["treated"] = df["treated"].astype(float)
-    df["post"] = df["post"].astype(float)
-    df["treated_post"] = df["treated"] * df["post"]
-    G = df["cluster"].nunique()
-    out = {"estimate": np.nan, "se": np.nan, "t": np.nan, "df": float(G - 4), "p": np.nan, "ci_low": np.nan,
-           "ci_high": np.nan, "n_obs": len(df), "n_clusters": G}
+    Strata, not clusters. Treatment is assigned by branch, and each quarter's sample is stratified
+    by branch, so the DiD is a contrast of stratum means. Its design is the one the samples were
+    drawn by: the two quarters stacked, strata nested in the quarters (quarter × branch), each
+    respondent with its quarter's weight and the finite population correction — the same design as
+    the report's quarter-on-quarter tests. The variance is then the sampling error of the comparison,
+    known from the design. It treats the pilot and control branches as given: it does not hold
+    branch-to-branch differences in change that have nothing to do with the measure. The alternative,
+    the branch as the cluster (a branch cannot be both stratum and cluster), estimates that variance
+    from the handful of branches a pilot has, which is too noisy to rely on: on the sample study
+    (eight branches) it came out below the sampling error itself for three of the four survey
+    figures, an impossible variance for a design with that sampling error. Branch-level departures
+    from parallel trends are what the pre-trend test and the unweighted branch-clustered DiD with its
+    wild bootstrap (:func:`study.effects.did`, shown beside it in the methods appendix) speak to.
+    ``treated``/``post``: 0/1 columns; ``domain``: a boolean column, the respondents of the pilot and
+    control branches (others keep the design, as R's ``subset``)."""
+    f = design.frame.copy()
+    f["did__treated_post"] = f[treated].astype(float) * f[post].astype(float)
+    rows = f[domain].astype(bool) if domain is not None else pd.Series(True, index=f.index)
+    ok = rows & f[[y, treated, post]].notna().all(axis=1)
+    g = f[ok]
+    out = {"estimate": np.nan, "se": np.nan, "t": np.nan, "df": np.nan, "p": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+           "n_obs": int(ok.sum()), "n_strata": int(g[_STRATUM].nunique()) if design.strata else 1}
     for t_, p_ in ((1.0, 0.0), (1.0, 1.0), (0.0, 0.0), (0.0, 1.0)):
-        cell = df[(df["treated"] == t_) & (df["post"] == p_)]
+        cell = g[(g[treated] == t_) & (g[post] == p_)]
         key = ("pilot" if t_ else "control") + ("_after" if p_ else "_before")
-        out[key] = float(np.average(cell["y"], weights=cell["w"])) if len(cell) else np.nan
-    if G - 4 < 1:
+        out[key] = float(np.average(cell[y], weights=cell[_WEIGHT])) if len(cell) else np.nan
+    if any(np.isnan(out[k]) for k in ("pilot_before", "pilot_after", "control_before", "control_after")):
         return out
-    svy, pl = _svy()
+    _, pl = _svy()
+    dd = Design(f.assign(did__in=ok), weighted=design.weighted, strata=design.strata, fpc=design.fpc, rake=design.rake)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = svy.Sample(pl.from_pandas(df.assign(cluster=df["cluster"].astype(str))), svy.Design(psu="cluster", wgt="w"))
-        fit = s.glm.fit("y", x=["treated", "post", "treated_post"], alpha=1 - level)
-    c = next(c for c in fit.coefs if c.term == "treated_post")
+        fit = dd.sample().glm.fit(y, x=[treated, post, "did__treated_post"], alpha=1 - level, where=pl.col("did__in"))
+    c = next(c for c in fit.coefs if c.term == "did__treated_post")
     out.update(estimate=float(c.est), se=float(c.se), t=float(c.wald.value), df=float(c.wald.df), p=float(c.wald.p_value),
                ci_low=float(c.lci), ci_high=float(c.uci))
     return out

@@ -23,7 +23,7 @@ from study import config, design, io, trend
 from study import metrics as mx
 
 __all__ = ["RULE", "uses_design", "estimates", "weighting_table", "headline", "summary", "dimensions", "targets",
-           "lmg_weights", "driver_model", "history"]
+           "lmg_weights", "driver_model", "effects", "pilot_control", "history"]
 
 RULE = "design-based when study.yml declares sampling, unweighted otherwise"
 DESIGN_TEST = "design_t"    # the design-based t test of two independent samples (R svyttest)
@@ -264,6 +264,120 @@ def driver_model(ctx, model, scores: pd.DataFrame, outcome: str, predictors: lis
                         "f_robust_p": st["f_p"]}))
     f["cov_type"] = "design"
     return dataclasses.replace(model, terms=terms, fit=f)
+
+
+def _stacked_metric(ctx, measure, window, metric: str):
+    """The baseline and current quarters' designs stacked (:func:`study.design.stack`, strata nested in the
+    quarters), with the metric's per-respondent value ``did__y`` (NPS as +100/0/−100 points), ``did__treated``
+    (pilot 1), ``did__post`` (on/after the window's split) and ``did__in`` (pilot or control branch). None when a
+    quarter has no survey."""
+    from study import effects as eff
+
+    kind = eff.metric_kind(metric)
+    parts = {}
+    for q in [x for x in (ctx.baseline, ctx.current) if x is not None]:
+        if q.survey is None:
+            return None
+        v = eff.metric_values(ctx.study, {"survey": q.survey}, metric)
+        b = v["branch_id"].astype(str)
+        cols = pd.DataFrame({"did__y": eff._did_value(kind, v["value"]).to_numpy(float),
+                             "did__treated": b.isin(measure.pilot).astype(float).to_numpy(),
+                             "did__post": (pd.to_datetime(v["date"]) >= pd.Timestamp(window["split"])).astype(float).to_numpy(),
+                             "did__in": (b.isin(measure.pilot) | b.isin(measure.control)).to_numpy()}, index=q.survey.index)
+        parts[q.quarter] = design.build(pd.concat([q.survey, cols], axis=1), ctx.study, q.quarter, process_times=q.process_times)
+    return design.stack(parts, label="did__quarter") if any(p.weighted for p in parts.values()) else None
+
+
+def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
+    """The effects table (:func:`study.analysis.effects`) with the difference-in-differences of every survey
+    metric on the design when the study declares one (:func:`study.design.did`: svyglm of the metric on
+    treated × post over the stacked quarters' design, strata nested in the quarters, each respondent with
+    its quarter's weight; test ``did_design``; why strata and not branch clusters: its docstring). The
+    unweighted DiD's estimate, interval and p stay beside it in ``unweighted_*`` columns (the methods
+    appendix shows both); its pre-trend test is kept (a check of the data, not an estimate). Holm and BH
+    adjusted p, significance, power and MDE are recomputed. Process metrics (the queue log: every
+    ticket, a census) keep their unweighted DiD."""
+    from study import effects as eff
+
+    if not uses_design(ctx) or ev is None or ev.empty:
+        return ev
+    ev = ev.copy()
+    for col in ("unweighted_estimate", "unweighted_ci_low", "unweighted_ci_high", "unweighted_p"):
+        ev[col] = np.nan
+    measures = {m.id: m for m in ctx.study.measures}
+    rows = ev.index[(ev["analysis"] == "difference-in-differences") & ev["skipped"].eq("")
+                    & ev["metric"].isin(SURVEY_METRICS | set(ctx.study.dimension_ids))]
+    for i in rows:
+        r = ev.loc[i]
+        m = measures[r["measure"]]
+        w = eff.measure_window(m, ctx.baseline_quarter, ctx.quarter)
+        stacked = _stacked_metric(ctx, m, w, r["metric"])
+        if stacked is None:
+            continue
+        d = design.did(stacked, "did__y", treated="did__treated", post="did__post", domain="did__in", level=ctx.level)
+        ev.loc[i, ["unweighted_estimate", "unweighted_ci_low", "unweighted_ci_high", "unweighted_p"]] = [
+            r["estimate"], r["ci_low"], r["ci_high"], r["p_used"]]
+        if not np.isfinite(d["p"]):
+            continue   # a cell without respondents: the unweighted DiD could not have run either
+        ev.loc[i, ["estimate", "ci_low", "ci_high", "se", "statistic", "df", "p", "boot_p", "n_boot"]] = [
+            d["estimate"], d["ci_low"], d["ci_high"], d["se"], d["t"], d["df"], d["p"], np.nan, 0]
+        ev.loc[i, ["before_value", "after_value"]] = [d["pilot_before"] - d["control_before"],
+                                                      d["pilot_after"] - d["control_after"]]
+        ev.loc[i, "test"] = "did_design"
+        ev.loc[i, "boot_weights"] = ""
+        ev.loc[i, "assumption_notes"] = (f"design-based SE on the stacked quarters' design ({d['n_strata']} strata, "
+                                         f"svyglm), t({d['df']:g})")
+    ran = ev["skipped"].eq("")
+    ev["p_used"] = np.where(ev["test"].eq("did_wild_bootstrap"), ev["boot_p"], ev["p"]).astype(float)
+    for _, idx in ev[ran].groupby(["measure", "analysis"]).groups.items():
+        ev.loc[idx, "p_holm"] = eff.adjust_p(ev.loc[idx, "p_used"], "holm")
+        ev.loc[idx, "p_bh"] = eff.adjust_p(ev.loc[idx, "p_used"], "bh")
+    ev.loc[~ran, ["p_holm", "p_bh"]] = np.nan
+    ev["significant"] = ev["p_holm"] < ctx.study.alpha
+    for i in ev.index[ev["test"].eq("did_design")]:
+        ev.loc[i, "power"], ev.loc[i, "mde"] = eff.power_mde(ev.loc[i], alpha=ctx.study.alpha)
+    return ev
+
+
+def pilot_control(ctx) -> pd.DataFrame:
+    """Pilot against control branches after each measure's start, in the current quarter's design (R
+    ``svyttest(y ~ group, subset(design, after the start and in the pilot or control branches))``): one row
+    per measure with control branches and survey metric — measure, metric, pilot, control (weighted means),
+    difference (pilot − control), ci_low, ci_high, t, df, p. Empty without a design. A comparison of levels,
+    not an effect: the pilot branches may have differed before (the DiD takes that out)."""
+    from study import effects as eff
+
+    if not uses_design(ctx) or ctx.current.survey is None:
+        return pd.DataFrame()
+    rows = []
+    q = ctx.current
+    base = design.build(q.survey, ctx.study, q.quarter, process_times=q.process_times)
+    for m in ctx.study.measures:
+        w = eff.measure_window(m, ctx.baseline_quarter, ctx.quarter)
+        if not m.control or w["status"] not in ("introduced", "sustained"):
+            continue
+        for metric in m.metrics:
+            if metric not in SURVEY_METRICS and metric not in ctx.study.dimension_ids:
+                continue
+            v = eff.metric_values(ctx.study, {"survey": q.survey}, metric)
+            f = base.frame.copy()
+            f["d__y"] = eff._did_value(eff.metric_kind(metric), v["value"]).to_numpy(float)
+            b = v["branch_id"].astype(str)
+            f["d__group"] = np.where(b.isin(m.pilot), "pilot", np.where(b.isin(m.control), "control", "other"))
+            f["d__in"] = ((f["d__group"] != "other") & (pd.to_datetime(v["date"]) >= pd.Timestamp(w["split"])).to_numpy()
+                        & f["d__y"].notna())
+            counts = f.loc[f["d__in"], "d__group"].value_counts()
+            if counts.get("pilot", 0) < 2 or counts.get("control", 0) < 2:
+                continue
+            dd = design.Design(f, weighted=base.weighted, strata=base.strata, fpc=base.fpc, rake=base.rake)
+            r = design.compare_domains(dd, "d__y", "d__group", level=ctx.level, domain="d__in")
+            g = f[f["d__in"]]
+            means = {k: float(np.average(x["d__y"], weights=x["_weight"])) for k, x in g.groupby("d__group")}
+            # compare_domains: second − first in sorted order = pilot − control
+            rows.append({"measure": m.id, "metric": metric, "pilot": means["pilot"], "control": means["control"],
+                         "difference": r["difference"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "t": r["t"],
+                         "df": r["df"], "p": r["p"], "n_pilot": int(counts["pilot"]), "n_control": int(counts["control"])})
+    return pd.DataFrame(rows)
 
 
 def weighted_performance(ctx, data: pd.DataFrame, columns) -> pd.Series:

@@ -33,23 +33,25 @@ fitb <- svyglm(csat_0_100 ~ x1 + x2, design = desb)
 out("drv_lonely_coef", coef(fitb)); out("drv_lonely_se", SE(fitb))
 options(survey.lonely.psu = "fail")
 
-# ---- difference-in-differences on the stacked quarters, clustered by branch -------------------------
+# ---- difference-in-differences on the stacked quarters' design -----------------------------------
 # Treatment (the pilot) is assigned by branch, and the branches are the strata of each quarter's design.
-# The DiD's design takes the branch as the cluster (PSU) across both quarters, no strata, no fpc.
+# The DiD uses the design the samples were drawn by: the two quarters stacked, strata = quarter x branch,
+# fpc, each respondent with its quarter's weight; branches in neither group (B6) are left out as a domain
+# (subset keeps the design). The alternative of clustering by branch is printed below for the record.
 d$treated <- as.numeric(d$branch_id %in% c("B1", "B2", "B3"))
 d$post <- as.numeric(d$quarter == "2025Q2")
-dd <- svydesign(ids = ~branch_id, weights = ~w, data = d)
-for (v in c("csat_0_100", "top2")) {
-  fit <- svyglm(reformulate("treated * post", v), design = dd)
-  s <- summary(fit)$coefficients
-  out(paste0("did_", v), c(s["treated:post", ], fit$df.residual, degf(dd)))
-}
-# the strata-as-fixed alternative (not used): strata = quarter x branch, fpc, within-branch sampling error only
 d$stratum <- paste(d$quarter, d$branch_id)
 ds <- svydesign(ids = ~1, strata = ~stratum, fpc = ~pop, weights = ~w, data = d)
-fit <- svyglm(csat_0_100 ~ treated * post, design = ds)
+for (v in c("csat_0_100", "top2")) {
+  fit <- svyglm(reformulate("treated * post", v), design = subset(ds, branch_id != "B6"))
+  s <- summary(fit)$coefficients
+  out(paste0("did_", v), c(s["treated:post", ], fit$df.residual, confint(fit, df = fit$df.residual)["treated:post", ]))
+}
+# not used: branch as the cluster (PSU) across both quarters, no strata (G - 4 residual df)
+dd <- svydesign(ids = ~branch_id, weights = ~w, data = d)
+fit <- svyglm(csat_0_100 ~ treated * post, design = dd)
 s <- summary(fit)$coefficients
-out("did_strata_csat_0_100", c(s["treated:post", ], fit$df.residual))
+out("did_cluster_csat_0_100", c(s["treated:post", ], fit$df.residual))
 
 # ---- pilot against control in one quarter, a third group of branches left out (a domain) ----------
 q2 <- subset(d, quarter == "2025Q2")
