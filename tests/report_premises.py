@@ -389,3 +389,28 @@ def _weighting_rule(gen, doc):
     if not gen.sampling and (says_strata or not says_none):
         return ["the study declares no sampling but Appendix A does not say the figures are unweighted"]
     return []
+
+
+_WEIGHTED_FIT = re.compile(r"explain R² = [\d.]+ of the weighted variance of overall satisfaction \(adjusted [−\-\d.]+; "
+                           r"design-based Wald F\((\d+), (\d+)\)")
+
+
+@check("design_based_driver_and_effects_only_with_a_design")
+def _design_based_models(gen, doc):
+    """The driver regression and the survey DiDs are called design-based exactly when the study declares a sampling
+    design; the design-based Wald F of the drivers has one numerator df per dimension."""
+    out = []
+    weighted_fit = list(_WEIGHTED_FIT.finditer(doc.text))
+    unweighted_fit = re.search(r"explain R² = [\d.]+ of the variance of overall satisfaction", doc.text)
+    design_words = ("Pilot against control branches after the start, on the sampling design",
+                    "Survey figures (standard errors: design-based)", "Driver regression on the sampling design and unweighted")
+    if not gen.sampling:
+        out += [f"design-based driver fit without a sampling design: {_around(doc.text, m)}" for m in weighted_fit]
+        out += [f"'{w}' without a sampling design" for w in design_words if w in doc.text]
+        return out
+    if unweighted_fit:
+        out.append(f"unweighted driver fit in a study with a sampling design: {_around(doc.text, unweighted_fit)}")
+    for m in weighted_fit:
+        if int(m.group(1)) != len(gen.dimensions):
+            out.append(f"Wald F with {m.group(1)} numerator df for {len(gen.dimensions)} dimensions: {_around(doc.text, m)}")
+    return out

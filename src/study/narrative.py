@@ -861,7 +861,15 @@ def driver_sentences(ctx: Context, drv: dict) -> P.Md:
     k = int(f["k"])
     values = (P.fmt_num(f["r2"], 2, leading_zero=False), P.fmt_num(f["adj_r2"], 2, leading_zero=False), int(f["f_df1"]),
               int(f["f_df2"]), P.fmt_num(f["f"], 1), P.fmt_p(f["f_p"]), P.fmt_int(f["n"]))
-    if k > 1:
+    if f.get("cov_type") == "design":   # fitted on the sampling design (study.yml sampling)
+        from study import design_report
+
+        text = design_report.driver_fit_sentence(k, f)
+        if k > 1:
+            top_label = _label(ctx, top["predictor"]) if "predictor" in top else top["label"]
+            text = P.join([text, P.md("{} is the strongest driver ({} of the explained variance).", top_label,
+                                      P.fmt_pct(top["share"])), _vif_sentence(ctx, drv)])
+    elif k > 1:
         text = P.md("The {} dimension scores explain R² = {} of the variance of overall satisfaction (adjusted {}, "
                     "F({}, {}) = {}, {}, n = {}).", number_words(k), *values)
         top_label = _label(ctx, top["predictor"]) if "predictor" in top else top["label"]
@@ -910,6 +918,10 @@ def lmg_notes(ctx: Context, drv: dict) -> list[P.Md]:
 
 
 def regression_notes(ctx: Context, drv: dict) -> list[P.Md]:
+    if drv["model"].fit.get("cov_type") == "design":
+        from study import design_report
+
+        return design_report.regression_notes(ctx, drv)
     d = drv["model"].diagnostics.set_index("check")
     alpha = ctx.study.alpha
     bp = d.iloc[0]
@@ -1193,8 +1205,16 @@ def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> li
     if kind == "difference-in-differences":
         d = ev[(ev["analysis"] == kind) & ev["skipped"].eq("")] if ev is not None and not ev.empty else pd.DataFrame()
         boot = d[d["test"].eq("did_wild_bootstrap")] if len(d) else d
-        note = _("DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); the "
-                 "estimate's CI and p (cluster SE) come from this t test.")
+        from study import design_report
+
+        design_note = design_report.did_note(ctx, d)
+        if design_note and not d["test"].isin(["did_cluster", "did_wild_bootstrap"]).any():
+            return [design_note + _(" Pre-trend: joint test of diverging trends of pilot and control within the before "
+                                    "period (unweighted).")]
+        note = (_("DiD of the queue-log figures (standard errors: clustered by branch): OLS with monthly period effects, "
+                  "CR1 standard errors, t with G − 1 df; the estimate's CI and p (t test) come from this t test.") if design_note
+                else _("DiD: OLS with monthly period effects, standard errors clustered by branch (CR1, t with G − 1 df); the "
+                       "estimate's CI and p (cluster SE) come from this t test."))
         if len(boot):
             weights = ", ".join(sorted({str(w).capitalize() for w in boot.get("boot_weights", pd.Series(["webb"])) if w}))
             note += _(" With fewer than 30 clusters, p (wild bootstrap) is a restricted wild cluster bootstrap ({} "
@@ -1203,7 +1223,7 @@ def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> li
         else:
             note += _(" The cluster-SE p is the headline p: Holm and BH adjust it and the verdict (rule EFFECT) uses it.")
         note += _(" Pre-trend: joint test of diverging trends of pilot and control within the before period.")
-        return [note]
+        return [note, design_note] if design_note else [note]
     notes = [_("Estimate = after − before. Shares in percentage points; NPS in points.") if "nps" in mx.registry(ctx.study)
              else _("Estimate = after − before. Shares in percentage points.")]
     if kind == "pilot before/after" and ev is not None and not ev.empty:

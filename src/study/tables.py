@@ -21,7 +21,7 @@ GROUPING_LABELS = {"branch_id": "Branch", "segment": "Segment", "channel": "Chan
 OPERATORS = {">=": "≥", "<=": "≤"}
 TEST_NAMES = {"welch": "Welch t", "student": "Student t", "mann_whitney": "Mann–Whitney U", "paired_t": "paired t",
               "wilcoxon": "Wilcoxon signed-rank", "two_proportion": "two-proportion χ²", "nps": "NPS z",
-              "did_cluster": "DiD, cluster SE", "did_wild_bootstrap": "DiD, wild bootstrap"}
+              "did_cluster": "DiD, cluster SE", "did_wild_bootstrap": "DiD, wild bootstrap", "did_design": "DiD, design-based"}
 
 
 #: Headers built from values (f-strings) and the words results store in English, marked for the
@@ -33,7 +33,7 @@ COLUMN_TEMPLATES = [NP_("column", "{} CI"), NP_("column", "{} value"), NP_("colu
                     NP_("column", "Name"), NP_("column", "Section"), NP_("column", "Item"), NP_("column", "Value"),
                     NP_("column", "baseline"), NP_("column", "Weeks pre / post"), NP_("column", "Power"),
                     NP_("column", "Test"), NP_("column", "Rank"), NP_("column", "p (level)"), NP_("column", "p (slope)"),
-                    NP_("column", "p (Holm)"), NP_("column", "p (BH)"), NP_("column", "p (cluster SE)"),
+                    NP_("column", "p (Holm)"), NP_("column", "p (BH)"), NP_("column", "p (cluster SE)"), NP_("column", "p (t test)"),
                     NP_("column", "Pre-trend p"), NP_("column", "Evaluation in this report"), NP_("column", "Our rank"),
                     NP_("column", "Effect size"), NP_("column", "Measure"), NP_("column", "Metric"),
                     NP_("column", "Branches"), NP_("column", "Clusters"), NP_("column", "Recommend (top-2 box)"),
@@ -49,7 +49,7 @@ CELL_WORDS = [NP_("cell", "suppressed"), NP_("cell", "composite index, not teste
               NP_("cell", "possible overkill"), NP_("cell", "(Intercept)"), NP_("cell", "Welch t"), NP_("cell", "Student t"),
               NP_("cell", "Mann–Whitney U"), NP_("cell", "paired t"), NP_("cell", "Wilcoxon signed-rank"),
               NP_("cell", "two-proportion χ²"), NP_("cell", "NPS z"), NP_("cell", "DiD, cluster SE"),
-              NP_("cell", "DiD, wild bootstrap"), NP_("cell", "SQI (0-100)"), NP_("cell", "survey"),
+              NP_("cell", "DiD, wild bootstrap"), NP_("cell", "DiD, design-based"), NP_("cell", "SQI (0-100)"), NP_("cell", "survey"),
               NP_("cell", "process times"), NP_("cell", "benchmark"), NP_("cell", "pilot"), NP_("cell", "control"),
               NP_("cell", "difference-in-differences"), NP_("cell", "pilot before/after"), NP_("cell", "not testable"), NP_("cell", "planned"),
               NP_("cell", "introduced"), NP_("cell", "sustained"),
@@ -245,10 +245,11 @@ def lmg(study: Study, imp: pd.DataFrame) -> pd.DataFrame:
                                                    for a, b in zip(imp["ci_low"], imp["ci_high"])]}).sort_values("Rank").reset_index(drop=True)
 
 
-def regression(study: Study, terms: pd.DataFrame) -> pd.DataFrame:
+def regression(study: Study, terms: pd.DataFrame, cov_type: str = "HC3") -> pd.DataFrame:
     t = terms   # the intercept is shown as its own row, "(Intercept)"
+    se = NP_("column", "SE (design)") if cov_type == "design" else NP_("column", "SE (HC3)")
     return pd.DataFrame({NP_("column", "Dimension (0-100 score)"): t["term"].map(study.label), "b": t["coef"].map(lambda x: P.fmt_num(x, 4)),
-                         NP_("column", "SE (HC3)"): t["se"].map(lambda x: P.fmt_num(x, 4)), "t": t["t"].map(lambda x: P.fmt_num(x, 2)),
+                         se: t["se"].map(lambda x: P.fmt_num(x, 4)), "t": t["t"].map(lambda x: P.fmt_num(x, 2)),
                          "p": t["p"].map(lambda x: P.fmt_p(x, prefix=False)), "β": t["beta_std"].map(lambda x: P.fmt_num(x, 2)),
                          "VIF": t["vif"].map(lambda x: P.fmt_num(x, 2))})
 
@@ -348,6 +349,7 @@ def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
     several = e["measure"].nunique() > 1
     did = analysis == "difference-in-differences"
     boot = did and e["test"].eq("did_wild_bootstrap").any()
+    design = did and e["test"].eq("did_design").any()
     boot_col = f"p (wild bootstrap, B = {P.fmt_int(e['n_boot'].max())})" if boot else None
     rows = []
     for r in e.to_dict("records"):
@@ -357,7 +359,13 @@ def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
         if not did:
             row.update({NP_("column", "Before"): value(m, r["before_value"]), NP_("column", "After"): value(m, r["after_value"])})
         row.update({NP_("column", "Estimate"): change(m, r["estimate"]), f"{ctx.level_pct} CI": ci(m, r["ci_low"], r["ci_high"])})
-        if did:
+        if did and design:   # survey figures on the sampling design, queue-log figures clustered by branch
+            row[NP_("column", "Standard errors")] = (NP_("cell", "design-based") if r["test"] == "did_design"
+                                                     else NP_("cell", "clustered by branch"))
+            row["p (t test)"] = P.fmt_p(r["p"], prefix=False)
+            if boot:
+                row[boot_col] = P.fmt_p(r["boot_p"], prefix=False)
+        elif did:
             row["p (cluster SE)"] = P.fmt_p(r["p"], prefix=False)
             if boot:
                 row[boot_col] = P.fmt_p(r["boot_p"], prefix=False)
