@@ -414,3 +414,15 @@ def _design_based_models(gen, doc):
         if int(m.group(1)) != len(gen.dimensions):
             out.append(f"Wald F with {m.group(1)} numerator df for {len(gen.dimensions)} dimensions: {_around(doc.text, m)}")
     return out
+
+
+@check("control_chart_weighting_matches_the_study")
+def _chart_weighting(gen, doc):
+    """The methods appendix calls the charted survey values weighted exactly when the study declares a sampling design."""
+    weighted = "Survey values are weighted with each quarter's design weights" in doc.text
+    unweighted = "charted values unweighted" in doc.text
+    if weighted and not gen.sampling:
+        return ["weighted control-chart values without a sampling design"]
+    if unweighted and gen.sampling:
+        return ["unweighted control-chart values in a study with a sampling design"]
+    return []

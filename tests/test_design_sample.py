@@ -103,10 +103,14 @@ def test_the_known_trend_is_found(history, prepared_sample, metric, key):
     assert s["ci_low"] <= true <= s["ci_high"] and s["ci_low"] > 0 and s["p"] < 0.05
 
 
-def test_the_out_of_control_month_is_found(history, study, prepared_sample):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_out_of_control_month_is_found(history, study, prepared_sample, weighted):
     surveys, process, _ = history
     _, truth = prepared_sample
-    charts = trend.control_charts(trend.monthly(surveys, study, process), tuple(study.tracking.chart_baseline))
+    # the report charts the weighted monthly values (the study declares its design); unweighted ones find it too
+    weights = ({q: pd.Series(design.build(s, study, q).frame["_weight"].to_numpy(), index=s.index) for q, s in surveys.items()}
+               if weighted else None)
+    charts = trend.control_charts(trend.monthly(surveys, study, process, weights=weights), tuple(study.tracking.chart_baseline))
     flagged = charts[charts["out_of_control"]]
     survey_flags = flagged[~flagged["metric"].isin(trend.PROCESS_MEANS)]
     shock = truth["tracking"]["out_of_control_month"]
@@ -141,3 +145,23 @@ def test_target_progress(history, study):
     assert len(sat) == 8 and set(sat["verdict"]) <= {"met", "not met", "undecided"}
     # top-2 near 0.85 every quarter against a 95 % target: not met
     assert (sat["verdict"] == "not met").all()
+
+
+def test_change_target_progress_over_the_quarters_after_the_baseline(history, study, sample_frames):
+    per_quarter = history[2]
+    tp = trend.target_progress(per_quarter, study, baseline="2024Q2")
+    nps = tp[tp["target"] == "nps_gain"].set_index("quarter")
+    assert list(nps.index) == ["2024Q3", "2024Q4", "2025Q1", "2025Q2"] and (nps["baseline"] == "2024Q2").all()
+    est = per_quarter[per_quarter["metric"] == "nps"].set_index("quarter")
+    for q, r in nps.iterrows():
+        c = design.compare_estimates(est.loc["2024Q2"], est.loc[q], True)
+        assert r["estimate"] == pytest.approx(est.loc[q, "estimate"] - est.loc["2024Q2", "estimate"])
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx((c["ci_low"], c["ci_high"]))
+        # +20 points is far above every interval: not met
+        assert r["verdict"] == "not met" and r["ci_high"] < 20
+    # the relative waiting-time target needs the queue log in the baseline quarter, which 2024Q2 lacks: no rows
+    assert tp[tp["target"] == "waiting_reduction"].empty
+    one = trend.target_progress(per_quarter, study, baseline="2025Q1")
+    w = one[one["target"] == "waiting_reduction"]
+    assert list(w["quarter"]) == ["2025Q2"] and w["estimate"].iloc[0] < 0
+    assert trend.target_progress(per_quarter, study)["kind"].eq("level").all()    # no baseline: level targets only

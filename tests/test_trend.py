@@ -108,3 +108,39 @@ def test_no_baseline_months_no_limits():
     ch = trend.control_charts(t, ("2023Q1", "2023Q2"))
     assert ch["lcl"].isna().all() and not ch["out_of_control"].any()
     assert trend.control_charts(t, None).empty
+
+
+def test_weighted_monthly_values_and_their_control_limits_by_hand(study):
+    """With the design's weights: a month's value is Σwy/Σw, its subgroup size Kish's (Σw)²/Σw², the centre the
+    weighted mean of the baseline months. Every number below is worked by hand from the six respondents."""
+    dates = ["2024-01-10", "2024-01-20", "2024-01-25", "2024-02-05", "2024-02-06", "2024-04-02", "2024-04-03"]
+    survey = pd.DataFrame({"interview_date": dates}, index=[10, 11, 12, 13, 14, 15, 16])
+    top2 = pd.Series([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0], index=survey.index)
+    score = pd.Series([80.0, 40.0, 60.0, 100.0, 50.0, 20.0, 30.0], index=survey.index)
+    w = pd.Series([1.0, 2.0, 3.0, 4.0, 4.0, 1.0, 1.0], index=survey.index)
+    ind = pd.DataFrame({"csat_top2": top2, "csat_mean_0_100": score})
+    q1, q2 = survey.iloc[:5], survey.iloc[5:]
+    mt = trend.monthly({"2024Q1": q1, "2024Q2": q2}, study, indicators={"2024Q1": ind.loc[q1.index], "2024Q2": ind.loc[q2.index]},
+                       weights={"2024Q1": w.loc[q1.index], "2024Q2": w.loc[q2.index]})
+    jan = mt[(mt["month"] == "2024-01")].set_index("metric")
+    # January: top-2 (1·1 + 2·0 + 3·1)/6 = 2/3; n_eff = 6²/(1 + 4 + 9) = 36/14; score (80 + 80 + 180)/6 = 340/6
+    assert jan.loc["csat_top2", "value"] == pytest.approx(2 / 3) and jan.loc["csat_top2", "n_eff"] == pytest.approx(36 / 14)
+    assert jan.loc["csat_mean_0_100", "value"] == pytest.approx(340 / 6)
+    # weighted SD of the January scores: Σw(y − ȳ)²/Σw · n/(n − 1) = (1·(80 − 56.6̅)² + 2·(40 − 56.6̅)² + 3·(60 − 56.6̅)²)/6 · 3/2
+    m = 340 / 6
+    assert jan.loc["csat_mean_0_100", "sd"] == pytest.approx(np.sqrt(((80 - m) ** 2 + 2 * (40 - m) ** 2 + 3 * (60 - m) ** 2) / 6 * 1.5))
+    feb = mt[(mt["month"] == "2024-02")].set_index("metric")
+    assert feb.loc["csat_top2", "value"] == pytest.approx(0.5) and feb.loc["csat_top2", "n_eff"] == pytest.approx(2.0)
+    ch = trend.control_charts(mt, ("2024Q1", "2024Q1"))
+    p = ch[ch["metric"] == "csat_top2"].set_index("month")
+    # centre: (2/3·6 + 1/2·8)/(6 + 8) = 8/14 (the weighted share of the five Q1 respondents: (1 + 3 + 4)/14)
+    centre = 8 / 14
+    assert p.loc["2024-01", "centre"] == pytest.approx(centre) and p.loc["2024-01", "chart"] == "p"
+    assert p.loc["2024-01", "ucl"] == pytest.approx(centre + 3 * np.sqrt(centre * (1 - centre) / (36 / 14)))
+    assert p.loc["2024-04", "lcl"] == pytest.approx(centre - 3 * np.sqrt(centre * (1 - centre) / 2.0))   # April: w = 1, 1
+    x = ch[ch["metric"] == "csat_mean_0_100"].set_index("month")
+    # X-bar centre: (340 + 4·100 + 4·50)/14 = 940/14; σ̂ pooled from Jan (n = 3) and Feb (n = 2) weighted SDs
+    sd_feb = np.sqrt((4 * 25 ** 2 + 4 * 25 ** 2) / 8 * 2)
+    sigma = np.sqrt((2 * jan.loc["csat_mean_0_100", "sd"] ** 2 + 1 * sd_feb ** 2) / 3)
+    assert x.loc["2024-01", "centre"] == pytest.approx(940 / 14)
+    assert x.loc["2024-02", "ucl"] == pytest.approx(940 / 14 + 3 * sigma / np.sqrt(2.0))

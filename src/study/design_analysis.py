@@ -403,11 +403,15 @@ def history(ctx) -> dict | None:
         surveys = {q: d.survey for q, d in loaded.items()}
         process = {q: d.process_times for q, d in loaded.items()}
         per_quarter = _sqi_per_quarter(ctx.study, surveys, process, trend.quarterly(surveys, ctx.study, process, level=ctx.level))
-        months = trend.monthly(surveys, ctx.study, process)
+        weights = None
+        if uses_design(ctx):   # weighted monthly values with each quarter's design weights
+            weights = {q: pd.Series(design.build(d.survey, ctx.study, q, process_times=d.process_times).frame["_weight"].to_numpy(),
+                                    index=d.survey.index) for q, d in loaded.items()}
+        months = trend.monthly(surveys, ctx.study, process, weights=weights)
         tr = ctx.study.tracking
         charts = trend.control_charts(months, tuple(tr.chart_baseline) if tr is not None else None)
         changes = trend.changes(surveys, ctx.study, process, level=ctx.level, per_quarter=per_quarter)
         return {"quarters": qs, "per_quarter": per_quarter, "changes": changes,
                 "slopes": trend.slopes(per_quarter, level=ctx.level), "monthly": months, "charts": charts,
-                "targets": trend.target_progress(per_quarter, ctx.study)}
+                "targets": trend.target_progress(per_quarter, ctx.study, baseline=ctx.baseline_quarter, level=ctx.level)}
     return ctx.once("history", compute)

@@ -22,7 +22,7 @@ from study.i18n import _, pgettext
 
 __all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "trend_summary", "quarters_table",
            "dimension_quarters_table", "changes_table", "trend_figure", "control_chart_figure", "chart_sentences",
-           "monthly_table", "target_progress_table", "methods_sentences"]
+           "monthly_table", "target_progress_table", "target_progress_caption", "methods_sentences"]
 
 #: The headline metrics the tracking shows, in order (those the study measures).
 TRACKED = ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2, "complaint_rate", "sqi", "waiting_minutes",
@@ -301,7 +301,7 @@ def monthly_table(ctx) -> pd.DataFrame:
 
 
 def target_progress_table(ctx) -> pd.DataFrame:
-    """Each level target per quarter: the estimate and the verdict."""
+    """Each target per quarter: the estimate (a change target: the change from the baseline quarter) and the verdict."""
     h = _history(ctx)
     tp = h["targets"]
     rows = []
@@ -309,11 +309,28 @@ def target_progress_table(ctx) -> pd.DataFrame:
         g = tp[tp["target"] == t.id]
         if g.empty:
             continue
+        if t.kind == "relative_change":
+            fmt = lambda x: P.fmt_pct(x, sign=True)  # noqa: E731
+        elif t.kind == "change":
+            fmt = lambda x: T.change(t.metric, x, ctx.study)  # noqa: E731, B023 - used in this iteration
+        else:
+            fmt = lambda x: T.value(t.metric, x, ctx.study)  # noqa: E731, B023 - used in this iteration
         row = {pgettext("column", "Target"): i18n.pick(t, "label")}
         for r in g.to_dict("records"):
-            row[r["quarter"]] = f"{T.value(t.metric, r['estimate'], ctx.study)} ({_verdict(r['verdict'])})"
+            row[r["quarter"]] = f"{fmt(r['estimate'])} ({_verdict(r['verdict'])})"
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    quarters = sorted(c for c in out.columns if c != pgettext("column", "Target"))
+    return out[[pgettext("column", "Target"), *quarters]].fillna(P.DASH) if len(out) else out
+
+
+def target_progress_caption(ctx) -> str:
+    """The caption of :func:`target_progress_table`, true for the targets it shows."""
+    tp = _history(ctx)["targets"]
+    if (tp["kind"] != "level").any():
+        return _("Progress towards the targets per quarter (change targets: the change from {})").format(
+            i18n.quarter(ctx.baseline_quarter))
+    return _("Progress towards the level targets per quarter")
 
 
 def _verdict(v: str) -> str:
@@ -328,7 +345,15 @@ def methods_sentences(ctx) -> list[P.Md]:
                 "of the quarterly estimates. Changes between consecutive quarters: design-based t tests of two independent "
                 "samples, p-values adjusted by Holm's method over the comparisons of each figure.")]
     tr = ctx.study.tracking
-    if tr is not None:
+    if tr is not None and ctx.study.sampling is not None:
+        out.append(P.md("Control charts (Montgomery, Introduction to Statistical Quality Control, ch. 6-7): a p-chart for shares, "
+                        "an X-bar chart for means, an individuals chart for the queue log's monthly means; limits at three "
+                        "standard errors from the months of {} to {} (months outside them set aside and the limits "
+                        "recomputed). Survey values are weighted with each quarter's design weights, the limits' centre is the "
+                        "weighted mean of the baseline months, and a month's subgroup size is its effective sample size "
+                        "((Σw)²/Σw², Kish) in place of its respondents.",
+                        i18n.quarter(tr.chart_baseline[0]), i18n.quarter(tr.chart_baseline[1])))
+    elif tr is not None:
         out.append(P.md("Control charts (Montgomery, Introduction to Statistical Quality Control, ch. 6-7): a p-chart for shares, "
                         "an X-bar chart for means with the month's respondents as the subgroup, an individuals chart for the "
                         "queue log's monthly means; limits at three standard errors from the months of {} to {} (months "

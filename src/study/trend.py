@@ -24,11 +24,16 @@ a trend.
   are set aside and the limits recomputed until the set is stable). Every month from the first
   baseline month on that lies outside its limits is flagged; earlier months are shown but not judged
   against limits of a later period.
-  Charted values are unweighted: a chart watches the stability of the monthly process, and the
-  sample's allocation is the same every month.
-- Progress towards each level target per quarter: the estimate, its interval and the verdict (met
-  when the whole interval is on the target's side, not met when it is wholly on the other,
-  undecided otherwise).
+  With the study's sampling design (``weights``), a survey month's value is the weighted mean with each
+  quarter's design weights, and the limits rest on the weighted values: the centre is the weighted
+  mean of the baseline months (``Σ w y / Σ w``), and a month's subgroup size is its effective sample
+  size ``n_eff = (Σ w)² / Σ w²`` (Kish) in place of its respondents — ``p̄ ± 3 √(p̄(1 − p̄)/n_eff,i)``
+  and ``x̿ ± 3 σ̂/√n_eff,i`` with σ̂ the pooled weighted within-month SD. Kish's n_eff takes the
+  weights' unequal sizes into account but not the gain from stratifying, so the limits are, if
+  anything, a little wide. Without a design the values are unweighted.
+- Progress towards each target per quarter: the estimate (for a change target, the change from the
+  report's baseline quarter in every later quarter), its interval and the verdict (met when the whole
+  interval is on the target's side, not met when it is wholly on the other, undecided otherwise).
 """
 
 from __future__ import annotations
@@ -155,25 +160,39 @@ def slopes(per_quarter: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
 
 def monthly(surveys: Mapping[str, pd.DataFrame], study, process: Mapping[str, pd.DataFrame | None] | None = None,
-            indicators: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+            indicators: Mapping[str, pd.DataFrame] | None = None,
+            weights: Mapping[str, pd.Series] | None = None) -> pd.DataFrame:
     """Monthly statistics (the documents' rhythm): one row per (month, metric) with n, value (mean or
     share), sd (of the individual values) and count (for shares: how many 1s). Survey metrics by the
     interview month; the queue log's waiting and handling time by the month a ticket was issued.
-    ``indicators``: :func:`study.design.indicator_frame` per quarter, when already computed."""
+    ``indicators``: :func:`study.design.indicator_frame` per quarter, when already computed.
+    ``weights``: each quarter's design weights (indexed like its survey; the study's sampling design):
+    then a survey month's value is the weighted mean, sd the weighted SD (``√(Σ w (y − ȳ_w)² / Σ w ·
+    n/(n − 1))``), ``wsum`` = Σ w and ``n_eff`` = (Σ w)² / Σ w² (NaN without weights)."""
     rows = []
     reg = mx.registry(study)
     for q in sorted(surveys):
         s = surveys[q]
         ind = indicators[q] if indicators is not None and q in indicators else dz.indicator_frame(s, study)
         month = pd.to_datetime(s["interview_date"]).dt.strftime("%Y-%m")
+        w_q = weights.get(q) if weights is not None else None
         for metric in ind.columns:
             kind = reg[metric].kind if metric in reg else "score"
             for m, y in ind[metric].groupby(month):
                 y = y.dropna()
-                rows.append({"month": m, "quarter": q, "metric": metric, "kind": kind, "n": len(y),
-                             "value": float(y.mean()) if len(y) else np.nan,
-                             "sd": float(y.std(ddof=1)) if len(y) > 1 else np.nan,
-                             "count": float(y.sum()) if kind == "share" else np.nan})
+                n = len(y)
+                row = {"month": m, "quarter": q, "metric": metric, "kind": kind, "n": n,
+                       "value": float(y.mean()) if n else np.nan, "sd": float(y.std(ddof=1)) if n > 1 else np.nan,
+                       "count": float(y.sum()) if kind == "share" else np.nan, "wsum": np.nan, "n_eff": np.nan}
+                if w_q is not None and n:
+                    w = w_q.loc[y.index].to_numpy(float)
+                    v = y.to_numpy(float)
+                    W = w.sum()
+                    mean = float((w * v).sum() / W)
+                    row.update(value=mean, wsum=float(W), n_eff=float(W ** 2 / (w ** 2).sum()),
+                               sd=float(np.sqrt((w * (v - mean) ** 2).sum() / W * n / (n - 1))) if n > 1 else np.nan,
+                               count=mean * n if kind == "share" else np.nan)
+                rows.append(row)
     for q, t in sorted((process or {}).items()):
         if t is None or "issued_at" not in t:
             continue
@@ -185,12 +204,21 @@ def monthly(surveys: Mapping[str, pd.DataFrame], study, process: Mapping[str, pd
                 y = y.dropna().astype(float)
                 rows.append({"month": m, "quarter": q, "metric": metric, "kind": "duration", "n": len(y),
                              "value": float(y.mean()) if len(y) else np.nan,
-                             "sd": float(y.std(ddof=1)) if len(y) > 1 else np.nan, "count": np.nan})
-    return pd.DataFrame(rows, columns=["month", "quarter", "metric", "kind", "n", "value", "sd", "count"])
+                             "sd": float(y.std(ddof=1)) if len(y) > 1 else np.nan, "count": np.nan,
+                             "wsum": np.nan, "n_eff": np.nan})
+    return pd.DataFrame(rows, columns=["month", "quarter", "metric", "kind", "n", "value", "sd", "count", "wsum", "n_eff"])
 
 
 def _limits(g: pd.DataFrame, chart: str, base: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     b = g[base]
+    if chart in ("p", "xbar") and "wsum" in g and g["wsum"].notna().all():   # weighted values (module docstring)
+        centre = float((b["value"] * b["wsum"]).sum() / b["wsum"].sum())
+        if chart == "p":
+            sigma = np.sqrt(centre * (1 - centre))
+        else:
+            sigma = float(np.sqrt(((b["n"] - 1) * b["sd"] ** 2).sum() / (b["n"] - 1).sum()))
+        half = 3 * sigma / np.sqrt(g["n_eff"].to_numpy(float))
+        return centre, centre - half, centre + half
     if chart == "p":
         centre = float(b["count"].sum() / b["n"].sum())
         half = 3 * np.sqrt(centre * (1 - centre) / g["n"].to_numpy(float))
@@ -246,21 +274,47 @@ def control_charts(month_table: pd.DataFrame, baseline: tuple[str, str] | None, 
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
 
 
-def target_progress(per_quarter: pd.DataFrame, study) -> pd.DataFrame:
-    """Each level target of the study per quarter: estimate, interval, target value, verdict (met /
-    not met / undecided, from the interval). Change targets are judged against a baseline by the
-    effects chapter and are not repeated here."""
+def target_progress(per_quarter: pd.DataFrame, study, baseline: str | None = None, level: float = 0.95) -> pd.DataFrame:
+    """Each target of the study per quarter: estimate, interval, target value, verdict (met / not met /
+    undecided, from the interval; "not tested" without one).
+
+    Level targets: the quarter's estimate. Change targets ("against the baseline"): for every quarter
+    after ``baseline`` (the report's baseline quarter), the change from the baseline — the difference
+    with the interval of the two independent samples' t test (:func:`study.design.compare_estimates`:
+    design-based with the study's sampling, Welch otherwise), or for a relative change the ratio − 1
+    with the delta-method interval on the log ratio (normal), as the targets chapter judges the current
+    quarter. Without a baseline, change targets have no rows. Columns: target, metric, kind, quarter,
+    baseline, estimate, ci_low, ci_high, operator, value, verdict."""
+    cols = ["target", "metric", "kind", "quarter", "baseline", "estimate", "ci_low", "ci_high", "operator", "value", "verdict"]
     rows = []
+    z = float(stats.norm.ppf(0.5 + level / 2))
     for t in study.targets:
-        if t.kind != "level":
-            continue
         g = per_quarter[per_quarter["metric"] == t.metric]
-        for _, r in g.iterrows():
-            lo, hi = r["ci_low"], r["ci_high"]
+        if t.kind == "level":
+            pairs = [(r, None) for _, r in g.iterrows()]
+        else:
+            if baseline is None or not (g["quarter"] == baseline).any():
+                continue
+            b = g[g["quarter"] == baseline].iloc[0]
+            pairs = [(r, b) for _, r in g[g["quarter"] > baseline].iterrows()]
+        for r, b in pairs:
+            if b is None:
+                est, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
+            elif t.kind == "change":
+                c = dz.compare_estimates(b, r, bool(r.get("weighted", False) or b.get("weighted", False)), level=level)
+                est, lo, hi = c["difference"], c["ci_low"], c["ci_high"]
+            else:
+                ma, sa, mb, sb = r["estimate"], r["se"], b["estimate"], b["se"]
+                if not (ma > 0 and mb > 0):
+                    est, lo, hi = (ma / mb - 1 if mb > 0 else np.nan), np.nan, np.nan
+                else:
+                    sl = np.hypot(sa / ma, sb / mb)
+                    est, lo, hi = ma / mb - 1, np.exp(np.log(ma / mb) - z * sl) - 1, np.exp(np.log(ma / mb) + z * sl) - 1
             good_lo, good_hi = (lo >= t.value, hi < t.value) if t.operator == ">=" else (hi <= t.value, lo > t.value)
             verdict = "met" if good_lo else "not met" if good_hi else "undecided"
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 verdict = "not tested"
-            rows.append({"target": t.id, "metric": t.metric, "quarter": r["quarter"], "estimate": r["estimate"],
-                         "ci_low": lo, "ci_high": hi, "operator": t.operator, "value": t.value, "verdict": verdict})
-    return pd.DataFrame(rows, columns=["target", "metric", "quarter", "estimate", "ci_low", "ci_high", "operator", "value", "verdict"])
+            rows.append({"target": t.id, "metric": t.metric, "kind": t.kind, "quarter": r["quarter"],
+                         "baseline": None if b is None else baseline, "estimate": est, "ci_low": lo, "ci_high": hi,
+                         "operator": t.operator, "value": t.value, "verdict": verdict})
+    return pd.DataFrame(rows, columns=cols)
