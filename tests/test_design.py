@@ -291,3 +291,14 @@ def test_pilot_against_control_in_a_domain_agrees_with_svyttest_on_a_subset(bank
     got = (r["difference"], r["t"], r["df"], r["p"], r["ci_low"], r["ci_high"])
     assert all(close(a, b) for a, b in zip(got, exp)), (got, exp)
     assert (r["first"], r["second"]) == ("control", "pilot")
+
+
+def test_did_with_a_stratum_of_one_respondent_agrees_with_r_adjust(bank):
+    lone = bank[(bank["branch_id"] != "B5") | (bank["quarter"] != "2025Q2")]
+    first_b5 = bank[(bank["branch_id"] == "B5") & (bank["quarter"] == "2025Q2")].iloc[[0]]
+    st = _stacked(pd.concat([lone, first_b5]).sort_index())
+    d = design.did(st, "csat_0_100", treated="treated", post="post", domain="dom")
+    # R: options(survey.lonely.psu = "adjust"); summary(svyglm(csat_0_100 ~ treated * post, subset(dsl, branch_id != "B6")))
+    exp = (7.39378217051633, 6.99258891467159, 1.0573740657059, 0.291538624626895, 213)
+    got = (d["estimate"], d["se"], d["t"], d["p"], d["df"])
+    assert all(close(a, b) for a, b in zip(got, exp)), (got, exp)

@@ -295,8 +295,10 @@ def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
     its quarter's weight; test ``did_design``; why strata and not branch clusters: its docstring). The
     unweighted DiD's estimate, interval and p stay beside it in ``unweighted_*`` columns (the methods
     appendix shows both); its pre-trend test is kept (a check of the data, not an estimate). Holm and BH
-    adjusted p, significance, power and MDE are recomputed. Process metrics (the queue log: every
-    ticket, a census) keep their unweighted DiD."""
+    adjusted p, significance, power and MDE are recomputed. A survey DiD the unweighted analysis skipped
+    for too few branches (its clustered variance needs three) runs on the design, whose variance does not
+    rest on the number of branches. Process metrics (the queue log: every ticket, a census) keep their
+    unweighted DiD."""
     from study import effects as eff
 
     if not uses_design(ctx) or ev is None or ev.empty:
@@ -305,7 +307,10 @@ def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
     for col in ("unweighted_estimate", "unweighted_ci_low", "unweighted_ci_high", "unweighted_p"):
         ev[col] = np.nan
     measures = {m.id: m for m in ctx.study.measures}
-    rows = ev.index[(ev["analysis"] == "difference-in-differences") & ev["skipped"].eq("")
+    # the unweighted DiD needs three branches for its clustered variance; the design's does not (it is the sampling
+    # error of the comparison), so a survey DiD skipped for too few branches runs on the design
+    few = ev["skipped"].fillna("").str.endswith("clustered inference needs at least 3 units")
+    rows = ev.index[(ev["analysis"] == "difference-in-differences") & (ev["skipped"].eq("") | few)
                     & ev["metric"].isin(SURVEY_METRICS | set(ctx.study.dimension_ids))]
     for i in rows:
         r = ev.loc[i]
@@ -325,6 +330,12 @@ def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
                                                       d["pilot_after"] - d["control_after"]]
         ev.loc[i, "test"] = "did_design"
         ev.loc[i, "boot_weights"] = ""
+        if r["skipped"]:
+            ev.loc[i, ["skipped", "rule", "effect_size_name"]] = ["", "", ""]
+            ev.loc[i, ["n_clusters", "n_before", "n_after"]] = [
+                int(stacked.frame.loc[stacked.frame["did__in"], "branch_id"].nunique()),
+                int(((stacked.frame["did__post"] == 0) & stacked.frame["did__in"] & stacked.frame["did__y"].notna()).sum()),
+                int(((stacked.frame["did__post"] == 1) & stacked.frame["did__in"] & stacked.frame["did__y"].notna()).sum())]
         ev.loc[i, "assumption_notes"] = (f"design-based SE on the stacked quarters' design ({d['n_strata']} strata, "
                                          f"svyglm), t({d['df']:g})")
     ran = ev["skipped"].eq("")

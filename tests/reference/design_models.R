@@ -59,3 +59,14 @@ q2$grp <- ifelse(q2$branch_id %in% c("B1", "B2", "B3"), "pilot", ifelse(q2$branc
 des2 <- svydesign(ids = ~1, strata = ~branch_id, fpc = ~pop, weights = ~w, data = q2)
 tt <- svyttest(csat_0_100 ~ grp, subset(des2, grp != "other"))
 out("q2_pilot_control_domain", c(tt$estimate, tt$statistic, tt$parameter, tt$p.value, tt$conf.int))
+
+# ---- DiD with a stratum of one respondent (B5 in 2025Q2 keeps its first), lonely PSU "adjust" ---------
+options(survey.lonely.psu = "adjust")
+keep <- !(d$branch_id == "B5" & d$quarter == "2025Q2") | seq_len(nrow(d)) == min(which(d$branch_id == "B5" & d$quarter == "2025Q2"))
+dl <- d[keep, ]
+dl$w <- dl$pop / ave(dl$pop, dl$quarter, dl$branch_id, FUN = length)
+dsl <- svydesign(ids = ~1, strata = ~stratum, fpc = ~pop, weights = ~w, data = dl)
+fit <- svyglm(csat_0_100 ~ treated * post, design = subset(dsl, branch_id != "B6"))
+s <- summary(fit)$coefficients
+out("did_lonely_csat_0_100", c(s["treated:post", ], fit$df.residual))
+options(survey.lonely.psu = "fail")
