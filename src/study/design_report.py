@@ -17,7 +17,7 @@ from study import tables as T
 from study.i18n import _, pgettext
 
 __all__ = ["driver_fit_sentence", "regression_notes", "has_pilot_control", "pilot_control_table", "pilot_control_notes",
-           "did_note", "methods_sentences", "regression_comparison_table", "did_comparison_table"]
+           "did_note", "monthly_notes", "methods_sentences", "regression_comparison_table", "did_comparison_table"]
 
 
 def _variance_phrase(ctx) -> str:
@@ -76,8 +76,7 @@ def pilot_control_table(ctx) -> pd.DataFrame:
                     pgettext("column", "Control"): T.value(m, r["control"], ctx.study),
                     pgettext("column", "Difference"): T.change(m, r["difference"], ctx.study),
                     f"{ctx.level_pct} CI": T.ci(m, r["ci_low"], r["ci_high"], ctx.study),
-                    "t": f"{P.fmt_num(r['t'], 2)} ({P.fmt_int(r['df'])})",
-                    "p": P.fmt_p(r["p"], prefix=False),
+                    "t": P.fmt_num(r["t"], 2), "df": P.fmt_int(r["df"]), "p": P.fmt_p(r["p"], prefix=False),
                     "n": f"{P.fmt_int(r['n_pilot'])} / {P.fmt_int(r['n_control'])}"})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -99,6 +98,14 @@ def did_note(ctx, ev: pd.DataFrame | None) -> str:
              "the two quarters' stacked sampling design, strata nested in the quarters, with the finite population "
              "correction where population sizes are given (R svyglm); t with the design's residual degrees of freedom; "
              "this p is their headline p. Why strata and not branch clusters: Appendix A.")
+
+
+def monthly_notes(ctx) -> list[str]:
+    """The monthly table's note: its survey figures are weighted when the study declares its design."""
+    if not dsa.uses_design(ctx):
+        return []
+    return [_("Survey figures weighted with each quarter's design weights (the values the control charts watch); "
+              "respondents counted.")]
 
 
 def methods_sentences(ctx) -> list[P.Md]:
