@@ -403,7 +403,8 @@ def _design_based_models(gen, doc):
     weighted_fit = list(_WEIGHTED_FIT.finditer(doc.text))
     unweighted_fit = re.search(r"explain R² = [\d.]+ of the variance of overall satisfaction", doc.text)
     design_words = ("Pilot against control branches after the start, on the sampling design",
-                    "Survey figures (standard errors: design-based)", "Driver regression on the sampling design and unweighted")
+                    "Survey figures (standard errors: design-based)", "Driver regression on the sampling design and unweighted",
+                    "Survey figures are compared on the sampling design", "design-based t test of after against before")
     if not gen.sampling:
         out += [f"design-based driver fit without a sampling design: {_around(doc.text, m)}" for m in weighted_fit]
         out += [f"'{w}' without a sampling design" for w in design_words if w in doc.text]

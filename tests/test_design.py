@@ -302,3 +302,13 @@ def test_did_with_a_stratum_of_one_respondent_agrees_with_r_adjust(bank):
     exp = (7.39378217051633, 6.99258891467159, 1.0573740657059, 0.291538624626895, 213)
     got = (d["estimate"], d["se"], d["t"], d["p"], d["df"])
     assert all(close(a, b) for a, b in zip(got, exp)), (got, exp)
+
+
+def test_before_after_within_the_pilot_branches_agrees_with_svyttest_on_the_stacked_design(bank):
+    st = _stacked(bank)
+    st.frame["pilot_rows"] = st.frame["treated"] == 1
+    r = design.compare_domains(st, "csat_0_100", "post", domain="pilot_rows")
+    # R: svyttest(csat_0_100 ~ post, subset(ds, treated == 1)): estimate, t, df, p, conf.int
+    exp = (8.60070605722782, 2.41266483515687, 143, 0.0171032316814876, 1.55416220568438, 15.6472499087713)
+    got = (r["difference"], r["t"], r["df"], r["p"], r["ci_low"], r["ci_high"])
+    assert all(close(a, b) for a, b in zip(got, exp)), (got, exp)

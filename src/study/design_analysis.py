@@ -289,8 +289,10 @@ def _stacked_metric(ctx, measure, window, metric: str):
 
 
 def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
-    """The effects table (:func:`study.analysis.effects`) with the difference-in-differences of every survey
-    metric on the design when the study declares one (:func:`study.design.did`: svyglm of the metric on
+    """The effects table (:func:`study.analysis.effects`) with every survey metric on the design when the
+    study declares one: before/after in the pilot and in the control branches as the design-based t test on
+    the two quarters' stacked design with the group's branches as a domain (R ``svyttest(y ~ after,
+    subset(design, group))``, test ``design_t``), and the difference-in-differences (:func:`study.design.did`: svyglm of the metric on
     treated × post over the stacked quarters' design, strata nested in the quarters, each respondent with
     its quarter's weight; test ``did_design``; why strata and not branch clusters: its docstring). The
     unweighted DiD's estimate, interval and p stay beside it in ``unweighted_*`` columns (the methods
@@ -307,6 +309,40 @@ def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
     for col in ("unweighted_estimate", "unweighted_ci_low", "unweighted_ci_high", "unweighted_p"):
         ev[col] = np.nan
     measures = {m.id: m for m in ctx.study.measures}
+    stacked_of: dict = {}
+
+    def stacked_for(m, metric):
+        if (m.id, metric) not in stacked_of:
+            stacked_of[(m.id, metric)] = _stacked_metric(ctx, m, eff.measure_window(m, ctx.baseline_quarter, ctx.quarter),
+                                                         metric)
+        return stacked_of[(m.id, metric)]
+
+    # before/after in the pilot and in the control branches: svyttest(y ~ after) on the stacked design, the group's
+    # branches as a domain
+    ba = ev.index[ev["analysis"].isin(["pilot before/after", "control before/after"]) & ev["skipped"].eq("")
+                  & ev["metric"].isin(SURVEY_METRICS | set(ctx.study.dimension_ids))]
+    for i in ba:
+        r = ev.loc[i]
+        stacked = stacked_for(measures[r["measure"]], r["metric"])
+        if stacked is None:
+            continue
+        f = stacked.frame
+        treated = 1.0 if r["analysis"] == "pilot before/after" else 0.0
+        f["did__group"] = f["did__in"] & (f["did__treated"] == treated) & f["did__y"].notna()
+        g = f[f["did__group"]]
+        if g["did__post"].nunique() != 2:
+            continue
+        c = design.compare_domains(stacked, "did__y", "did__post", level=ctx.level, domain="did__group")
+        means = {k: float(np.average(x["did__y"], weights=x["_weight"])) for k, x in g.groupby("did__post")}
+        for col, v in (("unweighted_estimate", r["estimate"]), ("unweighted_ci_low", r["ci_low"]),
+                       ("unweighted_ci_high", r["ci_high"]), ("unweighted_p", r["p_used"])):
+            ev.loc[i, col] = v
+        ev.loc[i, ["estimate", "ci_low", "ci_high", "statistic", "df", "p", "se", "before_value", "after_value",
+                   "effect_size", "effect_ci_low", "effect_ci_high"]] = [
+            c["difference"], c["ci_low"], c["ci_high"], c["t"], c["df"], c["p"], c["se"], means[0.0], means[1.0],
+            np.nan, np.nan, np.nan]
+        ev.loc[i, ["test", "rule", "effect_size_name"]] = [DESIGN_TEST, "", ""]
+        ev.loc[i, "assumption_notes"] = f"design-based t test on the stacked quarters' design (svyttest), t({c['df']:g})"
     # the unweighted DiD needs three branches for its clustered variance; the design's does not (it is the sampling
     # error of the comparison), so a survey DiD skipped for too few branches runs on the design
     few = ev["skipped"].fillna("").str.endswith("clustered inference needs at least 3 units")
@@ -315,8 +351,7 @@ def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
     for i in rows:
         r = ev.loc[i]
         m = measures[r["measure"]]
-        w = eff.measure_window(m, ctx.baseline_quarter, ctx.quarter)
-        stacked = _stacked_metric(ctx, m, w, r["metric"])
+        stacked = stacked_for(m, r["metric"])
         if stacked is None:
             continue
         d = design.did(stacked, "did__y", treated="did__treated", post="did__post", domain="did__in", level=ctx.level)
@@ -345,7 +380,7 @@ def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
         ev.loc[idx, "p_bh"] = eff.adjust_p(ev.loc[idx, "p_used"], "bh")
     ev.loc[~ran, ["p_holm", "p_bh"]] = np.nan
     ev["significant"] = ev["p_holm"] < ctx.study.alpha
-    for i in ev.index[ev["test"].eq("did_design")]:
+    for i in ev.index[ev["test"].isin(["did_design", DESIGN_TEST])]:
         ev.loc[i, "power"], ev.loc[i, "mde"] = eff.power_mde(ev.loc[i], alpha=ctx.study.alpha)
     return ev
 

@@ -17,7 +17,7 @@ from study import tables as T
 from study.i18n import _, pgettext
 
 __all__ = ["driver_fit_sentence", "regression_notes", "has_pilot_control", "pilot_control_table", "pilot_control_notes",
-           "did_note", "monthly_notes", "methods_sentences", "regression_comparison_table", "did_comparison_table"]
+           "did_note", "before_after_note", "monthly_notes", "methods_sentences", "regression_comparison_table", "did_comparison_table"]
 
 
 def _variance_phrase(ctx) -> str:
@@ -100,6 +100,15 @@ def did_note(ctx, ev: pd.DataFrame | None) -> str:
              "this p is their headline p. Why strata and not branch clusters: Appendix A.")
 
 
+def before_after_note(ctx, ev: pd.DataFrame | None, kind: str) -> str:
+    """A before/after table's note on the survey figures tested on the design ("" when none is)."""
+    if ev is None or ev.empty or not ((ev["analysis"] == kind) & ev["test"].eq(dsa.DESIGN_TEST)).any():
+        return ""
+    return _("Survey figures: weighted means, and the design-based t test of after against before on the two quarters' "
+             "stacked sampling design with the group's branches as a domain (R svyttest), its degrees of freedom the "
+             "design's; no effect size. The rules choosing the other tests apply to the queue log's figures.")
+
+
 def monthly_notes(ctx) -> list[str]:
     """The monthly table's note: its survey figures are weighted when the study declares its design."""
     if not dsa.uses_design(ctx):
@@ -116,6 +125,10 @@ def methods_sentences(ctx) -> list[P.Md]:
                 "{}; the relative importance (LMG) decomposes the weighted R², with a bootstrap that resamples within the "
                 "strata.", _variance_phrase(ctx))]
     if ctx.study.measures:
+        out.append(P.md("Before/after in the pilot and in the control branches, survey figures: the design-based t test of "
+                        "after against before on the two quarters' samples stacked into one design (strata nested in the "
+                        "quarters), the group's branches as a domain (R svyttest); the rules choosing the headline test apply "
+                        "to the queue log's figures."))
         out.append(P.md("Difference-in-differences of survey figures: the weighted regression of the figure on pilot, after "
                         "and pilot × after over the two quarters' samples stacked into one design whose strata are nested in "
                         "the quarters (R svyglm), so its variance is the sampling error of the comparison, known from the "

@@ -1219,9 +1219,18 @@ def effects_intro(ctx: Context) -> P.Md:
     if (tested["status"] == "sustained").any():
         text.append(P.md("For measures that started in or before the baseline quarter this is a sustained-effect "
                          "comparison: it shows whether the effect grew or held, not the effect of introducing them."))
-    text.append(P.md("The headline test of each comparison is chosen by the rules of Appendix A; p-values are adjusted by "
-                     "Holm (and Benjamini–Hochberg) over the metrics of a measure; power and the minimum detectable "
-                     "effect (MDE) at 80 % power are shown."))
+    from study import design_analysis as dsa
+
+    survey_metrics = dsa.SURVEY_METRICS | set(ctx.study.dimension_ids)
+    if dsa.uses_design(ctx) and any(x in survey_metrics for m in ctx.study.measures for x in m.metrics):
+        text.append(P.md("Survey figures are compared on the sampling design (weighted, design-based tests); the headline test "
+                         "of each comparison of a queue-log figure is chosen by the rules of Appendix A. p-values are adjusted "
+                         "by Holm (and Benjamini–Hochberg) over the metrics of a measure; power and the minimum detectable "
+                         "effect (MDE) at 80 % power are shown."))
+    else:
+        text.append(P.md("The headline test of each comparison is chosen by the rules of Appendix A; p-values are adjusted by "
+                         "Holm (and Benjamini–Hochberg) over the metrics of a measure; power and the minimum detectable "
+                         "effect (MDE) at 80 % power are shown."))
     untested = plan[plan["design"] == "not tested"]
     if len(untested):
         names = {m.id: _name(m) for m in ctx.study.measures}
@@ -1256,6 +1265,11 @@ def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> li
         return [note, design_note] if design_note else [note]
     notes = [_("Estimate = after − before. Shares in percentage points; NPS in points.") if "nps" in mx.registry(ctx.study)
              else _("Estimate = after − before. Shares in percentage points.")]
+    from study import design_report
+
+    design_note = design_report.before_after_note(ctx, ev, kind)
+    if design_note:
+        notes.append(design_note)
     if kind == "pilot before/after" and ev is not None and not ev.empty:
         pilot_only = [m for m in ctx.study.measures if not m.control and (ev["measure"] == m.id).any()]
         if pilot_only:

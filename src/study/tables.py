@@ -21,7 +21,8 @@ GROUPING_LABELS = {"branch_id": "Branch", "segment": "Segment", "channel": "Chan
 OPERATORS = {">=": "≥", "<=": "≤"}
 TEST_NAMES = {"welch": "Welch t", "student": "Student t", "mann_whitney": "Mann–Whitney U", "paired_t": "paired t",
               "wilcoxon": "Wilcoxon signed-rank", "two_proportion": "two-proportion χ²", "nps": "NPS z",
-              "did_cluster": "DiD, cluster SE", "did_wild_bootstrap": "DiD, wild bootstrap", "did_design": "DiD, design-based"}
+              "did_cluster": "DiD, cluster SE", "did_wild_bootstrap": "DiD, wild bootstrap", "did_design": "DiD, design-based",
+              "design_t": "design-based t"}
 
 
 #: Headers built from values (f-strings) and the words results store in English, marked for the
@@ -49,7 +50,8 @@ CELL_WORDS = [NP_("cell", "suppressed"), NP_("cell", "composite index, not teste
               NP_("cell", "possible overkill"), NP_("cell", "(Intercept)"), NP_("cell", "Welch t"), NP_("cell", "Student t"),
               NP_("cell", "Mann–Whitney U"), NP_("cell", "paired t"), NP_("cell", "Wilcoxon signed-rank"),
               NP_("cell", "two-proportion χ²"), NP_("cell", "NPS z"), NP_("cell", "DiD, cluster SE"),
-              NP_("cell", "DiD, wild bootstrap"), NP_("cell", "DiD, design-based"), NP_("cell", "SQI (0-100)"), NP_("cell", "survey"),
+              NP_("cell", "DiD, wild bootstrap"), NP_("cell", "DiD, design-based"), NP_("cell", "design-based t"),
+              NP_("cell", "SQI (0-100)"), NP_("cell", "survey"),
               NP_("cell", "process times"), NP_("cell", "benchmark"), NP_("cell", "pilot"), NP_("cell", "control"),
               NP_("cell", "difference-in-differences"), NP_("cell", "pilot before/after"), NP_("cell", "not testable"), NP_("cell", "planned"),
               NP_("cell", "introduced"), NP_("cell", "sustained"),

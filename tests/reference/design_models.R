@@ -47,6 +47,9 @@ for (v in c("csat_0_100", "top2")) {
   s <- summary(fit)$coefficients
   out(paste0("did_", v), c(s["treated:post", ], fit$df.residual, confint(fit, df = fit$df.residual)["treated:post", ]))
 }
+# before/after within the pilot branches: svyttest on the stacked design, the pilot branches as a domain
+tt <- svyttest(csat_0_100 ~ post, subset(ds, treated == 1))
+out("pilot_before_after_csat_0_100", c(tt$estimate, tt$statistic, tt$parameter, tt$p.value, tt$conf.int))
 # not used: branch as the cluster (PSU) across both quarters, no strata (G - 4 residual df)
 dd <- svydesign(ids = ~branch_id, weights = ~w, data = d)
 fit <- svyglm(csat_0_100 ~ treated * post, design = dd)
