@@ -405,7 +405,8 @@ def did(design: Design, y: str, *, treated: str, post: str, domain: str | None =
     from parallel trends are what the pre-trend test and the unweighted branch-clustered DiD with its
     wild bootstrap (:func:`study.effects.did`, shown beside it in the methods appendix) speak to.
     ``treated``/``post``: 0/1 columns; ``domain``: a boolean column, the respondents of the pilot and
-    control branches (others keep the design, as R's ``subset``)."""
+    control branches (others keep the design, as R's ``subset``). A study that rakes to margins: the
+    stacked design (:func:`stack`) carries each quarter's design weights before raking."""
     f = design.frame.copy()
     f["did__treated_post"] = f[treated].astype(float) * f[post].astype(float)
     rows = f[domain].astype(bool) if domain is not None else pd.Series(True, index=f.index)
