@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from study import config
+from study import config, report_paths
 from study.errors import StudyError
 
 if TYPE_CHECKING:
@@ -1743,6 +1743,10 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
             if store is None:
                 shutil.rmtree(run_store, ignore_errors=True)
         timings["execute (all notebooks)"] = time.perf_counter() - t0
+        # no absolute path of the machine in what the render leaves (study.report_paths)
+        shown = report_paths.shown_paths(tmp, final, [study_file, data_dir, run_store, *{p.parent for p in paths}])
+        for d in nb_dirs.values():
+            report_paths.scrub_notebooks(d, shown)
         files: dict[str, tuple[Path, Path | None]] = {}
         pages = None
         for lang in langs:
@@ -1805,7 +1809,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
 
         shutil.rmtree(logs, ignore_errors=True)
         (tmp / "render.json").write_text(json.dumps({
-            "quarter": quarter, "baseline": baseline, "kernel": kernel, "parameters": params,
+            "quarter": quarter, "baseline": baseline, "kernel": kernel, "parameters": report_paths.relative(params, shown),
             "notebooks": [p.name for p in paths], "chapters": [c.number for c in chapters], "languages": langs,
             "jobs": jobs, "timings_seconds": {k: round(v, 3) for k, v in timings.items()}, "pages": pages, "notes": notes,
         }, indent=2, ensure_ascii=False), encoding="utf-8")

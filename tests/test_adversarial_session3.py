@@ -1,0 +1,152 @@
+"""Adversarial tests of session 3 (request log, sampling design, tracking, the Chinese report): each failed before
+the fix beside it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from study import design, report, report_paths
+from study.config import load_study
+from study.errors import StudyDefinitionError
+from tests.conftest import DEFAULT_STUDY_FILE, QUARTER
+from tests.test_requests import small_requests
+from tests.test_validate import pid, prepare, raw_path
+
+BASE = yaml.safe_load(Path(DEFAULT_STUDY_FILE).read_text(encoding="utf-8"))
+
+
+def _study_file(tmp_path: Path, change) -> Path:
+    d = copy.deepcopy(BASE)
+    change(d)
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# --- privacy: no raw identifier in processed data ----------------------------------------------
+
+def test_ticket_ids_are_pseudonymised_in_processed_data(small_quarter, study_file, study):
+    """ticket_id was written raw to processed/<Q>/process_times.parquet (the rejected rows had its pseudonym): a
+    queue system's ticket number links to the customer's record as a customer number does."""
+    data_dir, frames = small_quarter
+    small_requests(study).to_csv(raw_path(data_dir, "service_requests.csv"), index=False)
+    code, _, err = prepare(data_dir, study_file)
+    assert code == 0, err
+    out = data_dir / "processed" / QUARTER
+    kept = pd.read_parquet(out / "process_times.parquet")
+    assert "ticket_id" not in kept.columns
+    assert kept["ticket_pid"].tolist() == [pid(t, "ticket") for t in frames["process_times"]["ticket_id"]][:len(kept)]
+    raw_ids = {str(v) for name in ("survey", "process_times") for c in ("respondent_id", "ticket_id", "customer_id")
+               if c in frames[name] for v in frames[name][c].dropna() if str(v)}
+    raw_ids |= set(small_requests(study)["request_id"]) | set(small_requests(study)["customer_id"])
+    for f in sorted(out.glob("*.parquet")) + sorted(out.glob("rejected_*.csv")):
+        blob = f.read_bytes()
+        leaked = sorted(i for i in raw_ids if i.encode() in blob)
+        assert not leaked, f"{f.name} holds raw identifiers {leaked[:3]}"
+
+
+# --- sampling: definitions that cannot weight a survey -----------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    # the weight column is written to processed data: customer_id as a "weight" passed the ids through raw
+    (lambda d: d.update(sampling={"weight": "customer_id"}), "sampling.weight: 'customer_id' is an identifier"),
+    (lambda d: d.update(sampling={"weight": "phone"}), "sampling.weight: 'phone' is an identifier"),
+    (lambda d: d.update(sampling={"weight": "respondent_pid"}), "sampling.weight: 'respondent_pid' is an identifier"),
+    # YAML .nan / .inf compare false with everything, so "v <= 0" let them through
+    (lambda d: d["sampling"]["population"].update(B01=float("nan")), "population sizes must be positive numbers"),
+    (lambda d: d["sampling"]["population"].update(B01=float("inf")), "population sizes must be positive numbers"),
+    (lambda d: d["sampling"].update(rake=[{"column": "segment", "shares": {"mass": float("nan"), "affluent": 0.5,
+                                                                           "private_banking": 0.5}}]), "every share must be positive"),
+])
+def test_sampling_definitions_refused(tmp_path, change, message):
+    with pytest.raises(StudyDefinitionError, match=message):
+        load_study(_study_file(tmp_path, change))
+
+
+def _survey_with_weight(data_dir: Path, frames: dict, weights: list) -> None:
+    s = frames["survey"].copy()
+    s["w"] = (weights * len(s))[:len(s)]
+    s.to_csv(raw_path(data_dir, "survey.csv"), index=False)
+
+
+def test_infinite_survey_weight_is_rejected(small_quarter, tmp_path):
+    """A weight of inf passed ("inf > 0") and turned every design-based estimate into NaN."""
+    data_dir, frames = small_quarter
+    sf = _study_file(tmp_path, lambda d: d.update(sampling={"weight": "w"}))
+    _survey_with_weight(data_dir, frames, ["inf", "1.5", "2", "-1", "0", "", "1e3"])
+    code, _, err = prepare(data_dir, sf)
+    assert code == 0, err
+    rejected = pd.read_csv(data_dir / "processed" / QUARTER / "rejected_survey.csv", dtype=str)
+    kept = pd.read_parquet(data_dir / "processed" / QUARTER / "survey.parquet")
+    assert np.isfinite(kept["w"]).all() and (kept["w"] > 0).all()
+    assert set(rejected.loc[rejected["reason"] == "invalid_weight:w", "w"].fillna("")) == {"inf", "-1", "0", ""}
+    assert len(kept) == sum(1 for i in range(len(frames["survey"])) if i % 7 in (1, 2, 6))
+    with pytest.raises(ValueError, match="positive weight"):
+        design.build(pd.DataFrame({"w": [1.0, np.inf], "y": [1, 2]}), weight="w")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda d: d["sampling"]["population"].pop("B03"),
+     "is a stratum (branch_id) without a population size in study.yml sampling.population"),
+    (lambda d: d["sampling"]["population"].update(B01=2),
+     "B01 has"),
+    (lambda d: (d["sampling"].pop("population"),
+                d["sampling"].update(population_by_quarter={"2025Q4": dict(BASE["sampling"]["population"])})),
+     f"without a population size in study.yml sampling (no population, no population_by_quarter.{QUARTER}), "
+     f"so {QUARTER}'s survey cannot be weighted"),
+])
+def test_strata_without_a_usable_population_size_stop_validation(small_quarter, tmp_path, change, fragment):
+    """A stratum with respondents but no population size (or one smaller than its sample) passed validate and
+    prepare and failed every chapter of the report with a ValueError in a notebook cell."""
+    data_dir, frames = small_quarter
+    sf = _study_file(tmp_path, change)
+    code, out, err = prepare(data_dir, sf)
+    assert code == 2 and "Traceback" not in err, err
+    assert fragment in err and "nothing was written" in err
+    assert not (data_dir / "processed" / QUARTER).exists()
+
+
+# --- executed notebooks and render.json hold no absolute path of the machine -------------------
+
+def test_render_leaves_no_absolute_path(tmp_path, monkeypatch):
+    """papermill writes the input/output paths and the parameters (study file, data folder, results store) into
+    the executed notebooks' metadata and injected cell; render.json listed them too."""
+    work = tmp_path / "home" / "alice" / "bank"
+    nbs = work / "nbs"
+    nbs.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('quarter = "2025Q1"\nbaseline = ""\nchapter = 1\nstudy_file = ""\n'
+                                       'data_dir = ""\nstore = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("from study import present\npresent.chapter(chapter, 'A')\n"
+                                                  "print(data_dir)")]
+    nb.metadata["kernelspec"] = {"name": report.kernel_name(), "language": "python", "display_name": "k"}
+    nbformat.write(nb, nbs / "1.0-a.ipynb")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(tmp_path / "home" / "alice"))
+    res = report.render_report("2025Q1", "", study_file=DEFAULT_STUDY_FILE, data_dir=work / "data",
+                               notebooks_dir=nbs, out_dir=work / "reports", pdf=False, jobs=1, timeout=120)
+    for f in [*res.notebooks, res.folder / "render.json", res.html]:
+        text = f.read_text(encoding="utf-8")
+        for absolute in (str(tmp_path), str(Path(DEFAULT_STUDY_FILE).parent), "/work/", "/home/"):
+            assert absolute not in text, f"{f.name} holds {absolute}"
+    executed = nbformat.read(res.notebooks[0], as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["data_dir"] == "data"
+    assert executed.metadata["papermill"]["output_path"] == os.path.join("reports", "2025Q1", "nbs", "1.0-a.ipynb") \
+        or executed.metadata["papermill"]["output_path"].endswith("1.0-a.ipynb")
+    assert json.loads((res.folder / "render.json").read_text())["parameters"]["study_file"] == "study.yml"
+
+
+def test_relative_paths_stop_at_a_name_boundary():
+    shown = {"/root": "~", "/srv/wt": ".", "/srv/wt/data": "data"}
+    assert report_paths.relative(["/root/x", "/rootfs/y", "/srv/wt-2/z", "/srv/wt/data", "see /srv/wt/src/a.py:3"],
+                                 shown) == ["~/x", "/rootfs/y", "/srv/wt-2/z", "data", "see src/a.py:3"]
