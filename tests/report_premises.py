@@ -328,6 +328,14 @@ def _drivers_alike(gen, doc):
     return out
 
 
+@check("drivers_same_order_only_if_identical")
+def _drivers_same_order(gen, doc):
+    """'ranks the drivers in the same order' needs Kendall's τ = 1 (identical ranks)."""
+    return [f"'same order' at τ = {m.group(1)}: {_around(doc.text, m)}"
+            for m in re.finditer(r"ranks the drivers in the same order \(Kendall's τ = ([−-]?\d*\.\d+)", doc.text)
+            if float(m.group(1).replace("−", "-")) < 0.995]
+
+
 @check("plural_after_one")
 def _plural_after_one(gen, doc):
     """'1 banks', '1 queue tickets', '1 improvement measures': a count of one takes the singular."""

@@ -150,3 +150,77 @@ def test_relative_paths_stop_at_a_name_boundary():
     shown = {"/root": "~", "/srv/wt": ".", "/srv/wt/data": "data"}
     assert report_paths.relative(["/root/x", "/rootfs/y", "/srv/wt-2/z", "/srv/wt/data", "see /srv/wt/src/a.py:3"],
                                  shown) == ["~/x", "/rootfs/y", "/srv/wt-2/z", "data", "see src/a.py:3"]
+
+
+# --- tracking: a month of one respondent -------------------------------------------------------
+
+def test_small_months_with_complementary_suppression():
+    from study import trend
+
+    mt = pd.DataFrame({"quarter": ["Q1"] * 3 + ["Q2"] * 3 + ["Q3"] * 2, "month": list("abcdefgh"),
+                       "metric": "csat_top2", "n": [60, 1, 119, 5, 3, 40, 30, 30]})
+    proc = pd.DataFrame({"quarter": ["Q3"], "month": ["h"], "metric": ["waiting_minutes"], "n": [2]})
+    # b alone would be its quarter's total minus a and c; d and e together are still 8 < 10
+    assert trend.small_months(pd.concat([mt, proc]), 10) == {"a", "b", "d", "e", "f"}
+
+
+def test_month_of_one_respondent_is_suppressed_in_tracking(tmp_path, study, study_file):
+    """A month with one respondent was shown in 'Monthly statistics' (their satisfaction, top-2 and complaint answers)
+    and charted and judged on the control charts; min_cell_size applies to months as to branches."""
+    from study import analysis, tracking_report, validate
+    from study import design_analysis as dsa
+    from tests.conftest import small_survey
+
+    data_dir = tmp_path / "data"
+    for q, shift, seed in (("2024Q4", -3, 5), ("2025Q1", 0, 6)):
+        s = small_survey(study, n=150, seed=seed)
+        s["respondent_id"] = [f"R{q}-{i:05d}" for i in range(len(s))]
+        d = pd.to_datetime(s["interview_date"]) + pd.DateOffset(months=shift)
+        if q == "2025Q1":   # February keeps one respondent
+            feb = d.dt.month == 2
+            d[feb & (feb.cumsum() > 1)] = pd.Timestamp("2025-03-10")
+        s["interview_date"] = d.dt.strftime("%Y-%m-%d")
+        raw = data_dir / "raw" / q
+        raw.mkdir(parents=True)
+        s.to_csv(raw / "survey.csv", index=False)
+        validate.prepare_quarter(study, study_file, data_dir, q)
+    ctx = analysis.context(study_file, data_dir, "2025Q1", "2024Q4", n_boot=20)
+    h = dsa.history(ctx)
+    assert "2025-02" in h["suppressed_months"] and len(h["suppressed_months"]) >= 2
+    survey_charts = h["charts"][~h["charts"]["metric"].isin(["waiting_minutes", "handling_minutes"])]
+    assert not survey_charts["month"].isin(h["suppressed_months"]).any()
+    table = tracking_report.monthly_table(ctx)
+    feb = table[table["Month"] == "2025\u201102"].iloc[0]
+    assert feb["Respondents"] == "1"
+    shown = [c for c in table.columns if c not in ("Month", "Respondents")]
+    assert (feb[shown] == "suppressed").all()
+    hidden = table.set_index("Month")[shown].eq("suppressed").all(axis=1)
+    # one more month of 2025Q1 hidden beside February (complementary), none of 2024Q4
+    assert hidden.sum() == 2 and not hidden[[m for m in hidden.index if m.startswith("2024")]].any()
+
+
+# --- generated sentences: true for three dimensions --------------------------------------------
+
+def test_identical_driver_ranking_is_not_called_unreproduced(study):
+    """With three dimensions Kendall's τ = 1 has p = 1/3, so 'does not reproduce the ranking' was printed for an
+    ordered logit that ranked the drivers exactly as LMG did (seen in a three-dimension study)."""
+    from study import narrative
+    from tests.test_narrative import _Fit, _Ologit, fake_context
+
+    lmg = pd.DataFrame({"rank": [1, 2, 3], "label": ["A", "B", "C"], "share": [0.5, 0.3, 0.2]})
+    text = narrative.driver_sentences(fake_context(study), {"model": _Fit(3, 1.0, 1 / 3), "lmg": lmg,
+                                                            "ologit": _Ologit(1.0, 1 / 3)})
+    assert "ranks the drivers in the same order (Kendall's τ = 1&#46;00, p &#61; &#46;333)" in text
+    assert "does not reproduce" not in text
+
+
+# --- a study outside the repository gets its report outside it ---------------------------------
+
+def test_report_command_takes_an_output_folder(tmp_path):
+    """`python -m study report` always wrote to the repository's reports/ (report.main reads args.out_dir, the parser
+    never set it): a study kept elsewhere replaced the sample's report of the same quarter."""
+    from study import cli
+
+    args = cli.build_parser().parse_args(["report", "--quarter", "2025Q2", "--out-dir", str(tmp_path / "out")])
+    assert args.out_dir == tmp_path / "out"
+    assert cli.build_parser().parse_args(["report", "--quarter", "2025Q2"]).out_dir is None

@@ -876,7 +876,10 @@ def driver_sentences(ctx: Context, drv: dict) -> P.Md:
         tau, p = o.agreement["kendall_tau"], o.agreement["kendall_p"]
         sc_ = ctx.study.questionnaire.outcomes.overall_satisfaction.scale
         values = (mx.scale_text(sc_.min, sc_.max), P.fmt_num(tau, 2), P.fmt_p(p))
-        if tau >= 0.7 and pd.notna(p) and p < ctx.study.alpha:
+        if tau >= 1 - 1e-9:   # the same order: with 3 or 4 dimensions even that cannot reach p < α (3 dims: p = 1/3)
+            check = P.md("As a robustness check, an ordered logit of the {} answer ranks the drivers in the same order "
+                         "(Kendall's τ = {}, {}).", *values)
+        elif tau >= 0.7 and pd.notna(p) and p < ctx.study.alpha:
             check = P.md("As a robustness check, an ordered logit of the {} answer ranks the drivers alike (Kendall's τ = {}, "
                          "{}).", *values)
         elif tau > 0 and pd.notna(p) and p < ctx.study.alpha:

@@ -294,8 +294,10 @@ def monthly_table(ctx) -> pd.DataFrame:
         sub = mt[mt["month"] == month].set_index("metric")
         survey_n = sub.loc[[m for m in metrics if m in sub.index and m not in trend.PROCESS_MEANS], "n"]
         row[pgettext("column", "Respondents")] = P.fmt_int(survey_n.max()) if len(survey_n) else P.DASH
+        hidden = month in h.get("suppressed_months", ())   # fewer respondents than min_cell_size (trend.small_months)
         for m in metrics:
-            row[_label(ctx, m)] = T.value(m, sub.loc[m, "value"], ctx.study) if m in sub.index else P.DASH
+            row[_label(ctx, m)] = (P.DASH if m not in sub.index else "suppressed" if hidden and m not in trend.PROCESS_MEANS
+                                   else T.value(m, sub.loc[m, "value"], ctx.study))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -334,4 +336,10 @@ def methods_sentences(ctx) -> list[P.Md]:
                         "queue log's monthly means; limits at three standard errors from the months of {} to {} (months "
                         "outside them set aside and the limits recomputed), charted values unweighted.",
                         i18n.quarter(tr.chart_baseline[0]), i18n.quarter(tr.chart_baseline[1])))
+    hidden = (_history(ctx) or {}).get("suppressed_months", [])
+    if hidden:
+        out.append(P.md("Months with fewer than {} respondents, and beside them the smallest other months of their quarter "
+                        "(a quarter's total less the months shown would give them back), are suppressed in the monthly "
+                        "statistics and left out of the control charts: {}.", P.fmt_int(ctx.study.min_cell_size),
+                        _and(list(hidden))))
     return out
