@@ -224,3 +224,42 @@ def test_report_command_takes_an_output_folder(tmp_path):
     args = cli.build_parser().parse_args(["report", "--quarter", "2025Q2", "--out-dir", str(tmp_path / "out")])
     assert args.out_dir == tmp_path / "out"
     assert cli.build_parser().parse_args(["report", "--quarter", "2025Q2"]).out_dir is None
+
+
+def test_trend_figure_keeps_the_gap_of_a_missing_quarter(study):
+    """2024Q3, 2024Q4 and 2025Q2 were drawn equally spaced, as if consecutive, while the slope beside the figure counts
+    calendar quarters (2025Q1 missing)."""
+    from study import tracking_report
+    from tests.test_narrative import fake_context
+
+    qs = ["2024Q3", "2024Q4", "2025Q2"]
+    pq = pd.DataFrame([{"metric": m, "quarter": q, "estimate": 0.5 + i / 10, "ci_low": 0.4 + i / 10, "ci_high": 0.6 + i / 10}
+                       for m in ("csat_mean_0_100", "csat_top2") for i, q in enumerate(qs)])
+    fig = tracking_report.trend_figure(fake_context(study, history={"quarters": qs, "per_quarter": pq}))
+    x = np.asarray(fig.axes[0].lines[0].get_xdata(), dtype=float)
+    assert np.diff(x).tolist() == [1.0, 2.0]
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == qs
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_stacked_panel_labels_fit_and_name_the_unit_once(study, lang):
+    """The tracking figures' y labels ran into the next panel's ("Share satisfied or very satisfied (top-…Overall
+    satisfaction") and repeated the unit ("Overall satisfaction (0-100) (0-100)"), in the sample's report."""
+    from study import figures as F
+    from study import i18n, tracking_report
+    from tests.test_narrative import fake_context
+
+    months = [f"2025-{i:02d}" for i in range(1, 7)]
+    charts = pd.DataFrame([{"metric": m, "month": mo, "value": 0.5, "ucl": 0.7, "lcl": 0.3, "centre": 0.5,
+                            "in_baseline": True, "out_of_control": False}
+                           for m in ("csat_mean_0_100", "csat_top2", "nps") for mo in months])
+    with i18n.use(lang), F.themed():
+        fig = tracking_report.control_chart_figure(fake_context(study, history={"charts": charts}))
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = [ax.yaxis.label.get_window_extent(renderer) for ax in fig.axes]
+        labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "(0-100) (0-100)" not in labels[0] and "（0–100） (0–100)" not in labels[0]
+    assert all(lbl.endswith("(%)") for lbl in labels[1:2])
+    for upper, lower in zip(boxes, boxes[1:]):
+        assert lower.y1 < upper.y0, (labels, [(b.y0, b.y1) for b in boxes])

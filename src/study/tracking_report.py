@@ -231,15 +231,15 @@ def trend_figure(ctx):
     fig = F.Figure(figsize=(F.TEXT_WIDTH, 2.4 * len(metrics)), layout="constrained")
     F.FigureCanvasAgg(fig)
     axes = fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
-    x = np.arange(len(h["quarters"]))
+    # quarters at their calendar distance: a quarter missing from the data leaves a gap, as the slope counts it
+    x = np.array([trend._quarter_number(q) for q in h["quarters"]], dtype=float)
     for ax, m in zip(axes, metrics):
         s = pq[pq["metric"] == m].set_index("quarter").reindex(h["quarters"])
         scale = 100.0 if mx.lookup(m, ctx.study).style == "pct" else 1.0
         est, lo, hi = (s[c].to_numpy(float) * scale for c in ("estimate", "ci_low", "ci_high"))
         ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color=F.OKABE_ITO["blue"], ecolor=F.OKABE_ITO["blue"],
                     elinewidth=1.4, markersize=5, capsize=0, linewidth=1.2)
-        unit = "%" if scale == 100.0 else _unit(ctx, m)
-        ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
+        ax.set_ylabel(_axis_label(ctx, m, scale, 2.4))
     axes[-1].set_xticks(x, h["quarters"])
     axes[-1].set_xlabel(pgettext("axis", "Quarter"))
     return fig
@@ -270,12 +270,23 @@ def control_chart_figure(ctx):
         ax.plot(xx, lim["centre"], color=F.MUTED, linewidth=0.9)
         bad = g["out_of_control"].to_numpy(bool)
         ax.plot(xx[bad], g["value"].to_numpy(float)[bad] * scale, "o", color=F.OKABE_ITO["vermillion"], markersize=6)
-        unit = "%" if scale == 100.0 else _unit(ctx, m)
-        ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
+        ax.set_ylabel(_axis_label(ctx, m, scale, 2.3))
     step = max(1, len(months) // 8)
     axes[-1].set_xticks(range(0, len(months), step), months[::step])
     axes[-1].set_xlabel(pgettext("axis", "Month"))
     return fig
+
+
+def _axis_label(ctx, metric: str, scale: float, panel_inches: float) -> str:
+    """A panel's y label that fits beside its panel (stacked panels' labels ran into each other) and names its unit
+    once ("Overall satisfaction (0-100) (0-100)" repeated the unit the label already has)."""
+    unit = "%" if scale == 100.0 else _unit(ctx, metric)
+    label = _label(ctx, metric)
+    # width in half-width characters that fits the panel's height at the axis-label size (F.label_text's measure)
+    limit = int(panel_inches * 72 * 0.85 / (0.5 * 9.5))   # 9.5 pt: the theme's axes.labelsize; ~0.5 em a character
+    if unit and unit not in label:
+        return f"{F.label_text(label, max(8, limit - len(unit) - 3))} ({unit})"
+    return F.label_text(label, limit)
 
 
 def _unit(ctx, metric: str) -> str:
