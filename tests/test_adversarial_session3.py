@@ -66,6 +66,11 @@ def test_ticket_ids_are_pseudonymised_in_processed_data(small_quarter, study_fil
     (lambda d: d["sampling"]["population"].update(B01=float("inf")), "population sizes must be positive numbers"),
     (lambda d: d["sampling"].update(rake=[{"column": "segment", "shares": {"mass": float("nan"), "affluent": 0.5,
                                                                            "private_banking": 0.5}}]), "every share must be positive"),
+    # an item or outcome named like an identifier or a pseudonym column: respondent_pid was overwritten by answers
+    (lambda d: d["questionnaire"]["items"][0].update(id="respondent_pid"), "item id 'respondent_pid' clashes"),
+    (lambda d: d["questionnaire"]["items"][0].update(id="customer_id"), "item id 'customer_id' clashes"),
+    (lambda d: d["questionnaire"]["outcomes"]["complaint"].update(column="phone"),
+     "questionnaire.outcomes.complaint.column: column 'phone' is an identifier"),
 ])
 def test_sampling_definitions_refused(tmp_path, change, message):
     with pytest.raises(StudyDefinitionError, match=message):

@@ -466,10 +466,17 @@ class Study(_Model):
             if n < 2:
                 raise _KeyError(f"questionnaire.dimensions[{j}]",
                                 f"dimension '{dim}' has {n} item(s); a dimension needs at least 2 items to be measured")
-        reserved = set(SURVEY_COLUMNS) | {o.column for o in self.outcomes}
+        # identifiers and free text are never written to processed data, and the pseudonym columns are the
+        # validator's: an item or outcome of that name would pass an identifier through or overwrite a pseudonym
+        private = set(IDENTIFYING_COLUMNS) | {"respondent_pid", "customer_pid"}
+        reserved = set(SURVEY_COLUMNS) | {o.column for o in self.outcomes} | private
         for i, item in enumerate(q.items):
             if item.id in reserved:
                 raise _KeyError(f"questionnaire.items[{i}].id", f"item id '{item.id}' clashes with a reserved survey column")
+        for name, o in q.outcomes:
+            if o is not None and o.column in private | set(SURVEY_COLUMNS):
+                raise _KeyError(f"questionnaire.outcomes.{name}.column",
+                                f"column '{o.column}' is an identifier, free text or a reserved survey column")
 
         if self.sqi:
             _check_weights([s.weight for s in self.sqi], "sqi[*].weight")
