@@ -268,3 +268,46 @@ def test_stacked_panel_labels_fit_and_name_the_unit_once(study, lang):
     assert all(lbl.endswith("(%)") for lbl in labels[1:2])
     for upper, lower in zip(boxes, boxes[1:]):
         assert lower.y1 < upper.y0, (labels, [(b.y0, b.y1) for b in boxes])
+
+
+# --- an .xlsx that decompresses far beyond its size --------------------------------------------
+
+def _xlsx_with_long_cell(path: Path, frame: pd.DataFrame, text_bytes: int) -> None:
+    """``frame`` as .xlsx whose first text cell holds ``text_bytes`` bytes of 'A' (streamed into the zip)."""
+    import zipfile
+
+    small = path.with_suffix(".small.xlsx")
+    frame.to_excel(small, index=False)
+    with zipfile.ZipFile(small) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename != "xl/worksheets/sheet1.xml":
+                dst.writestr(item, data)
+                continue
+            i = data.index(b"<t>") + 3
+            with dst.open(item.filename, "w", force_zip64=True) as fh:
+                fh.write(data[:i])
+                for _ in range(text_bytes >> 20):
+                    fh.write(b"A" * (1 << 20))
+                fh.write(b"A" * (text_bytes % (1 << 20)) + data[i:])
+    small.unlink()
+
+
+def test_xlsx_bomb_is_refused_before_it_is_expanded(tmp_path, study):
+    """A 1.5 MB service_requests.xlsx holding one 1.5 GB cell took 53 s and 5.9 GB of memory and ended in a
+    traceback (MemoryError): the zip's parts were never bounded. Now: exit-2 style errors before openpyxl reads it."""
+    from study import io
+    from study.errors import DataFileError
+
+    frame = small_requests(study, n=5).drop(columns=["phone", "notes"])
+    path = tmp_path / "service_requests.xlsx"
+    _xlsx_with_long_cell(path, frame, 300_000)                 # one cell of 300,000 characters (Excel's limit: 32,767)
+    assert path.stat().st_size < 50_000
+    with pytest.raises(DataFileError, match="a cell holds more than 32,767 characters"):
+        io.read_raw(path, limits=study.limits)
+    _xlsx_with_long_cell(path, frame, 30_000)                  # a long cell Excel allows passes this check ...
+    limits = study.limits.model_copy(update={"max_decompressed_bytes": 20_000})
+    with pytest.raises(DataFileError, match=r"parts decompress to [\d,]+ bytes, more than the limit of 20,000"):
+        io.read_raw(path, limits=limits)                       # ... and the parts' total is bounded like a .csv.gz
+    table = io.read_raw(path, limits=study.limits)
+    assert max(len(str(c)) for c in table.frame.columns) >= 30_000 and len(table.frame) == 5   # (the header's cell)

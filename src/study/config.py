@@ -366,7 +366,7 @@ class Limits(_Model):
 
     ``max_decompressed_bytes`` bounds the text of a CSV (plain, or a ``.csv.gz`` after
     decompression, which is streamed and stopped at the limit) and the uncompressed size of a
-    Parquet file; the environment variable ``STUDY_MAX_DECOMPRESSED_BYTES`` overrides it. The
+    Parquet file or of an ``.xlsx``'s parts; the environment variable ``STUDY_MAX_DECOMPRESSED_BYTES`` overrides it. The
     spreadsheet limits bound the used range of the first sheet of an ``.xlsx`` (and the size of an
     SPSS file), checked before any cell is read.
     """
