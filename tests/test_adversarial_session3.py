@@ -311,3 +311,24 @@ def test_xlsx_bomb_is_refused_before_it_is_expanded(tmp_path, study):
         io.read_raw(path, limits=limits)                       # ... and the parts' total is bounded like a .csv.gz
     table = io.read_raw(path, limits=study.limits)
     assert max(len(str(c)) for c in table.frame.columns) >= 30_000 and len(table.frame) == 5   # (the header's cell)
+
+
+def test_chart_baseline_outside_the_data_draws_no_limits_it_does_not_have(study):
+    """tracking.chart_baseline: [2019Q1, 2019Q2] with data from 2024Q2: the figure was still captioned 'dashed: control
+    limits from 2019Q1 to 2019Q2' with no limits drawn and nothing said about them."""
+    from study import tracking_report
+    from tests.test_narrative import fake_context
+
+    months = [f"2025-{i:02d}" for i in range(1, 7)]
+    charts = pd.DataFrame([{"metric": "csat_top2", "month": mo, "value": 0.5, "ucl": np.nan, "lcl": np.nan,
+                            "centre": np.nan, "in_baseline": False, "used": False, "out_of_control": False, "side": ""}
+                           for mo in months])
+    ctx = fake_context(study, history={"charts": charts})
+    assert tracking_report.control_chart_figure(ctx) is None
+    text = str(tracking_report.chart_baseline_sentence(ctx))
+    assert text.startswith("No control charts: fewer than two months of survey data fall in the baseline period "
+                           f"{study.tracking.chart_baseline[0]} to {study.tracking.chart_baseline[1]}")
+    with_limits = charts.assign(ucl=0.7, lcl=0.3, centre=0.5, in_baseline=True, used=True)
+    ctx = fake_context(study, history={"charts": with_limits})
+    assert tracking_report.control_chart_figure(ctx) is not None
+    assert tracking_report.chart_baseline_sentence(ctx) is None

@@ -22,6 +22,7 @@ from study.i18n import _, pgettext
 
 __all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "trend_summary", "quarters_table",
            "dimension_quarters_table", "changes_table", "trend_figure", "control_chart_figure", "chart_sentences",
+           "chart_baseline_sentence",
            "monthly_table", "target_progress_table", "methods_sentences"]
 
 #: The headline metrics the tracking shows, in order (those the study measures).
@@ -168,6 +169,22 @@ def chart_sentences(ctx) -> list[P.Md]:
     return out
 
 
+def chart_baseline_sentence(ctx) -> P.Md | None:
+    """Why there are no control charts although the study names a baseline period: fewer than two months of survey
+    data fall in it (a chart_baseline outside the quarters prepared). None when limits exist or nothing is tracked."""
+    h = _history(ctx)
+    tr = ctx.study.tracking
+    if h is None or tr is None:
+        return None
+    ch = h["charts"]
+    survey = ch[ch["metric"].isin(("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2))] if len(ch) else ch
+    if len(survey) and survey["lcl"].notna().any():
+        return None
+    return P.md("No control charts: fewer than two months of survey data fall in the baseline period {} to {} that the "
+                "study definition names (tracking.chart_baseline), so no control limits can be set; the monthly values "
+                "are in the table below.", *(i18n.quarter(q) for q in tr.chart_baseline))
+
+
 def _and(items: list[str]) -> str:
     """"a", "a and b", "a, b and c"; "甲、乙和丙" in Chinese (CLDR, :func:`study.i18n.join_list`)."""
     items = list(dict.fromkeys(items))
@@ -250,7 +267,7 @@ def control_chart_figure(ctx):
     h = _history(ctx)
     ch = h["charts"]
     metrics = [m for m in ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2) if m in set(ch["metric"])]
-    if not metrics:
+    if not metrics or ch.loc[ch["metric"].isin(metrics), "lcl"].isna().all():   # no limits: not a control chart
         return None
     fig = F.Figure(figsize=(F.TEXT_WIDTH, 2.3 * len(metrics)), layout="constrained")
     F.FigureCanvasAgg(fig)
