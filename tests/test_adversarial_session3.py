@@ -332,3 +332,58 @@ def test_chart_baseline_outside_the_data_draws_no_limits_it_does_not_have(study)
     ctx = fake_context(study, history={"charts": with_limits})
     assert tracking_report.control_chart_figure(ctx) is not None
     assert tracking_report.chart_baseline_sentence(ctx) is None
+
+
+# --- a request log of a handful of requests ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def request_ctx(prepared_sample):
+    from study import analysis
+
+    data_dir, truth = prepared_sample
+    return analysis.context(DEFAULT_STUDY_FILE, data_dir, truth["quarters"][-1], truth["quarters"][-2])
+
+
+def _chapter_copy(ctx):
+    from study import analysis
+
+    ch = analysis.requests(ctx)["chapter"]
+    return {k: (v.copy() if isinstance(v, pd.DataFrame) else v) for k, v in ch.items()}
+
+
+def test_a_log_smaller_than_min_cell_size_shows_counts_only(request_ctx):
+    """A quarter with one request: its channel row was suppressed, but the 'All channels' row and the sentences
+    below the table gave the same request's response time, resolution time and 24-hour verdict."""
+    import html
+
+    from study import report_requests as RR
+
+    ctx = request_ctx
+    ch = _chapter_copy(ctx)
+    t = ch["times_by_channel"]
+    t["n"] = 0
+    t.loc[0, "n"] = 1
+    t.loc[t["channel"] == "(all)", "n"] = 1
+    table = RR.channel_table(ctx, ch)
+    assert (table[RR._("First response, median (min)")] == "—").all()
+    assert table.iloc[-1][RR._("Requests")] == "1"
+    text = html.unescape(str(RR.response_sentences(ctx, ch)))
+    assert text == f"With fewer than {ctx.study.min_cell_size} requests in {ctx.quarter}, their response and resolution " \
+                   "times are not shown."
+
+
+def test_one_small_channel_beside_the_total_is_not_left_alone(request_ctx):
+    """One channel suppressed and every other channel shown with the total: the total's shares less the shown
+    channels' gave the hidden channel's back; the next smallest channel is suppressed with it."""
+    from study import report_requests as RR
+
+    ctx = request_ctx
+    ch = _chapter_copy(ctx)
+    t = ch["times_by_channel"]
+    rows = t.index[t["channel"] != "(all)"]
+    t.loc[rows[0], "n"] = ctx.study.min_cell_size - 1
+    table = RR.channel_table(ctx, ch)
+    hidden = table[RR._("First response, median (min)")] == "—"
+    smallest_other = t.loc[rows[1:], "n"].idxmin()
+    assert hidden.sum() == 2 and hidden.iloc[0] and hidden.iloc[list(t.index).index(smallest_other)]
+    assert not hidden.iloc[-1]
