@@ -387,3 +387,24 @@ def test_one_small_channel_beside_the_total_is_not_left_alone(request_ctx):
     smallest_other = t.loc[rows[1:], "n"].idxmin()
     assert hidden.sum() == 2 and hidden.iloc[0] and hidden.iloc[list(t.index).index(smallest_other)]
     assert not hidden.iloc[-1]
+
+
+@pytest.mark.parametrize("sampling, says, not_says", [
+    ({"strata": "branch_id", "population": dict(BASE["sampling"]["population"]),
+      "rake": [{"column": "segment", "shares": {"mass": 0.8, "affluent": 0.15, "private_banking": 0.05}}]},
+     "The weights are then calibrated to the known shares of segment given in the study definition", "stratified by branch."),
+    ({"weight": "w", "strata": "branch_id"}, "Their standard errors treat the sample as stratified by branch.",
+     "calibrated"),
+    ({"weight": "w"}, "weighted by the survey's weight column w", "stratified"),
+])
+def test_weighting_sentence_says_how_the_weights_were_made(tmp_path, sampling, says, not_says):
+    """With raking margins the methods said only 'each respondent stands for the customers of the stratum divided by
+    its respondents', untrue once the weights are raked; a weight column with strata said nothing of the strata."""
+    import html
+
+    from study import tracking_report
+    from tests.test_narrative import fake_context
+
+    st = load_study(_study_file(tmp_path, lambda d: d.update(sampling=sampling)))
+    text = html.unescape(str(tracking_report.weighting_sentence(fake_context(st))))
+    assert says in text and not_says not in text

@@ -58,7 +58,23 @@ def _tracked(ctx, per_quarter: pd.DataFrame) -> list[str]:
 
 
 def weighting_sentence(ctx) -> P.Md:
-    """Which estimates the report uses, and why."""
+    """Which estimates the report uses, and why (and, when study.yml says so, the strata beside a weight column and
+    the raking of the weights to known margins, which the sentence below alone left unsaid)."""
+    base = _weighting_sentence(ctx)
+    sp = ctx.study.sampling
+    if sp is None:
+        return base
+    words = {"branch_id": _("branch"), "segment": _("segment"), "channel": _("channel")}
+    parts = [base]
+    if sp.weight is not None and sp.strata is not None:
+        parts.append(P.md("Their standard errors treat the sample as stratified by {}.", words[sp.strata]))
+    if sp.rake:
+        parts.append(P.md("The weights are then calibrated to the known shares of {} given in the study definition "
+                          "(raking; with one margin, post-stratification).", _and([words[m.column] for m in sp.rake])))
+    return P.join(parts)
+
+
+def _weighting_sentence(ctx) -> P.Md:
     sp = ctx.study.sampling
     if sp is None:
         return P.md("The study declares no sampling design (study.yml `sampling`), so every estimate treats the "
