@@ -353,7 +353,9 @@ def test_render_writes_report_and_executed_notebooks(rendered):
     nb = nbformat.read(folder / "notebooks" / "1.0-alpha.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'quarter = "2025Q1"' in injected[0].source
-    assert f'study_file = "{Path(report.config.DEFAULT_STUDY_FILE).resolve()}"' in injected[0].source
+    # as the user names it, never the machine's absolute path (study.report_paths)
+    shown = report.report_paths.display_path(Path(report.config.DEFAULT_STUDY_FILE).resolve())
+    assert f'study_file = "{shown}"' in injected[0].source and str(Path.home()) not in injected[0].source
     assert not list(folder.parent.glob(".2025Q1.tmp-*"))  # the temporary folder was swapped in
     meta = json.loads((folder / "render.json").read_text())
     assert meta["chapters"] == ["1", "2"] and meta["pages"] == rendered.pages and meta["jobs"] == 2
