@@ -440,6 +440,9 @@ def test_failing_cell_names_notebook_and_cell_and_keeps_previous_report(rendered
     assert not list(out.glob(".2025Q1.tmp-*"))
     kept = nbformat.read(out / "2025Q1.failed" / "2.0-beta.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in kept.cells for o in c.get("outputs", []))
+    # and holds no absolute path of the machine (papermill records input, output and parameters as absolute paths)
+    text = (out / "2025Q1.failed" / "2.0-beta.ipynb").read_text(encoding="utf-8")
+    assert str(tmp_path) not in text and str(Path.home()) + "/" not in text
 
 
 def test_cli_reports_a_render_error_without_traceback(tmp_path, capsys, monkeypatch):

@@ -485,6 +485,10 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *,
             failed_dir.mkdir(parents=True, exist_ok=True)
             kept = failed_dir / path.name
             shutil.copyfile(output, kept)
+            # the kept copy holds no absolute path of the machine either (study.report_paths)
+            given = [Path(v) for v in parameters.values() if isinstance(v, str) and os.path.isabs(v)]
+            shown = report_paths.shown_paths(output.parent, failed_dir, [*given, path.parent])
+            report_paths.scrub_notebooks(failed_dir, shown)
         raise _failure_message(exc, path, param_index, kept) from None
     except TimeoutError:
         raise ReportError(f"notebook {path.name}: a cell ran longer than {timeout} s (the per-cell timeout); "
