@@ -82,12 +82,20 @@ def test_fmt_numbers():
 # Tables, numbering, formulas
 
 
+def test_number_cells_break_only_before_an_interval_or_verdict_or_after_its_comma():
+    assert present.keep_together("81.4 % [77.6 %, 84.7 %]") == "81.4\u00a0% [77.6\u00a0%, 84.7\u00a0%]"
+    assert present.keep_together("81.4 % (not met)") == "81.4\u00a0% (not\u00a0met)"
+    assert present.keep_together("< .001") == "<\u00a0.001"
+    assert present.keep_together("[−7.4个百分点, +5.3个百分点]") == "[−7.4个百分点, +5.3个百分点]"
+
+
 def test_table_html_is_clean_and_formatted():
     df = pd.DataFrame({"dim": ["专业能力", "效率 <b>"], "n": [1204, 98], "share": [0.9188, 0.0123], "p": [0.0004, 0.5]})
     out = present.table_html(df, "Valid responses, 2025Q1", "Table 2.1", notes="Shares of all issued.",
                              formats={"share": "pct:2", "p": "p"}, labels={"n": "Responses (n)"})
     assert "<caption><span class=\"label\">Table 2.1</span>" in out
-    assert "1,204" in out and "91.88 %" in out and "&lt; .001" in out and ".500" in out
+    # number cells keep "91.88 %" and "< .001" on one line (no-break spaces) when a wide table lets numbers wrap
+    assert "1,204" in out and "91.88\u00a0%" in out and "&lt;\u00a0.001" in out and ".500" in out
     assert "Responses (n)" in out and "效率 &lt;b&gt;" in out  # escaped
     assert 'class="dataframe"' not in out
     assert "<th></th>" not in out and ">0<" not in out  # no index column, no row numbers
@@ -345,7 +353,9 @@ def test_render_writes_report_and_executed_notebooks(rendered):
     nb = nbformat.read(folder / "notebooks" / "1.0-alpha.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'quarter = "2025Q1"' in injected[0].source
-    assert f'study_file = "{Path(report.config.DEFAULT_STUDY_FILE).resolve()}"' in injected[0].source
+    # as the user names it, never the machine's absolute path (study.report_paths)
+    shown = report.report_paths.display_path(Path(report.config.DEFAULT_STUDY_FILE).resolve())
+    assert f'study_file = "{shown}"' in injected[0].source and str(Path.home()) not in injected[0].source
     assert not list(folder.parent.glob(".2025Q1.tmp-*"))  # the temporary folder was swapped in
     meta = json.loads((folder / "render.json").read_text())
     assert meta["chapters"] == ["1", "2"] and meta["pages"] == rendered.pages and meta["jobs"] == 2
@@ -430,6 +440,9 @@ def test_failing_cell_names_notebook_and_cell_and_keeps_previous_report(rendered
     assert not list(out.glob(".2025Q1.tmp-*"))
     kept = nbformat.read(out / "2025Q1.failed" / "2.0-beta.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in kept.cells for o in c.get("outputs", []))
+    # and holds no absolute path of the machine (papermill records input, output and parameters as absolute paths)
+    text = (out / "2025Q1.failed" / "2.0-beta.ipynb").read_text(encoding="utf-8")
+    assert str(tmp_path) not in text and str(Path.home()) + "/" not in text
 
 
 def test_cli_reports_a_render_error_without_traceback(tmp_path, capsys, monkeypatch):
