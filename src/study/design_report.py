@@ -7,7 +7,6 @@ Formats and words only; the numbers come from :mod:`study.design_analysis` (whic
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from study import design_analysis as dsa
@@ -185,8 +184,6 @@ def did_comparison_table(ctx, ev: pd.DataFrame | None) -> pd.DataFrame:
                     pgettext("column", "Weighted p"): P.fmt_p(r["p"], prefix=False),
                     pgettext("column", "Unweighted"): T.change(m, r["unweighted_estimate"], ctx.study),
                     pgettext("column", "Unweighted CI"): T.ci(m, r["unweighted_ci_low"], r["unweighted_ci_high"], ctx.study),
-                    pgettext("column", "Unweighted p"): P.fmt_p(r["unweighted_p"], prefix=False),
-                    pgettext("column", "Difference"): T.change(m, r["estimate"] - r["unweighted_estimate"], ctx.study)
-                    if np.isfinite(r["unweighted_estimate"]) else P.DASH})
+                    pgettext("column", "Unweighted p"): P.fmt_p(r["unweighted_p"], prefix=False)})
         rows.append(row)
     return pd.DataFrame(rows)
