@@ -26,3 +26,9 @@ show("ratio 30/40 vs 12/38 (90%)", poisson.test(c(30, 12), c(40, 38), conf.level
 x <- c(3, 4, 4, 5, 2, 5, 4, 3, 4, 5); y <- c(2, 3, 4, 3, 3, 2, 4, 3)
 show("t.test(x)", t.test(x)$conf.int)
 show("t.test(x, y) welch", t.test(x, y)$conf.int)
+# the rating comparison from counts per value (requests.compare_counts): t.test and wilcox.test on the expanded ratings
+human <- rep(1:5, c(40, 61, 180, 402, 317)); ai <- rep(1:5, c(25, 30, 96, 310, 339))
+tt <- t.test(ai, human)
+show("t.test(ai, human) t df p", c(tt$statistic, tt$parameter, tt$p.value))
+show("t.test(ai, human) conf.int", tt$conf.int)
+show("wilcox.test(ai, human) W p", c(wilcox.test(ai, human)$statistic, wilcox.test(ai, human)$p.value))
