@@ -307,7 +307,7 @@ def test_request_section_mistakes_name_the_key_path(change, message):
 
 def test_queue_ticket_visits_need_process_times():
     d = yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8"))
-    for k in ("business_types", "service_level", "sqi", "targets", "measures"):
+    for k in ("business_types", "service_level", "sqi", "targets", "measures", "information_accuracy"):
         d.pop(k)
     with pytest.raises(StudyDefinitionError, match="service_requests.visits.queue_tickets: visits count the queue tickets"):
         load_study_from(d)
