@@ -202,3 +202,16 @@ def test_study_without_them_shows_nothing(prepared_sample, tmp_path):
     from study import report_requests as RR
 
     assert RR.point_target_notes(ctx) == []
+
+
+def test_sample_satisfaction_target_of_the_point_to_point_plan(prepared_sample):
+    """Seed §5's "satisfaction >= 85 %" on the survey's top-2 share (design-based): the quarter's true share (0.872)
+    lies in the interval, and the verdict never contradicts it (the truth meets the target, so not "not met")."""
+    data_dir, truth = prepared_sample
+    ctx = analysis.context(DEFAULT_STUDY_FILE, data_dir, "2025Q2", "2025Q1", n_boot=20)
+    r = analysis.targets(ctx).set_index("target").loc["satisfaction_p2p"]
+    true = truth["tracking"]["by_quarter"]["2025Q2"]["csat_top2"]
+    assert true >= 0.85 and r["ci_low"] <= true <= r["ci_high"]
+    assert r["status"] in ("met", "not distinguishable")
+    expected = "met" if r["ci_low"] >= 0.85 else "not met" if r["ci_high"] < 0.85 else "not distinguishable"
+    assert r["status"] == expected

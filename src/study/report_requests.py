@@ -564,6 +564,8 @@ def process_segments(ctx: Context) -> None:
     seg = seg[seg["segment"].notna() & (seg["segment"] != "<unknown>")]
     if seg.empty:
         return
+    order = {x.id: i for i, x in enumerate(ctx.study.segments)}   # the study's order (mass, VIP, private banking)
+    seg = seg.assign(_o=seg["segment"].astype(str).map(order).fillna(len(order))).sort_values(["_o", "segment"])
     rows = []
     for r in seg.to_dict("records"):
         small = _small(ctx, r["n"])
@@ -574,6 +576,13 @@ def process_segments(ctx: Context) -> None:
                      _("Handling median (min)"): P.DASH if small else P.fmt_num(r["handling_minutes_median"], 1)})
     P.table(pd.DataFrame(rows), _("Waiting and handling by customer segment, {}").format(_quarter(ctx.quarter)),
             notes=[P.md("Segments with fewer than {} tickets show their count only.", P.fmt_int(ctx.study.min_cell_size))])
+    shown = seg[seg["n"] >= ctx.study.min_cell_size]
+    if len(shown) >= 2 and shown["waiting_minutes_mean"].nunique() > 1:
+        lo = shown.loc[shown["waiting_minutes_mean"].idxmin()]
+        hi = shown.loc[shown["waiting_minutes_mean"].idxmax()]
+        P.prose(P.md("By customer segment, the mean wait ranged from {} min ({}) to {} min ({}).",
+                     P.fmt_num(lo["waiting_minutes_mean"], 1), ctx.study.label(str(lo["segment"])),
+                     P.fmt_num(hi["waiting_minutes_mean"], 1), ctx.study.label(str(hi["segment"]))))
 
 
 def phase_table(ctx: Context, m) -> pd.DataFrame:
