@@ -283,3 +283,37 @@ def test_figure_labels_follow_the_report_language(study):
             assert not set(points["label"]) & english
             assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in points["label"])
     assert list(narrative.importance_points(ctx, drv)["predictor"]) == ids[::-1]   # largest share first
+
+
+def test_improper_cfa_is_named_and_its_validity_not_claimed(study):
+    """An improper solution (Heywood case) is said to be one; CR/AVE/fit are not judged and "every dimension meets the
+    thresholds" is not said (premise: the solution is admissible)."""
+    from pathlib import Path
+
+    from study import i18n, reliability
+
+    hw = pd.read_csv(Path(__file__).parent / "data" / "heywood.csv")
+    cfa = reliability.cfa(hw, {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})
+    ok = pd.DataFrame({"what": ["A", "B"], "statistic": ["alpha", "alpha"], "value": [0.85, 0.75], "ok": [True, True],
+                       "reason": ["", ""]})
+    meas = {"cfa": cfa, "judgements": pd.concat([ok, cfa.judgements], ignore_index=True)}
+    ctx = fake_context(study)
+    text = str(narrative.validity_sentences(ctx, meas))
+    assert "improper solution (a Heywood case: negative residual variance of a1)" in text
+    assert "convergent-validity" not in text and "Below threshold" not in text
+    assert "Every dimension meets the reliability threshold (α ≥ .70)" in text   # true: both alphas pass
+    with i18n.use("zh"):
+        zh = str(narrative.validity_sentences(ctx, meas))
+    assert "不恰当解" in zh and "a1的残差方差为负" in zh
+    found = narrative.problems(ctx, pd.DataFrame(columns=["dimension"]), meas, None, None,
+                               pd.DataFrame({"dimension": [], "score": []}))
+    scale = found[found["rule"] == "PROBLEM-SCALE"]
+    assert list(scale["evidence"]) == ["negative residual variance of a1"]
+    from study import tables
+
+    judged = tables.fit(cfa.fit, meas["judgements"])["Judgement"]
+    assert set(judged) - {"—"} == {"not interpreted (improper solution)"}   # CFI .993 is not called good here
+    # the admissible Holzinger-Swineford-like case: the usual sentence
+    cfa.improper = []
+    text = str(narrative.validity_sentences(ctx, {"cfa": cfa, "judgements": ok}))
+    assert "improper" not in text

@@ -199,6 +199,37 @@ def test_cfa_judgements_readable(hs_cfa):
     assert (j["what"] == "visual/x2").any()
 
 
+# lavaan's post-estimation check (lav_object_post_check / lavInspect(fit, "post.check"))
+def test_heywood_case_is_found_as_lavaan_finds_it(hs_cfa):
+    hw = pd.read_csv(DATA / "heywood.csv")
+    r = rel.cfa(hw, {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})
+    # pe <- parameterEstimates(cfa("A =~ a1 + a2 + a3; B =~ b1 + b2 + b3", data = hw)); residual variances
+    # (lavaan warns "some estimated ov variances are negative"); lavInspect(fit, "post.check") is FALSE
+    r_theta = [-0.0863101919731, 0.284033358976, 0.293614348205, 0.252235138712, 0.46060846066, 0.459752422661]
+    fit = rel._fit_ml_cfa(hw[["a1", "a2", "a3", "b1", "b2", "b3"]].to_numpy(float), ["a1", "a2", "a3", "b1", "b2", "b3"],
+                          {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})
+    assert np.allclose(fit.theta, r_theta, atol=ITER)
+    assert r.improper == [("negative_residual_variance", "a1")] and not r.admissible and r.converged
+    # fitMeasures(fit, c("chisq", "df", "cfi", "rmsea")): the fit looks good although the solution is improper
+    assert np.allclose([r.fit["chi2"], r.fit["df"], r.fit["cfi"], r.fit["rmsea"]],
+                       [10.6194879131, 8, 0.993496272979, 0.0467215859558], atol=ITER)
+    assert r.loadings.set_index("item").loc["a1", "loading_std"] > 1
+    bad = r.judgements[r.judgements["statistic"] == "negative_residual_variance"]
+    assert list(bad["what"]) == ["a1"] and not bad["ok"].any()
+    # lavInspect(cfa(HS model), "post.check") is TRUE
+    assert hs_cfa.improper == [] and hs_cfa.admissible
+
+
+def test_admissibility_flags_each_kind():
+    fit = rel._MLFit(["x", "y", "z", "u"], ["F", "G"], np.ones((4, 2)), np.array([[1.0, 1.2], [1.2, 1.0]]),
+                     np.array([0.5, 0.4, 0.3, 0.2]), np.eye(4), 100, 0.0, True)
+    assert rel.admissibility(fit) == [("factor_covariance_not_pd", "model")]
+    fit.phi = np.array([[-0.1, 0.0], [0.0, 1.0]])
+    fit.theta = np.array([0.5, -0.01, 0.3, 0.2])
+    assert rel.admissibility(fit) == [("negative_residual_variance", "y"), ("negative_factor_variance", "F"),
+                                      ("factor_covariance_not_pd", "model")]
+
+
 def test_one_factor_omega_matches_lavaan(hs, bfi_a):
     ours = [rel.one_factor_omega(hs, HS_SCALES[s])["omega_total"] for s in HS_SCALES]
     close(ours, R["hs_omega_total"], ITER)

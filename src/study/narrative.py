@@ -286,7 +286,12 @@ def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process:
         from study.thresholds import judge_head
 
         j = measurement["judgements"]
-        bad = j[(j["ok"] == False) & j["statistic"].isin(["alpha", "omega_total", "cr", "ave", "htmt", "cfi", "rmsea"])]  # noqa: E712
+        cfa = measurement["cfa"]
+        judged = ["alpha", "omega_total"] + (["cr", "ave", "htmt", "cfi", "rmsea"] if cfa is not None and cfa.admissible else [])
+        bad = j[(j["ok"] == False) & j["statistic"].isin(judged)]  # noqa: E712
+        if cfa is not None and not cfa.admissible:
+            rows.append({"area": pgettext("area", "Measurement"), "rule": "PROBLEM-SCALE", "problem": _("the measurement model"),
+                         "evidence": improper_text(ctx, cfa.improper, plain=True) if cfa.improper else _("no convergence")})
         for what, g in bad.groupby("what", sort=False):
             rows.append({"area": pgettext("area", "Measurement"), "rule": "PROBLEM-SCALE",
                          "problem": _("the measurement model") if what == "model" else _label(ctx, what),
@@ -773,14 +778,39 @@ def fit_notes(ctx: Context, meas: dict) -> list[P.Md]:
                  "Conventions of lavaan (χ² = N·F_ML).", k, P.fmt_int(meas["cfa"].n))]
 
 
+def improper_text(ctx: Context, improper: list, plain: bool = False):
+    """What makes a CFA solution improper: "negative residual variance of q3; ..." (Markdown, or ``plain`` text)."""
+    items = [w for k, w in improper if k == "negative_residual_variance"]
+    factors = [ctx.study.label(w) for k, w in improper if k == "negative_factor_variance"]
+    out = []
+    if items:
+        out.append(_("negative residual variance of {}").format(_comma(items, plain=True)) if plain else
+                   P.md("negative residual variance of {}", _and(items)))
+    if factors:
+        out.append(_("negative variance of the factor {}").format(_comma(factors, plain=True)) if plain else
+                   P.md("negative variance of the factor {}", _and(factors)))
+    if any(k == "factor_covariance_not_pd" for k, _w in improper):
+        out.append(_("factor covariance matrix not positive definite") if plain else
+                   P.md("factor covariance matrix not positive definite"))
+    return _semi(out, plain=plain)
+
+
 def validity_sentences(ctx: Context, meas: dict) -> P.Md:
     j = meas["judgements"]
-    weak = j[(j["ok"] == False) & (j["statistic"].isin(["alpha", "cr", "ave"]))]["what"].unique()  # noqa: E712
     cfa = meas["cfa"]
+    readable = cfa is not None and cfa.admissible
+    # CR and AVE of an improper or unconverged solution are not read (lavaan's post-estimation check)
+    weak = j[(j["ok"] == False) & (j["statistic"].isin(["alpha", "cr", "ave"] if readable else ["alpha"]))]["what"].unique()  # noqa: E712
     parts = []
     if cfa is None:
         parts.append(skipped_sentence(_("The confirmatory factor analysis"),
                                       _reason(meas.get("cfa_skipped")) if meas.get("cfa_skipped") else _("it is not identified")))
+    elif not cfa.converged:
+        parts.append(P.md("The confirmatory factor analysis did not converge to a stationary point; its fit, composite "
+                          "reliability and AVE are not interpreted."))
+    elif cfa.improper:
+        parts.append(P.md("The confirmatory factor analysis gives an improper solution (a Heywood case: {}); its fit, "
+                          "composite reliability and AVE are not interpreted.", improper_text(ctx, cfa.improper)))
     elif len(cfa.htmt) >= 2:
         h = cfa.htmt.where(~np.eye(len(cfa.htmt), dtype=bool)).stack()
         worst = h.idxmax()
@@ -792,7 +822,7 @@ def validity_sentences(ctx: Context, meas: dict) -> P.Md:
     if len(weak):
         parts.append(P.md("Below threshold: {}; scores of these dimensions are less reliable and are read with care (rule "
                           "PROBLEM-SCALE).", _and(ctx.study.label(w) for w in weak)))
-    elif cfa is not None:
+    elif readable:
         parts.append(P.md("Every dimension meets the reliability and convergent-validity thresholds."))
     else:
         parts.append(P.md("Every dimension meets the reliability threshold (α ≥ .70)."))

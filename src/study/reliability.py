@@ -441,6 +441,8 @@ class CFAResult:
         al. (2015) = semTools::htmt(htmt2 = FALSE); judged against 0.85.
     htmt2 : DataFrame  the geometric-mean variant (Roemer et al. 2021) = semTools::htmt() default.
     judgements : DataFrame  what, statistic, value, ok, reason.
+    improper : list of (kind, where) pairs from :func:`admissibility` -- empty when the solution is
+        admissible (lavaan's ``lavInspect(fit, "post.check")`` is TRUE).
     """
 
     n: int
@@ -453,6 +455,30 @@ class CFAResult:
     htmt2: pd.DataFrame
     converged: bool
     judgements: pd.DataFrame = field(default_factory=pd.DataFrame)
+    improper: list = field(default_factory=list)
+
+    @property
+    def admissible(self) -> bool:
+        """Converged to an admissible solution: fit, CR and AVE may be read."""
+        return self.converged and not self.improper
+
+
+def admissibility(fit: _MLFit, tol: float = 0.0) -> list[tuple[str, str]]:
+    """Improper solutions (Heywood cases), as lavaan's post-estimation check finds them.
+
+    lavaan (``lav_object_post_check``) warns when an observed variable's residual variance is
+    negative, a latent variance is negative, or the latent covariance matrix is not positive
+    definite; ``lavInspect(fit, "post.check")`` is then FALSE. The same three checks, on the same
+    estimates: ``negative_residual_variance`` (item), ``negative_factor_variance`` (factor),
+    ``factor_covariance_not_pd`` (the model). A standardised loading above 1 goes with a negative
+    residual variance, so it is not a fourth check. Hand-written: scipy has no CFA and the checks
+    are three comparisons.
+    """
+    out = [("negative_residual_variance", it) for it, t in zip(fit.items, fit.theta) if t < -tol]
+    out += [("negative_factor_variance", f) for f, v in zip(fit.factors, np.diag(fit.phi)) if v < -tol]
+    if len(fit.factors) > 1 and np.linalg.eigvalsh(fit.phi).min() <= tol:
+        out.append(("factor_covariance_not_pd", "model"))
+    return out
 
 
 def _htmt(corr: pd.DataFrame, scales: dict[str, list[str]], geometric: bool = False) -> pd.DataFrame:
@@ -553,7 +579,11 @@ def cfa(data: pd.DataFrame, scales: Scales, reverse: Sequence[str] | None = None
     if not fit.converged:
         j.append({"what": "model", "statistic": "convergence", "value": np.nan, "ok": False,
                   "reason": "the ML estimate did not converge to a stationary point; do not interpret the fit"})
-    return CFAResult(fit.n, fm, loadings, fcor, validity, fl, htmt, htmt2, fit.converged, pd.DataFrame(j))
+    improper = admissibility(fit)
+    for kind, where in improper:
+        j.append({"what": where, "statistic": kind, "value": np.nan, "ok": False,
+                  "reason": "improper solution (Heywood case); do not interpret the fit, CR or AVE"})
+    return CFAResult(fit.n, fm, loadings, fcor, validity, fl, htmt, htmt2, fit.converged, pd.DataFrame(j), improper)
 
 
 def one_factor_omega(data: pd.DataFrame, items: Sequence[str]) -> dict:

@@ -193,9 +193,15 @@ def reliability(study: Study, scales: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Judgement statistics that make a CFA solution unreadable (study.reliability.cfa).
+IMPROPER = ("convergence", "negative_residual_variance", "negative_factor_variance", "factor_covariance_not_pd")
+
+
 def fit(cfa_fit: pd.Series, judgements: pd.DataFrame) -> pd.DataFrame:
     names = {"chi2": "χ²", "df": "df", "p": "p", "cfi": "CFI", "tli": "TLI", "rmsea": "RMSEA", "srmr": "SRMR"}
     j = judgements[judgements["what"] == "model"].set_index("statistic")
+    # an unconverged or improper solution (study.reliability.admissibility): its fit is not judged
+    inadmissible = judgements["statistic"].isin(IMPROPER).any()
     rows = []
     for k, name in names.items():
         v = cfa_fit[k]
@@ -203,7 +209,9 @@ def fit(cfa_fit: pd.Series, judgements: pd.DataFrame) -> pd.DataFrame:
         if k == "rmsea":
             shown += f" [{P.fmt_num(cfa_fit['rmsea_ci_low'], 3)}, {P.fmt_num(cfa_fit['rmsea_ci_high'], 3)}]"
         reason = j.loc[k, "reason"] if k in j.index else ""
-        if reason and i18n.language() != "en":
+        if inadmissible and reason:
+            reason = ": " + i18n.pgettext("cell", "not interpreted (improper solution)")
+        elif reason and i18n.language() != "en":
             from study.thresholds import judge_verdict
 
             reason = ": " + judge_verdict(k, v)

@@ -81,3 +81,14 @@ out("hs_omega_total", sapply(names(scales), function(s) omega1(hs, scales[[s]]))
 out("bfi_a_omega_total", omega1(a_rev, paste0("A", 1:5)))
 f1 <- cfa(paste("f =~", paste(paste0("A", 1:5), collapse = " + ")), data = a_rev)
 out("bfi_a_onefactor_fit", fitMeasures(f1, c("chisq", "df", "cfi", "tli", "rmsea", "srmr")))
+
+# ---- lavaan's post-estimation check: an improper solution (Heywood case) --------------------
+# tests/data/heywood.csv: 150 rows drawn (numpy seed 20261130) from a population where r(a1,a2) = r(a1,a3) = .8 and
+# r(a2,a3) = .5, so the one-factor model for A needs a standardised loading of a1 above 1
+hw <- read.csv("tests/data/heywood.csv")
+fit_hw <- cfa("A =~ a1 + a2 + a3; B =~ b1 + b2 + b3", data = hw)   # warns: some estimated ov variances are negative
+pe_hw <- parameterEstimates(fit_hw)
+out("heywood_theta", pe_hw[pe_hw$op == "~~" & pe_hw$lhs %in% c("a1", "a2", "a3", "b1", "b2", "b3") & pe_hw$lhs == pe_hw$rhs, "est"])
+out("heywood_post_check", as.numeric(lavInspect(fit_hw, "post.check")))   # 0 = FALSE
+out("heywood_fit", fitMeasures(fit_hw, c("chisq", "df", "cfi", "rmsea")))
+out("hs_post_check", as.numeric(lavInspect(fit, "post.check")))           # 1 = TRUE
