@@ -82,12 +82,20 @@ def test_fmt_numbers():
 # Tables, numbering, formulas
 
 
+def test_number_cells_break_only_before_an_interval_or_verdict_or_after_its_comma():
+    assert present.keep_together("81.4 % [77.6 %, 84.7 %]") == "81.4\u00a0% [77.6\u00a0%, 84.7\u00a0%]"
+    assert present.keep_together("81.4 % (not met)") == "81.4\u00a0% (not\u00a0met)"
+    assert present.keep_together("< .001") == "<\u00a0.001"
+    assert present.keep_together("[−7.4个百分点, +5.3个百分点]") == "[−7.4个百分点, +5.3个百分点]"
+
+
 def test_table_html_is_clean_and_formatted():
     df = pd.DataFrame({"dim": ["专业能力", "效率 <b>"], "n": [1204, 98], "share": [0.9188, 0.0123], "p": [0.0004, 0.5]})
     out = present.table_html(df, "Valid responses, 2025Q1", "Table 2.1", notes="Shares of all issued.",
                              formats={"share": "pct:2", "p": "p"}, labels={"n": "Responses (n)"})
     assert "<caption><span class=\"label\">Table 2.1</span>" in out
-    assert "1,204" in out and "91.88 %" in out and "&lt; .001" in out and ".500" in out
+    # number cells keep "91.88 %" and "< .001" on one line (no-break spaces) when a wide table lets numbers wrap
+    assert "1,204" in out and "91.88\u00a0%" in out and "&lt;\u00a0.001" in out and ".500" in out
     assert "Responses (n)" in out and "效率 &lt;b&gt;" in out  # escaped
     assert 'class="dataframe"' not in out
     assert "<th></th>" not in out and ">0<" not in out  # no index column, no row numbers

@@ -254,3 +254,35 @@ def test_no_latin_sentence_in_the_prose(zh):
         text = html_lib.unescape(re.sub(r"<[^>]+>", " ", t))
         found += latin.findall(text)
     assert not found, found[:10]
+
+
+_WIDTH_PROBE = """<style>html{font-size:10pt!important;line-height:1.5}
+body{max-width:none!important;margin:0!important;padding:0!important}
+table.study{font-size:8.6pt!important} table.study:has(thead th:nth-child(9)){font-size:7.9pt!important}</style>
+<script>window.addEventListener('load',()=>{const out=[];const W=document.body.clientWidth;
+document.querySelectorAll('table.study, figure img, pre').forEach(e=>{const r=e.getBoundingClientRect();
+if(r.width>W+1){out.push(Math.round(r.width)+' px: '+(e.caption?e.caption.textContent:e.tagName).slice(0,60));}});
+document.body.setAttribute('data-wide',JSON.stringify(out));});</script>"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_no_table_or_figure_is_wider_than_the_printed_page(rendered, tmp_path, lang):
+    """Chromium shrinks every page of the PDF when one element is wider than the text width (the English report once
+    printed at 67 % because of one eight-quarter table). The report's HTML is laid out at the A4 text width
+    (210 − 2 × 18 mm = 658 px) with the print style sheet's sizes, in a copy with a probe script (the report itself
+    forbids scripts), and no table or figure may be wider."""
+    import html as html_lib
+    import json
+    import subprocess
+
+    res = rendered[0]
+    page = res.files[lang][0].read_text(encoding="utf-8")
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page).replace("</head>", _WIDTH_PROBE + "</head>", 1)
+    probe = tmp_path / "probe.html"
+    probe.write_text(page, encoding="utf-8")
+    dom = subprocess.run([report.find_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                          "--window-size=658,900", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=180).stdout
+    found = re.search(r'data-wide="([^"]*)"', dom)
+    assert found, "the probe did not run"
+    assert json.loads(html_lib.unescape(found.group(1))) == []

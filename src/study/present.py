@@ -707,6 +707,13 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
+def keep_together(cell: str) -> str:
+    """A number cell that may wrap (wide tables, Chinese) breaks only before its interval (or a bracketed verdict) or after the interval's
+    comma: "81.4 % [77.6 %, 84.7 %]" may become "81.4 %" over "[77.6 %, 84.7 %]", never "84.7" over "%]". Every other
+    space is made non-breaking."""
+    return re.sub(r"(?<!,) (?![\[(])", "\u00a0", cell)
+
+
 def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, notes: str | Sequence[str] | None = None,
                formats: Mapping[str, Formatter] | None = None, *, labels: Mapping[str, str] | None = None,
                index: bool | None = None, escape: bool = True, align: Mapping[str, str] | None = None,
@@ -794,6 +801,8 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
                 text = i18n.tr_known(text, "cell")
             # hashes, paths and other long unbroken tokens may wrap anywhere (else they overflow the page)
             extra = " token" if _LONG_TOKEN.search(text) else ""
+            if cls[c] == "num" and not isinstance(text, Md):
+                text = keep_together(text)
             text = text_html(text, markdown=not escape)
             tds.append(f'<td class="{cls[c]}{extra}">{text}</td>')
         out.append(tr + "".join(tds) + "</tr>")
