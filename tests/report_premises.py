@@ -328,6 +328,22 @@ def _drivers_alike(gen, doc):
     return out
 
 
+@check("drivers_same_order_only_if_identical")
+def _drivers_same_order(gen, doc):
+    """'ranks the drivers in the same order' needs Kendall's τ = 1 (identical ranks)."""
+    return [f"'same order' at τ = {m.group(1)}: {_around(doc.text, m)}"
+            for m in re.finditer(r"ranks the drivers in the same order \(Kendall's τ = ([−-]?\d*\.\d+)", doc.text)
+            if float(m.group(1).replace("−", "-")) < 0.995]
+
+
+@check("no_control_limits_without_a_chart")
+def _no_limits(gen, doc):
+    """'No control charts: ... no control limits can be set' and a control-chart figure cannot both appear."""
+    if "No control charts: fewer than two months" in doc.text and "Control charts of the monthly survey figures" in doc.text:
+        return ["the report says there are no control charts and shows one"]
+    return []
+
+
 @check("plural_after_one")
 def _plural_after_one(gen, doc):
     """'1 banks', '1 queue tickets', '1 improvement measures': a count of one takes the singular."""

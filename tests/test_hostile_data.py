@@ -413,9 +413,9 @@ def test_timestamps_with_offsets_are_converted(small_quarter, study_file):
     p.to_csv(raw_path(data_dir, "process_times.csv"), index=False)
     code, out, err = prepare(data_dir, study_file)
     assert code == 0, err
-    kept = pd.read_parquet(processed(data_dir) / "process_times.parquet").set_index("ticket_id")
-    assert kept.loc[p.loc[0, "ticket_id"], "issued_at"] == local["issued_at"]
-    assert kept.loc[p.loc[1, "ticket_id"], "called_at"] == pd.Timestamp(frames["process_times"].loc[1, "called_at"])
+    kept = pd.read_parquet(processed(data_dir) / "process_times.parquet").set_index("ticket_pid")
+    assert kept.loc[pid(p.loc[0, "ticket_id"], "ticket"), "issued_at"] == local["issued_at"]
+    assert kept.loc[pid(p.loc[1, "ticket_id"], "ticket"), "called_at"] == pd.Timestamp(frames["process_times"].loc[1, "called_at"])
     assert kept["issued_at"].dt.tz is None
     rejected = pd.read_csv(processed(data_dir) / "rejected_process_times.csv", dtype=str)
     assert rejected["reason"].tolist() == ["unparsable:called_at"]
@@ -430,8 +430,9 @@ def test_zone_aware_parquet_timestamps(small_quarter, study_file):
     p.to_parquet(raw_path(data_dir, "process_times.parquet"))
     code, out, err = prepare(data_dir, study_file)
     assert code == 0, err
-    kept = pd.read_parquet(processed(data_dir) / "process_times.parquet").set_index("ticket_id")
-    expect = pd.to_datetime(frames["process_times"].set_index("ticket_id")["issued_at"])
+    kept = pd.read_parquet(processed(data_dir) / "process_times.parquet").set_index("ticket_pid")
+    src = frames["process_times"].assign(ticket_pid=lambda d: d["ticket_id"].map(lambda v: pid(v, "ticket")))
+    expect = pd.to_datetime(src.set_index("ticket_pid")["issued_at"])
     assert (kept["issued_at"] == expect.loc[kept.index]).all() and len(kept) == len(p)
 
 

@@ -317,3 +317,28 @@ def test_improper_cfa_is_named_and_its_validity_not_claimed(study):
     cfa.improper = []
     text = str(narrative.validity_sentences(ctx, {"cfa": cfa, "judgements": ok}))
     assert "improper" not in text
+
+
+def test_htmt_problem_names_both_scales_by_label(study):
+    """An HTMT judgement is about two scales ("a~b"): the problem and its recommendation name both by their labels,
+    never the raw key (a bring-your-own study read "courtesy~speed")."""
+    from pathlib import Path
+
+    from study import reliability
+
+    hw = pd.read_csv(Path(__file__).parent / "data" / "heywood.csv")
+    cfa = reliability.cfa(hw, {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})
+    cfa.improper = []   # read as admissible, so its HTMT is judged
+    a, b = study.dimension_ids[:2]
+    j = pd.DataFrame({"what": [f"{a}~{b}"], "statistic": ["htmt"], "value": [0.93], "ok": [False], "reason": [""]})
+    ctx = fake_context(study)
+    found = narrative.problems(ctx, pd.DataFrame(columns=["dimension"]), {"cfa": cfa, "judgements": j}, None, None,
+                               pd.DataFrame({"dimension": [], "score": []}))
+    problem = found.loc[found["rule"] == "PROBLEM-SCALE", "problem"].iloc[0]
+    assert problem == f"discriminant validity of “{study.label(a)}” and “{study.label(b)}”" and "~" not in problem
+    verdicts = pd.DataFrame(columns=["measure", "metric", "label", "better", "estimate", "ci_low", "ci_high", "p_holm",
+                                     "verdict", "control_changed"])
+    recs = narrative.recommendations(ctx, verdicts, pd.DataFrame(columns=["dimension", "label", "importance", "performance"]),
+                                     None, pd.DataFrame(columns=["label", "status"]), found)
+    text = " ".join(str(x) for x in recs["recommendation"])
+    assert f"scales “{study.label(a)}” and “{study.label(b)}”" in text and "~" not in text

@@ -369,7 +369,7 @@ def test_sample_log_files_and_schema(sample_dir, study):
     assert t.schema.names == SCHEMA.names
     assert t.schema.field("issued_at").type == SCHEMA.field("issued_at").type
     df = pq.read_table(sample_dir / "processed" / "2025Q1" / "process_times").to_pandas()
-    assert len(df) == 150_000 and df.ticket_id.is_unique
+    assert len(df) == 150_000 and df.ticket_pid.is_unique
     assert set(df.branch_id) <= set(study.branch_ids) and set(df.business_type) <= set(study.business_type_ids)
     assert df.issued_at.min() >= pd.Timestamp("2025-01-01") and df.issued_at.max() < pd.Timestamp("2025-04-01")
     oh = study.service_level.opening_hours

@@ -353,7 +353,9 @@ def test_render_writes_report_and_executed_notebooks(rendered):
     nb = nbformat.read(folder / "notebooks" / "1.0-alpha.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'quarter = "2025Q1"' in injected[0].source
-    assert f'study_file = "{Path(report.config.DEFAULT_STUDY_FILE).resolve()}"' in injected[0].source
+    # as the user names it, never the machine's absolute path (study.report_paths)
+    shown = report.report_paths.display_path(Path(report.config.DEFAULT_STUDY_FILE).resolve())
+    assert f'study_file = "{shown}"' in injected[0].source and str(Path.home()) not in injected[0].source
     assert not list(folder.parent.glob(".2025Q1.tmp-*"))  # the temporary folder was swapped in
     meta = json.loads((folder / "render.json").read_text())
     assert meta["chapters"] == ["1", "2"] and meta["pages"] == rendered.pages and meta["jobs"] == 2
@@ -438,6 +440,9 @@ def test_failing_cell_names_notebook_and_cell_and_keeps_previous_report(rendered
     assert not list(out.glob(".2025Q1.tmp-*"))
     kept = nbformat.read(out / "2025Q1.failed" / "2.0-beta.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in kept.cells for o in c.get("outputs", []))
+    # and holds no absolute path of the machine (papermill records input, output and parameters as absolute paths)
+    text = (out / "2025Q1.failed" / "2.0-beta.ipynb").read_text(encoding="utf-8")
+    assert str(tmp_path) not in text and str(Path.home()) + "/" not in text
 
 
 def test_cli_reports_a_render_error_without_traceback(tmp_path, capsys, monkeypatch):

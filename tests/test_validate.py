@@ -95,7 +95,8 @@ def test_process_minutes_are_derived_from_timestamps(small_quarter, study_file):
     data_dir, frames = small_quarter
     assert prepare(data_dir, study_file)[0] == 0
     p = pq.read_table(data_dir / "processed" / QUARTER / "process_times.parquet").to_pandas()
-    src = frames["process_times"].set_index("ticket_id").loc[p["ticket_id"]]
+    src = frames["process_times"].assign(ticket_pid=lambda d: d["ticket_id"].map(lambda v: pid(v, "ticket")))
+    src = src.set_index("ticket_pid").loc[p["ticket_pid"]]
     expect = (pd.to_datetime(src["called_at"]) - pd.to_datetime(src["issued_at"])).dt.total_seconds().to_numpy() / 60
     assert (abs(p["waiting_minutes"].to_numpy() - expect) < 1e-9).all()
     assert (p["cycle_minutes"] >= p["handling_minutes"]).all()

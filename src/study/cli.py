@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(empty: the first quarter of a study, reported without comparisons)")
     p.add_argument("--lang", default="en", help="language(s) of the report: en (default), zh, or en,zh for both from "
                    "one analysis (Chinese files are named report.zh.html / report.zh.pdf)")
+    p.add_argument("--out-dir", type=Path, default=None, help="folder the report is written to, as OUT_DIR/<QUARTER>/ "
+                   "(default: the repository's reports/; give one for a study that lives elsewhere, or its report "
+                   "replaces the sample's of the same quarter)")
     p = sub.add_parser("i18n", help="message catalogue: `update` it from the code, or `check` its translations")
     p.add_argument("action", choices=["update", "check"])
     p.add_argument("--lang", default="zh", help="language to check (default zh)")

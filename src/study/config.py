@@ -182,7 +182,7 @@ class RakeMargin(_Model):
 
     @model_validator(mode="after")
     def _shares(self) -> "RakeMargin":
-        if any(v <= 0 for v in self.shares.values()):
+        if not all(0 < v < float("inf") for v in self.shares.values()):   # refuses .nan and .inf too
             raise ValueError(f"margin '{self.column}': every share must be positive")
         _check_weights(list(self.shares.values()), f"sampling.rake[{self.column}].shares")
         return self
@@ -223,8 +223,8 @@ class Sampling(_Model):
             if not QUARTER_PATTERN.match(str(q)):
                 raise ValueError(f"population_by_quarter: '{q}' is not a quarter of the form 2025Q1")
         for sizes in [self.population, *self.population_by_quarter.values()]:
-            if any(v <= 0 for v in sizes.values()):
-                raise ValueError("population sizes must be positive")
+            if not all(0 < v < float("inf") for v in sizes.values()):   # refuses .nan and .inf too
+                raise ValueError("population sizes must be positive numbers")
         if len({m.column for m in self.rake}) < len(self.rake):
             raise ValueError("rake: a column appears twice")
         return self
@@ -406,7 +406,7 @@ class Limits(_Model):
 
     ``max_decompressed_bytes`` bounds the text of a CSV (plain, or a ``.csv.gz`` after
     decompression, which is streamed and stopped at the limit) and the uncompressed size of a
-    Parquet file; the environment variable ``STUDY_MAX_DECOMPRESSED_BYTES`` overrides it. The
+    Parquet file or of an ``.xlsx``'s parts; the environment variable ``STUDY_MAX_DECOMPRESSED_BYTES`` overrides it. The
     spreadsheet limits bound the used range of the first sheet of an ``.xlsx`` (and the size of an
     SPSS file), checked before any cell is read.
     """
@@ -508,10 +508,17 @@ class Study(_Model):
             if n < 2:
                 raise _KeyError(f"questionnaire.dimensions[{j}]",
                                 f"dimension '{dim}' has {n} item(s); a dimension needs at least 2 items to be measured")
-        reserved = set(SURVEY_COLUMNS) | {o.column for o in self.outcomes}
+        # identifiers and free text are never written to processed data, and the pseudonym columns are the
+        # validator's: an item or outcome of that name would pass an identifier through or overwrite a pseudonym
+        private = set(IDENTIFYING_COLUMNS) | {"respondent_pid", "customer_pid"}
+        reserved = set(SURVEY_COLUMNS) | {o.column for o in self.outcomes} | private
         for i, item in enumerate(q.items):
             if item.id in reserved:
                 raise _KeyError(f"questionnaire.items[{i}].id", f"item id '{item.id}' clashes with a reserved survey column")
+        for name, o in q.outcomes:
+            if o is not None and o.column in private | set(SURVEY_COLUMNS):
+                raise _KeyError(f"questionnaire.outcomes.{name}.column",
+                                f"column '{o.column}' is an identifier, free text or a reserved survey column")
 
         if self.sqi:
             _check_weights([s.weight for s in self.sqi], "sqi[*].weight")
@@ -568,6 +575,11 @@ class Study(_Model):
                 raise _KeyError(where, f"{unknown} are not values of {sp.strata}; expected ids among {declared[sp.strata]}")
         if sp.weight is not None and sp.weight in set(SURVEY_COLUMNS) | set(self.item_ids) | {o.column for o in self.outcomes}:
             raise _KeyError("sampling.weight", f"'{sp.weight}' is already a survey column of another kind; name the weight column")
+        # the weight column is written to processed data: never a direct identifier or free text (customer_id would
+        # pass raw), nor the name of a pseudonym column it would overwrite
+        if sp.weight is not None and sp.weight in set(IDENTIFYING_COLUMNS) | {"respondent_pid", "customer_pid"}:
+            raise _KeyError("sampling.weight", f"'{sp.weight}' is an identifier or free-text column, never written to "
+                                               "processed data; name the survey's weight column")
         for i, m in enumerate(sp.rake):
             if m.column not in declared or not declared[m.column]:
                 raise _KeyError(f"sampling.rake[{i}].column", f"'{m.column}' is not a declared survey column (branch_id, segment, channel)")
@@ -832,7 +844,7 @@ def _unique(entries, where: str) -> None:
 
 def _check_weights(weights: list[float], where: str) -> None:
     total = sum(weights)
-    if abs(total - 1.0) > 1e-6:
+    if not abs(total - 1.0) <= 1e-6:   # also NaN and infinite weights (a YAML .nan compares false with everything)
         raise _KeyError(where, f"weights sum to {total:.6g}; they must sum to 1")
 
 

@@ -140,7 +140,7 @@ def build(frame: pd.DataFrame, study=None, quarter: str | None = None, *, strata
         df[_STRATUM] = df[strata].astype(str)
     if weight is not None:
         w = pd.to_numeric(df[weight], errors="coerce")
-        if w.isna().any() or (w <= 0).any():
+        if not w.between(0, np.inf, inclusive="neither").all():   # missing, zero, negative or infinite
             raise ValueError(f"weight column '{weight}': every respondent needs a positive weight")
         df[_WEIGHT] = w.astype(float)
     elif population is not None and strata is not None:

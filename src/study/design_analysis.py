@@ -247,9 +247,13 @@ def history(ctx) -> dict | None:
         per_quarter = _sqi_per_quarter(ctx.study, surveys, process, trend.quarterly(surveys, ctx.study, process, level=ctx.level))
         months = trend.monthly(surveys, ctx.study, process)
         tr = ctx.study.tracking
-        charts = trend.control_charts(months, tuple(tr.chart_baseline) if tr is not None else None)
+        # months with fewer respondents than min_cell_size are neither charted nor judged (small groups suppressed)
+        hidden = trend.small_months(months, ctx.study.min_cell_size)
+        charted = months[~(months["month"].isin(hidden) & ~months["metric"].isin(trend.PROCESS_MEANS))]
+        charts = trend.control_charts(charted, tuple(tr.chart_baseline) if tr is not None else None)
         changes = trend.changes(surveys, ctx.study, process, level=ctx.level, per_quarter=per_quarter)
         return {"quarters": qs, "per_quarter": per_quarter, "changes": changes,
                 "slopes": trend.slopes(per_quarter, level=ctx.level), "monthly": months, "charts": charts,
+                "suppressed_months": sorted(hidden),
                 "targets": trend.target_progress(per_quarter, ctx.study)}
     return ctx.once("history", compute)

@@ -297,6 +297,45 @@ def _check_cells(path: Path, rows: int, cols: int, limits: Limits, what: str) ->
                             "Delete, save), or export the data as CSV.")
 
 
+# Excel's own limit on the characters of one cell; in the sheet's XML a character takes at most 4 bytes of UTF-8, or
+# 6 as an escape (&quot;), so a longer run of text between two tags is not a cell Excel wrote.
+EXCEL_MAX_CELL_CHARS = 32_767
+_LONG_TEXT = re.compile(rb"[^<>]{%d,}" % (EXCEL_MAX_CELL_CHARS * 6 + 1))
+
+
+def _check_xlsx_parts(path: Path, limits: Limits) -> None:
+    """Refuse an .xlsx whose parts decompress beyond the limits, before openpyxl expands any of them.
+
+    An .xlsx is a zip archive: a 1.5 MB file can hold a sheet of 1.5 GB (one cell of repeated text), which openpyxl
+    parses whole (6 GB of memory, then a MemoryError). The declared uncompressed sizes of all parts (which Python's
+    zipfile enforces while reading) are bounded by ``max_decompressed_bytes``, as a .csv.gz is; and the sheets and
+    shared strings are streamed once, stopping at the first run of text longer than any cell Excel can hold."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            total = sum(i.file_size for i in infos)
+            if total > limits.max_decompressed_bytes:
+                raise DataFileError(f"{path}: the workbook's parts decompress to {total:,} bytes, more than the limit of "
+                                    f"{limits.max_decompressed_bytes:,} (limits.max_decompressed_bytes in study.yml). "
+                                    "Export the data as CSV, or check where the file came from.")
+            for info in infos:
+                if not (info.filename.startswith("xl/worksheets/") or info.filename == "xl/sharedStrings.xml"):
+                    continue
+                with z.open(info) as fh:
+                    tail = b""
+                    while chunk := fh.read(1 << 22):
+                        if _LONG_TEXT.search(tail + chunk):
+                            raise DataFileError(f"{path}: a cell holds more than {EXCEL_MAX_CELL_CHARS:,} characters, "
+                                                "Excel's limit for one cell, so the file was not written by Excel as a "
+                                                "table. Export the data again as CSV or from Excel.")
+                        cut = max(chunk.rfind(b"<"), chunk.rfind(b">"))
+                        tail = (tail + chunk)[-(EXCEL_MAX_CELL_CHARS * 6):] if cut < 0 else chunk[cut + 1:]
+    except zipfile.BadZipFile as exc:
+        raise DataFileError(f"{path}: not a valid .xlsx workbook ({exc}). Save it again from Excel, or export CSV.") from None
+
+
 def _read_excel(path: Path, required, limits: Limits) -> RawTable:
     """Read the first sheet as text, bounded by its used range.
 
@@ -308,6 +347,7 @@ def _read_excel(path: Path, required, limits: Limits) -> RawTable:
     """
     import openpyxl
 
+    _check_xlsx_parts(path, limits)
     wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
     try:
         ws = wb.worksheets[0]

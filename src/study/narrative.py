@@ -293,8 +293,11 @@ def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process:
             rows.append({"area": pgettext("area", "Measurement"), "rule": "PROBLEM-SCALE", "problem": _("the measurement model"),
                          "evidence": improper_text(ctx, cfa.improper, plain=True) if cfa.improper else _("no convergence")})
         for what, g in bad.groupby("what", sort=False):
-            rows.append({"area": pgettext("area", "Measurement"), "rule": "PROBLEM-SCALE",
-                         "problem": _("the measurement model") if what == "model" else _label(ctx, what),
+            pair = what.split("~") if "~" in what else None   # an HTMT judgement is about two scales ("a~b")
+            rows.append({"area": pgettext("area", "Measurement"), "rule": "PROBLEM-SCALE", "what": what,
+                         "problem": _("the measurement model") if what == "model" else
+                         _("discriminant validity of “{}” and “{}”").format(*(_label(ctx, x) for x in pair)) if pair else
+                         _label(ctx, what),
                          "evidence": _semi([judge_head(s_, v_) for s_, v_ in zip(g["statistic"], g["value"])], plain=True)})
     if benchmark is not None:
         t = benchmark["table"]
@@ -305,7 +308,8 @@ def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process:
                              r['rank'], r['n_banks'], P.fmt_num(r['value'], 1), tables.unit_text(r['unit']),
                              P.fmt_num(r['best_value'], 1),
                              P.fmt_num(r['competitor_average'], 1))})
-    return pd.DataFrame(rows, columns=["area", "problem", "evidence", "rule"])
+    # "what": the key a row is about (a dimension, "model", or two scales "a~b"), for the recommendation rules
+    return pd.DataFrame(rows, columns=["area", "problem", "evidence", "rule", "what"])
 
 
 def problems_caption(area: str, quarter: str) -> str:
@@ -394,8 +398,12 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
                      "rule": "REC-TARGET"})
     scales = problems_found[problems_found["rule"] == "PROBLEM-SCALE"]
     for r in scales.to_dict("records"):
+        what = r.get("what")
+        pair = what.split("~") if isinstance(what, str) and "~" in what else None
         rows.append({"recommendation": P.md("Revise the items of the measurement model before the next wave.")
                      if r["problem"] == _("the measurement model") else
+                     P.md("Revise the items of the scales “{}” and “{}” so that they measure distinct aspects, before the "
+                          "next wave.", *(_label(ctx, x) for x in pair)) if pair else
                      P.md("Revise the items of the scale “{}” before the next wave.", r["problem"]),
                      "evidence": r["evidence"], "rule": "PROBLEM-SCALE"})
     out = pd.DataFrame(rows, columns=["recommendation", "evidence", "rule"], dtype=object)   # object: pandas 3 str dtype drops Md
@@ -909,7 +917,10 @@ def driver_sentences(ctx: Context, drv: dict) -> P.Md:
         tau, p = o.agreement["kendall_tau"], o.agreement["kendall_p"]
         sc_ = ctx.study.questionnaire.outcomes.overall_satisfaction.scale
         values = (mx.scale_text(sc_.min, sc_.max), P.fmt_num(tau, 2), P.fmt_p(p))
-        if tau >= 0.7 and pd.notna(p) and p < ctx.study.alpha:
+        if tau >= 1 - 1e-9:   # the same order: with 3 or 4 dimensions even that cannot reach p < α (3 dims: p = 1/3)
+            check = P.md("As a robustness check, an ordered logit of the {} answer ranks the drivers in the same order "
+                         "(Kendall's τ = {}, {}).", *values)
+        elif tau >= 0.7 and pd.notna(p) and p < ctx.study.alpha:
             check = P.md("As a robustness check, an ordered logit of the {} answer ranks the drivers alike (Kendall's τ = {}, "
                          "{}).", *values)
         elif tau > 0 and pd.notna(p) and p < ctx.study.alpha:

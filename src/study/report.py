@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from study import config
+from study import config, report_paths
 from study.errors import StudyError
 
 if TYPE_CHECKING:
@@ -485,6 +485,10 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, Any], *,
             failed_dir.mkdir(parents=True, exist_ok=True)
             kept = failed_dir / path.name
             shutil.copyfile(output, kept)
+            # the kept copy holds no absolute path of the machine either (study.report_paths)
+            given = [Path(v) for v in parameters.values() if isinstance(v, str) and os.path.isabs(v)]
+            shown = report_paths.shown_paths(output.parent, failed_dir, [*given, path.parent])
+            report_paths.scrub_notebooks(failed_dir, shown)
         raise _failure_message(exc, path, param_index, kept) from None
     except TimeoutError:
         raise ReportError(f"notebook {path.name}: a cell ran longer than {timeout} s (the per-cell timeout); "
@@ -1743,6 +1747,10 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
             if store is None:
                 shutil.rmtree(run_store, ignore_errors=True)
         timings["execute (all notebooks)"] = time.perf_counter() - t0
+        # no absolute path of the machine in what the render leaves (study.report_paths)
+        shown = report_paths.shown_paths(tmp, final, [study_file, data_dir, run_store, *{p.parent for p in paths}])
+        for d in nb_dirs.values():
+            report_paths.scrub_notebooks(d, shown)
         files: dict[str, tuple[Path, Path | None]] = {}
         pages = None
         for lang in langs:
@@ -1805,7 +1813,7 @@ def render_report(quarter: str, baseline: str, study_file: Path | str = config.D
 
         shutil.rmtree(logs, ignore_errors=True)
         (tmp / "render.json").write_text(json.dumps({
-            "quarter": quarter, "baseline": baseline, "kernel": kernel, "parameters": params,
+            "quarter": quarter, "baseline": baseline, "kernel": kernel, "parameters": report_paths.relative(params, shown),
             "notebooks": [p.name for p in paths], "chapters": [c.number for c in chapters], "languages": langs,
             "jobs": jobs, "timings_seconds": {k: round(v, 3) for k, v in timings.items()}, "pages": pages, "notes": notes,
         }, indent=2, ensure_ascii=False), encoding="utf-8")

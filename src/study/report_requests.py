@@ -125,10 +125,17 @@ def channel_table(ctx: Context, ch: dict) -> pd.DataFrame:
     times = ch["times_by_channel"]
     targets = [t.hours for t in study.service_requests.response_targets]
     rows = []
+    # small groups: a channel under min_cell_size shows its count only; so does the total when the whole log is that
+    # small, and, when one channel alone is hidden, the next smallest too (the total less the channels shown would
+    # give it back)
+    chans = times[times["channel"] != "(all)"].sort_values(["n", "channel"], kind="stable")
+    hidden = set(chans.loc[chans["n"] < study.min_cell_size, "channel"])
+    if len(hidden) == 1 and len(chans) > 1:
+        hidden.add(chans.loc[~chans["channel"].isin(hidden), "channel"].iloc[0])
     for r in times.to_dict("records"):
         c = r["channel"]
         total = c == "(all)"
-        small = not total and _small(ctx, r["n"])
+        small = _small(ctx, r["n"]) if total else c in hidden
         row = {_("Channel"): _("All channels") if total else study.label(str(c)) if c is not None else P.DASH,
                _("Requests"): P.fmt_int(r["n"]),
                _("Share"): P.fmt_pct(1.0 if total else vol.loc[c, "share"]) if total or c in vol.index else P.DASH,
@@ -195,6 +202,9 @@ def response_sentences(ctx: Context, ch: dict) -> P.Md:
     """REQ-RESPONSE."""
     times = ch["times_by_channel"]
     total = times.iloc[-1]
+    if _small(ctx, total["n"]):   # the figures of fewer requests than min_cell_size are not shown (small groups)
+        return P.md("With fewer than {} requests in {}, their response and resolution times are not shown.",
+                    P.fmt_int(ctx.study.min_cell_size), _quarter(ctx.quarter))
     parts = []
     for t in ctx.study.service_requests.response_targets:
         col = f"within_{t.hours:g}h"

@@ -2,7 +2,7 @@
 
 ``write_process_log(study, data_dir, quarter, n_tickets)`` writes
 ``DATA_DIR/processed/<QUARTER>/process_times/part-00000.parquet, part-00001.parquet, ...`` in the
-*processed* schema (the one ``study prepare`` writes: ``ticket_id, branch_id, business_type,
+*processed* schema (the one ``study prepare`` writes: ``ticket_pid, branch_id, business_type,
 counter_id, channel, issued_at, called_at, started_at, finished_at, first_pass,
 waiting_minutes, handling_minutes, cycle_minutes, customer_pid``) so that the process-time
 chapter (:mod:`study.process`) and the benchmarks can be tried at a large bank's scale
@@ -65,7 +65,7 @@ CUSTOMER_POOL = 200_000            # distinct customers at most (repeat visits a
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 SCHEMA = pa.schema([
-    ("ticket_id", pa.string()), ("branch_id", pa.string()), ("business_type", pa.string()),
+    ("ticket_pid", pa.string()), ("branch_id", pa.string()), ("business_type", pa.string()),
     ("counter_id", pa.string()), ("channel", pa.string()),
     ("issued_at", pa.timestamp("us")), ("called_at", pa.timestamp("us")),
     ("started_at", pa.timestamp("us")), ("finished_at", pa.timestamp("us")),
@@ -268,7 +268,7 @@ class _Plan:
 PARQUET_OPTIONS = dict(
     compression="zstd", compression_level=1, store_schema=False,
     use_dictionary=["branch_id", "business_type", "counter_id", "channel"],
-    column_encoding={"ticket_id": "DELTA_BYTE_ARRAY",
+    column_encoding={"ticket_pid": "DELTA_BYTE_ARRAY",
                      **{c: "DELTA_BINARY_PACKED" for c in ("issued_at", "called_at", "started_at", "finished_at")},
                      **{c: "BYTE_STREAM_SPLIT" for c in ("waiting_minutes", "handling_minutes", "cycle_minutes")}},
     write_statistics=["issued_at", "branch_id", "business_type", "waiting_minutes", "handling_minutes", "cycle_minutes"],

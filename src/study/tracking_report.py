@@ -22,6 +22,7 @@ from study.i18n import _, pgettext
 
 __all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "trend_summary", "quarters_table",
            "dimension_quarters_table", "changes_table", "trend_figure", "control_chart_figure", "chart_sentences",
+           "chart_baseline_sentence",
            "monthly_table", "target_progress_table", "methods_sentences"]
 
 #: The headline metrics the tracking shows, in order (those the study measures).
@@ -57,7 +58,23 @@ def _tracked(ctx, per_quarter: pd.DataFrame) -> list[str]:
 
 
 def weighting_sentence(ctx) -> P.Md:
-    """Which estimates the report uses, and why."""
+    """Which estimates the report uses, and why (and, when study.yml says so, the strata beside a weight column and
+    the raking of the weights to known margins, which the sentence below alone left unsaid)."""
+    base = _weighting_sentence(ctx)
+    sp = ctx.study.sampling
+    if sp is None:
+        return base
+    words = {"branch_id": _("branch"), "segment": _("segment"), "channel": _("channel")}
+    parts = [base]
+    if sp.weight is not None and sp.strata is not None:
+        parts.append(P.md("Their standard errors treat the sample as stratified by {}.", words[sp.strata]))
+    if sp.rake:
+        parts.append(P.md("The weights are then calibrated to the known shares of {} given in the study definition "
+                          "(raking; with one margin, post-stratification).", _and([words[m.column] for m in sp.rake])))
+    return P.join(parts)
+
+
+def _weighting_sentence(ctx) -> P.Md:
     sp = ctx.study.sampling
     if sp is None:
         return P.md("The study declares no sampling design (study.yml `sampling`), so every estimate treats the "
@@ -168,6 +185,22 @@ def chart_sentences(ctx) -> list[P.Md]:
     return out
 
 
+def chart_baseline_sentence(ctx) -> P.Md | None:
+    """Why there are no control charts although the study names a baseline period: fewer than two months of survey
+    data fall in it (a chart_baseline outside the quarters prepared). None when limits exist or nothing is tracked."""
+    h = _history(ctx)
+    tr = ctx.study.tracking
+    if h is None or tr is None:
+        return None
+    ch = h["charts"]
+    survey = ch[ch["metric"].isin(("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2))] if len(ch) else ch
+    if len(survey) and survey["lcl"].notna().any():
+        return None
+    return P.md("No control charts: fewer than two months of survey data fall in the baseline period {} to {} that the "
+                "study definition names (tracking.chart_baseline), so no control limits can be set; the monthly values "
+                "are in the table below.", *(i18n.quarter(q) for q in tr.chart_baseline))
+
+
 def _and(items: list[str]) -> str:
     """"a", "a and b", "a, b and c"; "甲、乙和丙" in Chinese (CLDR, :func:`study.i18n.join_list`)."""
     items = list(dict.fromkeys(items))
@@ -231,15 +264,15 @@ def trend_figure(ctx):
     fig = F.Figure(figsize=(F.TEXT_WIDTH, 2.4 * len(metrics)), layout="constrained")
     F.FigureCanvasAgg(fig)
     axes = fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
-    x = np.arange(len(h["quarters"]))
+    # quarters at their calendar distance: a quarter missing from the data leaves a gap, as the slope counts it
+    x = np.array([trend._quarter_number(q) for q in h["quarters"]], dtype=float)
     for ax, m in zip(axes, metrics):
         s = pq[pq["metric"] == m].set_index("quarter").reindex(h["quarters"])
         scale = 100.0 if mx.lookup(m, ctx.study).style == "pct" else 1.0
         est, lo, hi = (s[c].to_numpy(float) * scale for c in ("estimate", "ci_low", "ci_high"))
         ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color=F.OKABE_ITO["blue"], ecolor=F.OKABE_ITO["blue"],
                     elinewidth=1.4, markersize=5, capsize=0, linewidth=1.2)
-        unit = "%" if scale == 100.0 else _unit(ctx, m)
-        ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
+        ax.set_ylabel(_axis_label(ctx, m, scale, 2.4))
     axes[-1].set_xticks(x, h["quarters"])
     axes[-1].set_xlabel(pgettext("axis", "Quarter"))
     return fig
@@ -250,7 +283,7 @@ def control_chart_figure(ctx):
     h = _history(ctx)
     ch = h["charts"]
     metrics = [m for m in ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2) if m in set(ch["metric"])]
-    if not metrics:
+    if not metrics or ch.loc[ch["metric"].isin(metrics), "lcl"].isna().all():   # no limits: not a control chart
         return None
     fig = F.Figure(figsize=(F.TEXT_WIDTH, 2.3 * len(metrics)), layout="constrained")
     F.FigureCanvasAgg(fig)
@@ -270,12 +303,23 @@ def control_chart_figure(ctx):
         ax.plot(xx, lim["centre"], color=F.MUTED, linewidth=0.9)
         bad = g["out_of_control"].to_numpy(bool)
         ax.plot(xx[bad], g["value"].to_numpy(float)[bad] * scale, "o", color=F.OKABE_ITO["vermillion"], markersize=6)
-        unit = "%" if scale == 100.0 else _unit(ctx, m)
-        ax.set_ylabel(F.label_text(f"{_label(ctx, m)} ({unit})", 40))
+        ax.set_ylabel(_axis_label(ctx, m, scale, 2.3))
     step = max(1, len(months) // 8)
     axes[-1].set_xticks(range(0, len(months), step), months[::step])
     axes[-1].set_xlabel(pgettext("axis", "Month"))
     return fig
+
+
+def _axis_label(ctx, metric: str, scale: float, panel_inches: float) -> str:
+    """A panel's y label that fits beside its panel (stacked panels' labels ran into each other) and names its unit
+    once ("Overall satisfaction (0-100) (0-100)" repeated the unit the label already has)."""
+    unit = "%" if scale == 100.0 else _unit(ctx, metric)
+    label = _label(ctx, metric)
+    # width in half-width characters that fits the panel's height at the axis-label size (F.label_text's measure)
+    limit = int(panel_inches * 72 * 0.85 / (0.5 * 9.5))   # 9.5 pt: the theme's axes.labelsize; ~0.5 em a character
+    if unit and unit not in label:
+        return f"{F.label_text(label, max(8, limit - len(unit) - 3))} ({unit})"
+    return F.label_text(label, limit)
 
 
 def _unit(ctx, metric: str) -> str:
@@ -294,8 +338,10 @@ def monthly_table(ctx) -> pd.DataFrame:
         sub = mt[mt["month"] == month].set_index("metric")
         survey_n = sub.loc[[m for m in metrics if m in sub.index and m not in trend.PROCESS_MEANS], "n"]
         row[pgettext("column", "Respondents")] = P.fmt_int(survey_n.max()) if len(survey_n) else P.DASH
+        hidden = month in h.get("suppressed_months", ())   # fewer respondents than min_cell_size (trend.small_months)
         for m in metrics:
-            row[_label(ctx, m)] = T.value(m, sub.loc[m, "value"], ctx.study) if m in sub.index else P.DASH
+            row[_label(ctx, m)] = (P.DASH if m not in sub.index else "suppressed" if hidden and m not in trend.PROCESS_MEANS
+                                   else T.value(m, sub.loc[m, "value"], ctx.study))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -334,4 +380,10 @@ def methods_sentences(ctx) -> list[P.Md]:
                         "queue log's monthly means; limits at three standard errors from the months of {} to {} (months "
                         "outside them set aside and the limits recomputed), charted values unweighted.",
                         i18n.quarter(tr.chart_baseline[0]), i18n.quarter(tr.chart_baseline[1])))
+    hidden = (_history(ctx) or {}).get("suppressed_months", [])
+    if hidden:
+        out.append(P.md("Months with fewer than {} respondents, and beside them the smallest other months of their quarter "
+                        "(a quarter's total less the months shown would give them back), are suppressed in the monthly "
+                        "statistics and left out of the control charts: {}.", P.fmt_int(ctx.study.min_cell_size),
+                        _and(list(hidden))))
     return out

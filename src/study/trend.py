@@ -271,3 +271,26 @@ def target_progress(per_quarter: pd.DataFrame, study) -> pd.DataFrame:
             rows.append({"target": t.id, "metric": t.metric, "quarter": r["quarter"], "estimate": r["estimate"],
                          "ci_low": lo, "ci_high": hi, "operator": t.operator, "value": t.value, "verdict": verdict})
     return pd.DataFrame(rows, columns=["target", "metric", "quarter", "estimate", "ci_low", "ci_high", "operator", "value", "verdict"])
+
+
+def small_months(month_table: pd.DataFrame, min_n: int) -> set[str]:
+    """Months whose survey figures must not be shown (the study's ``min_cell_size``): those with fewer respondents,
+    and, in the same quarter, the fewest-respondent other months until the hidden months together reach
+    ``min_n`` (complementary suppression: a quarter's unweighted figure minus the months shown would give a
+    single hidden month back). Process months (queue tickets) are not about respondents and never hidden."""
+    s = month_table[~month_table["metric"].isin(PROCESS_MEANS)]
+    if s.empty:
+        return set()
+    n = s.groupby(["quarter", "month"])["n"].max()
+    hidden: set[str] = set()
+    for _, g in n.groupby(level="quarter"):
+        g = g.droplevel("quarter").sort_values(kind="stable")
+        small = g[g < min_n]
+        if small.empty:
+            continue
+        hide = list(small.index)
+        rest = [m for m in g.index if m not in hide]
+        while rest and (len(hide) < 2 or g[hide].sum() < min_n):   # never one month alone beside its quarter's total
+            hide.append(rest.pop(0))
+        hidden.update(hide)
+    return hidden

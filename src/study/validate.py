@@ -17,8 +17,8 @@ Direct identifiers (``customer_id``, ``phone``, ``id_number``) and free text (``
 accepted on input and never written to processed data nor to the rejected-rows file (the raw
 file, which is never modified, keeps them); columns the study does not declare are dropped from
 every output and listed in the manifest (``undeclared_columns_dropped``). ``respondent_id`` and
-``customer_id`` are replaced by keyed pseudonyms (HMAC-SHA256) in processed data, and these and
-``ticket_id`` in rejected rows; the key comes from the environment variable
+``customer_id`` (and ``ticket_id``, ``request_id``) are replaced by keyed pseudonyms (HMAC-SHA256) in processed
+data and in rejected rows; the key comes from the environment variable
 ``STUDY_PSEUDONYM_KEY`` or from ``<data-dir>/.study-key``, created on first use.
 """
 
@@ -481,8 +481,8 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
     for c in weight:
         parsed[c], _ = _numeric(text[c])
     reasons = apply_rules(parsed, survey_rules(study, quarter, unparsable))
-    for c in weight:   # a respondent without a positive weight cannot stand for anyone
-        bad_w = (reasons == "") & ~(parsed[c] > 0)
+    for c in weight:   # a respondent without a positive (finite) weight cannot stand for anyone
+        bad_w = (reasons == "") & ~(parsed[c].between(0, np.inf, inclusive="neither"))
         reasons = reasons.mask(bad_w, f"invalid_weight:{c}")
     _refuse_if_all_rejected(raw, reasons, "survey", quarter)
     ok = reasons == ""
@@ -523,8 +523,11 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     _refuse_if_all_rejected(raw, reasons, "process_times", quarter)
     ok = reasons == ""
     p = parsed.loc[ok]
-    kept = pd.DataFrame({c: pd.array(p[c].tolist(), dtype="string")
-                         for c in ("ticket_id", "branch_id", "business_type", "counter_id")})
+    # ticket_id is an identifier too (a queue system can link it to the customer's record): a keyed pseudonym,
+    # the same as in the rejected rows, so a rejected duplicate can be matched to the ticket that was kept
+    kept = pd.DataFrame({"ticket_pid": pseudonymise(p["ticket_id"], key, "ticket")})
+    for c in ("branch_id", "business_type", "counter_id"):
+        kept[c] = pd.array(p[c].tolist(), dtype="string")
     kept["channel"] = pd.array(p["channel"].tolist() if has_channel else [pd.NA] * len(p), dtype="string")
     if has_segment:
         kept["segment"] = pd.array(p["segment"].tolist(), dtype="string")
@@ -707,6 +710,7 @@ def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: st
         results[dataset] = VALIDATORS[dataset](study, raw, quarter, key)
         inputs[dataset] = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
                            "format": raw.format, "encoding": raw.encoding, "header_row": raw.header_row}
+    _check_sampling_sizes(study, quarter, results)
     # A study without a request log is described exactly as before the log existed (it is not "missing").
     absent = [d for d in DATASETS if found[d] is None and (d != "service_requests" or study.has_requests)]
     manifest = {
@@ -728,6 +732,47 @@ def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: st
     }
     not_supplied = [d for d in absent if not declared_sections(study, d)]
     return QuarterResult(quarter, results, manifest, not_supplied)
+
+
+def _check_sampling_sizes(study: Study, quarter: str, results: dict[str, DatasetResult]) -> None:
+    """Every stratum with respondents has a population size for the quarter, at least its number of respondents.
+
+    Checked here, where the quarter's data are read, so that a study.yml that cannot weight this quarter stops
+    ``validate``/``prepare`` with the key to fix, instead of every chapter of the report later. The sizes are those
+    :func:`study.design.population_sizes` uses (study.yml ``population`` overridden by ``population_by_quarter``, or
+    the queue log's ticket counts per branch)."""
+    sp = study.sampling
+    if sp is None or sp.strata is None or "survey" not in results:
+        return
+    survey = results["survey"]
+    n_h = survey.kept[sp.strata].astype(str).value_counts()
+    if sp.population_source == "process_times":
+        tickets = results.get("process_times")
+        if tickets is None:
+            raise DataFileError(f"{survey.raw.path}: study.yml sampling.population_source is process_times, but {quarter} "
+                                "has no process_times file to count each branch's tickets in. Supply the queue log "
+                                "or give sampling.population sizes.")
+        pop = {str(k): float(v) for k, v in tickets.kept["branch_id"].value_counts().items()}
+        where = f"the {quarter} queue log"
+    else:
+        pop = {**{k: float(v) for k, v in sp.population.items()},
+               **{k: float(v) for k, v in sp.population_by_quarter.get(quarter, {}).items()}}
+        where = (f"study.yml sampling.population_by_quarter.{quarter}" if quarter in sp.population_by_quarter
+                 else "study.yml sampling.population" if sp.population
+                 else f"study.yml sampling (no population, no population_by_quarter.{quarter})")
+    missing = [h for h in n_h.index if h not in pop]
+    if missing:
+        raise DataFileError(f"{survey.raw.path}: {', '.join(f'{h} ({n_h[h]:,} respondents)' for h in missing)} "
+                            f"{'is a stratum' if len(missing) == 1 else 'are strata'} ({sp.strata}) without a population "
+                            f"size in {where}, so {quarter}'s survey cannot be weighted. Add "
+                            f"{'its size' if len(missing) == 1 else 'their sizes'} to study.yml sampling; nothing was written "
+                            f"for {quarter}.")
+    small = [h for h in n_h.index if pop[h] < n_h[h]]
+    if small:
+        raise DataFileError(f"{survey.raw.path}: "
+                            + ", ".join(f"{h} has {n_h[h]:,} respondents but a population size of {pop[h]:,g}" for h in small)
+                            + f" (in {where}); a stratum's population cannot be smaller than its sample. Correct the sizes "
+                            f"in study.yml sampling; nothing was written for {quarter}.")
 
 
 def _owned(name: str) -> bool:
