@@ -443,3 +443,45 @@ def _chart_weighting(gen, doc):
     if unweighted and gen.sampling:
         return ["unweighted control-chart values in a study with a sampling design"]
     return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed §5: channel coverage and customer-information accuracy (issue 12)
+
+
+@check("point_service_sentences")
+def _point_service(gen, doc):
+    """The coverage sentence states the study definition's counts for the quarter (census: no interval; sample: a
+    Wilson interval); the accuracy sentence states the processed log's verification tickets; a target is called met
+    only when its premise holds; a study without these sections has no such heading or sentence."""
+    d = gen.definition
+    out = []
+    cov, acc = d.get("channel_coverage"), d.get("information_accuracy")
+    if cov is None and acc is None:
+        if re.search(r"Channel coverage and customer-information accuracy|covered by a service channel", doc.text):
+            out.append("a channel-coverage section although the study declares neither coverage nor accuracy")
+        return out
+    c = (cov or {}).get("quarters", {}).get(gen.current)
+    for m in re.finditer(r"In (\d{4}Q[1-4]), ([\d,]+) of ([\d,]+) (sampled )?.*? were covered by a service channel \(([\d.]+) %",
+                         doc.text):
+        if c is None or (_int(m.group(2)), _int(m.group(3))) != (c["covered"], c["total"]) or m.group(1) != gen.current:
+            out.append(f"{_around(doc.text, m)}: the study gives {c} for {gen.current}")
+        elif abs(float(m.group(5)) - 100 * c["covered"] / c["total"]) > 0.051:
+            out.append(f"{_around(doc.text, m)}: the share is {100 * c['covered'] / c['total']:.2f} %")
+        if bool(m.group(4)) == bool(cov["census"]):
+            out.append(f"{_around(doc.text, m)}: census is {cov['census']}")
+    target = next((t for t in d.get("targets", []) if t["metric"] == "channel_coverage"), None)
+    if target is not None and c is not None and cov["census"]:
+        met = c["covered"] / c["total"] >= target["value"]
+        said = re.search(r"The target “" + re.escape(target["label"]) + r"” is (not )?met", doc.text)
+        if said is None or bool(said.group(1)) == met:
+            out.append(f"census coverage {c} against {target['value']}: expected {'met' if met else 'not met'}")
+    if acc is not None:
+        path = gen.data_dir / "processed" / gen.current / "process_times.parquet"
+        for m in re.finditer(r"Customer-information accuracy: ([\d,]+) of ([\d,]+) tickets of “([^”]+)” passed at the first "
+                             r"attempt, ([\d.]+) %", doc.text):
+            df = pd.read_parquet(path, columns=["business_type", "first_pass"]) if path.exists() else None
+            sel = df[(df["business_type"].astype(str) == acc["business_type"]) & df["first_pass"].notna()] if df is not None else None
+            if sel is None or (_int(m.group(1)), _int(m.group(2))) != (int(sel["first_pass"].sum()), len(sel)):
+                out.append(f"{_around(doc.text, m)}: the log has {None if sel is None else (int(sel['first_pass'].sum()), len(sel))}")
+    return out

@@ -267,13 +267,14 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
     ``n_segments``, ``n_channels``, ``n_business_types``, ``measure_starts`` (list of START_KINDS),
     ``controls`` (bool), ``n_competitors``, ``n_benchmark_metrics``, ``sqi``, ``targets``,
     ``n_survey`` (int or list per quarter), ``n_tickets``, ``invalid`` (bool), ``sampling`` (bool: declare
-    a sampling design with branch population sizes, and sometimes tracking; drawn when not given).
+    a sampling design with branch population sizes, and sometimes tracking; drawn when not given), ``points``
+    (bool: declare seed §5's channel coverage and, with business types, information accuracy, with targets).
     """
     optional = OPTIONAL_SECTIONS if optional is None else optional
     unknown = set(overrides) - {"sampling", "n_quarters", "sources", "n_dimensions", "item_scale", "satisfaction_scale",
                                 "recommend_scale", "complaint", "n_branches", "long_names", "n_segments", "n_channels",
                                 "n_business_types", "measure_starts", "controls", "n_competitors", "n_benchmark_metrics",
-                                "sqi", "targets", "n_survey", "n_tickets", "invalid", "requests", "n_requests"}
+                                "sqi", "targets", "n_survey", "n_tickets", "invalid", "requests", "n_requests", "points"}
     if unknown:
         raise TypeError(f"unknown override(s): {sorted(unknown)}")
     rng = np.random.default_rng([seed, 20250401])
@@ -457,6 +458,7 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
         req_quarters = [qq for qq in quarters if not (len(quarters) > 1 and qq == quarters[0] and rrng.random() < 0.25)]
         for qq in req_quarters:
             sources[qq].add("service_requests")
+    definition.update(_points(seed, optional, quarters, definition, overrides.get("points")))
     if benchmark is not None:
         definition["benchmark"] = benchmark
     definition.update(_sampling(seed, optional, branch_ids, quarters, overrides.get("sampling")))
@@ -503,6 +505,37 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
         n_survey=n_survey, n_survey_invalid=n_survey_bad, n_tickets=n_tk, n_tickets_invalid=n_tk_bad, definition=definition,
         request_channels=[c["id"] for c in definition["service_requests"]["channels"]] if req_section else [],
         n_requests=n_rq, n_requests_invalid=n_rq_bad)
+
+
+def _points(seed: int, optional: bool, quarters: list[str], definition: dict, force: bool | None) -> dict:
+    """Seed §5's ``channel_coverage`` (counts for some quarters, census or sample, 1 to thousands of units) and, when
+    the study has business types, ``information_accuracy`` on one of them, each with a level target, for about a
+    third of the studies with optional sections, from their own random stream (the other draws stay as they were).
+    Adds the targets to ``definition`` in place; returns the sections."""
+    prng = np.random.default_rng([seed, 14])
+    if not (force if force is not None else (optional and prng.random() < 0.35)):
+        return {}
+    out: dict = {}
+    counts = {}
+    for q in quarters:
+        if prng.random() < 0.8 or q == quarters[-1] and not counts and prng.random() < 0.5:
+            total = int(prng.choice([1, 2, 10, 48, 300, 5000]))
+            counts[q] = {"covered": int(prng.binomial(total, prng.uniform(0.7, 1.0))), "total": total}
+    if counts:
+        out["channel_coverage"] = {"unit": str(prng.choice(["target areas", "communities", "customers"])),
+                                   "unit_zh": "目标单位", "census": bool(prng.random() < 0.6), "quarters": counts}
+    new = []
+    if out:
+        new.append({"id": "t_coverage", "label": "Channel coverage target", "label_zh": "渠道覆盖率目标",
+                    "metric": "channel_coverage", "kind": "level", "operator": ">=", "value": float(prng.choice([0.8, 0.9]))})
+    btypes = definition.get("business_types") or []
+    if btypes and definition.get("service_level") and prng.random() < 0.7:
+        out["information_accuracy"] = {"business_type": str(btypes[int(prng.integers(len(btypes)))]["id"])}
+        new.append({"id": "t_accuracy", "label": "Information accuracy target", "label_zh": "信息准确率目标",
+                    "metric": "information_accuracy", "kind": "level", "operator": ">=", "value": 0.95})
+    if new:
+        definition["targets"] = list(definition.get("targets", [])) + new
+    return out
 
 
 def _sampling(seed: int, optional: bool, branch_ids: list[str], quarters: list[str], force: bool | None) -> dict:

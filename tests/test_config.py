@@ -110,7 +110,7 @@ def test_quarters(tmp_path):
 def _survey_only(raw):
     d = copy.deepcopy(raw)
     for key in ("segments", "channels", "ticket_channels", "business_types", "service_level", "sqi", "targets",
-                "measures", "benchmark", "service_requests"):
+                "measures", "benchmark", "service_requests", "channel_coverage", "information_accuracy"):
         d.pop(key)
     d["questionnaire"]["outcomes"].pop("recommend")
     d["questionnaire"]["outcomes"].pop("complaint")

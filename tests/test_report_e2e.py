@@ -146,6 +146,30 @@ def test_the_report_finds_the_known_trend_and_out_of_control_month(rendered):
         assert title in flat, title
 
 
+def test_segments_coverage_and_accuracy_are_shown_as_the_package_computes_them(rendered, zh):
+    """Issue 12: waiting by customer segment (the sample's VIP and private-banking lanes), channel coverage (a census:
+    no interval) and customer-information accuracy (Wilson), in both languages, with the package's numbers."""
+    _, html, pdf_text, ctx = rendered
+    flat = _flat(pdf_text)
+    zh_flat = _flat(html_lib.unescape(re.sub(r"<[^>]+>", "", zh[1])))   # the PDF breaks Chinese lines inside phrases
+    pts = analysis.point_service(ctx)
+    cov, acc = pts["coverage"], pts["accuracy"]
+    assert "Waiting and handling by customer segment" in flat and "各客户分层的等候与办理时间" in zh_flat
+    seg = analysis.process(ctx)["by_segment"].set_index("segment")
+    lo, hi = seg["waiting_minutes_mean"].idxmin(), seg["waiting_minutes_mean"].idxmax()
+    assert (lo, hi) == ("private_banking", "mass")
+    assert (f"the mean wait ranged from {present.fmt_num(seg.loc[lo, 'waiting_minutes_mean'], 1)} min (Private banking) to "
+            f"{present.fmt_num(seg.loc[hi, 'waiting_minutes_mean'], 1)} min (Mass)") in flat
+    assert (f"In 2025Q2, {cov['covered']} of {cov['total']} target service areas were covered by a service channel "
+            f"({present.fmt_pct(cov['share'])}). The counts cover every unit (a census)") in flat
+    assert "The target “Communication-channel coverage ≥ 90 %” is met." in flat
+    assert (f"{present.fmt_int(acc['passed'])} of {present.fmt_int(acc['n'])} tickets of “Customer information verification” "
+            f"passed at the first attempt, {present.fmt_pct(acc['share'])}") in flat
+    assert "The target “Customer-information accuracy ≥ 95 %” is not met." in flat
+    assert f"{cov['total']} 个目标服务区域中有 {cov['covered']} 个已被服务渠道覆盖" in zh_flat
+    assert "目标“客户沟通渠道覆盖率 ≥ 90%”已达成。" in zh_flat and "目标“客户信息管理准确率 ≥ 95%”未达成。" in zh_flat
+
+
 # ---------------------------------------------------------------------------------------------
 # The same report in Chinese (issue 14), from the same run: ``rendered`` renders en,zh with
 # STUDY_I18N_STRICT=1, so any text without a translation fails the render.

@@ -202,6 +202,44 @@ def test_rating_comparison_uses_the_toolkit_rules(study):
     assert R.rating_ai_vs_human(df[df["handled_by"] == "human"]) is None
 
 
+def _counts(values, ns):
+    return pd.DataFrame({"rating": np.asarray(values, float), "n": np.asarray(ns, np.int64)})
+
+
+@pytest.mark.parametrize("before, after", [
+    (([1, 2, 3, 4, 5], [40, 61, 180, 402, 317]), ([1, 2, 3, 4, 5], [25, 30, 96, 310, 339])),   # n 1000 / 800: rule C1
+    (([1, 2, 3, 4, 5], [3, 2, 5, 9, 6]), ([2, 3, 4, 5], [1, 4, 12, 40])),          # 25 / 57: C2 or C3 by skew
+    (([1, 5], [1, 28]), ([1, 2, 3, 4, 5], [200, 0, 10, 5, 900])),                  # skewed, a value never given, n 29
+    (([3, 4, 5], [10, 20, 15]), ([4, 5], [20, 25])),                               # both < 50: the expanded route
+    (([2, 3, 4], [8, 9, 8]), ([1, 2, 3, 4, 5], [20, 40, 60, 50, 30])),             # n 25, symmetric: C3
+    (([1, 2, 3, 4, 5, 6, 7], [5000, 800, 300, 900, 7000, 20000, 90000]), ([4, 7, 1], [10, 400000, 3])),  # unsorted
+])
+def test_rating_comparison_from_counts_equals_the_expanded_computation(before, after):
+    from study.effects import compare
+
+    b, a = _counts(*before), _counts(*after)
+    res = R.compare_counts(b, a)
+    ref = compare(np.repeat(b["rating"], b["n"]).to_numpy(), np.repeat(a["rating"], a["n"]).to_numpy(), kind="continuous")
+    assert ref["rule"] in ("C1", "C2", "C3")
+    for k in ref.index:
+        if isinstance(ref[k], str):
+            assert res[k] == ref[k], k
+        else:
+            assert res[k] == pytest.approx(ref[k], rel=1e-9, abs=1e-12, nan_ok=True), k
+
+
+def test_rating_comparison_from_counts_agrees_with_r():
+    human = _counts([1, 2, 3, 4, 5], [40, 61, 180, 402, 317])
+    ai = _counts([1, 2, 3, 4, 5], [25, 30, 96, 310, 339])
+    r = R.compare_counts(human, ai)
+    # R: human <- rep(1:5, c(40, 61, 180, 402, 317)); ai <- rep(1:5, c(25, 30, 96, 310, 339)); t.test(ai, human)
+    assert (r["statistic"], r["df"], r["p"]) == pytest.approx((5.01686922486214, 1753.82203031863, 5.78388745040438e-07),
+                                                            rel=1e-10)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((0.146173315151622, 0.333826684848377), rel=1e-10)
+    # R: wilcox.test(ai, human) (normal approximation with continuity and tie correction)
+    assert (r["alt_statistic"], r["alt_p"]) == pytest.approx((455639.5, 6.86250998945645e-08), rel=1e-9)
+
+
 def test_visits_denominator(study):
     v = R.visits(study, "2025Q2", 40_000)
     assert v == {"visits": 40_000 + study.service_requests.visits.digital_sessions["2025Q2"],
@@ -269,7 +307,7 @@ def test_request_section_mistakes_name_the_key_path(change, message):
 
 def test_queue_ticket_visits_need_process_times():
     d = yaml.safe_load(DEFAULT_STUDY_FILE.read_text(encoding="utf-8"))
-    for k in ("business_types", "service_level", "sqi", "targets", "measures"):
+    for k in ("business_types", "service_level", "sqi", "targets", "measures", "information_accuracy"):
         d.pop(k)
     with pytest.raises(StudyDefinitionError, match="service_requests.visits.queue_tickets: visits count the queue tickets"):
         load_study_from(d)

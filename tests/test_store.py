@@ -84,6 +84,8 @@ def test_quarter_data_is_read_when_used(prepared):
     assert q.has("process_times") and raw(q, "process_times") is io.NOT_READ          # has() reads nothing
     cols = q.columns("process_times", ["branch_id"])
     assert list(cols.columns) == ["branch_id"] and raw(q, "process_times") is io.NOT_READ
+    assert q.process_times_path.name == "process_times.parquet" and raw(q, "process_times") is io.NOT_READ
+    assert q.service_requests_path.name == "service_requests.parquet" and raw(q, "service_requests") is io.NOT_READ
     full = q.process_times                                                               # first use reads it
     assert raw(q, "process_times") is full and len(full) == q.manifest["rows"]["process_times"]["kept"]
     assert cols["branch_id"].equals(full["branch_id"])

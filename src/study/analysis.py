@@ -454,6 +454,10 @@ def targets(ctx: Context) -> pd.DataFrame:
         req = requests(ctx)   # targets on request-log metrics: decided by study.requests (exact intervals, out-of-core)
         if req is not None and len(req["targets"]):
             out = pd.concat([out[~out["target"].isin(req["targets"]["target"])], req["targets"]], ignore_index=True)
+        pts = point_service(ctx)   # channel coverage (a census: no interval) and information accuracy (seed §5)
+        cov = pts["targets"] if pts is not None else pd.DataFrame()
+        if len(cov):
+            out = pd.concat([out[~out["target"].isin(cov["target"])] if "target" in out else out, cov], ignore_index=True)
         if not out.empty:  # study order
             order = {t.id: i for i, t in enumerate(study.targets)}
             out = out.sort_values("target", key=lambda c: c.map(order)).reset_index(drop=True)
@@ -658,6 +662,19 @@ def requests(ctx: Context) -> dict | None:
         ctx.study, ctx.current.service_requests_path, ctx.quarter, tickets(ctx.current),
         b.service_requests_path if b is not None else None, b.quarter if b is not None else None, tickets(b),
         level=ctx.level))
+
+
+def point_service(ctx: Context) -> dict | None:
+    """Seed §5's channel coverage (study.yml's counts) and customer-information accuracy (DuckDB over the quarter's
+    processed ticket log) with their level targets (:func:`study.point_service.point_service`); None when the study
+    declares neither."""
+    st = ctx.study
+    if st.channel_coverage is None and st.information_accuracy is None:
+        return None
+    from study import point_service as ps
+
+    src = ctx.current.process_times_path if ctx.has("process_times") and st.information_accuracy is not None else None
+    return ctx.once("point_service", lambda: ps.point_service(st, ctx.quarter, src, ctx.level))
 
 
 def benchmark(ctx: Context) -> dict[str, pd.DataFrame] | None:

@@ -358,6 +358,46 @@ class ServiceRequests(_Model):
     measures: list[ChannelMeasure] = Field(default_factory=list)
 
 
+class CoverageCount(_Model):
+    """One quarter's channel coverage: ``covered`` of ``total`` units (target areas, service points, customers)."""
+
+    covered: int = Field(ge=0)
+    total: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _within(self) -> "CoverageCount":
+        if self.covered > self.total:
+            raise ValueError(f"covered ({self.covered}) cannot exceed total ({self.total})")
+        return self
+
+
+class ChannelCoverage(_Model):
+    """Seed §5's channel coverage (metric ``channel_coverage``): per quarter, how many of the units the plan must
+    reach (``unit``: e.g. target areas with a service point, or customers reachable through a channel) are covered.
+    ``census``: the counts are complete (the default: the share is exact and a target on it is decided without an
+    interval); false: they come from a random sample or audit of the units (Wilson interval)."""
+
+    unit: str = "target areas"
+    unit_zh: str = ""
+    census: bool = True
+    quarters: dict[str, CoverageCount] = Field(min_length=1)
+
+    @field_validator("quarters")
+    @classmethod
+    def _quarter_keys(cls, value: dict) -> dict:
+        for q in value:
+            if not QUARTER_PATTERN.match(str(q)):
+                raise ValueError(f"key '{q}' is not a quarter; expected the form 2025Q1")
+        return value
+
+
+class InformationAccuracy(_Model):
+    """Seed §5's customer-information accuracy (metric ``information_accuracy``): the share of the queue log's
+    tickets of the named information-verification business type that passed at the first attempt (``first_pass``)."""
+
+    business_type: str
+
+
 GIB = 1 << 30
 
 
@@ -424,6 +464,8 @@ class Study(_Model):
     targets: list[Target] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
     service_requests: ServiceRequests | None = None
+    channel_coverage: ChannelCoverage | None = None
+    information_accuracy: InformationAccuracy | None = None
     benchmark: Benchmark | None = None
     sampling: Sampling | None = None
     tracking: Tracking | None = None
@@ -486,7 +528,7 @@ class Study(_Model):
         branch_ids = {b.id for b in self.branches}
         known_metrics = set(PROCESS_METRICS) | set(SURVEY_METRICS) | set(dims)
         request_metrics = set(_request_metric_ids(self))
-        target_metrics = known_metrics | request_metrics
+        target_metrics = known_metrics | request_metrics | set(_point_metric_ids(self))
         for i, m in enumerate(self.measures):
             for group in ("pilot", "control"):
                 for k, b in enumerate(getattr(m, group)):
@@ -503,7 +545,9 @@ class Study(_Model):
             if t.metric not in target_metrics:
                 raise _KeyError(f"targets[{i}].metric",
                                 f"unknown metric '{t.metric}'; expected a dimension id or one of "
-                                f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS) | request_metrics)}")
+                                f"{sorted(set(PROCESS_METRICS) | set(SURVEY_METRICS) | request_metrics | set(_point_metric_ids(self)))}")
+            if t.metric == "channel_coverage" and t.kind != "level":
+                raise _KeyError(f"targets[{i}].kind", "a channel-coverage target is a level (the share covered in the quarter)")
             if t.metric == "complaints_per_million" and t.kind == "change":
                 raise _KeyError(f"targets[{i}].kind", "a complaints-per-million target is a level or a relative_change "
                                                       "(rates are compared by their ratio)")
@@ -607,6 +651,20 @@ class Study(_Model):
                                                f"{list(CHANNEL_MEASURE_METRICS)}")
                     if metric == "post_contact_rating" and sr.rating_scale is None:
                         raise _KeyError(where, "post_contact_rating needs service_requests.rating_scale")
+        return self
+
+    @model_validator(mode="after")
+    def _points_consistent(self) -> "Study":
+        """information_accuracy names a declared business type of a study with process times."""
+        acc = self.information_accuracy
+        if acc is not None:
+            if not self.has_process:
+                raise _KeyError("information_accuracy", "it is measured on the queue log, but the study declares no process "
+                                                        "times (business_types and service_level)")
+            if acc.business_type not in self.business_type_ids:
+                raise _KeyError("information_accuracy.business_type",
+                                f"business type '{acc.business_type}' is not defined under business_types; expected one of "
+                                f"{self.business_type_ids}")
         return self
 
     @property
@@ -730,6 +788,8 @@ class Study(_Model):
                     out.append(f"service_requests.measures[{m.id}].description_zh")
                 out += [f"service_requests.measures[{m.id}].claims[{c.id}].label_zh" for c in m.claims if not c.label_zh]
                 out += [f"service_requests.measures[{m.id}].phases[{p.quarter}].label_zh" for p in m.phases if not p.label_zh]
+        if self.channel_coverage is not None and not self.channel_coverage.unit_zh:
+            out.append("channel_coverage.unit_zh")
         return out
 
     def branch_groups(self, measure_id: str) -> dict[str, str]:
@@ -757,6 +817,12 @@ def _request_metric_ids(study: "Study") -> list[str]:
     from study import metrics as mx
 
     return [k for k, m in mx.registry(study).items() if m.source == "requests"]
+
+
+def _point_metric_ids(study: "Study") -> list[str]:
+    """Seed §5's metrics this study declares: channel_coverage, information_accuracy."""
+    return [m for m, sec in (("channel_coverage", study.channel_coverage), ("information_accuracy", study.information_accuracy))
+            if sec is not None]
 
 
 class _KeyError(ValueError):

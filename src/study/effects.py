@@ -708,7 +708,8 @@ def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
     """Per-observation values of a metric: columns branch_id, date, value.
 
     Process metrics (per ticket, from frames['process_times']): waiting/handling/cycle minutes;
-    first_pass_yield (first_pass 0/1); within_service_level (waiting ≤ target, 0/1).
+    first_pass_yield (first_pass 0/1); within_service_level (waiting ≤ target, 0/1); information_accuracy (first_pass
+    of the tickets of study.information_accuracy's business type, NaN for other tickets).
     Survey metrics (per respondent, frames['survey']): overall_satisfaction (1-5); csat_mean_0_100
     = (x − min)/(max − min)·100; csat_top2 (x ≥ max − 1, 0/1); nps (0-10 recommend scores; the
     mean of the per-respondent ±100/0 score is the NPS); complaint_rate (0/1). A dimension id:
@@ -716,6 +717,13 @@ def metric_values(study, frames: dict, metric: str) -> pd.DataFrame:
     item x → min + max − x; the mean is over the answered items.
     """
     q = study.questionnaire
+    if metric == "information_accuracy":   # first pass of the information-verification tickets (others: NaN)
+        if "process_times" not in frames or getattr(study, "information_accuracy", None) is None:
+            raise ValueError("metric 'information_accuracy' needs frames['process_times'] and study.information_accuracy")
+        pt = frames["process_times"]
+        val = pt["first_pass"].astype(float).where(pt["business_type"].astype(str) == study.information_accuracy.business_type)
+        return pd.DataFrame({"branch_id": pt["branch_id"].to_numpy(), "date": pd.to_datetime(pt["issued_at"]).to_numpy(),
+                             "value": val.to_numpy()})
     if metric in ("waiting_minutes", "handling_minutes", "cycle_minutes", "first_pass_yield", "within_service_level"):
         if "process_times" not in frames:
             raise ValueError(f"metric '{metric}' needs frames['process_times']")
@@ -1069,9 +1077,9 @@ def target_attainment(study, followup: dict, baseline: dict | None = None, level
     from study import metrics as mx
 
     for t in study.targets:
-        if mx.lookup(t.metric, study).source == "requests":
-            continue   # a request-log metric: decided by study.requests.target_attainment (exact intervals, out-of-core)
-        kind = metric_kind(t.metric)
+        if mx.lookup(t.metric, study).source in ("requests", "coverage"):
+            continue   # decided by study.requests.target_attainment / study.point_service.target_attainment
+        kind = metric_kind(t.metric, study)
         va = metric_values(study, followup, t.metric)
         if branches is not None:
             va = va[va["branch_id"].isin(branches)]

@@ -690,8 +690,8 @@ class QuarterData:
 
     @property
     def process_times_path(self) -> Path:
-        """The processed ticket log (Parquet), for the out-of-core process analyses."""
-        if self.process_times is None:
+        """The processed ticket log (Parquet), for the out-of-core process analyses (not read into pandas)."""
+        if not self.has("process_times"):
             raise DataFileError(f"{self.directory}: quarter {self.quarter} has no process times (no process_times file "
                                 "was supplied); the process analyses need one. Check `quarter.has('process_times')` first.")
         return self.directory / "process_times.parquet"

@@ -129,6 +129,26 @@ def _request_metrics(study) -> dict[str, Metric]:
     return out
 
 
+def _point_metrics(study) -> dict[str, Metric]:
+    """Seed §5's channel coverage (study.yml counts per quarter) and customer-information accuracy (first-pass
+    yield of the study's information-verification business type in the queue log), where the study declares them."""
+    out: dict[str, Metric] = {}
+    cov = getattr(study, "channel_coverage", None)
+    if cov is not None:
+        unit_zh = cov.unit_zh or cov.unit
+        out["channel_coverage"] = Metric("channel_coverage", f"Channel coverage (share of {cov.unit} covered)",
+                                         f"渠道覆盖率（{unit_zh}覆盖比例）", "coverage", "share", "share", "比例", style="pct")
+    acc = getattr(study, "information_accuracy", None)
+    if acc is not None:
+        bt = next((b for b in study.business_types if b.id == acc.business_type), None)
+        name, name_zh = (bt.label, bt.label_zh or bt.label) if bt is not None else (acc.business_type, acc.business_type)
+        out["information_accuracy"] = Metric("information_accuracy",
+                                             f"Customer-information accuracy (first-pass yield of {name})",
+                                             f"客户信息准确率（{name_zh}一次通过率）", "process", "share", "share", "比例",
+                                             style="pct")
+    return out
+
+
 SQI = Metric("sqi", "Service Quality Index (0-100)", "服务质量指数（0–100）", "index", "index", "0-100", "0–100", style="num")
 
 
@@ -180,6 +200,7 @@ def registry(study) -> dict[str, Metric]:
                 continue
             out[k] = m
     out.update(_request_metrics(study))
+    out.update(_point_metrics(study))
     return out
 
 

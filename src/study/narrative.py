@@ -738,7 +738,10 @@ def headline_notes(ctx: Context) -> list[P.Md]:
 
 
 def target_notes(ctx: Context) -> list[P.Md]:
-    return [P.md("Met: the whole confidence interval is on the right side of the threshold; not met: wholly on the wrong side; "
+    from study.report_requests import point_target_notes  # channel coverage: census or sample (issue 12)
+
+    return point_target_notes(ctx) + [
+        P.md("Met: the whole confidence interval is on the right side of the threshold; not met: wholly on the wrong side; "
                  "not distinguishable: the interval contains the threshold. Change targets compare with the baseline over all "
                  "branches.")]
 

@@ -574,6 +574,8 @@ def process_segments(ctx: Context) -> None:
     seg = seg[seg["segment"].notna() & (seg["segment"] != "<unknown>")]
     if seg.empty:
         return
+    order = {x.id: i for i, x in enumerate(ctx.study.segments)}   # the study's order (mass, VIP, private banking)
+    seg = seg.assign(_o=seg["segment"].astype(str).map(order).fillna(len(order))).sort_values(["_o", "segment"])
     rows = []
     for r in seg.to_dict("records"):
         small = _small(ctx, r["n"])
@@ -584,6 +586,13 @@ def process_segments(ctx: Context) -> None:
                      _("Handling median (min)"): P.DASH if small else P.fmt_num(r["handling_minutes_median"], 1)})
     P.table(pd.DataFrame(rows), _("Waiting and handling by customer segment, {}").format(_quarter(ctx.quarter)),
             notes=[P.md("Segments with fewer than {} tickets show their count only.", P.fmt_int(ctx.study.min_cell_size))])
+    shown = seg[seg["n"] >= ctx.study.min_cell_size]
+    if len(shown) >= 2 and shown["waiting_minutes_mean"].nunique() > 1:
+        lo = shown.loc[shown["waiting_minutes_mean"].idxmin()]
+        hi = shown.loc[shown["waiting_minutes_mean"].idxmax()]
+        P.prose(P.md("By customer segment, the mean wait ranged from {} min ({}) to {} min ({}).",
+                     P.fmt_num(lo["waiting_minutes_mean"], 1), ctx.study.label(str(lo["segment"])),
+                     P.fmt_num(hi["waiting_minutes_mean"], 1), ctx.study.label(str(hi["segment"]))))
 
 
 def phase_table(ctx: Context, m) -> pd.DataFrame:
@@ -612,3 +621,106 @@ def phase_table(ctx: Context, m) -> pd.DataFrame:
                         _("In this report"): _("yes")})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed §5: channel coverage and customer-information accuracy (study.point_service)
+
+_POINT_RULE_TEXTS = [
+    ("POINT-COVERAGE", N_("Channel coverage"),
+     N_("Covered units over all units the plan must reach, from the counts per quarter in the study definition. A "
+        "census (every unit counted) gives an exact share without an interval: a target on it is met when the share "
+        "is on the target's side of the threshold, otherwise not met. Counts from a sample of the units get a Wilson "
+        "interval, and the interval decides as for every share.")),
+    ("POINT-ACCURACY", N_("Customer-information accuracy"),
+     N_("Tickets of the study's information-verification business type that passed at the first attempt, over "
+        "those with a recorded first pass, with the Wilson interval; a target on it is met only when the whole "
+        "interval lies on its side, not met when the whole interval lies on the other side, otherwise the data "
+        "cannot tell.")),
+]
+
+
+def point_rules_table() -> pd.DataFrame:
+    """The rules of channel coverage and information accuracy (``rule``, ``name``, ``text``), Appendix A."""
+    return pd.DataFrame([(r, i18n.tr(n), i18n.tr(t)) for r, n, t in _POINT_RULE_TEXTS], columns=["rule", "name", "text"])
+
+
+def _target_verdicts(ctx: Context, metric: str) -> list[P.Md]:
+    """One sentence per target of the study on ``metric``, saying its status in the targets table."""
+    t = analysis.targets(ctx)
+    out = []
+    from study.tables import target_label
+
+    for r in (t[t["metric"] == metric].to_dict("records") if len(t) else []):
+        label = target_label(ctx.study, r)
+        s = r["status"]
+        if s == "met":
+            out.append(P.md("The target “{}” is met.", label))
+        elif s == "not met":
+            out.append(P.md("The target “{}” is not met.", label))
+        elif s == rq.UNDECIDED:
+            out.append(P.md("Whether the target “{}” is met cannot be told: the interval contains its threshold.", label))
+        else:
+            out.append(P.md("The target “{}” cannot be measured with the data of this report.", label))
+    return out
+
+
+def coverage_sentences(ctx: Context, cov: dict) -> P.Md:
+    """POINT-COVERAGE: the quarter's coverage, census or sample, and its targets' verdicts."""
+    unit = i18n.pick(ctx.study.channel_coverage, "unit")
+    q = _quarter(ctx.quarter)
+    if not cov["total"]:
+        return P.join([P.md("The study definition gives no channel-coverage counts for {}.", q)]
+                      + _target_verdicts(ctx, "channel_coverage"))
+    if cov["census"]:
+        first = P.md("In {}, {} of {} {} were covered by a service channel ({}). The counts cover every unit (a census), "
+                     "so the share is exact and has no interval.", q, P.fmt_int(cov["covered"]), P.fmt_int(cov["total"]),
+                     unit, P.fmt_pct(cov["share"]))
+    else:
+        first = P.md("In {}, {} of {} sampled {} were covered by a service channel ({}, {} CI {}, Wilson).", q,
+                     P.fmt_int(cov["covered"]), P.fmt_int(cov["total"]), unit, P.fmt_pct(cov["share"]), _level(ctx),
+                     _ci(cov["ci_low"], cov["ci_high"]))
+    return P.join([first] + _target_verdicts(ctx, "channel_coverage"))
+
+
+def accuracy_sentences(ctx: Context, acc: dict | None) -> P.Md:
+    """POINT-ACCURACY: the share of verification tickets passed at the first attempt, and its targets' verdicts."""
+    bt = ctx.study.label(ctx.study.information_accuracy.business_type)
+    q = _quarter(ctx.quarter)
+    if acc is None:
+        first = P.md("{} supplied no queue data, so customer-information accuracy ({}) is not measured.", q, bt)
+    elif not acc["n"]:
+        first = P.md("No ticket of the business type “{}” was recorded in {}, so customer-information accuracy is not "
+                     "measured.", bt, q)
+    else:
+        first = P.md("Customer-information accuracy: {} of {} tickets of “{}” passed at the first attempt, {} ({} CI {}, "
+                     "Wilson).", P.fmt_int(acc["passed"]), P.fmt_int(acc["n"]), bt, P.fmt_pct(acc["share"]), _level(ctx),
+                     _ci(acc["ci_low"], acc["ci_high"]))
+    return P.join([first] + _target_verdicts(ctx, "information_accuracy"))
+
+
+def point_service(ctx: Context) -> None:
+    """Chapter 2: channel coverage and customer-information accuracy (seed §5), for a study that declares them;
+    nothing otherwise."""
+    res = analysis.point_service(ctx)
+    if res is None:
+        return
+    P.heading(_("Channel coverage and customer-information accuracy"))
+    parts = []
+    if res["coverage"] is not None:
+        parts.append(coverage_sentences(ctx, res["coverage"]))
+    if ctx.study.information_accuracy is not None:
+        parts.append(accuracy_sentences(ctx, res["accuracy"]))
+    P.prose(P.join(parts))
+
+
+def point_target_notes(ctx: Context) -> list[P.Md]:
+    """The targets table's note on channel coverage: census (exact, no interval) or sample (Wilson), when the table
+    has a coverage target."""
+    if ctx.study.channel_coverage is None or not any(t.metric == "channel_coverage" for t in ctx.study.targets):
+        return []
+    if ctx.study.channel_coverage.census:
+        return [P.md("Channel coverage is a census of all {}: its share is exact, shown without an interval, and met or "
+                     "not met by the share itself.", i18n.pick(ctx.study.channel_coverage, "unit"))]
+    return [P.md("Channel coverage is estimated from a sample of the {}, with a Wilson interval.",
+                 i18n.pick(ctx.study.channel_coverage, "unit"))]

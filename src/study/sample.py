@@ -108,6 +108,14 @@ UTILISATION = {1: 0.50, 2: 0.58, 3: 0.63, 4: 0.67}
 DEFAULT_UTILISATION = 0.70
 MAX_UTILISATION = 0.95
 APPOINTMENT_SHARE = {"baseline": 0.15, "pilot_after": 0.40}
+# Customer segments in the queue log (digest §2: VIP and private-banking lanes). A ticket's segment is drawn from
+# SEGMENT_SHARES independently of everything else, from its own random stream (so no other draw changes); its wait
+# is multiplied by the segment's lane factor: an affluent (VIP) customer waits half as long as a mass customer, a
+# private-banking customer a quarter as long. The factors are scaled so that their mean over the segment mix is 1:
+# the expected wait of a branch (and every waiting truth derived from it) is the same as without segments.
+SEGMENT_WAITING_RATIO = {"mass": 1.0, "affluent": 0.5, "private_banking": 0.25}
+# Seed §5: the plan's 48 target service areas, those reached by a service channel in each quarter (a census).
+CHANNEL_COVERAGE = {"2025Q1": (41, 48), "2025Q2": (44, 48)}
 
 BENCHMARK = {  # digest §1 competitor comparison
     "Our bank": {"handling_time": 5.2, "experience_score": 8.3, "online_coverage": 92, "value_added_services": 12},
@@ -410,6 +418,18 @@ def _lognormal(rng, mean, cv, size):
     return rng.lognormal(math.log(mean) - s2 / 2, math.sqrt(s2), size)
 
 
+def segment_waiting_factors(study: Study) -> dict[str, float]:
+    """Each declared segment's lane factor on waiting (:data:`SEGMENT_WAITING_RATIO`, unknown segments 1), scaled to
+    mean 1 over :data:`SEGMENT_SHARES`; empty when the study declares no segments."""
+    ids = [s.id for s in study.segments]
+    if not ids:
+        return {}
+    p = np.array([SEGMENT_SHARES.get(i, 0.0) for i in ids])
+    p = p / p.sum() if p.sum() > 0 else np.full(len(ids), 1 / len(ids))
+    r = np.array([SEGMENT_WAITING_RATIO.get(i, 1.0) for i in ids])
+    return {i: float(x) for i, x in zip(ids, r / float(np.dot(p, r)))}
+
+
 def _tickets_quarter(study: Study, quarter: str, followup: bool, rng: np.random.Generator,
                      seed: int) -> tuple[pd.DataFrame, dict]:
     measure = study.measures[0] if study.measures else None
@@ -424,7 +444,7 @@ def _tickets_quarter(study: Study, quarter: str, followup: bool, rng: np.random.
     profile = profile / profile.mean()
     days = _working_days(quarter)
     parts = []
-    expected_wait = {}
+    expected_wait, arrivals = {}, {}
     # A branch's utilisation is a property of the branch, the same in every quarter.
     jitter = np.random.default_rng([seed, 7]).uniform(-0.02, 0.02, len(study.branches))
     for bi, b in enumerate(study.branches):
@@ -461,8 +481,17 @@ def _tickets_quarter(study: Study, quarter: str, followup: bool, rng: np.random.
                 "appointment": rng.random(m) < appointment,
             }))
         expected_wait[b.id] = waits_weighted / (lam_avg * profile.sum())
+        arrivals[b.id] = lam_avg * profile.sum()
     t = pd.concat(parts, ignore_index=True).sort_values(["branch_id", "day", "issued_min"], kind="stable")
     t = t.reset_index(drop=True)
+    factors = segment_waiting_factors(study)
+    if factors:   # the customer segment, from its own stream (every other draw stays as it was), and its lane
+        ids = list(factors)
+        p = np.array([SEGMENT_SHARES.get(i, 0.0) for i in ids])
+        p = p / p.sum() if p.sum() > 0 else np.full(len(ids), 1 / len(ids))
+        srng = np.random.default_rng([seed, 500 + _quarter_index(quarter)])
+        t["segment"] = np.array(ids)[srng.choice(len(ids), len(t), p=p)]
+        t["wait"] = t["wait"] * t["segment"].map(factors).to_numpy()
     day0 = np.array([np.datetime64(d, "s") for d in days])
     base = day0[t["day"].to_numpy()]
 
@@ -492,9 +521,21 @@ def _tickets_quarter(study: Study, quarter: str, followup: bool, rng: np.random.
         "finished_at": pd.to_datetime(finished).strftime(fmt),
         "first_pass": np.where(t["first_pass"], 1, 0),
         "customer_id": cust,
+        **({"segment": t["segment"].to_numpy()} if factors else {}),
     }).astype(object)
     expected = _corrupt_process(out, PROCESS_INVALID, rng)
     expected["expected_mean_waiting_minutes"] = {k: round(v, 6) for k, v in expected_wait.items()}
+    if factors:
+        bank = sum(arrivals[b] * expected_wait[b] for b in arrivals) / sum(arrivals.values())
+        expected["segments"] = {
+            "shares": {i: round(float(x), 6) for i, x in zip(ids, p)},
+            "waiting_factor": {i: round(f, 6) for i, f in factors.items()},
+            "waiting_ratio_to_mass": {i: round(f / factors["mass"], 6) for i, f in factors.items()} if "mass" in factors else {},
+            "expected_mean_waiting_minutes": {i: round(bank * f, 6) for i, f in factors.items()},
+            "expected_mean_waiting_minutes_all": round(bank, 6),
+            "note": "segment drawn independently of branch, hour and business type; its wait = the branch-hour's wait x "
+                    "waiting_factor (mean 1 over the shares); expected means are arrival-weighted over branches",
+        }
     return out, expected
 
 
@@ -532,6 +573,22 @@ def _corrupt_process(df: pd.DataFrame, plan: dict[str, int], rng: np.random.Gene
                 raise ValueError(reason)
         k += count
     return {"tickets": n, "valid": n - total, "invalid": total, "invalid_by_reason": dict(plan)}
+
+
+def _point_truth(study: Study, quarters) -> dict:
+    """Seed §5's truths: customer-information accuracy is the first-pass probability of the named verification type
+    (every quarter with a queue log); channel coverage is a census whose counts are :data:`CHANNEL_COVERAGE` (study.yml
+    states the same counts: its truth is the counts themselves)."""
+    out = {}
+    acc = study.information_accuracy
+    if acc is not None:
+        out["information_accuracy"] = {"business_type": acc.business_type,
+                                       "first_pass_probability": FIRST_PASS.get(acc.business_type, 0.82),
+                                       "quarters": list(quarters)}
+    if study.channel_coverage is not None:
+        out["channel_coverage"] = {q: {"covered": c, "total": n, "share": round(c / n, 6)}
+                                   for q, (c, n) in CHANNEL_COVERAGE.items() if q in quarters}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,6 +718,8 @@ def write_sample(study: Study, data_dir: Path | str, quarters: tuple[str, ...] =
                                                 p_expected["valid"], ai_channels)
             io.write_bytes(_gzip_bytes(_csv_bytes(reqs, "utf-8")), qdir / "service_requests.csv.gz")
             truth.setdefault("service_requests", {})[quarter] = r_expected
+    if study.information_accuracy is not None or study.channel_coverage is not None:   # seed §5 (issue 12)
+        truth["point_service"] = _point_truth(study, [q for q in quarters if q >= QUEUE_LOG_FROM])
     truth["population"] = _population_truth(study, means, shifts, seed)
     truth["tracking"] = _tracking_truth(study, quarters, means, shifts, seed)
     if measure is not None:
