@@ -408,3 +408,61 @@ def test_weighting_sentence_says_how_the_weights_were_made(tmp_path, sampling, s
     st = load_study(_study_file(tmp_path, lambda d: d.update(sampling=sampling)))
     text = html.unescape(str(tracking_report.weighting_sentence(fake_context(st))))
     assert says in text and not_says not in text
+
+
+def test_ai_table_of_small_channels_shows_counts_only(request_ctx):
+    """The AI-by-channel table gave the containment and handoff of a channel with one conversation (and of the
+    whole assistant when it had fewer than min_cell_size); now counts only, with complementary suppression."""
+    import html
+
+    from study import report_requests as RR
+
+    ctx = request_ctx
+    ch = _chapter_copy(ctx)
+    by = ch["ai_by_channel"]
+    assert len(by) >= 2
+    by["ai_started"] = 100
+    by.loc[by.index[0], "ai_started"] = 1
+    table = RR.ai_table(ctx, ch)
+    hidden = table[RR._("Resolved by the AI")] == "—"
+    assert hidden.sum() == 2 and hidden.iloc[0] and not hidden.iloc[-1]
+    assert table[RR._("AI conversations")].iloc[0] == "1"
+    # the whole assistant below min_cell_size: every rate hidden, the sentence gives the count only
+    ch["ai"]["ai_started"] = 2
+    table = RR.ai_table(ctx, ch)
+    assert table.iloc[-1][RR._("Resolved by the AI")] == "—"
+    text = html.unescape(str(RR.ai_sentences(ctx, ch)))
+    assert text == (f"The AI assistant started 2 conversations in {ctx.quarter}; with fewer than "
+                    f"{ctx.study.min_cell_size}, their outcomes are not shown.")
+
+
+def test_a_tiny_log_has_no_heatmap_or_peak(request_ctx, monkeypatch):
+    """A log of fewer requests than min_cell_size drew the 7×24 heatmap (when each request came in) and named its
+    peak hour; a log of one channel read '1 over 1 channels'."""
+    import html
+
+    from study import analysis, present
+    from study import report_requests as RR
+
+    ctx = request_ctx
+    ch = _chapter_copy(ctx)
+    heat = ch["heatmap"]
+    heat["n"] = 0
+    heat.loc[heat.index[5], "n"] = 1
+    heat["per_day"] = heat["n"] / 13
+    vol = ch["volume"].iloc[:1].copy()
+    vol["n"], vol["share"] = 1, 1.0
+    ch["volume"] = vol
+    text = html.unescape(str(RR.volume_sentences(ctx, ch)))
+    assert text == f"1 request was received in {ctx.quarter}, through {ctx.study.label(str(vol['channel'].iloc[0]))}."
+    vol["n"] = 40
+    assert html.unescape(str(RR.volume_sentences(ctx, ch))).startswith(f"40 requests were received in {ctx.quarter}, all")
+    res = dict(analysis.requests(ctx))
+    res["chapter"] = ch
+    monkeypatch.setattr(analysis, "requests", lambda c: res)
+    figures = []
+    monkeypatch.setattr(present, "figure", lambda *a, **k: figures.append(a))
+    for name in ("prose", "table", "heading"):
+        monkeypatch.setattr(present, name, lambda *a, **k: None)
+    RR.current_state(ctx)
+    assert figures == []

@@ -113,6 +113,16 @@ def _small(ctx: Context, n: int) -> bool:
     return int(n) < ctx.study.min_cell_size
 
 
+def _hidden(ctx: Context, groups: pd.DataFrame, key: str, n: str) -> set:
+    """The groups (values of ``key``) whose figures are suppressed: those under min_cell_size and, when one alone
+    is hidden beside others, the next smallest too (the total less the groups shown would give it back)."""
+    chans = groups.sort_values([n, key], kind="stable")
+    hidden = set(chans.loc[chans[n] < ctx.study.min_cell_size, key])
+    if len(hidden) == 1 and len(chans) > 1:
+        hidden.add(chans.loc[~chans[key].isin(hidden), key].iloc[0])
+    return hidden
+
+
 # ---------------------------------------------------------------------------------------------
 # Tables (format, never compute)
 
@@ -128,10 +138,7 @@ def channel_table(ctx: Context, ch: dict) -> pd.DataFrame:
     # small groups: a channel under min_cell_size shows its count only; so does the total when the whole log is that
     # small, and, when one channel alone is hidden, the next smallest too (the total less the channels shown would
     # give it back)
-    chans = times[times["channel"] != "(all)"].sort_values(["n", "channel"], kind="stable")
-    hidden = set(chans.loc[chans["n"] < study.min_cell_size, "channel"])
-    if len(hidden) == 1 and len(chans) > 1:
-        hidden.add(chans.loc[~chans["channel"].isin(hidden), "channel"].iloc[0])
+    hidden = _hidden(ctx, times[times["channel"] != "(all)"], "channel", "n")
     for r in times.to_dict("records"):
         c = r["channel"]
         total = c == "(all)"
@@ -165,14 +172,18 @@ def grade_table(ctx: Context, ch: dict) -> pd.DataFrame:
 
 def ai_table(ctx: Context, ch: dict) -> pd.DataFrame:
     rows = []
+    # small groups as in channel_table: a channel (or the whole assistant) with fewer than min_cell_size
+    # conversations shows its count only, with complementary suppression
+    hidden = _hidden(ctx, ch["ai_by_channel"], "channel", "ai_started")
     for r in ch["ai_by_channel"].to_dict("records") + ch["ai"].to_dict("records"):
         total = "group" in r and r.get("group") == "(all)"
+        small = _small(ctx, r["ai_started"]) if total else r["channel"] in hidden
         rows.append({_("Channel"): _("All channels") if total else ctx.study.label(str(r["channel"])),
                      _("AI conversations"): P.fmt_int(r["ai_started"]),
-                     _("Resolved by the AI"): P.fmt_pct(r["containment"]),
-                     f"{_level_pct(ctx)} CI": _ci(r["containment_ci_low"], r["containment_ci_high"]),
-                     _("Handed to a human"): P.fmt_pct(r["handoff"]),
-                     f"{_level_pct(ctx)} CI ": _ci(r["handoff_ci_low"], r["handoff_ci_high"])})
+                     _("Resolved by the AI"): P.DASH if small else P.fmt_pct(r["containment"]),
+                     f"{_level_pct(ctx)} CI": P.DASH if small else _ci(r["containment_ci_low"], r["containment_ci_high"]),
+                     _("Handed to a human"): P.DASH if small else P.fmt_pct(r["handoff"]),
+                     f"{_level_pct(ctx)} CI ": P.DASH if small else _ci(r["handoff_ci_low"], r["handoff_ci_high"])})
     return pd.DataFrame(rows)
 
 
@@ -185,11 +196,15 @@ def volume_sentences(ctx: Context, ch: dict) -> P.Md:
     vol = ch["volume"]
     n = int(vol["n"].sum())
     top = vol.sort_values(["n", "channel"], ascending=[False, True]).iloc[0]
-    parts = [P.md("Requests received in {}: {} over {} channels; the most used was {} with {} of them.",
-                  _quarter(ctx.quarter), P.fmt_int(n), P.fmt_int(len(vol)), ctx.study.label(str(top["channel"])),
-                  P.fmt_pct(top["share"]))]
+    if len(vol) == 1:   # one channel: no "most used", and "1 over 1 channels" read wrong
+        parts = [P.nmd("{} request was received in {}, through {}.", "{} requests were received in {}, all through {}.",
+                       n, P.fmt_int(n), _quarter(ctx.quarter), ctx.study.label(str(top["channel"])))]
+    else:
+        parts = [P.md("Requests received in {}: {} over {} channels; the most used was {} with {} of them.",
+                      _quarter(ctx.quarter), P.fmt_int(n), P.fmt_int(len(vol)), ctx.study.label(str(top["channel"])),
+                      P.fmt_pct(top["share"]))]
     heat = ch["heatmap"]
-    if heat["per_day"].notna().any() and heat["n"].sum() > 0:
+    if heat["per_day"].notna().any() and heat["n"].sum() > 0 and not _small(ctx, heat["n"].sum()):
         peak = heat.loc[heat["per_day"].idxmax()]
         night = heat[heat["hour"] < 6]["per_day"].mean()
         parts.append(P.md("The load peaks on {} at {}:00 with {} requests an hour on average; between 00:00 and 06:00 it "
@@ -265,6 +280,11 @@ def ai_sentences(ctx: Context, ch: dict) -> P.Md:
     if ch["ai"].empty:
         return P.md("No request in {} was handled by the AI assistant.", _quarter(ctx.quarter))
     a = ch["ai"].iloc[0]
+    if _small(ctx, a["ai_started"]):   # small groups: the outcomes of a handful of conversations are not shown
+        return P.nmd("The AI assistant started {} conversation in {}; with fewer than {}, its outcomes are not shown.",
+                     "The AI assistant started {} conversations in {}; with fewer than {}, their outcomes are not shown.",
+                     int(a["ai_started"]), P.fmt_int(a["ai_started"]), _quarter(ctx.quarter),
+                     P.fmt_int(ctx.study.min_cell_size))
     parts = [P.md("The AI assistant started {} conversations: it resolved {} without a human ({} CI {}) and handed {} to a "
                   "human agent ({} CI {}).", P.fmt_int(a["ai_started"]), P.fmt_pct(a["containment"]), _level(ctx),
                   _ci(a["containment_ci_low"], a["containment_ci_high"]), P.fmt_pct(a["handoff"]), _level(ctx),
@@ -305,7 +325,8 @@ def current_state(ctx: Context) -> None:
                    P.md("First response: from receipt to the first answer; resolution: from receipt to resolution. A "
                         "request never answered counts as not answered in time.")])
     heat = ch["heatmap"]
-    if heat["n"].sum() > 0:
+    # small groups: a log smaller than min_cell_size would show when each of its few requests came in
+    if heat["n"].sum() > 0 and not _small(ctx, heat["n"].sum()):
         from study import figures
 
         P.figure(figures.heatmap(heat, "weekday", "hour", "per_day", value_label=_("Requests per hour (average)"),
