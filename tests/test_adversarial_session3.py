@@ -466,3 +466,36 @@ def test_a_tiny_log_has_no_heatmap_or_peak(request_ctx, monkeypatch):
         monkeypatch.setattr(present, name, lambda *a, **k: None)
     RR.current_state(ctx)
     assert figures == []
+
+
+# --- a share just below its threshold is not printed as the threshold -------------------------------
+
+def test_share_just_below_the_threshold_is_not_printed_as_it():
+    """A census coverage of 4498/5000 = 89.96 % against ≥ 90 % printed "90.0 %" beside "not met" (sentence, targets
+    table, tracking); now with the decimals that keep it apart."""
+    import html
+    from types import SimpleNamespace
+
+    from study import analysis, tables
+    from study import point_service as ps
+    from study import report_requests as RR
+    from tests.test_point_service import _with_coverage
+
+    st = _with_coverage(True, 4498, 5000)
+    lv = ps.level(st, "2025Q2")
+    tg = ps.target_attainment(st, lv, None)
+    assert tg.set_index("target").loc["cov", "status"] == "not met"
+    ctx = analysis.Context(study=st, current=SimpleNamespace(quarter="2025Q2"), baseline=None, cache={"targets": tg})
+    text = html.unescape(str(RR.coverage_sentences(ctx, lv)))
+    assert "(89.96 %)" in text and "90.0 %" not in text, text
+    row = tables.targets(ctx, tg).iloc[0]
+    assert row["Observed"] == "89.96 %" and row["Threshold"] == "≥ 90.00 %"
+    # exactly on the threshold, or far from it: the usual one decimal
+    for covered, shown in ((4500, "90.0 %"), (4400, "88.0 %")):
+        tg2 = ps.target_attainment(st, dict(lv, covered=covered, share=covered / 5000), None)
+        assert tables.targets(ctx, tg2).iloc[0]["Observed"] == shown
+    # a change in percentage points and an interval bound just off the threshold
+    r = {"metric": "csat_top2", "kind": "change", "target_value": 0.02}
+    f = tables.target_formatter(r, st)
+    assert f(0.01996, 0) == f(0.02, 0) == "+2.0 pp"
+    assert tables.digits_apart(f, [0.01996], [0.02]) == 2 and f(0.01996, 2) == "+1.996 pp"

@@ -387,9 +387,11 @@ def recommendations(ctx: Context, verdicts: pd.DataFrame, priorities: pd.DataFra
                      "rule": "REC-FOCUS"})
     open_targets = targets[targets["status"].isin(["not met", "not distinguishable"])] if not targets.empty else targets
     for r in open_targets.to_dict("records"):
-        shown = ((lambda x: P.fmt_pct(x, sign=True)) if r["kind"] == "relative_change" else
-                 (lambda x: tables.change(r["metric"], x, study=ctx.study, unit=True)) if r["kind"] == "change" else  # noqa: B023
-                 (lambda x: tables.value(r["metric"], x, study=ctx.study, unit=True)))  # noqa: B023 - each lambda is used in its own iteration
+        base = ((lambda x, e: P.fmt_pct(x, 1 + e, sign=True)) if r["kind"] == "relative_change" else
+                (lambda x, e: tables.change(r["metric"], x, study=ctx.study, unit=True, extra=e)) if r["kind"] == "change" else  # noqa: B023
+                (lambda x, e: tables.value(r["metric"], x, study=ctx.study, unit=True, extra=e)))  # noqa: B023 - each lambda is used in its own iteration
+        extra = tables.digits_apart(base, [r["observed"], r["ci_low"], r["ci_high"]], [r["target_value"]])
+        shown = lambda x, b=base, e=extra: b(x, e)  # noqa: E731
         rows.append({"recommendation": P.md("Keep the target “{}” on the plan ({}).", tables.target_label(ctx.study, r),
                                             i18n.tr(r["status"], "cell")),
                      "evidence": _("observed {} [{}, {}] against {} {}").format(

@@ -22,6 +22,7 @@ from study import present as P
 from study import requests as rq
 from study.analysis import Context
 from study.i18n import N_, _
+from study.tables import digits_apart
 
 
 def _quarter(q: str) -> str:
@@ -97,11 +98,11 @@ def _level(ctx: Context) -> str:
     return i18n.percent(f"{ctx.level * 100:g}")
 
 
-def _ci(lo, hi, kind: str = "pct") -> str:
+def _ci(lo, hi, kind: str = "pct", extra: int = 0) -> str:
     if lo is None or pd.isna(lo):
         return P.DASH
     if kind == "pct":
-        return f"[{P.fmt_pct(lo)}, {P.fmt_pct(hi)}]"
+        return f"[{P.fmt_pct(lo, 1 + extra)}, {P.fmt_pct(hi, 1 + extra)}]"
     return f"[{P.fmt_num(lo, 2)}, {P.fmt_num(hi, 2)}]"
 
 
@@ -363,10 +364,12 @@ def problems(ctx: Context) -> pd.DataFrame:
                     continue
                 p, lo, hi = rq.wilson(int(r[f"within_{rt.hours:g}h"]), int(r["n"]), ctx.level)
                 if hi < t.value:
+                    e = digits_apart(lambda v, x: P.fmt_pct(v, 1 + x), [p, lo, hi], [t.value])
                     rows.append({"area": area, "rule": "PROBLEM-REQ-RESPONSE",
                                  "problem": P.md("Slow first response on {}", ctx.study.label(str(r["channel"]))),
                                  "evidence": P.md("{} answered within {} h ({} CI {}), below the target of {}",
-                                                  P.fmt_pct(p), f"{rt.hours:g}", _level(ctx), _ci(lo, hi), P.fmt_pct(t.value))})
+                                                  P.fmt_pct(p, 1 + e), f"{rt.hours:g}", _level(ctx), _ci(lo, hi, extra=e),
+                                                  P.fmt_pct(t.value, 1 + e))})
     for g, r in ch["complaints"].set_index("grade").drop(index="(all)").iterrows():
         late = int(r["complaints"] - r["within_deadline"])
         if late > 0:
@@ -417,8 +420,13 @@ def _claim_rows(ctx: Context, claims: pd.DataFrame) -> pd.DataFrame:
     for r in claims.to_dict("records"):
         pct = r["kind"] == "relative_change"
 
-        def f(x, pct=pct):
-            return P.fmt_pct(x, sign=True) if pct else P.fmt_num(x, 2, sign=True)
+        def g(x, extra, pct=pct):
+            return P.fmt_pct(x, 1 + extra, sign=True) if pct else P.fmt_num(x, 2 + extra, sign=True)
+
+        extra = digits_apart(g, [r["observed"], r["ci_low"], r["ci_high"]], [r["target_value"]])
+
+        def f(x, g=g, extra=extra):
+            return g(x, extra)
         rows.append({_("Claim"): _claim_label(ctx, r["target"], r["label"]), _("Observed"): f(r["observed"]),
                      f"{_level(ctx)} CI": P.DASH if pd.isna(r["ci_low"]) else f"[{f(r['ci_low'])}, {f(r['ci_high'])}]",
                      _("Threshold"): f"{r['operator'].replace('>=', '≥').replace('<=', '≤')} {f(r['target_value'])}",
@@ -666,6 +674,13 @@ def point_rules_table() -> pd.DataFrame:
     return pd.DataFrame([(r, i18n.tr(n), i18n.tr(t)) for r, n, t in _POINT_RULE_TEXTS], columns=["rule", "name", "text"])
 
 
+def _extra(ctx: Context, metric: str, values) -> int:
+    """Decimals beyond one that percentages need not to be written as one of ``metric``'s target thresholds."""
+    t = analysis.targets(ctx)
+    thr = t.loc[t["metric"] == metric, "target_value"].tolist() if len(t) else []
+    return digits_apart(lambda v, e: P.fmt_pct(v, 1 + e), values, thr)
+
+
 def _target_verdicts(ctx: Context, metric: str) -> list[P.Md]:
     """One sentence per target of the study on ``metric``, saying its status in the targets table."""
     t = analysis.targets(ctx)
@@ -693,14 +708,15 @@ def coverage_sentences(ctx: Context, cov: dict) -> P.Md:
     if not cov["total"]:
         return P.join([P.md("The study definition gives no channel-coverage counts for {}.", q)]
                       + _target_verdicts(ctx, "channel_coverage"))
+    e = _extra(ctx, "channel_coverage", [cov["share"], cov.get("ci_low"), cov.get("ci_high")])
     if cov["census"]:
         first = P.md("In {}, {} of {} {} were covered by a service channel ({}). The counts cover every unit (a census), "
                      "so the share is exact and has no interval.", q, P.fmt_int(cov["covered"]), P.fmt_int(cov["total"]),
-                     unit, P.fmt_pct(cov["share"]))
+                     unit, P.fmt_pct(cov["share"], 1 + e))
     else:
         first = P.md("In {}, {} of {} sampled {} were covered by a service channel ({}, {} CI {}, Wilson).", q,
-                     P.fmt_int(cov["covered"]), P.fmt_int(cov["total"]), unit, P.fmt_pct(cov["share"]), _level(ctx),
-                     _ci(cov["ci_low"], cov["ci_high"]))
+                     P.fmt_int(cov["covered"]), P.fmt_int(cov["total"]), unit, P.fmt_pct(cov["share"], 1 + e),
+                     _level(ctx), _ci(cov["ci_low"], cov["ci_high"], extra=e))
     return P.join([first] + _target_verdicts(ctx, "channel_coverage"))
 
 
@@ -714,9 +730,10 @@ def accuracy_sentences(ctx: Context, acc: dict | None) -> P.Md:
         first = P.md("No ticket of the business type “{}” was recorded in {}, so customer-information accuracy is not "
                      "measured.", bt, q)
     else:
+        e = _extra(ctx, "information_accuracy", [acc["share"], acc["ci_low"], acc["ci_high"]])
         first = P.md("Customer-information accuracy: {} of {} tickets of “{}” passed at the first attempt, {} ({} CI {}, "
-                     "Wilson).", P.fmt_int(acc["passed"]), P.fmt_int(acc["n"]), bt, P.fmt_pct(acc["share"]), _level(ctx),
-                     _ci(acc["ci_low"], acc["ci_high"]))
+                     "Wilson).", P.fmt_int(acc["passed"]), P.fmt_int(acc["n"]), bt, P.fmt_pct(acc["share"], 1 + e),
+                     _level(ctx), _ci(acc["ci_low"], acc["ci_high"], extra=e))
     return P.join([first] + _target_verdicts(ctx, "information_accuracy"))
 
 

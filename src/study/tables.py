@@ -102,29 +102,42 @@ def _ok(v) -> str:
     return P.DASH if v is None or (isinstance(v, float) and np.isnan(v)) else (TICK if bool(v) else CROSS)
 
 
-def value(metric: str, x, study=None, unit: bool = False) -> str:
+def value(metric: str, x, study=None, unit: bool = False, extra: int = 0) -> str:
     """A metric's value as the registry says it is written: shares as per cent, minutes with one decimal
-    (``unit=True`` adds " min"), scores with one decimal from 10 up, means on a short scale with two."""
+    (``unit=True`` adds " min"), scores with one decimal from 10 up, means on a short scale with two
+    (``extra`` more decimals, see :func:`digits_apart`)."""
     if x is None or pd.isna(x):
         return P.DASH
     m = mx.lookup(metric, study)
     if m.style == "pct":
-        return P.fmt_pct(x)
+        return P.fmt_pct(x, 1 + extra)
     if m.style == "min":
-        return P.fmt_num(x, 1) + (_MIN() if unit else "")
+        return P.fmt_num(x, 1 + extra) + (_MIN() if unit else "")
     if m.kind in ("score", "nps", "index", "mean"):
-        return P.fmt_num(x, m.digits)
-    return P.fmt_num(x, 1 if abs(x) >= 10 else 2)
+        return P.fmt_num(x, m.digits + extra)
+    return P.fmt_num(x, (1 if abs(x) >= 10 else 2) + extra)
 
 
-def change(metric: str, x, study=None, unit: bool = False) -> str:
+def change(metric: str, x, study=None, unit: bool = False, extra: int = 0) -> str:
     """A change of a metric: percentage points for shares, signed numbers otherwise."""
     if x is None or pd.isna(x):
         return P.DASH
     m = mx.lookup(metric, study)
     if m.style == "pct":
-        return P.fmt_pp(x)
-    return P.fmt_num(x, 2 if abs(x) < 10 else 1, sign=True) + (_MIN() if unit and m.style == "min" else "")
+        return P.fmt_pp(x, 1 + extra)
+    return P.fmt_num(x, (2 if abs(x) < 10 else 1) + extra, sign=True) + (_MIN() if unit and m.style == "min" else "")
+
+
+def digits_apart(fmt, values, thresholds, most: int = 6) -> int:
+    """How many decimals beyond the usual ``fmt(x, extra)`` needs so that no value other than a threshold is shown
+    as that threshold (89.96 % against ≥ 90 % printed "90.0 %" beside "not met"). Rounding keeps the order, so
+    values written apart from a threshold are written on their true side of it."""
+    vals = [float(v) for v in values if v is not None and not pd.isna(v)]
+    thr = [float(t) for t in thresholds if t is not None and not pd.isna(t)]
+    for extra in range(most + 1):
+        if all(v == t or fmt(v, extra) != fmt(t, extra) for v in vals for t in thr):
+            return extra
+    return most
 
 
 def ci(metric: str, lo, hi, study=None) -> str:
@@ -166,16 +179,23 @@ def headline(ctx: Context, head: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def target_formatter(r: dict, study):
+    """``f(x, extra)`` writing a target's observed value, bounds and threshold (relative changes as signed per cent,
+    changes as :func:`change`, levels as :func:`value`)."""
+    m = r["metric"]
+    if r["kind"] == "relative_change":
+        return lambda x, extra=0: P.fmt_pct(x, 1 + extra, sign=True)
+    if r["kind"] == "change":   # a difference: percentage points for shares, signed otherwise
+        return lambda x, extra=0: change(m, x, study, extra=extra)
+    return lambda x, extra=0: value(m, x, study, extra=extra)
+
+
 def targets(ctx: Context, t: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in t.to_dict("records"):
-        m = r["metric"]
-        if r["kind"] == "relative_change":
-            fmt = lambda x: P.fmt_pct(x, sign=True)  # noqa: E731
-        elif r["kind"] == "change":   # a difference: percentage points for shares, signed otherwise
-            fmt = lambda x: change(m, x, ctx.study)  # noqa: E731, B023 - used in this iteration
-        else:
-            fmt = lambda x: value(m, x, ctx.study)  # noqa: E731, B023 - used in this iteration
+        fmt = target_formatter(r, ctx.study)
+        extra = digits_apart(fmt, [r["observed"], r["ci_low"], r["ci_high"]], [r["target_value"]])
+        fmt = lambda x, f=fmt, e=extra: f(x, e)  # noqa: E731
         rows.append({NP_("column", "Target"): target_label(ctx.study, r), NP_("column", "Observed"): fmt(r["observed"]),
                      f"{ctx.level_pct} CI": P.DASH if pd.isna(r["ci_low"]) else f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
                      NP_("column", "Threshold"): f"{OPERATORS.get(r['operator'], r['operator'])} {fmt(r['target_value'])}",

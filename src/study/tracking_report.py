@@ -355,15 +355,12 @@ def target_progress_table(ctx) -> pd.DataFrame:
         g = tp[tp["target"] == t.id]
         if g.empty:
             continue
-        if t.kind == "relative_change":
-            fmt = lambda x: P.fmt_pct(x, sign=True)  # noqa: E731
-        elif t.kind == "change":
-            fmt = lambda x: T.change(t.metric, x, ctx.study)  # noqa: E731, B023 - used in this iteration
-        else:
-            fmt = lambda x: T.value(t.metric, x, ctx.study)  # noqa: E731, B023 - used in this iteration
+        base = T.target_formatter({"metric": t.metric, "kind": t.kind}, ctx.study)
         row = {pgettext("column", "Target"): i18n.pick(t, "label")}
         for r in g.to_dict("records"):
-            row[r["quarter"]] = f"{fmt(r['estimate'])} ({_verdict(r['verdict'])})"
+            # enough decimals that an estimate just off the threshold is not written as the threshold
+            e = T.digits_apart(base, [r["estimate"]], [t.value])
+            row[r["quarter"]] = f"{base(r['estimate'], e)} ({_verdict(r['verdict'])})"
         rows.append(row)
     out = pd.DataFrame(rows)
     quarters = sorted(c for c in out.columns if c != pgettext("column", "Target"))
