@@ -499,3 +499,19 @@ def test_share_just_below_the_threshold_is_not_printed_as_it():
     f = tables.target_formatter(r, st)
     assert f(0.01996, 0) == f(0.02, 0) == "+2.0 pp"
     assert tables.digits_apart(f, [0.01996], [0.02]) == 2 and f(0.01996, 2) == "+1.996 pp"
+
+
+def test_changes_caption_names_a_missing_quarter(study):
+    """2024Q4 then 2025Q2: the table titled "Changes between consecutive quarters" compared non-adjacent quarters."""
+    from study import i18n, tracking_report
+    from tests.test_narrative import fake_context
+
+    assert tracking_report.changes_caption(fake_context(study, history={"quarters": ["2025Q1", "2025Q2"]})) == \
+        "Changes between consecutive quarters, p-values adjusted by Holm's method"
+    ctx = fake_context(study, history={"quarters": ["2024Q3", "2024Q4", "2025Q2"]})
+    assert tracking_report.changes_caption(ctx) == \
+        "Changes between consecutive quarters present (2025Q1 has no data), p-values adjusted by Holm's method"
+    ctx = fake_context(study, history={"quarters": ["2024Q2", "2025Q1"]})
+    assert "(2024Q3, 2024Q4 have no data)" in tracking_report.changes_caption(ctx)
+    with i18n.use("zh"):
+        assert "2024年第三季度、2024年第四季度" in tracking_report.changes_caption(ctx)

@@ -21,7 +21,7 @@ from study import tables as T
 from study.i18n import _, pgettext
 
 __all__ = ["has_trend", "has_change", "weighting_sentence", "weighting_table", "trend_summary", "quarters_table",
-           "dimension_quarters_table", "changes_table", "trend_figure", "control_chart_figure", "chart_sentences",
+           "dimension_quarters_table", "changes_table", "changes_caption", "trend_figure", "control_chart_figure", "chart_sentences",
            "chart_baseline_sentence",
            "monthly_table", "target_progress_table", "target_progress_caption", "methods_sentences"]
 
@@ -254,6 +254,27 @@ def changes_table(ctx) -> pd.DataFrame:
                          pgettext("column", "CI"): T.ci(m, r["ci_low"], r["ci_high"], ctx.study),
                          "p": P.fmt_p(r["p"], prefix=False), pgettext("column", "p (Holm)"): P.fmt_p(r["p_holm"], prefix=False)})
     return pd.DataFrame(rows)
+
+
+def missing_quarters(ctx) -> list[str]:
+    """The calendar quarters between the first and the last quarter of the history that have no data."""
+    qs = _history(ctx)["quarters"]
+    nums = {trend._quarter_number(q) for q in qs}
+    lo, hi = min(nums), max(nums)
+    return [f"{n // 4}Q{n % 4 + 1}" for n in range(lo, hi + 1) if n not in nums]
+
+
+def changes_caption(ctx) -> str:
+    """The caption of :func:`changes_table`: with a quarter missing from the data, the changes are between the
+    consecutive quarters present, and the caption names the gap."""
+    gap = missing_quarters(ctx)
+    if not gap:
+        return _("Changes between consecutive quarters, p-values adjusted by Holm's method")
+    sep = "、" if i18n.language() == "zh" else ", "
+    return i18n.ngettext("Changes between consecutive quarters present ({} has no data), p-values adjusted by Holm's "
+                         "method",
+                         "Changes between consecutive quarters present ({} have no data), p-values adjusted by Holm's "
+                         "method", len(gap)).format(sep.join(i18n.quarter(q) for q in gap))
 
 
 def trend_figure(ctx):
