@@ -515,3 +515,26 @@ def test_changes_caption_names_a_missing_quarter(study):
     assert "(2024Q3, 2024Q4 have no data)" in tracking_report.changes_caption(ctx)
     with i18n.use("zh"):
         assert "2024年第三季度、2024年第四季度" in tracking_report.changes_caption(ctx)
+
+
+def test_chart_sentence_on_a_queue_chart_does_not_sit_under_the_survey_figure(study):
+    """The control-chart paragraph said "In 2025-05, Average waiting time fell below the lower control limit" under a
+    figure that draws the survey figures only: the queue log's chart is named as not drawn, with where its values are."""
+    import html
+
+    from study import tracking_report
+    from tests.test_narrative import fake_context
+
+    rows = []
+    for m in ("csat_top2", "waiting_minutes"):
+        for i, month in enumerate(["2025-01", "2025-02", "2025-03"]):
+            rows.append({"metric": m, "month": month, "value": 0.5, "lcl": 0.4, "ucl": 0.6, "centre": 0.5,
+                         "used": i < 2, "in_baseline": i < 2, "out_of_control": i == 2,
+                         "side": "above" if m == "csat_top2" else "below"})
+    ctx = fake_context(study, history={"quarters": ["2024Q4", "2025Q1"], "charts": pd.DataFrame(rows)})
+    text = [html.unescape(str(s)) for s in tracking_report.chart_sentences(ctx)]
+    survey = [t for t in text if study.label("csat_top2") in t or "Satisf" in t]
+    waiting = [t for t in text if "waiting" in t.lower()]
+    assert len(text) == 2 and len(waiting) == 1 and len(survey) == 1
+    assert "not drawn above" in waiting[0] and "table of monthly statistics" in waiting[0]
+    assert "not drawn" not in survey[0]

@@ -165,14 +165,25 @@ def chart_sentences(ctx) -> list[P.Md]:
         return []
     ch = h["charts"]
     groups: dict[tuple, list[str]] = {}
+    # the figure (control_chart_figure) draws the survey figures only: a sentence on another chart (the queue log's
+    # individuals charts) says it is not drawn and where its values are, not "below" a figure that lacks it
+    drawn = ("csat_mean_0_100", "csat_top2", "nps", mx.RECOMMEND_TOP2)
     for metric, g in ch[ch["out_of_control"]].groupby("metric", sort=False):
         used = ch[(ch["metric"] == metric) & ch["used"]]["month"]
         for side, gs in g.groupby("side"):
-            key = (tuple(sorted(gs["month"])), side, used.min(), used.max())
+            key = (metric not in drawn, tuple(sorted(gs["month"])), side, used.min(), used.max())
             groups.setdefault(key, []).append(_label(ctx, metric))
     out = []
-    for (months, side, b0, b1), names in sorted(groups.items()):
-        if side == "below":
+    for (undrawn, months, side, b0, b1), names in sorted(groups.items()):
+        if undrawn and side == "below":
+            out.append(P.md("In {}, the monthly mean of {} in the queue log fell below its lower control limit (an "
+                            "individuals chart, not drawn above; limits from the months {} to {}; the monthly values are in "
+                            "the table of monthly statistics).", _and(list(months)), _and(names), b0, b1))
+        elif undrawn:
+            out.append(P.md("In {}, the monthly mean of {} in the queue log rose above its upper control limit (an "
+                            "individuals chart, not drawn above; limits from the months {} to {}; the monthly values are in "
+                            "the table of monthly statistics).", _and(list(months)), _and(names), b0, b1))
+        elif side == "below":
             out.append(P.md("In {}, {} fell below the lower control limit (limits from the months {} to {}).",
                             _and(list(months)), _and(names), b0, b1))
         else:
