@@ -538,3 +538,15 @@ def test_chart_sentence_on_a_queue_chart_does_not_sit_under_the_survey_figure(st
     assert len(text) == 2 and len(waiting) == 1 and len(survey) == 1
     assert "not drawn above" in waiting[0] and "table of monthly statistics" in waiting[0]
     assert "not drawn" not in survey[0]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["questionnaire"]["items"][0].update(id="m__nps"), r"questionnaire.items\[0\].id: 'm__nps' starts with 'm__'"),
+    (lambda d: d["questionnaire"]["outcomes"]["complaint"].update(column="m__complaint_rate"), "starts with 'm__'"),
+    (lambda d: d.update(sampling={"weight": "m__w"}), "sampling.weight: 'm__w' starts with 'm__'"),
+])
+def test_survey_columns_named_like_the_indicator_columns_are_refused(tmp_path, change, message):
+    """design_analysis adds m__<metric> indicator columns beside the survey's: an item m__nps was taken for the NPS
+    indicator (two columns of one name)."""
+    with pytest.raises(StudyDefinitionError, match=message):
+        load_study(_study_file(tmp_path, change))

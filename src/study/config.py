@@ -519,6 +519,15 @@ class Study(_Model):
             if o is not None and o.column in private | set(SURVEY_COLUMNS):
                 raise _KeyError(f"questionnaire.outcomes.{name}.column",
                                 f"column '{o.column}' is an identifier, free text or a reserved survey column")
+        # the design-based estimates add one indicator column per metric named m__<metric> beside the survey's
+        # columns (design.py, design_analysis.py): a survey column of that form would be taken for one
+        for where, col in ([(f"questionnaire.items[{i}].id", item.id) for i, item in enumerate(q.items)]
+                           + [(f"questionnaire.outcomes.{name}.column", o.column) for name, o in q.outcomes if o is not None]
+                           + ([("sampling.weight", self.sampling.weight)] if self.sampling is not None
+                              and self.sampling.weight is not None else [])):
+            if str(col).startswith("m__"):
+                raise _KeyError(where, f"'{col}' starts with 'm__', which the toolkit reserves for its indicator columns; "
+                                       "rename it")
 
         if self.sqi:
             _check_weights([s.weight for s in self.sqi], "sqi[*].weight")
