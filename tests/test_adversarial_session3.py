@@ -550,3 +550,18 @@ def test_survey_columns_named_like_the_indicator_columns_are_refused(tmp_path, c
     indicator (two columns of one name)."""
     with pytest.raises(StudyDefinitionError, match=message):
         load_study(_study_file(tmp_path, change))
+
+
+def test_measure_on_a_study_defined_share_is_tested_as_a_share(request_ctx):
+    """effects.evaluate looked a measure's metric up without the study: information accuracy (a share the study
+    defines) was compared as a continuous mean (Welch t) instead of the two-proportion test."""
+    from study import effects
+
+    ctx = request_ctx
+    m = ctx.study.measures[0].model_copy(update={"metrics": ["information_accuracy"]})
+    st = ctx.study.model_copy(update={"measures": [m]})
+    res = effects.evaluate(st, ctx.baseline.frames, ctx.current.frames, n_boot=0)
+    ran = res[res["skipped"] == ""]
+    assert len(ran) and set(res["kind"]) == {"binary"}
+    ref = effects.compare(*(pd.Series([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]) for _ in range(2)), kind="binary")
+    assert set(ran.loc[ran["analysis"] != "difference-in-differences", "test"]) == {ref["test"]}

@@ -273,7 +273,7 @@ def _stacked_metric(ctx, measure, window, metric: str):
     quarter has no survey."""
     from study import effects as eff
 
-    kind = eff.metric_kind(metric)
+    kind = eff.metric_kind(metric, ctx.study)
     parts = {}
     for q in [x for x in (ctx.baseline, ctx.current) if x is not None]:
         if q.survey is None:
@@ -407,7 +407,7 @@ def pilot_control(ctx) -> pd.DataFrame:
                 continue
             v = eff.metric_values(ctx.study, {"survey": q.survey}, metric)
             f = base.frame.copy()
-            f["d__y"] = eff._did_value(eff.metric_kind(metric), v["value"]).to_numpy(float)
+            f["d__y"] = eff._did_value(eff.metric_kind(metric, ctx.study), v["value"]).to_numpy(float)
             b = v["branch_id"].astype(str)
             f["d__group"] = np.where(b.isin(m.pilot), "pilot", np.where(b.isin(m.control), "control", "other"))
             f["d__in"] = ((f["d__group"] != "other") & (pd.to_datetime(v["date"]) >= pd.Timestamp(w["split"])).to_numpy()

@@ -937,7 +937,7 @@ def evaluate(study, baseline: dict | None, followup: dict, level: float | None =
         window = w["status"] if w is not None else "as given"
         analyses = ["pilot before/after"] + (["control before/after", "difference-in-differences"] if m.control else [])
         for metric in m.metrics:
-            kind = metric_kind(metric)
+            kind = metric_kind(metric, study)
             dataset = _metric_dataset(metric)
             sources = [f for f in (baseline, followup) if f is not None]
             if any(f.get(dataset) is None for f in sources) or not sources:
