@@ -565,3 +565,19 @@ def test_measure_on_a_study_defined_share_is_tested_as_a_share(request_ctx):
     assert len(ran) and set(res["kind"]) == {"binary"}
     ref = effects.compare(*(pd.Series([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]) for _ in range(2)), kind="binary")
     assert set(ran.loc[ran["analysis"] != "difference-in-differences", "test"]) == {ref["test"]}
+
+
+def test_short_row_labels_are_kept_on_one_line_in_chinese():
+    """The Chinese segment table split 私人银行客户 after 私人银行客 (a narrow first column breaks CJK anywhere): short
+    first-column labels carry a class the Chinese style sheet keeps on one line; long ones may still wrap."""
+    import re
+
+    from study import present
+
+    css = (Path(report.__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
+    assert re.search(r":lang\(zh\) table\.study td\.short \{ white-space: nowrap; \}", css)
+    df = pd.DataFrame({"客户分层": ["大众客户", "私人银行客户", "这是一个很长很长的行标签说明文字"], "排队号数": ["1", "2", "3"]})
+    html = present.table_html(df, "t")
+    cells = re.findall(r'<td class="([^"]*)">([^<]*)</td>', html)
+    short = {text for klass, text in cells if "short" in klass.split()}
+    assert short == {"大众客户", "私人银行客户"}

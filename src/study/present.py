@@ -639,6 +639,9 @@ def heading(title: Md | str, level: int = 2, *, numbered: bool = True) -> Ref:
 Formatter = Callable[[Any], str] | str | int
 #: Tables with more rows than this may break across pages (header repeated); shorter ones never do.
 LONG_TABLE_ROWS = 25
+#: Characters of a first-column cell short enough to be kept on one line in Chinese (eight CJK characters at the
+#: tables' 8.6 pt take ~1 inch; a longer label may wrap so that wide tables fit the page).
+_SHORT_LABEL = 8
 _LONG_TOKEN = re.compile(r"[^\s<>]{28,}")
 _NUMLIKE = re.compile(r"^[\[(]?\s?[−+\-±<>≤≥~≈]?\s?\.?\d")
 _DATELIKE = re.compile(r"^\d{4}-\d{2}(-\d{2})?")
@@ -801,6 +804,9 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
                 text = i18n.tr_known(text, "cell")
             # hashes, paths and other long unbroken tokens may wrap anywhere (else they overflow the page)
             extra = " token" if _LONG_TOKEN.search(text) else ""
+            # a short label of the first column (私人银行客户) is not split between lines (CSS: Chinese only)
+            if c == cols[0] and cls[c] == "text" and len(text) <= _SHORT_LABEL and not any(ch.isspace() for ch in text):
+                extra += " short"
             if cls[c] == "num" and not isinstance(text, Md):
                 text = keep_together(text)
             text = text_html(text, markdown=not escape)
