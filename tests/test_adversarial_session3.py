@@ -581,3 +581,29 @@ def test_short_row_labels_are_kept_on_one_line_in_chinese():
     cells = re.findall(r'<td class="([^"]*)">([^<]*)</td>', html)
     short = {text for klass, text in cells if "short" in klass.split()}
     assert short == {"大众客户", "私人银行客户"}
+
+
+def test_one_small_segment_is_not_left_alone_beside_the_bank_wide_means(request_ctx, monkeypatch):
+    """A segment with one ticket showed its count only, but every other segment's means were shown beside the
+    bank-wide waiting and handling means: the hidden ticket's times followed by subtraction. The next smallest segment
+    is suppressed with it, and the range sentence names neither."""
+    from study import analysis, present
+    from study import report_requests as RR
+
+    ctx = request_ctx
+    pt = dict(analysis.process(ctx))
+    seg = pt["by_segment"].copy()
+    seg = seg[seg["segment"].notna() & (seg["segment"] != "<unknown>")].reset_index(drop=True)
+    assert len(seg) >= 3
+    seg.loc[0, "n"] = 1
+    pt["by_segment"] = seg
+    monkeypatch.setattr(analysis, "process", lambda c: pt)
+    shown, prose = [], []
+    monkeypatch.setattr(present, "table", lambda df, *a, **k: shown.append(df))
+    monkeypatch.setattr(present, "prose", lambda md: prose.append(str(md)))
+    RR.process_segments(ctx)
+    table = shown[0]
+    hidden = table[RR._("Waiting mean (min)")] == "—"
+    assert hidden.sum() == 2
+    names = set(table.loc[hidden, RR._("Segment")])
+    assert not any(n in t for n in names for t in prose)

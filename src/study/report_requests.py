@@ -606,8 +606,11 @@ def process_segments(ctx: Context) -> None:
     order = {x.id: i for i, x in enumerate(ctx.study.segments)}   # the study's order (mass, VIP, private banking)
     seg = seg.assign(_o=seg["segment"].astype(str).map(order).fillna(len(order))).sort_values(["_o", "segment"])
     rows = []
+    # small groups, with complementary suppression: the bank-wide means beside the other segments would give back
+    # one segment hidden alone
+    hidden = _hidden(ctx, seg, "segment", "n")
     for r in seg.to_dict("records"):
-        small = _small(ctx, r["n"])
+        small = r["segment"] in hidden
         rows.append({_("Segment"): ctx.study.label(str(r["segment"])), _("Tickets"): P.fmt_int(r["n"]),
                      _("Waiting mean (min)"): P.DASH if small else P.fmt_num(r["waiting_minutes_mean"], 1),
                      _("Waiting p90 (min)"): P.DASH if small else P.fmt_num(r["waiting_minutes_p90"], 1),
@@ -615,7 +618,7 @@ def process_segments(ctx: Context) -> None:
                      _("Handling median (min)"): P.DASH if small else P.fmt_num(r["handling_minutes_median"], 1)})
     P.table(pd.DataFrame(rows), _("Waiting and handling by customer segment, {}").format(_quarter(ctx.quarter)),
             notes=[P.md("Segments with fewer than {} tickets show their count only.", P.fmt_int(ctx.study.min_cell_size))])
-    shown = seg[seg["n"] >= ctx.study.min_cell_size]
+    shown = seg[~seg["segment"].isin(hidden)]
     if len(shown) >= 2 and shown["waiting_minutes_mean"].nunique() > 1:
         lo = shown.loc[shown["waiting_minutes_mean"].idxmin()]
         hi = shown.loc[shown["waiting_minutes_mean"].idxmax()]
