@@ -607,3 +607,32 @@ def test_one_small_segment_is_not_left_alone_beside_the_bank_wide_means(request_
     assert hidden.sum() == 2
     names = set(table.loc[hidden, RR._("Segment")])
     assert not any(n in t for n in names for t in prose)
+
+
+def test_weighted_month_of_effective_size_below_two_is_suppressed(study):
+    """A month of 12 respondents, one of whom carries nearly all the weight (Kish n_eff 1.02), showed a weighted
+    value that was that respondent's answer, and was charted against limits three times its SD wide."""
+    from study import trend
+
+    y = np.array([1.0] + [0.0] * 11)
+    w = np.array([1000.0] + [1.0] * 11)
+    dates = ["2025-01-10"] * 12 + ["2025-02-10"] * 40 + ["2025-03-10"] * 40
+    survey = pd.DataFrame({"interview_date": dates})
+    ind = {"Q1": pd.DataFrame({"csat_top2": np.concatenate([y, np.tile([0.0, 1.0], 40)])})}
+    weights = {"Q1": pd.Series(np.concatenate([w, np.ones(80)]))}
+    months = trend.monthly({"Q1": survey}, study, indicators=ind, weights=weights)
+    jan = months[months["month"] == "2025-01"].iloc[0]
+    assert jan["n"] == 12 and jan["n_eff"] == pytest.approx(1011 ** 2 / (1000 ** 2 + 11)) and jan["value"] > 0.98
+    hidden = trend.small_months(months, 10)
+    assert "2025-01" in hidden and len(hidden) == 2     # with the next smallest month (complementary)
+    # unweighted (no n_eff): a month of 12 is shown
+    assert trend.small_months(months.assign(n_eff=np.nan), 10) == set()
+    from study import tracking_report
+    from tests.test_narrative import fake_context
+
+    said = " ".join(str(s) for s in tracking_report.methods_sentences(
+        fake_context(study, history={"suppressed_months": sorted(hidden), "monthly": months})))
+    assert "effective sample size below 2" in said
+    said = " ".join(str(s) for s in tracking_report.methods_sentences(
+        fake_context(study, history={"suppressed_months": ["2025-02"], "monthly": months.assign(n_eff=np.nan)})))
+    assert "Months with fewer than 10 respondents, and beside" in said and "effective sample size below 2" not in said

@@ -435,7 +435,17 @@ def methods_sentences(ctx) -> list[P.Md]:
                         "outside them set aside and the limits recomputed), charted values unweighted.",
                         i18n.quarter(tr.chart_baseline[0]), i18n.quarter(tr.chart_baseline[1])))
     hidden = (_history(ctx) or {}).get("suppressed_months", [])
-    if hidden:
+    months = (_history(ctx) or {}).get("monthly")
+    light = (months is not None and "n_eff" in months
+             and bool((months["month"].isin(hidden) & ~months["metric"].isin(trend.PROCESS_MEANS)
+                       & (months["n_eff"] < 2)).any()))
+    if hidden and light:   # trend.small_months: also a weighted month of effective size below 2
+        out.append(P.md("Months with fewer than {} respondents or an effective sample size below 2 (one respondent's "
+                        "weight outweighing the others), and beside them the smallest other months of their quarter "
+                        "(a quarter's total less the months shown would give them back), are suppressed in the monthly "
+                        "statistics and left out of the control charts: {}.", P.fmt_int(ctx.study.min_cell_size),
+                        _and(list(hidden))))
+    elif hidden:
         out.append(P.md("Months with fewer than {} respondents, and beside them the smallest other months of their quarter "
                         "(a quarter's total less the months shown would give them back), are suppressed in the monthly "
                         "statistics and left out of the control charts: {}.", P.fmt_int(ctx.study.min_cell_size),

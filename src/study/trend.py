@@ -323,15 +323,19 @@ def small_months(month_table: pd.DataFrame, min_n: int) -> set[str]:
     """Months whose survey figures must not be shown (the study's ``min_cell_size``): those with fewer respondents,
     and, in the same quarter, the fewest-respondent other months until the hidden months together reach
     ``min_n`` (complementary suppression: a quarter's unweighted figure minus the months shown would give a
-    single hidden month back). Process months (queue tickets) are not about respondents and never hidden."""
+    single hidden month back). Process months (queue tickets) are not about respondents and never hidden.
+    A weighted month whose effective size (Kish ``n_eff``) is below 2 is hidden too: one respondent's weight
+    outweighs the rest, so its weighted value is that respondent's answer, and no limit can judge it."""
     s = month_table[~month_table["metric"].isin(PROCESS_MEANS)]
     if s.empty:
         return set()
     n = s.groupby(["quarter", "month"])["n"].max()
+    neff = (s.groupby(["quarter", "month"])["n_eff"].min() if "n_eff" in s else pd.Series(np.nan, index=n.index))
     hidden: set[str] = set()
-    for _, g in n.groupby(level="quarter"):
+    for q, g in n.groupby(level="quarter"):
         g = g.droplevel("quarter").sort_values(kind="stable")
-        small = g[g < min_n]
+        e = neff.xs(q, level="quarter").reindex(g.index)
+        small = g[(g < min_n) | (e < 2).to_numpy()]
         if small.empty:
             continue
         hide = list(small.index)
