@@ -636,3 +636,19 @@ def test_weighted_month_of_effective_size_below_two_is_suppressed(study):
     said = " ".join(str(s) for s in tracking_report.methods_sentences(
         fake_context(study, history={"suppressed_months": ["2025-02"], "monthly": months.assign(n_eff=np.nan)})))
     assert "Months with fewer than 10 respondents, and beside" in said and "effective sample size below 2" not in said
+
+
+def test_pilot_against_control_leaves_out_a_group_smaller_than_min_cell_size(request_ctx):
+    """The design-based pilot-against-control table ran with two respondents on a side and showed their weighted
+    mean; a side with fewer than min_cell_size respondents is left out, as every small group is."""
+    from study import analysis
+    from study import design_analysis as dsa
+
+    ctx = request_ctx
+    t = dsa.pilot_control(ctx)
+    assert len(t)
+    n = int(t[["n_pilot", "n_control"]].min().min())
+    for size, rows in ((n, len(t)), (n + 1, 0)):
+        st = ctx.study.model_copy(update={"min_cell_size": size})
+        small = analysis.Context(study=st, current=ctx.current, baseline=ctx.baseline, n_boot=20)
+        assert len(dsa.pilot_control(small)) == rows

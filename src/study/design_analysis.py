@@ -413,7 +413,8 @@ def pilot_control(ctx) -> pd.DataFrame:
             f["d__in"] = ((f["d__group"] != "other") & (pd.to_datetime(v["date"]) >= pd.Timestamp(w["split"])).to_numpy()
                         & f["d__y"].notna())
             counts = f.loc[f["d__in"], "d__group"].value_counts()
-            if counts.get("pilot", 0) < 2 or counts.get("control", 0) < 2:
+            # small groups: a side with fewer respondents than min_cell_size is not compared (its mean would be shown)
+            if min(counts.get("pilot", 0), counts.get("control", 0)) < max(2, ctx.study.min_cell_size):
                 continue
             dd = design.Design(f, weighted=base.weighted, strata=base.strata, fpc=base.fpc, rake=base.rake)
             r = design.compare_domains(dd, "d__y", "d__group", level=ctx.level, domain="d__in")
