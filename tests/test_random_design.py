@@ -75,6 +75,13 @@ def test_design_based_drivers_effects_and_tracking_at_edge_sizes(tmp_path, capsy
     assert survey_did.empty or survey_did["test"].eq("did_design").all()
     if n_quarters >= 2:   # one pilot and one control branch: no clustered DiD, but the design's runs
         assert len(survey_did) and np.isfinite(survey_did["p_holm"]).all()
+        # the table names no branch-cluster count for a figure whose variance comes from the strata
+        from study import tables
+
+        shown = tables.effects(ctx, ev[ev["analysis"] == "difference-in-differences"], "difference-in-differences")
+        by_se = shown.set_index("Metric")
+        assert (by_se["Standard errors"] == "design-based").any()
+        assert (by_se.loc[by_se["Standard errors"] == "design-based", "Clusters"] == "—").all()
     pc = dsa.pilot_control(ctx).dropna(subset=["ci_low"])
     assert ((pc["ci_low"] <= pc["difference"]) & (pc["difference"] <= pc["ci_high"])).all()
     h = dsa.history(ctx)

@@ -1277,7 +1277,9 @@ def effects_notes(ctx: Context, kind: str, ev: pd.DataFrame | None = None) -> li
                       "EFFECT) uses it.").format(weights, P.fmt_int(boot['n_boot'].max()), ctx.seed)
         else:
             note += _(" The cluster-SE p is the headline p: Holm and BH adjust it and the verdict (rule EFFECT) uses it.")
-        note += _(" Pre-trend: joint test of diverging trends of pilot and control within the before period.")
+        note += (_(" Pre-trend: joint test of diverging trends of pilot and control within the before period (unweighted and "
+                   "clustered by branch for every figure, the survey figures too).") if design_note else
+                 _(" Pre-trend: joint test of diverging trends of pilot and control within the before period."))
         return [note, design_note] if design_note else [note]
     notes = [_("Estimate = after − before. Shares in percentage points; NPS in points.") if "nps" in mx.registry(ctx.study)
              else _("Estimate = after − before. Shares in percentage points.")]

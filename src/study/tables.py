@@ -408,7 +408,8 @@ def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
                                   if isinstance(r["effect_size_name"], str) and r["effect_size_name"] else P.DASH)
         row.update({NP_("column", "Power"): P.fmt_pct(r["power"], 0), "MDE": change(m, r["mde"]).lstrip("+")})
         if did:
-            row["Clusters"] = P.fmt_int(r["n_clusters"])
+            # a design-based DiD's variance comes from the strata, not from branch clusters
+            row["Clusters"] = P.DASH if r["test"] == "did_design" else P.fmt_int(r["n_clusters"])
             row["Pre-trend p"] = P.fmt_p(r["pretrend_p"], prefix=False)
         rows.append(row)
     return pd.DataFrame(rows)
