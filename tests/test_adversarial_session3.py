@@ -652,3 +652,26 @@ def test_pilot_against_control_leaves_out_a_group_smaller_than_min_cell_size(req
         st = ctx.study.model_copy(update={"min_cell_size": size})
         small = analysis.Context(study=st, current=ctx.current, baseline=ctx.baseline, n_boot=20)
         assert len(dsa.pilot_control(small)) == rows
+
+
+def test_a_channel_hidden_beside_a_small_one_is_not_named_in_the_sentences(request_ctx):
+    """The channel suppressed beside a small one (complementary) was still named with its share in "The lowest share
+    was on ...", from the same figures the table hid."""
+    import html
+
+    from study import report_requests as RR
+
+    ctx = request_ctx
+    ch = _chapter_copy(ctx)
+    t = ch["times_by_channel"]
+    rows = list(t.index[t["channel"] != "(all)"])
+    t.loc[rows, "n"] = 1000 + np.arange(len(rows))
+    t.loc[rows[0], "n"] = ctx.study.min_cell_size - 1
+    partner = rows[1]   # the next smallest: hidden with it
+    for h in ctx.study.service_requests.response_targets:
+        t.loc[rows, f"share_within_{h.hours:g}h"] = 0.9
+        t.loc[partner, f"share_within_{h.hours:g}h"] = 0.1
+    hidden = RR.channel_table(ctx, ch)[RR._("First response, median (min)")] == "—"
+    assert hidden.iloc[list(t.index).index(partner)]
+    text = html.unescape(str(RR.response_sentences(ctx, ch)))
+    assert ctx.study.label(str(t.loc[partner, "channel"])) not in text and "10.0 %" not in text

@@ -227,7 +227,8 @@ def response_sentences(ctx: Context, ch: dict) -> P.Md:
         p, lo, hi = rq.wilson(int(total[col]), int(total["n"]), ctx.level)
         parts.append(P.md("{} of the requests were first answered within {} h ({} CI {}).", P.fmt_pct(p), f"{t.hours:g}",
                           _level(ctx), _ci(lo, hi)))
-        groups = times[(times["channel"] != "(all)") & (times["n"] >= ctx.study.min_cell_size)]
+        chans = times[times["channel"] != "(all)"]
+        groups = chans[~chans["channel"].isin(_hidden(ctx, chans, "channel", "n"))]   # as the table shows them
         if len(groups) >= 2:
             low = groups.sort_values([f"share_{col}", "channel"]).iloc[0]
             parts.append(P.md("The lowest share was on {}: {}.", ctx.study.label(str(low["channel"])),
@@ -359,8 +360,10 @@ def problems(ctx: Context) -> pd.DataFrame:
         for rt in ctx.study.service_requests.response_targets:
             if t.metric != mx.response_metric_id(rt.hours) or t.kind != "level" or t.operator != ">=":
                 continue
-            for r in ch["times_by_channel"].to_dict("records"):
-                if r["channel"] == "(all)" or _small(ctx, r["n"]):
+            times = ch["times_by_channel"]
+            hidden = _hidden(ctx, times[times["channel"] != "(all)"], "channel", "n")   # as channel_table hides them
+            for r in times.to_dict("records"):
+                if r["channel"] == "(all)" or r["channel"] in hidden:
                     continue
                 p, lo, hi = rq.wilson(int(r[f"within_{rt.hours:g}h"]), int(r["n"]), ctx.level)
                 if hi < t.value:
