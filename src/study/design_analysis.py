@@ -385,6 +385,10 @@ def effects(ctx, ev: pd.DataFrame) -> pd.DataFrame:
     return ev
 
 
+_PILOT_CONTROL = ["measure", "metric", "pilot", "control", "difference", "ci_low", "ci_high", "t", "df", "p", "n_pilot",
+                  "n_control"]
+
+
 def pilot_control(ctx) -> pd.DataFrame:
     """Pilot against control branches after each measure's start, in the current quarter's design (R
     ``svyttest(y ~ group, subset(design, after the start and in the pilot or control branches))``): one row
@@ -394,7 +398,7 @@ def pilot_control(ctx) -> pd.DataFrame:
     from study import effects as eff
 
     if not uses_design(ctx) or ctx.current.survey is None:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=_PILOT_CONTROL)
     rows = []
     q = ctx.current
     base = design.build(q.survey, ctx.study, q.quarter, process_times=q.process_times)
@@ -424,7 +428,7 @@ def pilot_control(ctx) -> pd.DataFrame:
             rows.append({"measure": m.id, "metric": metric, "pilot": means["pilot"], "control": means["control"],
                          "difference": r["difference"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "t": r["t"],
                          "df": r["df"], "p": r["p"], "n_pilot": int(counts["pilot"]), "n_control": int(counts["control"])})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_PILOT_CONTROL)
 
 
 def weighted_performance(ctx, data: pd.DataFrame, columns) -> pd.Series:
