@@ -675,3 +675,28 @@ def test_a_channel_hidden_beside_a_small_one_is_not_named_in_the_sentences(reque
     assert hidden.iloc[list(t.index).index(partner)]
     text = html.unescape(str(RR.response_sentences(ctx, ch)))
     assert ctx.study.label(str(t.loc[partner, "channel"])) not in text and "10.0 %" not in text
+
+
+def test_verification_tickets_without_a_first_pass_are_not_called_absent(study):
+    """A log whose verification tickets all lack a first-pass result said "No ticket of the business type … was
+    recorded": the tickets were recorded, their first pass was not."""
+    import html
+    from types import SimpleNamespace
+
+    from study import analysis
+    from study import point_service as ps
+    from study import report_requests as RR
+    from tests.test_point_service import _tickets
+
+    log = _tickets(30, 5, types=("info_verification",))
+    log["first_pass"] = pd.array([pd.NA] * len(log), dtype="boolean")
+    acc = ps.accuracy(log, study)
+    assert acc["n"] == 0 and acc["tickets"] == 30
+    tg = ps.target_attainment(study, None, acc)
+    r = tg.set_index("target").loc["information_accuracy"]
+    assert r["status"] == "not measured" and "first-pass result" in r["note"]
+    ctx = analysis.Context(study=study, current=SimpleNamespace(quarter="2025Q2"), baseline=None, cache={"targets": tg})
+    text = html.unescape(str(RR.accuracy_sentences(ctx, acc)))
+    assert text.startswith("30 tickets of the business type") and "none with a first-pass result" in text
+    assert "No ticket" not in text
+    assert ps.accuracy(_tickets(30, 5, types=("deposit",)), study)["tickets"] == 0

@@ -63,7 +63,8 @@ def verdict(share: float, low: float, high: float, census: bool, operator: str, 
 def accuracy(source, study: Study, conf: float = 0.95) -> dict | None:
     """Customer-information accuracy of one quarter's processed ticket log (Parquet path/list/folder or DataFrame):
     tickets of the named business type with a recorded first pass (``n``), those that passed (``passed``), the share
-    and its Wilson interval; None when the study declares no information accuracy."""
+    and its Wilson interval, and the type's tickets with or without a first pass (``tickets``); None when the study
+    declares no information accuracy."""
     from study import process as proc
 
     acc = study.information_accuracy
@@ -71,17 +72,19 @@ def accuracy(source, study: Study, conf: float = 0.95) -> dict | None:
         return None
     log = proc.open_log(source)
     try:
+        where = f"WHERE CAST(business_type AS VARCHAR) = {proc.sql_list([acc.business_type])}"
+        tickets = log.sql(f"SELECT count(*) FROM {log.view} {where}").fetchall()[0][0]
         if "first_pass" not in log.columns:
             n = passed = 0
         else:
             n, passed = log.sql(f"""SELECT count(first_pass), coalesce(sum(CAST(first_pass AS INTEGER)), 0) FROM {log.view}
-                                    WHERE CAST(business_type AS VARCHAR) = {proc.sql_list([acc.business_type])}""").fetchall()[0]
+                                    {where}""").fetchall()[0]
     finally:
         if not isinstance(source, proc.TicketLog):
             log.close()
     share, lo, hi = wilson(int(passed), int(n), conf)
     return {"business_type": acc.business_type, "n": int(n), "passed": int(passed), "share": share, "ci_low": lo,
-            "ci_high": hi}
+            "ci_high": hi, "tickets": int(tickets)}
 
 
 def point_service(study: Study, quarter: str, process_source=None, conf: float = 0.95) -> dict | None:
@@ -105,7 +108,11 @@ def target_attainment(study: Study, cov: dict | None, acc: dict | None) -> pd.Da
             row = {"target": t.id, "label": t.label, "metric": t.metric, "kind": t.kind, "operator": t.operator,
                    "target_value": t.value, "observed": acc["share"], "ci_low": acc["ci_low"], "ci_high": acc["ci_high"],
                    "note": ""}
-            if not acc["n"]:
+            if not acc["n"] and acc.get("tickets"):
+                rows.append({**row, "status": "not measured",
+                             "note": NP_("reason", "no ticket of the information-verification business type has a "
+                                                   "first-pass result this quarter")})
+            elif not acc["n"]:
                 rows.append({**row, "status": "not measured",
                              "note": NP_("reason", "no tickets of the information-verification business type this quarter")})
             else:

@@ -732,6 +732,11 @@ def accuracy_sentences(ctx: Context, acc: dict | None) -> P.Md:
     q = _quarter(ctx.quarter)
     if acc is None:
         first = P.md("{} supplied no queue data, so customer-information accuracy ({}) is not measured.", q, bt)
+    elif not acc["n"] and acc.get("tickets"):
+        first = P.nmd("{} ticket of the business type “{}” was recorded in {}, without a first-pass result, so "
+                      "customer-information accuracy is not measured.",
+                      "{} tickets of the business type “{}” were recorded in {}, none with a first-pass result, so "
+                      "customer-information accuracy is not measured.", acc["tickets"], P.fmt_int(acc["tickets"]), bt, q)
     elif not acc["n"]:
         first = P.md("No ticket of the business type “{}” was recorded in {}, so customer-information accuracy is not "
                      "measured.", bt, q)
