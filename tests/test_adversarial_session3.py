@@ -700,3 +700,19 @@ def test_verification_tickets_without_a_first_pass_are_not_called_absent(study):
     assert text.startswith("30 tickets of the business type") and "none with a first-pass result" in text
     assert "No ticket" not in text
     assert ps.accuracy(_tickets(30, 5, types=("deposit",)), study)["tickets"] == 0
+
+
+def test_complaint_rate_bound_just_above_the_target_is_not_printed_as_it(request_ctx):
+    """A lower bound of 2.5004 complaints per million against a target of 2.50 was printed "[2.50, …]" beside "the whole
+    interval lies above it"."""
+    import html
+
+    from study import report_requests as RR
+
+    ctx = request_ctx
+    ch = _chapter_copy(ctx)
+    ch["per_million"] = {"visits": 1_000_000, "per_million": 3.1, "ci_low": 2.5004, "ci_high": 3.9}
+    tg = pd.DataFrame([{"target": "c", "metric": "complaints_per_million", "kind": "level", "operator": "<=",
+                        "target_value": 2.5, "observed": 3.1, "ci_low": 2.5004, "ci_high": 3.9, "status": "not met"}])
+    text = html.unescape(str(RR.complaint_sentences(ctx, ch, tg)))
+    assert "[2.5004, 3.9000]" in text and "target of 2.5000 per million" in text and "lies above it" in text, text

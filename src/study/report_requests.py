@@ -103,7 +103,7 @@ def _ci(lo, hi, kind: str = "pct", extra: int = 0) -> str:
         return P.DASH
     if kind == "pct":
         return f"[{P.fmt_pct(lo, 1 + extra)}, {P.fmt_pct(hi, 1 + extra)}]"
-    return f"[{P.fmt_num(lo, 2)}, {P.fmt_num(hi, 2)}]"
+    return f"[{P.fmt_num(lo, 2 + extra)}, {P.fmt_num(hi, 2 + extra)}]"
 
 
 def _minutes(x) -> str:
@@ -249,18 +249,25 @@ def complaint_sentences(ctx: Context, ch: dict, targets: pd.DataFrame) -> P.Md:
                          "{} complaints were recorded in {}; no visits were counted, so there is no rate per million visits.",
                          k, P.fmt_int(k), _quarter(ctx.quarter)))
         return P.join(parts)
+    row = targets[targets["metric"] == "complaints_per_million"] if len(targets) else targets
+    # decimals that keep the rate and its bounds apart from a target's threshold (2.4996 is not written "2.50")
+    e = digits_apart(lambda v, x: P.fmt_num(v, 2 + x), [pm["per_million"], pm["ci_low"], pm["ci_high"]],
+                     list(row["target_value"]) if len(row) else [])
+
+    def num(v):
+        return P.fmt_num(v, 2 + e)
+
     parts.append(P.nmd("{} complaint was recorded in {} against {} visits: {} per million visits ({} CI {}).",
                      "{} complaints were recorded in {} against {} visits: {} per million visits ({} CI {}).",
-                     k, P.fmt_int(k), _quarter(ctx.quarter), P.fmt_int(pm["visits"]), P.fmt_num(pm["per_million"], 2),
-                     _level(ctx), _ci(pm["ci_low"], pm["ci_high"], "num")))
-    row = targets[targets["metric"] == "complaints_per_million"] if len(targets) else targets
+                     k, P.fmt_int(k), _quarter(ctx.quarter), P.fmt_int(pm["visits"]), num(pm["per_million"]),
+                     _level(ctx), _ci(pm["ci_low"], pm["ci_high"], "num", extra=e)))
     if len(row) and row.iloc[0]["kind"] == "level" and row.iloc[0]["status"] in ("met", "not met", rq.UNDECIDED):
         r = row.iloc[0]
         if k < 20:
             parts.append(P.md("With so few events the interval, not the point estimate, decides the target of {} per million "
-                              "visits:", P.fmt_num(r["target_value"], 2)))
+                              "visits:", num(r["target_value"])))
         else:
-            parts.append(P.md("Against the target of {} per million visits:", P.fmt_num(r["target_value"], 2)))
+            parts.append(P.md("Against the target of {} per million visits:", num(r["target_value"])))
         parts.append({"met": P.md("the whole interval lies below it, so it is met."),
                       "not met": P.md("the whole interval lies above it, so it is not met."),
                       rq.UNDECIDED: P.md("the interval contains it, so the data cannot tell whether it is met.")}[r["status"]])
@@ -382,9 +389,11 @@ def problems(ctx: Context) -> pd.DataFrame:
                                           P.fmt_num(r["deadline_hours"], 0))})
     pm = tg[(tg["metric"] == "complaints_per_million") & (tg["kind"] == "level") & (tg["status"] == "not met")] if len(tg) else tg
     for r in pm.to_dict("records"):
+        e = digits_apart(lambda v, x: P.fmt_num(v, 2 + x), [r["observed"], r["ci_low"], r["ci_high"]], [r["target_value"]])
         rows.append({"area": area, "rule": "PROBLEM-REQ-COMPLAINTS", "problem": P.md("Complaints above the target rate"),
-                     "evidence": P.md("{} per million visits ({} CI {}) against a target of {}", P.fmt_num(r["observed"], 2),
-                                      _level(ctx), _ci(r["ci_low"], r["ci_high"], "num"), P.fmt_num(r["target_value"], 2))})
+                     "evidence": P.md("{} per million visits ({} CI {}) against a target of {}", P.fmt_num(r["observed"], 2 + e),
+                                      _level(ctx), _ci(r["ci_low"], r["ci_high"], "num", extra=e),
+                                      P.fmt_num(r["target_value"], 2 + e))})
     return pd.DataFrame(rows, columns=cols)
 
 
