@@ -536,3 +536,22 @@ def test_evaluate_without_process_data_skips_process_metrics(study, sample_frame
     w = t[t["metric"] == "waiting_minutes"]
     assert len(w) == 3 and w["skipped"].str.contains("no queue data").all()
     assert t.loc[t["metric"] == "efficiency", "skipped"].eq("").all()
+
+
+def test_pretrend_with_as_many_contrasts_as_cluster_df_is_not_tested():
+    """A cluster-robust covariance has rank at most G − 1: 4 clusters and 5 pre periods (4 contrasts) leave the joint
+    test undefined (R: car::linearHypothesis(fit, ..., vcov = sandwich::vcovCL(fit, cluster = ~u)) stops on a singular
+    matrix); statsmodels warned and returned a p from a pseudo-inverse, which the report printed. 3 pre periods (2
+    contrasts) with the same 4 clusters are tested."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    rows = [{"u": u, "g": "pilot" if u < 2 else "control", "t": t, "y": rng.normal() + (u < 2 and t == 5)}
+            for u in range(4) for t in range(6) for _ in range(20)]
+    df = pd.DataFrame(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no rank warning either
+        d = effects.did(df, "y", unit="u", group="g", period="t", post=[5], n_boot=99, seed=1)
+    assert np.isnan(d["pretrend_p"]) and "4 pre-period contrasts need more than 3 cluster degrees of freedom" in d["notes"]
+    ok = effects.did(df[df["t"] >= 2], "y", unit="u", group="g", period="t", post=[5], n_boot=99, seed=1)
+    assert 0 <= ok["pretrend_p"] <= 1

@@ -684,10 +684,20 @@ def did(data: pd.DataFrame, outcome: str, unit: str = "branch_id", group: str = 
         Xp = Xp_df.to_numpy()
         cp, _ = pd.factorize(dpre[unit])
         idx = [i for i, cname in enumerate(Xp_df.columns) if cname.startswith("treated×period")]
-        wald = _ols_cr1(dpre[outcome].to_numpy(), Xp, cp).wald_test(np.eye(Xp.shape[1])[idx], use_f=True, scalar=True)
-        out.update(pretrend_f=float(wald.statistic), pretrend_p=float(wald.pvalue))
-        notes.append(f"pre-trend: joint F test of treated×period over {len(pre)} pre periods, p = {out['pretrend_p']:.3g}"
-                     + (" — the groups already diverged before the measure; read the DiD with care" if out["pretrend_p"] < 1 - level else ""))
+        fit_pre = _ols_cr1(dpre[outcome].to_numpy(), Xp, cp)
+        cov = np.asarray(fit_pre.cov_params())[np.ix_(idx, idx)]
+        if np.linalg.matrix_rank(cov) < len(idx):
+            # a cluster-robust covariance has rank at most G − 1: with as many pre-period contrasts as that, the joint
+            # test is not defined (R's linearHypothesis(vcov = vcovCL) stops: singular); statsmodels would warn and
+            # return a number from a pseudo-inverse
+            notes.append(f"pre-trend: {len(idx)} pre-period contrasts need more than {len(np.unique(cp)) - 1} cluster degrees of freedom; "
+                         "not tested")
+        else:
+            wald = fit_pre.wald_test(np.eye(Xp.shape[1])[idx], use_f=True, scalar=True)
+            out.update(pretrend_f=float(wald.statistic), pretrend_p=float(wald.pvalue))
+            notes.append(f"pre-trend: joint F test of treated×period over {len(pre)} pre periods, p = {out['pretrend_p']:.3g}"
+                         + (" — the groups already diverged before the measure; read the DiD with care"
+                            if out["pretrend_p"] < 1 - level else ""))
     else:
         notes.append("one pre period: parallel trends cannot be checked")
     out["notes"] = "; ".join(notes)
