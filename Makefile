@@ -77,7 +77,7 @@ data: $(foreach q,$(QUARTERS),$(DATA_DIR)/processed/$(q)/manifest.json) ## Valid
 
 .SECONDEXPANSION:
 # A quarter is prepared again only when one of its raw files or the study definition changed.
-$(DATA_DIR)/processed/%/manifest.json: $$(wildcard $(DATA_DIR)/raw/$$*/*) $(STUDY) src/study/validate.py src/study/io.py | $(SETUP_DONE)
+$(DATA_DIR)/processed/%/manifest.json: $$(wildcard $(DATA_DIR)/raw/$$*/*) $(STUDY) src/study/data/validate.py src/study/data/io.py | $(SETUP_DONE)
 	$(PY) -m study prepare --quarter $* --data-dir $(DATA_DIR) --study $(STUDY)
 
 report: reports/$(QUARTER)/$(REPORT_FILE) ## Render the report for QUARTER against BASELINE (default: the latest two quarters); LANG=zh or LANG=en,zh for Chinese

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.config import DEFAULT_STUDY_FILE, load_study
+from study.data.config import DEFAULT_STUDY_FILE, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 QUARTER = "2025Q1"
@@ -129,7 +129,7 @@ def prepared_sample(tmp_path_factory, study):
     """Both quarters of the shipped sample, validated and prepared once into a scratch data folder."""
     import json
 
-    from study import validate
+    from study.data import validate
 
     data_dir = tmp_path_factory.mktemp("prepared-sample")
     shutil.copytree(ROOT / "data" / "raw", data_dir / "raw")

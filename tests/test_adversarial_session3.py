@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from study import design, report, report_paths
-from study.config import load_study
+from study.data.config import load_study
 from study.errors import StudyDefinitionError
+from study.report import paths as report_paths
+from study.report import render as report
+from study.stats import design
 from tests.conftest import DEFAULT_STUDY_FILE, QUARTER
 from tests.test_requests import small_requests
 from tests.test_validate import pid, prepare, raw_path
@@ -132,7 +134,7 @@ def test_render_leaves_no_absolute_path(tmp_path, monkeypatch):
     params = nbformat.v4.new_code_cell('quarter = "2025Q1"\nbaseline = ""\nchapter = 1\nstudy_file = ""\n'
                                        'data_dir = ""\nstore = ""')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("from study import present\npresent.chapter(chapter, 'A')\n"
+    nb.cells = [params, nbformat.v4.new_code_cell("from study.report import present\npresent.chapter(chapter, 'A')\n"
                                                   "print(data_dir)")]
     nb.metadata["kernelspec"] = {"name": report.kernel_name(), "language": "python", "display_name": "k"}
     nbformat.write(nb, nbs / "1.0-a.ipynb")
@@ -160,7 +162,7 @@ def test_relative_paths_stop_at_a_name_boundary():
 # --- tracking: a month of one respondent -------------------------------------------------------
 
 def test_small_months_with_complementary_suppression():
-    from study import trend
+    from study.stats import trend
 
     mt = pd.DataFrame({"quarter": ["Q1"] * 3 + ["Q2"] * 3 + ["Q3"] * 2, "month": list("abcdefgh"),
                        "metric": "csat_top2", "n": [60, 1, 119, 5, 3, 40, 30, 30]})
@@ -172,8 +174,10 @@ def test_small_months_with_complementary_suppression():
 def test_month_of_one_respondent_is_suppressed_in_tracking(tmp_path, study, study_file):
     """A month with one respondent was shown in 'Monthly statistics' (their satisfaction, top-2 and complaint answers)
     and charted and judged on the control charts; min_cell_size applies to months as to branches."""
-    from study import analysis, tracking_report, validate
-    from study import design_analysis as dsa
+    from study.data import validate
+    from study.report import analysis
+    from study.report import design_analysis as dsa
+    from study.report import tracking as tracking_report
     from tests.conftest import small_survey
 
     data_dir = tmp_path / "data"
@@ -209,7 +213,7 @@ def test_month_of_one_respondent_is_suppressed_in_tracking(tmp_path, study, stud
 def test_identical_driver_ranking_is_not_called_unreproduced(study):
     """With three dimensions Kendall's τ = 1 has p = 1/3, so 'does not reproduce the ranking' was printed for an
     ordered logit that ranked the drivers exactly as LMG did (seen in a three-dimension study)."""
-    from study import narrative
+    from study.report import narrative
     from tests.test_narrative import _Fit, _Ologit, fake_context
 
     lmg = pd.DataFrame({"rank": [1, 2, 3], "label": ["A", "B", "C"], "share": [0.5, 0.3, 0.2]})
@@ -234,7 +238,7 @@ def test_report_command_takes_an_output_folder(tmp_path):
 def test_trend_figure_keeps_the_gap_of_a_missing_quarter(study):
     """2024Q3, 2024Q4 and 2025Q2 were drawn equally spaced, as if consecutive, while the slope beside the figure counts
     calendar quarters (2025Q1 missing)."""
-    from study import tracking_report
+    from study.report import tracking as tracking_report
     from tests.test_narrative import fake_context
 
     qs = ["2024Q3", "2024Q4", "2025Q2"]
@@ -250,8 +254,9 @@ def test_trend_figure_keeps_the_gap_of_a_missing_quarter(study):
 def test_stacked_panel_labels_fit_and_name_the_unit_once(study, lang):
     """The tracking figures' y labels ran into the next panel's ("Share satisfied or very satisfied (top-…Overall
     satisfaction") and repeated the unit ("Overall satisfaction (0-100) (0-100)"), in the sample's report."""
-    from study import figures as F
-    from study import i18n, tracking_report
+    from study import i18n
+    from study.report import figures as F
+    from study.report import tracking as tracking_report
     from tests.test_narrative import fake_context
 
     months = [f"2025-{i:02d}" for i in range(1, 7)]
@@ -296,7 +301,7 @@ def _xlsx_with_long_cell(path: Path, frame: pd.DataFrame, text_bytes: int) -> No
 def test_xlsx_bomb_is_refused_before_it_is_expanded(tmp_path, study):
     """A 1.5 MB service_requests.xlsx holding one 1.5 GB cell took 53 s and 5.9 GB of memory and ended in a
     traceback (MemoryError): the zip's parts were never bounded. Now: exit-2 style errors before openpyxl reads it."""
-    from study import io
+    from study.data import io
     from study.errors import DataFileError
 
     frame = small_requests(study, n=5).drop(columns=["phone", "notes"])
@@ -316,7 +321,7 @@ def test_xlsx_bomb_is_refused_before_it_is_expanded(tmp_path, study):
 def test_chart_baseline_outside_the_data_draws_no_limits_it_does_not_have(study):
     """tracking.chart_baseline: [2019Q1, 2019Q2] with data from 2024Q2: the figure was still captioned 'dashed: control
     limits from 2019Q1 to 2019Q2' with no limits drawn and nothing said about them."""
-    from study import tracking_report
+    from study.report import tracking as tracking_report
     from tests.test_narrative import fake_context
 
     months = [f"2025-{i:02d}" for i in range(1, 7)]
@@ -338,14 +343,14 @@ def test_chart_baseline_outside_the_data_draws_no_limits_it_does_not_have(study)
 
 @pytest.fixture(scope="module")
 def request_ctx(prepared_sample):
-    from study import analysis
+    from study.report import analysis
 
     data_dir, truth = prepared_sample
     return analysis.context(DEFAULT_STUDY_FILE, data_dir, truth["quarters"][-1], truth["quarters"][-2])
 
 
 def _chapter_copy(ctx):
-    from study import analysis
+    from study.report import analysis
 
     ch = analysis.requests(ctx)["chapter"]
     return {k: (v.copy() if isinstance(v, pd.DataFrame) else v) for k, v in ch.items()}
@@ -356,7 +361,7 @@ def test_a_log_smaller_than_min_cell_size_shows_counts_only(request_ctx):
     below the table gave the same request's response time, resolution time and 24-hour verdict."""
     import html
 
-    from study import report_requests as RR
+    from study.report import requests as RR
 
     ctx = request_ctx
     ch = _chapter_copy(ctx)
@@ -375,7 +380,7 @@ def test_a_log_smaller_than_min_cell_size_shows_counts_only(request_ctx):
 def test_one_small_channel_beside_the_total_is_not_left_alone(request_ctx):
     """One channel suppressed and every other channel shown with the total: the total's shares less the shown
     channels' gave the hidden channel's back; the next smallest channel is suppressed with it."""
-    from study import report_requests as RR
+    from study.report import requests as RR
 
     ctx = request_ctx
     ch = _chapter_copy(ctx)
@@ -402,7 +407,7 @@ def test_weighting_sentence_says_how_the_weights_were_made(tmp_path, sampling, s
     its respondents', untrue once the weights are raked; a weight column with strata said nothing of the strata."""
     import html
 
-    from study import tracking_report
+    from study.report import tracking as tracking_report
     from tests.test_narrative import fake_context
 
     st = load_study(_study_file(tmp_path, lambda d: d.update(sampling=sampling)))
@@ -415,7 +420,7 @@ def test_ai_table_of_small_channels_shows_counts_only(request_ctx):
     whole assistant when it had fewer than min_cell_size); now counts only, with complementary suppression."""
     import html
 
-    from study import report_requests as RR
+    from study.report import requests as RR
 
     ctx = request_ctx
     ch = _chapter_copy(ctx)
@@ -441,8 +446,8 @@ def test_a_tiny_log_has_no_heatmap_or_peak(request_ctx, monkeypatch):
     peak hour; a log of one channel read '1 over 1 channels'."""
     import html
 
-    from study import analysis, present
-    from study import report_requests as RR
+    from study.report import analysis, present
+    from study.report import requests as RR
 
     ctx = request_ctx
     ch = _chapter_copy(ctx)
@@ -476,9 +481,9 @@ def test_share_just_below_the_threshold_is_not_printed_as_it():
     import html
     from types import SimpleNamespace
 
-    from study import analysis, tables
-    from study import point_service as ps
-    from study import report_requests as RR
+    from study.report import analysis, tables
+    from study.report import requests as RR
+    from study.stats import point_service as ps
     from tests.test_point_service import _with_coverage
 
     st = _with_coverage(True, 4498, 5000)
@@ -503,7 +508,8 @@ def test_share_just_below_the_threshold_is_not_printed_as_it():
 
 def test_changes_caption_names_a_missing_quarter(study):
     """2024Q4 then 2025Q2: the table titled "Changes between consecutive quarters" compared non-adjacent quarters."""
-    from study import i18n, tracking_report
+    from study import i18n
+    from study.report import tracking as tracking_report
     from tests.test_narrative import fake_context
 
     assert tracking_report.changes_caption(fake_context(study, history={"quarters": ["2025Q1", "2025Q2"]})) == \
@@ -522,7 +528,7 @@ def test_chart_sentence_on_a_queue_chart_does_not_sit_under_the_survey_figure(st
     figure that draws the survey figures only: the queue log's chart is named as not drawn, with where its values are."""
     import html
 
-    from study import tracking_report
+    from study.report import tracking as tracking_report
     from tests.test_narrative import fake_context
 
     rows = []
@@ -555,7 +561,7 @@ def test_survey_columns_named_like_the_indicator_columns_are_refused(tmp_path, c
 def test_measure_on_a_study_defined_share_is_tested_as_a_share(request_ctx):
     """effects.evaluate looked a measure's metric up without the study: information accuracy (a share the study
     defines) was compared as a continuous mean (Welch t) instead of the two-proportion test."""
-    from study import effects
+    from study.stats import effects
 
     ctx = request_ctx
     m = ctx.study.measures[0].model_copy(update={"metrics": ["information_accuracy"]})
@@ -572,7 +578,7 @@ def test_short_row_labels_are_kept_on_one_line_in_chinese():
     first-column labels carry a class the Chinese style sheet keeps on one line; long ones may still wrap."""
     import re
 
-    from study import present
+    from study.report import present
 
     css = (Path(report.__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
     assert re.search(r":lang\(zh\) table\.study td\.short \{ white-space: nowrap; \}", css)
@@ -587,8 +593,8 @@ def test_one_small_segment_is_not_left_alone_beside_the_bank_wide_means(request_
     """A segment with one ticket showed its count only, but every other segment's means were shown beside the
     bank-wide waiting and handling means: the hidden ticket's times followed by subtraction. The next smallest segment
     is suppressed with it, and the range sentence names neither."""
-    from study import analysis, present
-    from study import report_requests as RR
+    from study.report import analysis, present
+    from study.report import requests as RR
 
     ctx = request_ctx
     pt = dict(analysis.process(ctx))
@@ -612,7 +618,7 @@ def test_one_small_segment_is_not_left_alone_beside_the_bank_wide_means(request_
 def test_weighted_month_of_effective_size_below_two_is_suppressed(study):
     """A month of 12 respondents, one of whom carries nearly all the weight (Kish n_eff 1.02), showed a weighted
     value that was that respondent's answer, and was charted against limits three times its SD wide."""
-    from study import trend
+    from study.stats import trend
 
     y = np.array([1.0] + [0.0] * 11)
     w = np.array([1000.0] + [1.0] * 11)
@@ -627,7 +633,7 @@ def test_weighted_month_of_effective_size_below_two_is_suppressed(study):
     assert "2025-01" in hidden and len(hidden) == 2     # with the next smallest month (complementary)
     # unweighted (no n_eff): a month of 12 is shown
     assert trend.small_months(months.assign(n_eff=np.nan), 10) == set()
-    from study import tracking_report
+    from study.report import tracking as tracking_report
     from tests.test_narrative import fake_context
 
     said = " ".join(str(s) for s in tracking_report.methods_sentences(
@@ -641,8 +647,8 @@ def test_weighted_month_of_effective_size_below_two_is_suppressed(study):
 def test_pilot_against_control_leaves_out_a_group_smaller_than_min_cell_size(request_ctx):
     """The design-based pilot-against-control table ran with two respondents on a side and showed their weighted
     mean; a side with fewer than min_cell_size respondents is left out, as every small group is."""
-    from study import analysis
-    from study import design_analysis as dsa
+    from study.report import analysis
+    from study.report import design_analysis as dsa
 
     ctx = request_ctx
     t = dsa.pilot_control(ctx)
@@ -659,7 +665,7 @@ def test_a_channel_hidden_beside_a_small_one_is_not_named_in_the_sentences(reque
     was on ...", from the same figures the table hid."""
     import html
 
-    from study import report_requests as RR
+    from study.report import requests as RR
 
     ctx = request_ctx
     ch = _chapter_copy(ctx)
@@ -683,9 +689,9 @@ def test_verification_tickets_without_a_first_pass_are_not_called_absent(study):
     import html
     from types import SimpleNamespace
 
-    from study import analysis
-    from study import point_service as ps
-    from study import report_requests as RR
+    from study.report import analysis
+    from study.report import requests as RR
+    from study.stats import point_service as ps
     from tests.test_point_service import _tickets
 
     log = _tickets(30, 5, types=("info_verification",))
@@ -707,7 +713,7 @@ def test_complaint_rate_bound_just_above_the_target_is_not_printed_as_it(request
     interval lies above it"."""
     import html
 
-    from study import report_requests as RR
+    from study.report import requests as RR
 
     ctx = request_ctx
     ch = _chapter_copy(ctx)

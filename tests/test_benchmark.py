@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study.benchmark import BenchmarkDataError, benchmark_table, composite_index, radar_data
+from study.stats.benchmark import BenchmarkDataError, benchmark_table, composite_index, radar_data
 
 SEED = Path(__file__).parent / "data" / "benchmark_seed.csv"
 

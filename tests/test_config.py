@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from study.config import DEFAULT_STUDY_FILE, Study, StudyDefinitionError, load_study, quarter_bounds, quarter_dirs
+from study.data.config import DEFAULT_STUDY_FILE, Study, StudyDefinitionError, load_study, quarter_bounds, quarter_dirs
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_timezone_must_be_an_iana_zone(tmp_path, raw_definition):
 
 
 def test_limits_are_configurable(tmp_path, raw_definition, monkeypatch):
-    from study.config import effective_limits
+    from study.data.config import effective_limits
 
     d = copy.deepcopy(raw_definition)
     d["limits"] = {"max_decompressed_bytes": 1000, "max_spreadsheet_columns": 50}
@@ -214,7 +214,7 @@ def test_ids_and_text_are_checked(tmp_path, raw_definition, where, value, says):
 
 
 def test_chinese_and_numeric_ids_are_allowed():
-    from study.config import ID_PATTERN
+    from study.data.config import ID_PATTERN
 
     for ok in ("B01", "110021", "网点01", "pro1", "a.b-c_d"):
         assert ID_PATTERN.match(ok), ok

@@ -1,4 +1,4 @@
-"""Design-based estimates (study.design) against R's survey package.
+"""Design-based estimates (study.stats.design) against R's survey package.
 
 Every value beside an ``# R:`` comment is printed by tests/reference/design.R (survey 4.1.1) from
 the fixture tests/data/design_bank.csv it writes: two quarters of a survey stratified by six
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import design
+from study.stats import design
 
 DATA = Path(__file__).parent / "data" / "design_bank.csv"
 TOL = 1e-8
@@ -170,7 +170,7 @@ def test_a_stratum_with_one_respondent_is_centred_as_r_adjust(bank):
 
 
 def test_weighted_lmg_agrees_with_the_weighted_lm_r2_decomposition(bank):
-    from study import drivers
+    from study.stats import drivers
 
     q1 = bank[bank["quarter"] == "2025Q1"].copy()
     q1["w"] = q1["pop"] / q1.groupby("branch_id")["pop"].transform("size")
@@ -183,8 +183,8 @@ def test_weighted_lmg_agrees_with_the_weighted_lm_r2_decomposition(bank):
 
 
 def test_a_declared_weight_column_passes_validation_and_weights_the_estimates(tmp_path, study):
-    from study import validate
-    from study.config import DEFAULT_STUDY_FILE, Sampling
+    from study.data import validate
+    from study.data.config import DEFAULT_STUDY_FILE, Sampling
     from tests.conftest import small_survey
 
     s = study.model_copy(update={"sampling": Sampling(weight="w")})

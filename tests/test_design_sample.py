@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import design, trend
+from study.stats import design, trend
 
 HEADLINE = {"csat_mean_0_100": "overall_satisfaction_0_100", "csat_top2": "csat_top2", "nps": "nps"}
 

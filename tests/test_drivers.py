@@ -1,4 +1,4 @@
-"""study.drivers against R (tests/reference/drivers.R, printed values pasted below) and the
+"""study.stats.drivers against R (tests/reference/drivers.R, printed values pasted below) and the
 sample study's known truth (data/raw/truth.json)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import drivers
+from study.stats import drivers
 
 ROOT = Path(__file__).resolve().parents[1]
 SWISS = ROOT / "tests" / "data" / "swiss.csv"
@@ -213,7 +213,7 @@ def test_importance_performance_quadrants():
 
 @pytest.fixture(scope="module")
 def sample_scores(study, prepared_sample, sample_frames):
-    from study.effects import metric_values
+    from study.stats.effects import metric_values
 
     _, truth = prepared_sample
     frames = sample_frames["2025Q1"]
@@ -221,7 +221,7 @@ def sample_scores(study, prepared_sample, sample_frames):
     df = pd.DataFrame({d: metric_values(study, frames, d)["value"].to_numpy() for d in dims})
     df["overall_satisfaction"] = frames["survey"]["overall_satisfaction"].to_numpy().astype(float)
     # the sample's design (study.yml sampling): branches of unequal size drawn equally, so weighted
-    from study import design
+    from study.stats import design
 
     d = design.build(frames["survey"], study, "2025Q1").frame
     df["_weight"], df["_stratum"] = d["_weight"].to_numpy(), d["_stratum"].to_numpy()

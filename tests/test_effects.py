@@ -1,4 +1,4 @@
-"""study.effects against R (tests/reference/effects.R, printed values pasted below with the R call)
+"""study.stats.effects against R (tests/reference/effects.R, printed values pasted below with the R call)
 and the sample study's known pilot effects (data/raw/truth.json)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import effects
 from study import metrics as mx
-from study.effects import compare
+from study.stats import effects
+from study.stats.effects import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 # R's sleep data: extra hours of sleep; group 1 = before, group 2 = after
@@ -248,7 +248,7 @@ def test_wild_cluster_bootstrap_equals_refitting_loop(chick):
 def _wildboottest(sub: pd.DataFrame, weights: str, seed: int, B: int):
     """The restricted wild cluster bootstrap (WCR11, CR1) of the treated×post coefficient by the
     ``wildboottest`` package: (t, t* of every draw, its p). Clusters are numbered in order of first
-    appearance, as study.effects numbers them, so that weight row g belongs to the same cluster."""
+    appearance, as study.stats.effects numbers them, so that weight row g belongs to the same cluster."""
     from wildboottest.wildboottest import WildboottestCL
 
     times = sorted(sub["Time"].unique())
@@ -382,8 +382,8 @@ def test_sample_pilot_effect_found_and_controls_unchanged(sample):
 def test_sample_targets(sample, study):
     truth, base, follow, _ = sample
     tab = effects.target_attainment(study, follow, base).set_index("target")
-    # targets on the request log's metrics are decided by study.requests (tests/test_requests.py), channel coverage by
-    # study.point_service (tests/test_point_service.py)
+    # targets on the request log's metrics are decided by study.stats.requests (tests/test_requests.py), channel coverage by
+    # study.stats.point_service (tests/test_point_service.py)
     assert set(tab.index) == {t.id for t in study.targets if mx.lookup(t.metric, study).source not in ("requests", "coverage")}
     for _, r in tab.iterrows():
         assert r["ci_low"] <= r["observed"] <= r["ci_high"]
@@ -462,7 +462,7 @@ def test_compare_needs_two_per_group():
 
 # --- measures on their own calendars ------------------------------------------------------------------
 def _measure(start, control=("B05", "B06", "B07", "B08"), metrics=("waiting_minutes",), mid="m"):
-    from study.config import Measure
+    from study.data.config import Measure
 
     return Measure(id=mid, name=f"Measure {mid}", start=start, pilot=["B01", "B02", "B03", "B04"], control=list(control),
                    metrics=list(metrics))

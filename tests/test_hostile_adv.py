@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from study import analysis, io, tables
+from study.data import io
+from study.report import analysis, tables
 
 
 def _ctx(prepared_sample, study, keep_b12: int):

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from study import cli, io, validate
-from study.config import StudyDefinitionError, load_study
+from study import cli
+from study.data import io, validate
+from study.data.config import StudyDefinitionError, load_study
 from study.errors import DataFileError, StudyError
 from tests.conftest import QUARTER, env_for_subprocess, venv_python
 from tests.test_validate import assert_user_error, manifest, pid, prepare, raw_path, run_cli
@@ -279,7 +280,7 @@ def test_prepare_killed_with_sigkill(small_quarter, study_file):
     before = {p.name: p.read_bytes() for p in processed(data_dir).iterdir()}
     frames["survey"].head(20).to_csv(raw_path(data_dir), index=False)
     script = ("import os, signal, sys\n"
-              "from study import cli, io\n"
+              "from study import cli\nfrom study.data import io\n"
               "real = io.write_parquet\n"
               "def write_then_die(frame, target):\n"
               "    real(frame, target)\n"

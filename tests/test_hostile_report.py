@@ -4,8 +4,8 @@ One render of a study whose every label carries markup - a study name that close
 opens a script, Markdown bold and links, a TeX formula, ``<img onerror>``, ``<svg onload>`` - and
 whose benchmark names its banks the same way: the report's HTML, loaded in headless Chromium,
 opens no dialog and holds no script, shows the strings as typed, passes the allow-list, and the
-PDF prints. Then unit tests of the allow-list (:func:`study.report.html_problems`), of the one
-place where text becomes HTML (:func:`study.present.text_html`) and of figure labels.
+PDF prints. Then unit tests of the allow-list (:func:`study.report.render.html_problems`), of the one
+place where text becomes HTML (:func:`study.report.present.text_html`) and of figure labels.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from study import config, figures, present, report, validate
-from study.config import DEFAULT_STUDY_FILE
+from study.data import config, validate
+from study.data.config import DEFAULT_STUDY_FILE
 from study.errors import StudyError
+from study.report import figures, present
+from study.report import render as report
 from tests.test_report_e2e import QUARTERS, small_sample
 
 TITLE = "</title><script>alert(1)</script>"

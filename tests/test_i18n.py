@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from study import i18n, i18n_extract
-from study import present as P
+from study.report import present as P
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_every_message_of_the_code_and_notebooks_has_a_chinese_translation():
 
 def test_the_extractor_flags_templates_it_cannot_look_up(tmp_path):
     src = tmp_path / "m.py"
-    src.write_text('from study import present as P\nx = 3\nP.md(f"waited {x} min")\nP.md("a" + str(x))\n'
+    src.write_text('from study.report import present as P\nx = 3\nP.md(f"waited {x} min")\nP.md("a" + str(x))\n'
                    'P.Md("Plain English sentence.")\nP.md("ok {}", x)\nP.pmd("column", "Rate")\n', encoding="utf-8")
     ex = i18n_extract.extract(files=[src], notebooks=[])
     assert len(ex.problems) == 3
@@ -87,7 +87,7 @@ def test_chinese_numbers_dates_and_quarters_follow_cldr(zh):
 
 
 def test_same_digits_in_both_languages():
-    """The digits come from one formatting in study.present; only symbols differ by language."""
+    """The digits come from one formatting in study.report.present; only symbols differ by language."""
     values = [0.0, 1.005, 2.675, -3.14159, 12345.6789, 0.1235, 99.95]
     for v in values:
         for d in (0, 1, 2, 3):

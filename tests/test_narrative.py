@@ -1,11 +1,11 @@
-"""The documented rules that generate the report's findings and recommendations (study.narrative)."""
+"""The documented rules that generate the report's findings and recommendations (study.report.narrative)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from study import analysis, narrative
+from study.report import analysis, narrative
 
 
 def fake_context(study, **cache):
@@ -71,7 +71,7 @@ def test_measure_recommendation_rule(study, verdict, control_changed, starts_wit
     recs = narrative.recommendations(fake_context(study), verdicts, first, staffing, targets, found)
     assert recs.loc[0, "rule"] == "REC-MEASURE"
     assert recs.loc[0, "recommendation"].startswith(starts_with)
-    from study import present  # the cell stays Markdown (pandas 3's str dtype would drop the Md type: "**" leaks)
+    from study.report import present  # the cell stays Markdown (pandas 3's str dtype would drop the Md type: "**" leaks)
     assert isinstance(recs.loc[0, "recommendation"], present.Md)
     assert "REC-FOCUS" in set(recs["rule"])
 
@@ -86,7 +86,7 @@ def test_every_rule_used_is_documented():
 
 # --- improvement measures on their own calendars (rules EFFECT and REC-MEASURE) --------------------
 def _measure(mid, start, control=("B05", "B06", "B07", "B08"), metrics=("waiting_minutes",), name=None):
-    from study.config import Measure
+    from study.data.config import Measure
 
     return Measure(id=mid, name=name or f"Measure {mid}", start=start, pilot=["B01", "B02", "B03", "B04"],
                    control=list(control), metrics=list(metrics))
@@ -109,7 +109,7 @@ def _verdict(m, verdict, status="introduced", design=None, reason=""):
     ({}, "not tested", "not testable", "Plan an evaluation"),
 ])
 def test_measure_recommendations_per_status_and_design(study, kwargs, verdict, status, starts_with):
-    from study import present
+    from study.report import present
 
     m = _measure("m", "2025-04-01", name="Queue **express**", **kwargs)
     s = study.model_copy(update={"measures": [m]})
@@ -133,7 +133,7 @@ def test_recommendations_keep_one_measure_call_site(study):
 
 @pytest.fixture(scope="module")
 def sample_ctx(prepared_sample, study):
-    from study import io
+    from study.data import io
 
     data_dir, _ = prepared_sample
     return lambda measures, baseline="2025Q1": analysis.Context(
@@ -151,7 +151,7 @@ def test_no_measures_say_so_in_one_sentence(sample_ctx):
 
 
 def test_effect_sentences_per_design_and_window(sample_ctx):
-    from study import tables
+    from study.report import tables
 
     pilot_only = _measure("loan", "2025-04-01", control=(), metrics=("handling_minutes", "efficiency"), name="Loan desk")
     sustained = _measure("greet", "2025-02-17", metrics=("within_service_level",), name="Greeter")
@@ -179,7 +179,7 @@ def present_text(md: str) -> str:
     """The visible text of generated Markdown (tags dropped): no markup may leak as literal asterisks."""
     import re
 
-    from study import present
+    from study.report import present
 
     return re.sub(r"<[^>]+>", "", present.markdown_to_html(md))
 
@@ -248,7 +248,7 @@ def test_counts_agree_with_their_nouns():
 
 
 def test_score_formula_uses_the_study_scale(study):
-    from study.config import ScaleRange
+    from study.data.config import ScaleRange
 
     s = study.model_copy(update={"questionnaire": study.questionnaire.model_copy(update={"scale": ScaleRange(min=0, max=10)})})
     import html
@@ -260,7 +260,7 @@ def test_score_formula_uses_the_study_scale(study):
 def test_labels_from_the_study_are_literal_in_prose(study):
     s = study.model_copy(update={"organisation": "**Bold** <b>x</b> $y$"})
     text = str(narrative.skipped_sentence(s.organisation, "reason"))
-    from study import present
+    from study.report import present
 
     html = present.markdown_to_html(present.Md(text))
     assert "<strong>" not in html and "<b>" not in html and "**Bold**" in html.replace("&#42;", "*")
@@ -290,7 +290,8 @@ def test_improper_cfa_is_named_and_its_validity_not_claimed(study):
     thresholds" is not said (premise: the solution is admissible)."""
     from pathlib import Path
 
-    from study import i18n, reliability
+    from study import i18n
+    from study.stats import reliability
 
     hw = pd.read_csv(Path(__file__).parent / "data" / "heywood.csv")
     cfa = reliability.cfa(hw, {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})
@@ -309,7 +310,7 @@ def test_improper_cfa_is_named_and_its_validity_not_claimed(study):
                                pd.DataFrame({"dimension": [], "score": []}))
     scale = found[found["rule"] == "PROBLEM-SCALE"]
     assert list(scale["evidence"]) == ["negative residual variance of a1"]
-    from study import tables
+    from study.report import tables
 
     judged = tables.fit(cfa.fit, meas["judgements"])["Judgement"]
     assert set(judged) - {"—"} == {"not interpreted (improper solution)"}   # CFI .993 is not called good here
@@ -324,7 +325,7 @@ def test_htmt_problem_names_both_scales_by_label(study):
     never the raw key (a bring-your-own study read "courtesy~speed")."""
     from pathlib import Path
 
-    from study import reliability
+    from study.stats import reliability
 
     hw = pd.read_csv(Path(__file__).parent / "data" / "heywood.csv")
     cfa = reliability.cfa(hw, {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})

@@ -8,7 +8,7 @@ import re
 import nbformat
 import pytest
 
-from study.config import SURVEY_COLUMNS, load_study
+from study.data.config import SURVEY_COLUMNS, load_study
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -1,4 +1,4 @@
-"""Seed §5's channel coverage and customer-information accuracy (study.point_service): the study definition's rules,
+"""Seed §5's channel coverage and customer-information accuracy (study.stats.point_service): the study definition's rules,
 the census and sample verdicts, Wilson intervals against R, DuckDB counts against pandas, the recovery of the
 sample's truth, and nothing shown for a study without them."""
 
@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from study import analysis
 from study import metrics as mx
-from study import point_service as ps
-from study.config import DEFAULT_STUDY_FILE
+from study.data.config import DEFAULT_STUDY_FILE
 from study.errors import StudyDefinitionError
+from study.report import analysis
+from study.stats import point_service as ps
 from tests.test_requests import load_study_from
 
 POINT_TARGETS = ("channel_coverage", "information_accuracy")
@@ -178,7 +178,7 @@ def test_sample_recovers_the_point_service_truth(prepared_sample, study):
 
 
 def test_report_targets_carry_both_and_agree_with_the_per_ticket_route(prepared_sample):
-    from study import effects
+    from study.stats import effects
 
     data_dir, truth = prepared_sample
     ctx = analysis.context(DEFAULT_STUDY_FILE, data_dir, "2025Q2", "2025Q1", n_boot=20)
@@ -199,7 +199,7 @@ def test_study_without_them_shows_nothing(prepared_sample, tmp_path):
     ctx = analysis.context(path, data_dir, "2025Q2", "2025Q1", n_boot=20)
     assert analysis.point_service(ctx) is None
     assert not set(POINT_TARGETS) & set(analysis.targets(ctx)["target"])
-    from study import report_requests as RR
+    from study.report import requests as RR
 
     assert RR.point_target_notes(ctx) == []
 

@@ -1,4 +1,4 @@
-"""Process-time chapter (study.process) and the large-log generator (study.sample_log).
+"""Process-time chapter (study.stats.process) and the large-log generator (study.sample.log).
 
 References:
 * aggregates: a slow, obvious pandas/numpy computation on small data (numpy 'linear' quantiles =
@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from study import process as P
 from study.errors import DataFileError
-from study.sample_log import SCHEMA, write_process_log
+from study.sample.log import SCHEMA, write_process_log
+from study.stats import process as P
 
 DATA = Path(__file__).parent / "data"
 MEASURES = P.MEASURES
@@ -534,7 +534,7 @@ def test_ols_hac_equals_newey_west_by_hand():
 
 
 def test_its_by_measure_uses_each_measures_own_metrics_and_never_raises(sample_dir, study):
-    from study.config import Measure
+    from study.data.config import Measure
 
     loan = Measure(id="loan", name="Loan desk", start="2025-04-01", pilot=["B09", "B10"], metrics=["handling_minutes"])
     planned = Measure(id="later", name="Later", start="2025-08-04", pilot=["B01"], control=["B02"],

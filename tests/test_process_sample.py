@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from study import process
+from study.stats import process
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import analysis, cli, report, trend
-from study import design_analysis as dsa
+from study import cli
+from study.report import analysis
+from study.report import design_analysis as dsa
+from study.report import render as report
+from study.stats import trend
 from tests import studygen
 from tests.report_premises import check_report, read_report
 
@@ -76,7 +79,7 @@ def test_design_based_drivers_effects_and_tracking_at_edge_sizes(tmp_path, capsy
     if n_quarters >= 2:   # one pilot and one control branch: no clustered DiD, but the design's runs
         assert len(survey_did) and np.isfinite(survey_did["p_holm"]).all()
         # the table names no branch-cluster count for a figure whose variance comes from the strata
-        from study import tables
+        from study.report import tables
 
         shown = tables.effects(ctx, ev[ev["analysis"] == "difference-in-differences"], "difference-in-differences")
         by_se = shown.set_index("Metric")

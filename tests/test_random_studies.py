@@ -24,8 +24,10 @@ from typing import Callable
 
 import pytest
 
-from study import cli, i18n, report, validate
-from study.config import load_study
+from study import cli, i18n
+from study.data import validate
+from study.data.config import load_study
+from study.report import render as report
 from tests import studygen
 from tests.report_premises import check_report, read_report
 

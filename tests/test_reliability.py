@@ -1,4 +1,4 @@
-"""study.reliability against R (psych 2.2.9, lavaan 0.6.14, semTools 0.5.6) and the sample study.
+"""study.stats.reliability against R (psych 2.2.9, lavaan 0.6.14, semTools 0.5.6) and the sample study.
 
 Reference values are printed by ``Rscript tests/reference/reliability.R`` (which also writes the
 fixtures tests/data/holzinger.csv = lavaan::HolzingerSwineford1939 and tests/data/bfi_a.csv =
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from study import reliability as rel
+from study.stats import reliability as rel
 from study.thresholds import THRESHOLDS, judge, thresholds_table
 
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,4 @@
-"""The rendering infrastructure: study.present, study.figures and study.report.
+"""The rendering infrastructure: study.report.present, study.report.figures and study.report.render.
 
 The end-to-end tests render the two throw-away chapter notebooks in tests/data/notebooks
 (parameters cell, a table with Chinese labels, a figure with Chinese labels, a formula, prose,
@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from study import figures, present, report
 from study.errors import StudyError
+from study.report import figures, present
+from study.report import render as report
 
 NB_DIR = Path(__file__).parent / "data" / "notebooks"
 HAVE_TOOLS = bool(shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"))
@@ -353,7 +354,7 @@ def test_render_writes_report_and_executed_notebooks(rendered):
     nb = nbformat.read(folder / "notebooks" / "1.0-alpha.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'quarter = "2025Q1"' in injected[0].source
-    # as the user names it, never the machine's absolute path (study.report_paths)
+    # as the user names it, never the machine's absolute path (study.report.paths)
     shown = report.report_paths.display_path(Path(report.config.DEFAULT_STUDY_FILE).resolve())
     assert f'study_file = "{shown}"' in injected[0].source and str(Path.home()) not in injected[0].source
     assert not list(folder.parent.glob(".2025Q1.tmp-*"))  # the temporary folder was swapped in
@@ -501,7 +502,7 @@ def test_children_die_with_the_render(tmp_path):
     import time
 
     pidfile = tmp_path / "grandchild.pid"
-    code = ("import subprocess, sys, time; from study.report import die_with_parent; "
+    code = ("import subprocess, sys, time; from study.report.render import die_with_parent; "
             "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=die_with_parent, "
             "start_new_session=True); "
             f"open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)")

@@ -18,8 +18,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from study import analysis, i18n, present, report, validate
-from study.config import DEFAULT_STUDY_FILE
+from study import i18n
+from study.data import validate
+from study.data.config import DEFAULT_STUDY_FILE
+from study.report import analysis, present
+from study.report import render as report
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

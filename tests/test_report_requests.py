@@ -1,5 +1,5 @@
 """The report's request-log text on the sample: every number in a sentence is the statistic it states, and the
-words follow the rules' premises (study.report_requests)."""
+words follow the rules' premises (study.report.requests)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import re
 import pandas as pd
 import pytest
 
-from study import analysis
-from study import report_requests as RR
-from study import requests as R
-from study.config import DEFAULT_STUDY_FILE
+from study.data.config import DEFAULT_STUDY_FILE
+from study.report import analysis
+from study.report import requests as RR
+from study.stats import requests as R
 
 
 @pytest.fixture(scope="module")

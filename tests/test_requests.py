@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from study import metrics as mx
-from study import requests as R
-from study import validate
-from study.config import DEFAULT_STUDY_FILE, load_study
+from study.data import validate
+from study.data.config import DEFAULT_STUDY_FILE, load_study
 from study.errors import StudyDefinitionError
+from study.stats import requests as R
 from tests.conftest import QUARTER
 from tests.test_validate import assert_user_error, manifest, pid, prepare, run_cli
 
@@ -190,7 +190,7 @@ def test_derived_minutes_are_computed_when_absent(study):
 
 
 def test_rating_comparison_uses_the_toolkit_rules(study):
-    from study.effects import compare
+    from study.stats.effects import compare
 
     df = _random_log(study, 500, 11)
     res = R.rating_ai_vs_human(df)
@@ -215,7 +215,7 @@ def _counts(values, ns):
     (([1, 2, 3, 4, 5, 6, 7], [5000, 800, 300, 900, 7000, 20000, 90000]), ([4, 7, 1], [10, 400000, 3])),  # unsorted
 ])
 def test_rating_comparison_from_counts_equals_the_expanded_computation(before, after):
-    from study.effects import compare
+    from study.stats.effects import compare
 
     b, a = _counts(*before), _counts(*after)
     res = R.compare_counts(b, a)
@@ -411,7 +411,7 @@ def test_request_file_missing_a_column(small_quarter, study_file, study):
 
 
 def test_segment_column_in_process_times(small_quarter, study_file, study):
-    from study import process
+    from study.stats import process
 
     data_dir, frames = small_quarter
     pt = frames["process_times"].copy()
@@ -562,7 +562,7 @@ def _levels(**rows):
 
 
 def test_request_targets_are_decided_by_the_interval(study):
-    from study.config import Target
+    from study.data.config import Target
 
     t = [Target(id="c", label="c", metric="complaints_per_million", kind="level", operator="<=", value=1),
          Target(id="r", label="r", metric="response_within_24h", kind="level", operator=">=", value=0.95),
@@ -580,7 +580,7 @@ def test_request_targets_are_decided_by_the_interval(study):
     base.loc[base["metric"] == "ai_containment", ["value", "x"]] = [0.5, 500]
     base.loc[base["metric"] == "complaints_per_million", ["value", "x"]] = [4.0, 10]
     res = R.target_attainment(study, t, cur, base).set_index("target")
-    from study.effects import _prop_test
+    from study.stats.effects import _prop_test
 
     ref = _prop_test(700, 1000, 500, 1000, 0.95)       # R: prop.test(c(700, 500), c(1000, 1000))
     assert (res.loc["a", "observed"], res.loc["a", "ci_low"]) == pytest.approx((ref["estimate"], ref["ci_low"]))
@@ -594,8 +594,8 @@ def test_request_targets_are_decided_by_the_interval(study):
 
 
 def test_measure_effects_match_the_toolkit_comparisons(study):
-    from study.config import ChannelMeasure
-    from study.effects import compare
+    from study.data.config import ChannelMeasure
+    from study.stats.effects import compare
 
     df = _random_log(study, 3000, 21)
     m = ChannelMeasure(id="m", name="m", start="2025-02-10", channels=["online_chat", "app"],
@@ -639,7 +639,7 @@ def test_sample_recovers_the_ai_launch_as_a_measure(prepared_sample, study):
 
 
 def test_analysis_targets_include_the_request_targets(prepared_sample):
-    from study import analysis as A
+    from study.report import analysis as A
 
     data_dir, truth = prepared_sample
     q, b = sorted(truth["service_requests"])[-1], sorted(truth["service_requests"])[-2]

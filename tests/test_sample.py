@@ -98,7 +98,7 @@ def test_no_direct_identifier_reaches_processed_data(prepared):
 def test_baseline_dimension_scores_sit_near_the_digest(prepared, study, truth):
     """The population is calibrated to the digest, so the design-based (weighted) estimates sit near it;
     the unweighted means over-represent the small, more satisfied branches (tests/test_design_sample.py)."""
-    from study import design
+    from study.stats import design
 
     data_dir, _ = prepared
     survey = pd.read_parquet(data_dir / "processed" / "2025Q1" / "survey.parquet")

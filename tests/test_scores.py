@@ -1,4 +1,4 @@
-"""study.scores against R (``Rscript tests/reference/scores.R``), the seed report's worked example
+"""study.stats.scores against R (``Rscript tests/reference/scores.R``), the seed report's worked example
 and the sample study's population truths."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import scores
+from study.stats import scores
 
 SAT = pd.Series(np.repeat([1, 2, 3, 4, 5], [12, 25, 60, 110, 93]))
 REC = pd.Series(np.repeat(np.arange(11), [3, 2, 4, 5, 6, 8, 10, 20, 25, 30, 27]))
@@ -165,9 +165,9 @@ def sample(study, prepared_sample, sample_frames):
 
 def test_sample_scores_recover_population_truth(sample):
     """The sample is a stratified sample with unequal weights (study.yml sampling): the population values
-    are recovered by the design-based estimates (study.design); the simple-random-sample estimators of
+    are recovered by the design-based estimates (study.stats.design); the simple-random-sample estimators of
     this module are the design module's unweighted columns (tests/test_design_sample.py shows their bias)."""
-    from study import design
+    from study.stats import design
 
     study, survey, process, truth = sample
     pop = truth["population"]

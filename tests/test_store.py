@@ -10,8 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from study import analysis, io, progress, report
-from study.store import RunStore, open_store
+from study import progress
+from study.data import io
+from study.report import analysis
+from study.report import render as report
+from study.report.store import RunStore, open_store
 from tests.conftest import ROOT
 
 
@@ -52,7 +55,7 @@ def test_store_second_process_waits_instead_of_computing(tmp_path):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """The sample's two quarters, prepared into a temporary data folder."""
-    from study import config, validate
+    from study.data import config, validate
 
     data_dir = tmp_path_factory.mktemp("data")
     (data_dir / "raw").symlink_to(ROOT / "data" / "raw")
@@ -117,9 +120,9 @@ def test_warm_kernel_runs_the_next_notebook_in_a_clean_namespace(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     pid_file = tmp_path / "pid.json"
-    _notebook(nbs / "1.0-a.ipynb", 1, "import os, json\nfrom study import present\npresent.chapter(chapter, 'A')\n"
+    _notebook(nbs / "1.0-a.ipynb", 1, "import os, json\nfrom study.report import present\npresent.chapter(chapter, 'A')\n"
               f"json.dump(os.getpid(), open({str(pid_file)!r}, 'w'))\nleak = 41\npresent.table(__import__('pandas').DataFrame({{'x': [1]}}), 'T')")
-    _notebook(nbs / "2.0-b.ipynb", 2, "import os, json\nfrom study import present\n"
+    _notebook(nbs / "2.0-b.ipynb", 2, "import os, json\nfrom study.report import present\n"
               f"assert json.load(open({str(pid_file)!r})) == os.getpid(), 'not the same kernel'\n"
               "assert 'leak' not in globals() and os.getcwd() == " + repr(str(nbs)) + "\n"
               "assert present.current_chapter() is None\npresent.chapter(chapter, 'B')\n"

@@ -1,4 +1,4 @@
-"""Tracking across quarters (study.trend) on small hand-made quarters: 1, 2 and many quarters, the
+"""Tracking across quarters (study.stats.trend) on small hand-made quarters: 1, 2 and many quarters, the
 slope's variance, and the control-chart limits by their textbook formulas (Montgomery ch. 6-7)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import trend
+from study.stats import trend
 from tests.conftest import small_survey
 
 
@@ -55,7 +55,7 @@ def test_many_quarters_and_holm(study):
     ch = trend.changes(s, study)
     one = ch[ch["metric"] == "csat_mean_0_100"]
     assert len(one) == 4
-    from study.effects import adjust_p
+    from study.stats.effects import adjust_p
 
     # statsmodels multipletests(method="holm"), the toolkit's adjust_p
     assert one["p_holm"].to_numpy() == pytest.approx(adjust_p(one["p"].to_numpy(), "holm"), abs=1e-15)

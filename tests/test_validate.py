@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from study import io, validate
+from study.data import io, validate
 from study.errors import DataFileError
 from tests.conftest import QUARTER, env_for_subprocess, venv_python
 
@@ -399,7 +399,7 @@ def readme_study(tmp_path):
 def test_readme_minimal_study_works_as_printed(tmp_path):
     import numpy as np
 
-    from study.config import load_study
+    from study.data.config import load_study
 
     study_path = readme_study(tmp_path)
     study = load_study(study_path)

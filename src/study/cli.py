@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from study import config
+from study.data import config
 from study.errors import StudyError
 
 
@@ -97,7 +97,7 @@ def _print_summary(result) -> None:
 def cmd_validate(args, write: bool) -> int:
     config.check_quarter(args.quarter)  # checked before importing pandas/pandera: a typo fails at once
     study = config.load_study(args.study)
-    from study import validate
+    from study.data import validate
 
     progress = _Progress()
     fn = validate.prepare_quarter if write else validate.validate_quarter
@@ -141,7 +141,7 @@ def cmd_report(args) -> int:
     if args.baseline:
         config.check_quarter(args.baseline)
     try:
-        from study import report
+        from study.report import render as report
     except ImportError:
         raise StudyError("the report pipeline is not built yet (see the open issue on the rendered report); "
                          "`make data` prepares the processed data meanwhile.") from None

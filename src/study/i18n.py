@@ -25,7 +25,7 @@ catalogue. In another language a message without a translation falls back to the
 is recorded in :data:`MISSING` (with ``STUDY_I18N_STRICT=1`` it raises instead: the tests run
 strict, so a missing translation is a test failure, never a silent English sentence).
 
-Numbers and dates: the digits of a number are computed once, in :mod:`study.present`, the same for
+Numbers and dates: the digits of a number are computed once, in :mod:`study.report.present`, the same for
 every language (so a Chinese figure can never differ from the English one by rounding); the
 symbols around them — decimal and group separators, the percent pattern — and the names of dates
 and quarters come from Babel's CLDR data for the locale (:func:`localize_number`,
@@ -150,7 +150,7 @@ def _missing(context: str | None, msgid: str) -> None:
 
 
 def _report_missing(context: str | None, msgid: str) -> None:
-    """Inside a notebook kernel, leave an invisible mark in the output that study.report collects."""
+    """Inside a notebook kernel, leave an invisible mark in the output that study.report.render collects."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover
@@ -379,7 +379,7 @@ def _symbols(lang: str) -> tuple[str, str, str, str]:
 
 
 def localize_number(text: str) -> str:
-    """A number written by :mod:`study.present` ("12,345.7") with the active locale's separators."""
+    """A number written by :mod:`study.report.present` ("12,345.7") with the active locale's separators."""
     lang = language()
     if lang == "en":
         return text

@@ -120,7 +120,7 @@ def python_files() -> list[Path]:
 
 
 def notebook_files() -> list[Path]:
-    from study import config
+    from study.data import config
 
     return sorted(Path(config.NOTEBOOKS_DIR).glob("*.ipynb"))
 

@@ -87,7 +87,7 @@ _PROCESS = {
     "within_service_level": Metric("within_service_level", "Share of tickets called within the service-level target",
                                    "服务水平内叫号比例", "process", "share", "share", "比例", style="pct"),
 }
-# The service-request log's metrics (study.requests computes them); the response-target shares depend on the
+# The service-request log's metrics (study.stats.requests computes them); the response-target shares depend on the
 # study's targets (one per target, see _request_metrics).
 _REQUESTS = {
     "request_first_response_minutes": Metric("request_first_response_minutes", "Average first-response time",

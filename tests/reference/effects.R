@@ -1,6 +1,6 @@
 # Reference values for tests/test_effects.py. Run from the project root:
 #   Rscript tests/reference/effects.R
-# Convention of study.effects.compare(before, after): estimate = after - before, so R is called
+# Convention of study.stats.effects.compare(before, after): estimate = after - before, so R is called
 # with x = after, y = before.
 options(digits = 10)
 suppressMessages(library(effectsize))

@@ -1,4 +1,4 @@
-# Reference for study.process.erlang_c / service_level / required_servers (M/M/c, Erlang C),
+# Reference for study.stats.process.erlang_c / service_level / required_servers (M/M/c, Erlang C),
 # written from the textbook formula in base R. Published worked example (pyworkforce README,
 # R package ErlangC 0.1.0 README): 100 calls per 30 min, AHT 180 s, 14 agents ->
 # P(wait) = 0.1741319, service level (20 s) = 0.88835, ASA = 7.836 s; 11 agents -> 0.6821182.

@@ -1,4 +1,4 @@
-# Reference for study.process.interrupted_time_series: segmented regression with Newey-West SE.
+# Reference for study.stats.process.interrupted_time_series: segmented regression with Newey-West SE.
 # Run: Rscript tests/reference/process_its.R   (needs the sandwich package)
 suppressMessages(library(sandwich))
 d <- read.csv("tests/data/its_weekly.csv")

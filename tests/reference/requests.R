@@ -1,4 +1,4 @@
-# Reference values for tests/test_requests.py (study.requests): Garwood exact Poisson intervals and Wilson
+# Reference values for tests/test_requests.py (study.stats.requests): Garwood exact Poisson intervals and Wilson
 # score intervals. Run: Rscript tests/reference/requests.R
 options(digits = 15)
 show <- function(label, x) cat(label, paste(format(x, digits = 15), collapse = " "), "\n")

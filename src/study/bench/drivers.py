@@ -1,4 +1,4 @@
-"""Benchmark: exact LMG with bootstrap CIs (study.drivers.relative_importance) against
+"""Benchmark: exact LMG with bootstrap CIs (study.stats.drivers.relative_importance) against
 pingouin.linear_regression(relimp=True) looped over bootstrap resamples.
 
 Full run: 10 predictors, 100,000 rows, 1,000 resamples (the issue's target: < 30 s on 2 cores,
@@ -28,7 +28,7 @@ def _data(n: int, p: int, seed: int = 0) -> pd.DataFrame:
 def run(quick: bool = False) -> pd.DataFrame:
     import pingouin as pg
 
-    from study.drivers import relative_importance
+    from study.stats.drivers import relative_importance
 
     p = 10
     n, n_boot, n_pg = (20_000, 100, 3) if quick else (100_000, 1_000, 10)
@@ -53,7 +53,7 @@ def run(quick: bool = False) -> pd.DataFrame:
     lm = pg.linear_regression(df[xs], df["y"], relimp=True).set_index("names")["relimp"].reindex(xs).to_numpy()
     max_diff = float(np.max(np.abs(lm - ours["importance"].to_numpy())))
     rows = [
-        {"figure": "exact LMG + bootstrap CI (study.drivers)", "value": round(t_ours, 2), "unit": "s",
+        {"figure": "exact LMG + bootstrap CI (study.stats.drivers)", "value": round(t_ours, 2), "unit": "s",
          "note": f"{p} predictors, {n:,} rows, {n_boot:,} resamples, 2^{p} subsets each; target < 30 s"},
         {"figure": "pingouin.linear_regression(relimp=True), per resample", "value": round(t_pg_each, 3), "unit": "s",
          "note": f"measured on {n_pg} resamples"},

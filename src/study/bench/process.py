@@ -1,9 +1,9 @@
 """Benchmark: the process-time chapter at bank scale (1M, 10M, 100M tickets) and against pandas.
 
-For each size a log is generated once with :func:`study.sample_log.write_process_log` (half in
+For each size a log is generated once with :func:`study.sample.log.write_process_log` (half in
 2025Q1, half in 2025Q2, so the interrupted time series has weeks before and after the smart-queue
 start) under ``/tmp/study-bench/<size>/`` and reused when present. The whole chapter
-(:func:`study.process.process_chapter`: summaries by business type, branch, channel, hour and
+(:func:`study.stats.process.process_chapter`: summaries by business type, branch, channel, hour and
 week; saturation; staffing; Little's law; weekly series and ITS) runs in a fresh child process
 with DuckDB threads=2, memory_limit=4GB and a temp directory; the child reports its wall time
 and its peak resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). The chapter is one
@@ -36,8 +36,8 @@ DUCKDB_SETTINGS = {"threads": 2, "memory_limit": "4GB"}
 
 def ensure_log(label: str, n: int) -> Path:
     """Generate (once) a log of ``n`` tickets over two quarters; return its data dir."""
-    from study.config import load_study
-    from study.sample_log import write_process_log
+    from study.data.config import load_study
+    from study.sample.log import write_process_log
 
     root = BENCH_DIR / label
     marker = root / f".complete-{n}"
@@ -63,8 +63,8 @@ def _child(code: str) -> dict:
 
 _DUCKDB_CHILD = r"""
 import json, resource, time
-from study.config import load_study
-from study import process
+from study.data.config import load_study
+from study.stats import process
 study = load_study()
 t0 = time.perf_counter()
 out = process.process_chapter({src!r}, study, threads={threads}, memory_limit={mem!r}, temp_directory={tmp!r})
@@ -78,7 +78,7 @@ print(json.dumps({{"seconds": secs, "peak_kb": resource.getrusage(resource.RUSAG
 _PANDAS_CHILD = r"""
 import json, resource, time, glob
 import numpy as np, pandas as pd
-from study.config import load_study
+from study.data.config import load_study
 study = load_study()
 t0 = time.perf_counter()
 files = sorted(glob.glob({src!r} + "/**/*.parquet", recursive=True))

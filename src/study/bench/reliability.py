@@ -1,7 +1,7 @@
 """Benchmark: bootstrapped Cronbach's α, ours (vectorised BCa) vs pingouin and R psych::alpha.
 
 Workload (issue 3): 100,000 respondents x 30 items in 5 scales of 6 items, 2,000 bootstrap
-resamples per scale. ``study.reliability.scale_reliability(ci="bootstrap")`` is timed on the full
+resamples per scale. ``study.stats.reliability.scale_reliability(ci="bootstrap")`` is timed on the full
 workload (α and BCa only, ω and the CFA off: the competitors compute neither). The competitors are
 too slow to run 2,000 resamples, so they are timed on a few and extrapolated linearly:
 
@@ -43,7 +43,7 @@ def _data(n: int, seed: int = 7) -> tuple[pd.DataFrame, dict[str, list[str]]]:
 
 
 def _time_ours(data, scales, n_boot) -> float:
-    from study.reliability import scale_reliability
+    from study.stats.reliability import scale_reliability
 
     t0 = time.perf_counter()
     scale_reliability(data, scales, ci="bootstrap", n_boot=n_boot, seed=1, omega=False, measurement_model=False)
@@ -51,7 +51,7 @@ def _time_ours(data, scales, n_boot) -> float:
 
 
 def _time_ours_full(data, scales, n_boot) -> float:
-    from study.reliability import scale_reliability
+    from study.stats.reliability import scale_reliability
 
     t0 = time.perf_counter()
     scale_reliability(data, scales, ci="bootstrap", n_boot=n_boot, seed=1)

@@ -2,8 +2,8 @@
 
 Digest §4: an AI assistant answering more than 100,000 enquiries a day, i.e. about 10 million requests a
 quarter. A log of that size (quick: 1M) is generated once with
-:func:`study.sample_requests.write_request_log` under ``/tmp/study-bench/requests-<size>/`` and reused.
-The whole chapter (:func:`study.requests.request_chapter`: volume by channel, the 7x24 heatmap, first-response
+:func:`study.sample.requests.write_request_log` under ``/tmp/study-bench/requests-<size>/`` and reused.
+The whole chapter (:func:`study.stats.requests.request_chapter`: volume by channel, the 7x24 heatmap, first-response
 and resolution percentiles by channel and by handler with the 24 h share, complaints by grade with deadlines,
 complaints per million visits, AI containment and handoff overall and by channel, the rating AI vs human)
 runs in a fresh child process with DuckDB threads=2, memory_limit=4GB; the child reports its wall time and
@@ -29,8 +29,8 @@ QUARTER = "2025Q2"
 
 def ensure_log(label: str, n: int) -> Path:
     """Generate (once) a request log of ``n`` requests; return its folder."""
-    from study.config import load_study
-    from study.sample_requests import write_request_log
+    from study.data.config import load_study
+    from study.sample.requests import write_request_log
 
     root = BENCH_DIR / f"requests-{label}"
     marker = root / f".complete-{n}"
@@ -47,8 +47,8 @@ def ensure_log(label: str, n: int) -> Path:
 _DUCKDB_CHILD = r"""
 import json, resource, time
 import statsmodels.stats.proportion, statsmodels.stats.rates
-from study.config import load_study
-from study import requests, effects
+from study.data.config import load_study
+from study.stats import requests, effects
 study = load_study()
 t0 = time.perf_counter()
 out = requests.request_chapter({src!r}, study, {quarter!r}, queue_tickets=40000, threads={threads}, memory_limit={mem!r},
@@ -63,9 +63,9 @@ _PANDAS_CHILD = r"""
 import json, resource, time
 import statsmodels.stats.proportion, statsmodels.stats.rates
 import numpy as np, pandas as pd
-from study.config import load_study
-from study.effects import compare
-from study.requests import wilson
+from study.data.config import load_study
+from study.stats.effects import compare
+from study.stats.requests import wilson
 study = load_study()
 t0 = time.perf_counter()
 df = pd.read_parquet({src!r}, columns=["channel", "received_at", "resolved_at", "handled_by", "escalated", "complaint_grade",
