@@ -215,3 +215,19 @@ def test_sample_satisfaction_target_of_the_point_to_point_plan(prepared_sample):
     assert r["status"] in ("met", "not distinguishable")
     expected = "met" if r["ci_low"] >= 0.85 else "not met" if r["ci_high"] < 0.85 else "not distinguishable"
     assert r["status"] == expected
+
+
+@pytest.mark.parametrize("where, value", [("covered", "44"), ("covered", True), ("total", 48.0), ("census", "yes"),
+                                          ("census", 1)])
+def test_coverage_counts_and_census_are_not_coerced(where, value):
+    """``covered: "44"`` or ``census: "yes"`` in study.yml is a typo, not a count or a yes: refused with its key path
+    (pydantic's lax mode took them as 44 and true)."""
+    d = _definition()
+    if where == "census":
+        d["channel_coverage"]["census"] = value
+        key = "channel_coverage.census"
+    else:
+        d["channel_coverage"]["quarters"]["2025Q2"][where] = value
+        key = f"channel_coverage.quarters.2025Q2.{where}"
+    with pytest.raises(StudyDefinitionError, match=key.replace(".", r"\.")):
+        load_study_from(d)

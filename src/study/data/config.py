@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 
 from study.errors import StudyDefinitionError
 from study.metrics import PROCESS_METRIC_IDS, RECOMMEND_TOP2, SURVEY_METRIC_IDS
@@ -361,8 +361,8 @@ class ServiceRequests(_Model):
 class CoverageCount(_Model):
     """One quarter's channel coverage: ``covered`` of ``total`` units (target areas, service points, customers)."""
 
-    covered: int = Field(ge=0)
-    total: int = Field(gt=0)
+    covered: StrictInt = Field(ge=0)   # strict: "44" or true in study.yml is a typo, not a count
+    total: StrictInt = Field(gt=0)
 
     @model_validator(mode="after")
     def _within(self) -> "CoverageCount":
@@ -379,7 +379,7 @@ class ChannelCoverage(_Model):
 
     unit: str = "target areas"
     unit_zh: str = ""
-    census: bool = True
+    census: StrictBool = True
     quarters: dict[str, CoverageCount] = Field(min_length=1)
 
     @field_validator("quarters")
