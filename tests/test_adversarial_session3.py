@@ -521,6 +521,11 @@ def test_changes_caption_names_a_missing_quarter(study):
     assert "(2024Q3, 2024Q4 have no data)" in tracking_report.changes_caption(ctx)
     with i18n.use("zh"):
         assert "2024年第三季度、2024年第四季度" in tracking_report.changes_caption(ctx)
+    # the methods appendix says so too (it said "consecutive quarters" whatever the gap)
+    said = " ".join(str(x) for x in tracking_report.methods_sentences(ctx))
+    assert "2024Q3, 2024Q4 have no data: a change across them compares the quarters on either side" in said
+    whole = fake_context(study, history={"quarters": ["2025Q1", "2025Q2"]})
+    assert "no data" not in " ".join(str(x) for x in tracking_report.methods_sentences(whole))
 
 
 def test_chart_sentence_on_a_queue_chart_does_not_sit_under_the_survey_figure(study):

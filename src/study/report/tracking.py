@@ -420,6 +420,13 @@ def methods_sentences(ctx) -> list[P.Md]:
                 "independent samples, so its variance is the sum of the squared weights times the squared standard errors "
                 "of the quarterly estimates. Changes between consecutive quarters: design-based t tests of two independent "
                 "samples, p-values adjusted by Holm's method over the comparisons of each figure.")]
+    gap = missing_quarters(ctx)
+    if gap:   # the premise: a quarter between the first and the last has no data
+        sep = "、" if i18n.language() == "zh" else ", "
+        out.append(P.nmd("{} has no data: the change across it compares the quarters on either side, and the slope counts "
+                         "the quarters at their calendar distance.",
+                         "{} have no data: a change across them compares the quarters on either side, and the slope "
+                         "counts the quarters at their calendar distance.", len(gap), sep.join(i18n.quarter(q) for q in gap)))
     tr = ctx.study.tracking
     if tr is not None and ctx.study.sampling is not None:
         out.append(P.md("Control charts (Montgomery, Introduction to Statistical Quality Control, ch. 6-7): a p-chart for shares, "
