@@ -270,7 +270,9 @@ def changes_table(ctx) -> pd.DataFrame:
 
 def missing_quarters(ctx) -> list[str]:
     """The calendar quarters between the first and the last quarter of the history that have no data."""
-    qs = _history(ctx)["quarters"]
+    qs = (_history(ctx) or {}).get("quarters") or []   # no history (one quarter): nothing missing
+    if not qs:
+        return []
     nums = {trend._quarter_number(q) for q in qs}
     lo, hi = min(nums), max(nums)
     return [f"{n // 4}Q{n % 4 + 1}" for n in range(lo, hi + 1) if n not in nums]
