@@ -112,3 +112,16 @@ def test_unknown_language_is_refused():
     with pytest.raises(ValueError, match="unknown report language"):
         i18n.set_language("fr")
     assert i18n.check_language("zh-CN") == "zh"
+
+
+def test_a_repeated_column_name_kept_apart_by_a_trailing_space_is_translated_too():
+    """The AI table has two interval columns, "95 % CI" and "95 % CI " (a frame cannot hold one name twice); the second
+    one stayed English in the Chinese report."""
+    import pandas as pd
+
+    from study.report import present
+
+    df = pd.DataFrame({"95 % CI": ["[1, 2]"], "95 % CI ": ["[3, 4]"]})
+    with i18n.use("zh"):
+        out = present.table_html(df, "t")
+    assert out.count("95% 置信区间") == 2 and "CI" not in out.split("<tbody>")[0].split("</caption>")[1]

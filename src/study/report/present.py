@@ -693,7 +693,9 @@ def _header(text: str) -> str:
     message - a bank's name, a quarter, notation such as n, p, g, α - is shown as it is."""
     if i18n.language() == "en" or not text:
         return text
-    return i18n.tr_known(text, "column")
+    # a trailing space keeps two columns of one name apart in the frame ("95 % CI" twice): translate the name
+    core = text.rstrip(" ")
+    return i18n.tr_known(core, "column") + text[len(core):]
 
 
 def _note_word() -> str:
