@@ -125,3 +125,23 @@ def test_a_repeated_column_name_kept_apart_by_a_trailing_space_is_translated_too
     with i18n.use("zh"):
         out = present.table_html(df, "t")
     assert out.count("95% 置信区间") == 2 and "CI" not in out.split("<tbody>")[0].split("</caption>")[1]
+
+
+def test_every_rejection_reason_and_dataset_has_a_chinese_cell(study):
+    """Appendix B lists rejected rows by dataset and reason (codes with '_' shown as spaces); the request log's reasons
+    ('responded before received', 'unknown grade', ...) and its dataset name stayed English in the Chinese report. Every
+    reason the row rules of the sample study can give, and every dataset, must be in the catalogue."""
+    import pandas as pd
+
+    from study.data import validate as V
+
+    bad = {"x": pd.Series(dtype=bool)}
+    rules = (V.survey_rules(study, "2025Q2", bad) + V.process_rules(study, "2025Q2", bad, True, True)
+             + V.request_rules(study, "2025Q2", bad, {"branch_id", "post_contact_rating", "complaint_grade", "category",
+                                                      "resolved_first_contact", "first_response_at", "resolved_at"})
+             + V.benchmark_rules(study, bad))
+    words = {r.reason.split(":")[0].replace("_", " ") for r in rules} | {"invalid weight"}
+    words |= {d.replace("_", " ") for d in ("survey", "process_times", "benchmark", "service_requests")}
+    with i18n.use("zh"):
+        untranslated = sorted(w for w in words if i18n.tr_known(w, "cell") == w)
+    assert untranslated == []

@@ -75,7 +75,12 @@ REASON_WORDS = [NP_("cell", "absurd handling"), NP_("cell", "absurd waiting"), N
                 NP_("cell", "started before called"), NP_("cell", "straight lining"), NP_("cell", "unknown branch"),
                 NP_("cell", "unknown business type"), NP_("cell", "unknown channel"), NP_("cell", "unknown metric"),
                 NP_("cell", "unknown segment"), NP_("cell", "unparsable"), NP_("cell", "process times"),
-                NP_("cell", "survey"), NP_("cell", "benchmark")]
+                NP_("cell", "survey"), NP_("cell", "benchmark"),
+                # the service-request log's rules and dataset (study.data.validate.request_rules), the survey's weight
+                NP_("cell", "absurd resolution"), NP_("cell", "absurd response"), NP_("cell", "escalated but ai"),
+                NP_("cell", "resolved before received"), NP_("cell", "resolved before response"),
+                NP_("cell", "responded before received"), NP_("cell", "unknown grade"), NP_("cell", "unknown handler"),
+                NP_("cell", "invalid weight"), NP_("cell", "service requests")]
 
 #: Unit words study.yml uses for SQI indicators and benchmark metrics (shown translated when known).
 UNIT_WORDS = [NP_("unit", "min"), NP_("unit", "share"), NP_("unit", "score"), NP_("unit", "points"), NP_("unit", "count"),
