@@ -198,13 +198,37 @@ def hedges_g(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, 
     d = (m_a − m_b)/s_p; CI: ncp limits of t = d/√(1/n_a + 1/n_b) with df = n_a + n_b − 2, times
     √(1/n_a + 1/n_b); g and both limits are multiplied by J = Γ(df/2)/(√(df/2) Γ((df−1)/2)).
     """
-    na, nb = len(a), len(b)
-    df = na + nb - 2
-    sp = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / df)
-    hn = 1 / na + 1 / nb
-    if not (df >= 1 and sp > 0):             # one value per group, or no variance: g is undefined
+    if len(a) + len(b) - 2 < 1:              # one value per group: g is undefined
         return np.nan, np.nan, np.nan
-    d = (a.mean() - b.mean()) / sp
+    return hedges_g_from_stats(a.mean() - b.mean(), a.var(ddof=1), len(a), b.var(ddof=1), len(b), level)
+
+
+def welch_from_stats(mean_a: float, var_a: float, na: int, mean_b: float, var_b: float, nb: int,
+                     level: float = 0.95) -> dict:
+    """Welch's t of a − b from the groups' summaries (R ``t.test`` on the data; scipy's ``ttest_ind_from_stats`` gives
+    no df or interval): the fields of :func:`_t_two`. Used where the samples are summaries or counts per value."""
+    va, vb = var_a / na, var_b / nb
+    se = math.sqrt(va + vb)
+    est = mean_a - mean_b
+    df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
+    t = est / se
+    q = stats.t.ppf(0.5 + level / 2, df)
+    return {"test": "welch", "statistic": t, "df": df, "p": float(2 * stats.t.sf(abs(t), df)), "estimate": est,
+            "ci_low": est - q * se, "ci_high": est + q * se}
+
+
+def hedges_g_from_stats(diff: float, var_a: float, na: int, var_b: float, nb: int,
+                        level: float = 0.95) -> tuple[float, float, float]:
+    """:func:`hedges_g` from the groups' summaries: ``diff`` = mean_a − mean_b, sample variances and sizes (also used
+    by :func:`study.stats.requests.compare_counts`, whose samples are counts per value)."""
+    df = na + nb - 2
+    if not df >= 1:
+        return np.nan, np.nan, np.nan
+    sp = math.sqrt(((na - 1) * var_a + (nb - 1) * var_b) / df)
+    hn = 1 / na + 1 / nb
+    if not sp > 0:                           # no variance: g is undefined
+        return np.nan, np.nan, np.nan
+    d = diff / sp
     J = math.exp(math.lgamma(df / 2) - math.log(math.sqrt(df / 2)) - math.lgamma((df - 1) / 2))
     lo, hi = _ncp_ci(d / math.sqrt(hn), df, level)
     return d * J, lo * math.sqrt(hn) * J, hi * math.sqrt(hn) * J
@@ -227,7 +251,6 @@ def rank_biserial(a: np.ndarray, b: np.ndarray | None = None, level: float = 0.9
     Paired (b None, a = differences): r = (R+ − R−)/(n(n+1)/2), SE = √((2n³+3n²+n)/6)/(n(n+1)/2),
     n = non-zero differences. CI = tanh(atanh r ± z·SE).
     """
-    z = stats.norm.ppf(0.5 + level / 2)
     if b is None:
         d = a[a != 0]
         n = len(d)
@@ -236,14 +259,23 @@ def rank_biserial(a: np.ndarray, b: np.ndarray | None = None, level: float = 0.9
         r_ = stats.rankdata(np.abs(d))
         S = n * (n + 1) / 2
         r = (r_[d > 0].sum() - r_[d < 0].sum()) / S
-        se = math.sqrt((2 * n ** 3 + 3 * n ** 2 + n) / 6) / S
-    else:
-        na, nb = len(a), len(b)
-        rk = stats.rankdata(np.concatenate([a, b]))
-        U1 = rk[:na].sum() - na * (na + 1) / 2
-        U2 = rk[na:].sum() - nb * (nb + 1) / 2
-        r = (U1 - U2) / (na * nb)
-        se = math.sqrt((na + nb + 1) / (3 * na * nb))
+        return _atanh_ci(r, math.sqrt((2 * n ** 3 + 3 * n ** 2 + n) / 6) / S, level)
+    na, nb = len(a), len(b)
+    rk = stats.rankdata(np.concatenate([a, b]))
+    U1 = rk[:na].sum() - na * (na + 1) / 2
+    U2 = rk[na:].sum() - nb * (nb + 1) / 2
+    return rank_biserial_ci((U1 - U2) / (na * nb), na, nb, level)
+
+
+def rank_biserial_ci(r: float, na: int, nb: int, level: float = 0.95) -> tuple[float, float, float]:
+    """The independent-groups rank-biserial ``r`` with its CI, SE(atanh r) = √((n_a+n_b+1)/(3 n_a n_b))
+    (:func:`rank_biserial`; also :func:`study.stats.requests.compare_counts`, which has r from U)."""
+    return _atanh_ci(r, math.sqrt((na + nb + 1) / (3 * na * nb)), level)
+
+
+def _atanh_ci(r: float, se: float, level: float) -> tuple[float, float, float]:
+    """r with tanh(atanh r ± z·se) (r clipped just inside ±1 so that the transform stays finite)."""
+    z = stats.norm.ppf(0.5 + level / 2)
     rc = np.clip(r, -1 + 1e-15, 1 - 1e-15)
     return float(r), float(np.tanh(np.arctanh(rc) - z * se)), float(np.tanh(np.arctanh(rc) + z * se))
 

@@ -483,22 +483,8 @@ def compare_counts(before: pd.DataFrame, after: pd.DataFrame, level: float = 0.9
     small = min(a["n"], b["n"]) < 30
     rough = max(abs(a["g1"]), abs(b["g1"])) > 1 or max(a["out"], b["out"]) > 0.05
     rule = "C1" if not small else "C2" if rough else "C3"
-    # Welch t (scipy ttest_ind / R t.test)
-    va, vb = a["var"] / a["n"], b["var"] / b["n"]
-    se = math.sqrt(va + vb)
-    est = a["mean"] - b["mean"]
-    df = (va + vb) ** 2 / (va ** 2 / (a["n"] - 1) + vb ** 2 / (b["n"] - 1))
-    t = est / se
-    q = stats.t.ppf(0.5 + level / 2, df)
-    tt = {"test": "welch", "statistic": t, "df": df, "p": float(2 * stats.t.sf(abs(t), df)), "estimate": est,
-          "ci_low": est - q * se, "ci_high": est + q * se}
-    # Hedges' g (effects.hedges_g from summaries)
-    dfp = a["n"] + b["n"] - 2
-    sp = math.sqrt(((a["n"] - 1) * a["var"] + (b["n"] - 1) * b["var"]) / dfp)
-    hn = 1 / a["n"] + 1 / b["n"]
-    d = est / sp
-    J = math.exp(math.lgamma(dfp / 2) - math.log(math.sqrt(dfp / 2)) - math.lgamma((dfp - 1) / 2))
-    lo, hi = eff._ncp_ci(d / math.sqrt(hn), dfp, level)
+    tt = eff.welch_from_stats(a["mean"], a["var"], a["n"], b["mean"], b["var"], b["n"], level)
+    g, g_lo, g_hi = eff.hedges_g_from_stats(tt["estimate"], a["var"], a["n"], b["var"], b["n"], level)
     # Mann-Whitney U of `after` from mid-ranks per value, and the rank-biserial correlation
     values = np.union1d(xa, xb)
     ca = np.zeros(len(values), np.int64)
@@ -513,15 +499,10 @@ def compare_counts(before: pd.DataFrame, after: pd.DataFrame, level: float = 0.9
     nn = n1 + n2
     s = math.sqrt(n1 * n2 / 12 * ((nn + 1) - float((tie.astype(float) ** 3 - tie).sum()) / (nn * (nn - 1))))
     p_mw = float(min(max(2 * stats.norm.sf((max(u1, u2) - n1 * n2 / 2 - 0.5) / s), 0.0), 1.0))
-    r = (u1 - u2) / (n1 * n2)
-    z = stats.norm.ppf(0.5 + level / 2)
-    se_r = math.sqrt((n1 + n2 + 1) / (3 * n1 * n2))
-    rc = np.clip(r, -1 + 1e-15, 1 - 1e-15)
-    tblock = {**tt, "effect_size": d * J, "effect_size_name": "Hedges' g", "effect_ci_low": lo * math.sqrt(hn) * J,
-              "effect_ci_high": hi * math.sqrt(hn) * J}
-    wblock = {"test": "mann_whitney", "statistic": u1, "df": np.nan, "p": p_mw, "effect_size": float(r),
-              "effect_size_name": "rank-biserial r", "effect_ci_low": float(np.tanh(np.arctanh(rc) - z * se_r)),
-              "effect_ci_high": float(np.tanh(np.arctanh(rc) + z * se_r))}
+    r, r_lo, r_hi = eff.rank_biserial_ci((u1 - u2) / (n1 * n2), n1, n2, level)
+    tblock = {**tt, "effect_size": g, "effect_size_name": "Hedges' g", "effect_ci_low": g_lo, "effect_ci_high": g_hi}
+    wblock = {"test": "mann_whitney", "statistic": u1, "df": np.nan, "p": p_mw, "effect_size": r,
+              "effect_size_name": "rank-biserial r", "effect_ci_low": r_lo, "effect_ci_high": r_hi}
     head, alt = (wblock, tblock) if rule == "C2" else (tblock, wblock)
     out.update(head, rule=rule, before_value=b["mean"], after_value=a["mean"])
     notes = []
@@ -663,18 +644,13 @@ def metric_levels(chapter: dict, study: Study, level: float = 0.95) -> pd.DataFr
 
 def _difference(kind: str, a: pd.Series, b: pd.Series, level: float) -> tuple[float, float, float]:
     """after - before with the toolkit's change intervals: prop.test's (Yates) for shares, Welch for means."""
-    from scipy import stats
-
-    from study.stats.effects import _prop_test
+    from study.stats.effects import _prop_test, welch_from_stats
 
     if kind == "share":
         r = _prop_test(a["x"], int(a["n"]), b["x"], int(b["n"]), level)
         return r["estimate"], r["ci_low"], r["ci_high"]
-    va, vb = a["sd"] ** 2 / a["n"], b["sd"] ** 2 / b["n"]
-    d = a["mean"] - b["mean"]
-    df = (va + vb) ** 2 / (va ** 2 / (a["n"] - 1) + vb ** 2 / (b["n"] - 1))
-    h = stats.t.ppf(0.5 + level / 2, df) * math.sqrt(va + vb)
-    return d, d - h, d + h
+    w = welch_from_stats(a["mean"], a["sd"] ** 2, a["n"], b["mean"], b["sd"] ** 2, b["n"], level)
+    return w["estimate"], w["ci_low"], w["ci_high"]
 
 
 def rate_ratio(x1: int, t1: float, x0: int, t0: float, level: float = 0.95) -> tuple[float, float, float]:
