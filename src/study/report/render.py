@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from study.data import config
 from study.errors import StudyError
 from study.report import paths as report_paths
+from study.report import pdftext
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1047,6 +1048,7 @@ def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str | None = None, t
     if res.returncode != 0 or not pdf_path.exists() or pdf_path.stat().st_size == 0:
         tail = "\n".join((res.stderr or "").strip().splitlines()[-5:])
         raise ReportError(f"Chromium failed to print the PDF (exit {res.returncode}):\n{tail}")
+    pdftext.repair(pdf_path)
 
 
 PDF_OPTIONS = {"printBackground": True, "preferCSSPageSize": True, "displayHeaderFooter": False,
@@ -1272,24 +1274,12 @@ class HeadlessChromium:
     def print_pdf(self, pdf_path: Path) -> None:
         res = self.call("Page.printToPDF", dict(PDF_OPTIONS), session=True)
         Path(pdf_path).write_bytes(base64.b64decode(res["data"]))
-
-
-# Chromium's PDFs map some glyphs to a compatibility form of the character written (the lowest code
-# point sharing the glyph): ligatures (ﬁ, ﬀ, ﬃ) and Kangxi radicals (⾏ for 行) go back by NFKC;
-# CJK Radicals Supplement characters have no decomposition and go back by this table, read from
-# Noto Sans CJK SC's cmap (the unified ideograph drawn with the same glyph, e.g. ⻚ for 页).
-_COMPAT_GLYPHS = re.compile("[\ufb00-\ufb06\u2f00-\u2fd5]")
-_CJK_SUPPLEMENT = str.maketrans(dict(zip(
-    "⺂⺃⺅⺇⺉⺋⺍⺏⺐⺒⺓⺔⺕⺖⺘⺙⺛⺞⺟⺠⺡⺣⺤⺦⺨⺩⺭⺮⺯⺰⺱⺳⺹⺺⺽⺾⻂⻅⻆⻇⻈⻉⻊⻋⻌⻐⻑⻒⻓⻔⻕⻖⻘⻙⻚⻛⻜⻝⻞⻟⻠⻡⻢⻣⻤⻥⻦⻧⻨⻩⻪⻫⻬⻮⻯⻰⻱⻲⻳",
-    ["乛", "乚", "亻", "𠘨", "刂", "㔾", "𭕄", "尣", "尢", "巳", "幺", "彑", "彐", "忄", "扌", "攵", "旡", "歺", "母", "民", "氵",
-     "灬", "爫", "丬", "犭", "𤣩", "礻", "𥫗", "糹", "纟", "罓", "㓁", "耂", "肀", "𦥑", "艹", "衤", "见", "角", "𧢲", "讠", "贝",
-     "𧾷", "车", "辶", "钅", "長", "镸", "长", "门", "𨸏", "阝", "青", "韦", "页", "风", "飞", "食", "𩙿", "飠", "饣", "𩠐", "马",
-     "骨", "鬼", "鱼", "鸟", "卤", "麦", "黄", "黾", "斉", "齐", "齿", "竜", "龙", "龜", "亀", "龟"])))
+        pdftext.repair(pdf_path)   # the characters, not CJK radicals, in the text layer
 
 
 def pdf_pages_text(pdf_path: Path) -> list[str]:
-    """Text of each page, read with pypdf (ligatures and CJK radicals mapped back to the characters:
-    pdftotext does the same, so searching for a phrase finds it).
+    """Text of each page, read with pypdf from the PDF's own text layer (repaired by
+    :func:`study.report.pdftext.repair` after printing, so 客户 reads 客户, not 客⼾).
 
     The order of words inside a table may differ from the page's visual order; the contents'
     fallback and the tests look for phrases, not layout.
@@ -1297,11 +1287,9 @@ def pdf_pages_text(pdf_path: Path) -> list[str]:
     import pypdf
 
     try:
-        reader = pypdf.PdfReader(pdf_path)
-        pages = [page.extract_text() or "" for page in reader.pages]
+        return pdftext.pages_text(pdf_path)
     except (pypdf.errors.PyPdfError, OSError, ValueError, KeyError) as exc:
         raise ReportError(f"cannot read the text of {Path(pdf_path).name}: {exc}") from None
-    return [_COMPAT_GLYPHS.sub(lambda m: unicodedata.normalize("NFKC", m.group()), p).translate(_CJK_SUPPLEMENT) for p in pages]
 
 
 def _norm(text: str) -> str:
