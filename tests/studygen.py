@@ -780,7 +780,7 @@ def _write_csv(rng, df: pd.DataFrame, path: Path) -> None:
 
 REQUEST_CHANNELS = [("phone", "Phone", "客服热线", False), ("online_chat", "Online chat", "在线客服", True),
                     ("app", "Mobile app", "手机银行App", True), ("email", "Email", "电子邮件", False),
-                    ("wechat", "WeChat", "微信", True), ("branch_desk", "Branch desk", "网点柜台", False)]
+                    ("wechat", "WeChat", "微信", True), ("branch_desk", "Branch desk", "网点柜面", False)]
 GRADES = [("general", "General complaint", "一般投诉", 72), ("major", "Major complaint", "重大投诉", 168),
           ("serious", "Serious complaint", "严重投诉", 360)]
 

@@ -62,7 +62,7 @@ def test_md_fills_the_translated_template_with_escaped_values(zh):
 
 
 def test_plural_templates_have_one_chinese_form(zh):
-    assert P.nmd("{} bank", "{} banks", 1, "1") == P.nmd("{} bank", "{} banks", 3, "1").replace("3", "1") == "1 家银行"
+    assert P.nmd("{} bank", "{} banks", 1, "1") == P.nmd("{} bank", "{} banks", 3, "1").replace("3", "1") == "1家银行"
 
 
 def test_stored_english_reason_is_translated_with_its_values_localised(zh):
@@ -82,7 +82,7 @@ def test_chinese_numbers_dates_and_quarters_follow_cldr(zh):
     assert P.fmt_num(-0.5) == "−0.50"
     # Chinese journals print the leading zero: p = 0.038, not p = .038
     assert P.fmt_p(0.038) == "p = 0.038" and P.fmt_p(0.0001) == "p <\u00a00.001"   # no-break space
-    assert P.fmt_ci(0.1, 1.12) == "95% 置信区间 [0.10, 1.12]"
+    assert P.fmt_ci(0.1, 1.12) == "95%置信区间 [0.10, 1.12]"
     assert i18n.join_list(["甲", "乙", "丙"]) == "甲、乙和丙"
 
 
@@ -124,7 +124,7 @@ def test_a_repeated_column_name_kept_apart_by_a_trailing_space_is_translated_too
     df = pd.DataFrame({"95 % CI": ["[1, 2]"], "95 % CI ": ["[3, 4]"]})
     with i18n.use("zh"):
         out = present.table_html(df, "t")
-    assert out.count("95% 置信区间") == 2 and "CI" not in out.split("<tbody>")[0].split("</caption>")[1]
+    assert out.count("95%置信区间") == 2 and "CI" not in out.split("<tbody>")[0].split("</caption>")[1]
 
 
 def test_every_rejection_reason_and_dataset_has_a_chinese_cell(study):

@@ -128,7 +128,7 @@ def test_random_study_report(seed, tmp_path, capsys):
     assert not problems, f"{g.describe()}\n" + "\n".join(f"{k}: {v}" for k, v in problems.items())
     if "zh" in langs:
         zh_html = res.files["zh"][0].read_text(encoding="utf-8")
-        assert '<html lang="zh-Hans">' in zh_html and "目录" in zh_html and "概述" in zh_html, g.describe()
+        assert '<html lang="zh-Hans">' in zh_html and "目录" in zh_html and "文档概要" in zh_html, g.describe()
         # the same chapters, tables and figures as the English report
         assert zh_html.count('class="chapter-title"') == res.html.read_text(encoding="utf-8").count('class="chapter-title"')
         assert zh_html.count("<figure") == res.html.read_text(encoding="utf-8").count("<figure")
