@@ -138,3 +138,15 @@ def test_phase_table_states_the_quarters_levels(ctxs):
     assert row[RR._("Resolved by the AI")] == f"{cur.loc['ai_containment', 'value'] * 100:.1f} %"
     outside = table[~table[RR._("Quarter")].isin([ctx.quarter, ctx.baseline_quarter])]
     assert (outside[RR._("In this report")] == "no").all() and (outside[RR._("AI conversations")] == "—").all()
+
+
+def test_problem_evidence_is_shown_as_text_not_character_references(ctxs):
+    """Table 3.6 printed "91&#46;0 % answered within 24 h (95 % CI &#91;…" in both languages: pandas' string dtype
+    turned the Markdown evidence into plain text, which the table escaped a second time."""
+    from study.report import present as P
+
+    ctx, _, _ = ctxs
+    found = RR.problems(ctx)
+    assert len(found) and all(isinstance(x, P.Md) for x in found["evidence"])
+    html = P.table_html(found[["problem", "evidence"]], "t")
+    assert "&amp;#" not in html and "91.0 %" in html.replace("\u00a0", " ")

@@ -395,7 +395,9 @@ def problems(ctx: Context) -> pd.DataFrame:
                      "evidence": P.md("{} per million visits ({} CI {}) against a target of {}", P.fmt_num(r["observed"], 2 + e),
                                       _level(ctx), _ci(r["ci_low"], r["ci_high"], "num", extra=e),
                                       P.fmt_num(r["target_value"], 2 + e))})
-    return pd.DataFrame(rows, columns=cols)
+    # object dtype: pandas' string dtype would turn the Markdown cells (Md, values escaped as character references)
+    # into plain text, which the table then escapes again ("91&#46;0 %" printed in Table 3.6)
+    return pd.DataFrame(rows, columns=cols, dtype=object)
 
 
 def with_problems(ctx: Context, found: pd.DataFrame) -> pd.DataFrame:
