@@ -115,9 +115,12 @@ def test_the_catalogue_types_no_space_between_han_and_latin():
 
 
 def test_the_sample_study_names_use_the_terms():
+    """The *_zh names of study.yml and the Chinese labels the metric registry builds from them."""
+    from study import metrics
+
     study = load_study(DEFAULT_STUDY_FILE)
     rows = terminology()
-    texts = _study_texts(study)
+    texts = _study_texts(study) + [(f"metrics[{k}].label_zh", m.label_zh) for k, m in metrics.registry(study).items()]
     assert len(texts) > 50
     problems = [f"{where}: {hit}" for where, text in texts for hit in variant_hits(text, rows) + spacing_hits(text)]
     assert problems == [], "\n".join(problems)

@@ -69,6 +69,11 @@ def scale_text(lo: float, hi: float) -> str:
     return f"{lo:g}-{hi:g}"
 
 
+def _scale_zh(lo: float, hi: float) -> str:
+    """A scale's range in a Chinese label: "1–5分" (en dash, as the catalogue writes ranges)."""
+    return f"{lo:g}–{hi:g}分"
+
+
 def top2_range(lo: float, hi: float) -> tuple[float, float]:
     """The two highest answers of an integer scale (for a 0/1 scale, just the top one)."""
     return (hi - 1, hi) if hi - lo >= 2 else (hi, hi)
@@ -80,7 +85,7 @@ _PROCESS = {
                               "lower", style="min"),
     "handling_minutes": Metric("handling_minutes", "Average handling time", "平均业务办理时间", "process", "duration", "min",
                                "分钟", "lower", style="min"),
-    "cycle_minutes": Metric("cycle_minutes", "Average cycle time", "平均业务周期", "process", "duration", "min", "分钟",
+    "cycle_minutes": Metric("cycle_minutes", "Average cycle time", "平均业务周期时间", "process", "duration", "min", "分钟",
                             "lower", style="min"),
     "first_pass_yield": Metric("first_pass_yield", "First-pass yield", "一次通过率", "process", "share", "share", "比例",
                                style="pct"),
@@ -119,11 +124,11 @@ def _request_metrics(study) -> dict[str, Metric]:
     out = dict(_REQUESTS)
     for t in sr.response_targets:
         mid = response_metric_id(t.hours)
-        out[mid] = Metric(mid, f"Share of requests answered within {t.hours:g} h", f"{t.hours:g} 小时内响应率",
+        out[mid] = Metric(mid, f"Share of requests answered within {t.hours:g} h", f"{t.hours:g}小时内响应率",
                           "requests", "share", "share", "比例", style="pct")
     if sr.rating_scale is not None:
         sc = scale_text(sr.rating_scale.min, sr.rating_scale.max)
-        out["post_contact_rating"] = Metric("post_contact_rating", f"Post-contact rating ({sc} mean)", f"服务后评价（{sc}均值）",
+        out["post_contact_rating"] = Metric("post_contact_rating", f"Post-contact rating ({sc} mean)", f"服务后评价（{_scale_zh(sr.rating_scale.min, sr.rating_scale.max)}均值）",
                                             "requests", "mean", sc, sc, scale=(sr.rating_scale.min, sr.rating_scale.max),
                                             digits=2)
     return out
@@ -158,16 +163,16 @@ def _survey_metrics(study) -> dict[str, Metric]:
     s = o.overall_satisfaction
     lo, hi = s.scale.min, s.scale.max
     sc = scale_text(lo, hi)
-    out["overall_satisfaction"] = Metric("overall_satisfaction", f"Overall satisfaction ({sc} mean)", f"总体满意度（{sc}均值）",
+    out["overall_satisfaction"] = Metric("overall_satisfaction", f"Overall satisfaction ({sc} mean)", f"总体满意度（{_scale_zh(lo, hi)}均值）",
                                          "survey", "mean", sc, sc, scale=(lo, hi), digits=2)
     out["csat_mean_0_100"] = Metric("csat_mean_0_100", "Overall satisfaction (0-100)", "总体满意度（0–100）", "survey", "score",
                                     "0-100", "0–100", scale=(0, 100))
     t_lo, t_hi = top2_range(lo, hi)
     if (lo, hi) == (1, 5):
-        top_label, top_zh = "Share satisfied or very satisfied (top-2 box)", "满意及非常满意比例（前两档）"
+        top_label, top_zh = "Share satisfied or very satisfied (top-2 box)", "满意及非常满意占比"
     else:
         top_label = f"Share answering {t_lo:g}-{t_hi:g} on the {sc} satisfaction scale (top-2 box)"
-        top_zh = f"总体满意度{sc}量表中选择{t_lo:g}–{t_hi:g}的比例（前两档）"
+        top_zh = f"总体满意度前两项占比（{_scale_zh(lo, hi)}量表中选择{t_lo:g}–{t_hi:g}）"
     out["csat_top2"] = Metric("csat_top2", top_label, top_zh, "survey", "share", "share", "比例", style="pct")
     r = o.recommend
     if r is not None:
@@ -178,7 +183,7 @@ def _survey_metrics(study) -> dict[str, Metric]:
             a, b = top2_range(rlo, rhi)
             out[RECOMMEND_TOP2] = Metric(
                 RECOMMEND_TOP2, f"Share likely to recommend ({a:g}-{b:g} on {scale_text(rlo, rhi)}; top-2 box)",
-                f"推荐意愿前两档比例（{scale_text(rlo, rhi)}量表中{a:g}–{b:g}）", "survey", "share", "share", "比例", style="pct")
+                f"推荐意愿前两项占比（{_scale_zh(rlo, rhi)}量表中选择{a:g}–{b:g}）", "survey", "share", "share", "比例", style="pct")
     if o.complaint is not None:
         out["complaint_rate"] = Metric("complaint_rate", "Complaint rate", "投诉率", "survey",
                                        "share", "share", "比例", "lower", style="pct")
