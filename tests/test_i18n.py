@@ -145,3 +145,12 @@ def test_every_rejection_reason_and_dataset_has_a_chinese_cell(study):
     with i18n.use("zh"):
         untranslated = sorted(w for w in words if i18n.tr_known(w, "cell") == w)
     assert untranslated == []
+
+
+def test_months_are_written_as_chinese_readers_write_them(zh):
+    """No ISO month (2024-11) in the Chinese report: 2024年11月 in prose and tables, axis ticks 11月 with the year at the
+    first tick and where it changes."""
+    assert i18n.month("2024-11") == "2024年11月" and i18n.month("2025-04", year=False) == "4月"
+    assert i18n.month_ticks(["2024-11", "2024-12", "2025-01", "2025-02"]) == ["2024年11月", "12月", "2025年1月", "2月"]
+    with i18n.use("en"):
+        assert i18n.month("2024-11") == "2024-11" and i18n.month_ticks(["2024-12", "2025-01"]) == ["2024-12", "2025-01"]

@@ -327,6 +327,8 @@ def _value(v: str, context: str | None) -> str:
     """A value found inside a stored English text, in the active language: a quarter, a date, a marked text."""
     if _QUARTER.match(v):
         return quarter(v)
+    if _MONTH.match(v):
+        return month(v)
     pct = _PERCENT.match(v)
     if pct:
         return percent(pct.group(1))
@@ -423,6 +425,30 @@ def quarter(q: Any) -> str:
 
     first = _dt.date(int(m.group(1)), 3 * int(m.group(2)) - 2, 1)
     return format_skeleton("y", first, locale=locale()) + format_date(first, "QQQQ", locale=locale())
+
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})\Z")
+
+
+def month(ym: Any, *, year: bool = True) -> str:
+    """A calendar month "2024-11" for prose, tables and axes: "2024年11月" in Chinese ("11月" with ``year=False``,
+    for axis ticks inside a year); English keeps the ISO form."""
+    text = str(ym)
+    m = _MONTH.match(text)
+    if language() == "en" or m is None:
+        return text
+    return f"{int(m.group(1))}年{int(m.group(2))}月" if year else f"{int(m.group(2))}月"
+
+
+def month_ticks(months: list[str]) -> list[str]:
+    """Axis ticks of consecutive months: Chinese writes the year at the first tick and where it changes
+    ("2024年11月、12月、2025年1月"); English keeps the ISO months."""
+    out, last = [], None
+    for ym in months:
+        m = _MONTH.match(str(ym))
+        out.append(month(ym, year=m is None or m.group(1) != last))
+        last = m.group(1) if m else None
+    return out
 
 
 def comma_join(items) -> str:

@@ -172,28 +172,29 @@ def chart_sentences(ctx) -> list[P.Md]:
     for metric, g in ch[ch["out_of_control"]].groupby("metric", sort=False):
         used = ch[(ch["metric"] == metric) & ch["used"]]["month"]
         for side, gs in g.groupby("side"):
-            key = (metric not in drawn, tuple(sorted(gs["month"])), side, used.min(), used.max())
+            key = (metric not in drawn, tuple(sorted(gs["month"])), side, i18n.month(used.min()), i18n.month(used.max()))
             groups.setdefault(key, []).append(_label(ctx, metric))
     out = []
     for (undrawn, months, side, b0, b1), names in sorted(groups.items()):
         if undrawn and side == "below":
             out.append(P.md("In {}, the monthly mean of {} in the queue log fell below its lower control limit (an "
                             "individuals chart, not drawn above; limits from the months {} to {}; the monthly values are in "
-                            "the table of monthly statistics).", _and(list(months)), _and(names), b0, b1))
+                            "the table of monthly statistics).", _and([i18n.month(x) for x in months]), _and(names), b0, b1))
         elif undrawn:
             out.append(P.md("In {}, the monthly mean of {} in the queue log rose above its upper control limit (an "
                             "individuals chart, not drawn above; limits from the months {} to {}; the monthly values are in "
-                            "the table of monthly statistics).", _and(list(months)), _and(names), b0, b1))
+                            "the table of monthly statistics).", _and([i18n.month(x) for x in months]), _and(names), b0, b1))
         elif side == "below":
             out.append(P.md("In {}, {} fell below the lower control limit (limits from the months {} to {}).",
-                            _and(list(months)), _and(names), b0, b1))
+                            _and([i18n.month(x) for x in months]), _and(names), b0, b1))
         else:
             out.append(P.md("In {}, {} rose above the upper control limit (limits from the months {} to {}).",
-                            _and(list(months)), _and(names), b0, b1))
+                            _and([i18n.month(x) for x in months]), _and(names), b0, b1))
     if not out:
         judged = ch[ch["lcl"].notna()]
         out.append(P.md("No month from {} to {} lay outside the control limits set on the months of {} to {}.",
-                        judged["month"].min(), judged["month"].max(), *(i18n.quarter(q) for q in tr.chart_baseline)))
+                        i18n.month(judged["month"].min()), i18n.month(judged["month"].max()),
+                        *(i18n.quarter(q) for q in tr.chart_baseline)))
     return out
 
 
@@ -340,7 +341,7 @@ def control_chart_figure(ctx):
         ax.plot(xx[bad], g["value"].to_numpy(float)[bad] * scale, "o", color=F.OKABE_ITO["vermillion"], markersize=6)
         ax.set_ylabel(_axis_label(ctx, m, scale, 2.3))
     step = max(1, len(months) // 8)
-    axes[-1].set_xticks(range(0, len(months), step), months[::step])
+    axes[-1].set_xticks(range(0, len(months), step), i18n.month_ticks(months[::step]))
     axes[-1].set_xlabel(pgettext("axis", "Month"))
     return fig
 
@@ -369,7 +370,8 @@ def monthly_table(ctx) -> pd.DataFrame:
     metrics = [m for m in TRACKED if m in set(mt["metric"])]
     rows = []
     for month in sorted(mt["month"].unique()):
-        row = {pgettext("column", "Month"): month.replace("-", "\u2011")}   # a non-breaking hyphen: the month stays on one line
+        # "2024年11月" in Chinese; the English ISO month with a non-breaking hyphen, so it stays on one line
+        row = {pgettext("column", "Month"): i18n.month(month).replace("-", "\u2011")}
         sub = mt[mt["month"] == month].set_index("metric")
         survey_n = sub.loc[[m for m in metrics if m in sub.index and m not in trend.PROCESS_MEANS], "n"]
         row[pgettext("column", "Respondents")] = P.fmt_int(survey_n.max()) if len(survey_n) else P.DASH
@@ -395,7 +397,7 @@ def target_progress_table(ctx) -> pd.DataFrame:
         for r in g.to_dict("records"):
             # enough decimals that an estimate just off the threshold is not written as the threshold
             e = T.digits_apart(base, [r["estimate"]], [t.value])
-            row[r["quarter"]] = f"{base(r['estimate'], e)} ({_verdict(r['verdict'])})"
+            row[r["quarter"]] = pgettext("cell", "{} ({})").format(base(r['estimate'], e), _verdict(r['verdict']))
         rows.append(row)
     out = pd.DataFrame(rows)
     quarters = sorted(c for c in out.columns if c != pgettext("column", "Target"))
