@@ -128,7 +128,8 @@ def _request_metrics(study) -> dict[str, Metric]:
                           "requests", "share", "share", "比例", style="pct")
     if sr.rating_scale is not None:
         sc = scale_text(sr.rating_scale.min, sr.rating_scale.max)
-        out["post_contact_rating"] = Metric("post_contact_rating", f"Post-contact rating ({sc} mean)", f"服务后评价（{_scale_zh(sr.rating_scale.min, sr.rating_scale.max)}均值）",
+        zh = _scale_zh(sr.rating_scale.min, sr.rating_scale.max)
+        out["post_contact_rating"] = Metric("post_contact_rating", f"Post-contact rating ({sc} mean)", f"服务后评价（{zh}均值）",
                                             "requests", "mean", sc, sc, scale=(sr.rating_scale.min, sr.rating_scale.max),
                                             digits=2)
     return out

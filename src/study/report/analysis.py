@@ -83,7 +83,8 @@ class Context:
 
     @property
     def level_pct(self) -> str:
-        return f"{self.level * 100:g} %"
+        """The confidence level as the active language writes a percentage ("95 %"; "95%" in Chinese)."""
+        return i18n.percent(f"{self.level * 100:g}")
 
     @cached_property
     def fingerprint(self) -> str:

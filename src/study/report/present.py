@@ -42,6 +42,7 @@ import pandas as pd
 
 from study import i18n
 from study.i18n import pgettext
+from study.report import typeset
 
 MINUS = "\u2212"
 DASH = "\u2014"  # shown for a missing value
@@ -637,12 +638,16 @@ def heading(title: Md | str, level: int = 2, *, numbered: bool = True) -> Ref:
 # Tables
 
 Formatter = Callable[[Any], str] | str | int
-#: Tables with more rows than this may break across pages (header repeated); shorter ones never do.
-LONG_TABLE_ROWS = 25
+#: Tables with more rows than this may break across pages between rows (header repeated, caption and header kept with
+#: the first rows); shorter ones never do. A longer table that did not fit moved whole to the next page and could
+#: leave a chapter's first page mostly empty.
+LONG_TABLE_ROWS = 8
 #: Characters of a first-column cell short enough to be kept on one line in Chinese (eight CJK characters at the
 #: tables' 8.6 pt take ~1 inch; a longer label may wrap so that wide tables fit the page).
 _SHORT_LABEL = 8
-_LONG_TOKEN = re.compile(r"[^\s<>]{28,}")
+#: A long unbroken token (a hash, a path): set in monospace and broken anywhere. Chinese text has no spaces but is no
+#: token (it breaks between characters by itself).
+_LONG_TOKEN = re.compile(r"[^\s<>\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]{28,}")
 _NUMLIKE = re.compile(r"^[\[(]?\s?[−+\-±<>≤≥~≈]?\s?\.?\d")
 _DATELIKE = re.compile(r"^\d{4}-\d{2}(-\d{2})?")
 
@@ -743,11 +748,14 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     cols = list(data.columns)
     multi = isinstance(data.columns, pd.MultiIndex)
 
+    zh = i18n.language() == "zh"
+
     def col_label(c) -> str:
         if multi:
             c = c[-1]
         shown = labels.get(c, c if isinstance(c, Md) else str(c))
-        return text_html(shown if isinstance(shown, Md) else _header(shown))
+        out = text_html(shown if isinstance(shown, Md) else _header(shown))
+        return typeset.words_html(out) if zh else out   # a header wraps between words, not one character per line
 
     def spec(c):
         return formats.get(c, formats.get(c[-1]) if multi else None)
@@ -812,6 +820,8 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
             if cls[c] == "num" and not isinstance(text, Md):
                 text = keep_together(text)
             text = text_html(text, markdown=not escape)
+            if zh and cls[c].startswith("text"):
+                text = typeset.words_html(text)
             tds.append(f'<td class="{cls[c]}{extra}">{text}</td>')
         out.append(tr + "".join(tds) + "</tr>")
     out.append("</tbody></table>")

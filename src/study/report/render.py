@@ -52,8 +52,8 @@ from typing import TYPE_CHECKING, Any
 
 from study.data import config
 from study.errors import StudyError
+from study.report import layout, pdftext, typeset
 from study.report import paths as report_paths
-from study.report import pdftext
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -735,6 +735,7 @@ def assemble_html(chapters: list[Chapter], *, quarter: str, baseline: str, title
                           else _("Results for {} (no baseline quarter).").format(i18n.quarter(quarter)))
             title_note += _(" Generated from the study definition and the validated quarterly data by the study toolkit; "
                             "the provenance appendix lists input hashes, parameters and software versions.")
+            title_zh = ""   # no English title on the Chinese cover
             shown_date = i18n.date(date or dt.date.today())
             if subtitle == "Quarterly service-quality improvement report":
                 subtitle = _("Quarterly service-quality improvement report")
@@ -774,7 +775,10 @@ def _render_page(ctx: dict) -> str:
                 chapters=[_SafeChapter(c) for c in ctx["chapters"]],
                 toc=[_safe_entry(e) for e in ctx["toc"]], tables=[_safe_entry(e) for e in ctx["tables"]],
                 figures=[_safe_entry(e) for e in ctx["figures"]])
-    return env.get_template("report.html.j2").render(**safe)
+    page = env.get_template("report.html.j2").render(**safe)
+    page = layout.landscape(page, ctx.get("landscape", ()))
+    # numbers with their units, dates, statistics and intervals never break across lines (study.report.typeset)
+    return typeset.mark(page, "zh" if str(ctx.get("lang", "en")).startswith("zh") else "en")
 
 
 class _SafeChapter:
@@ -809,7 +813,7 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src d
 ALLOWED_TAGS = frozenset(
     "html head meta title style body header main nav section article aside footer div span p br hr "
     "h1 h2 h3 h4 h5 h6 ol ul li dl dt dd table caption thead tbody tfoot tr th td colgroup col "
-    "figure figcaption img a em strong b i u s del ins sub sup small mark abbr code pre kbd samp var q "
+    "figure figcaption img a em strong b i u s del ins sub sup small mark abbr code pre kbd samp var q wbr "
     "cite blockquote".split())
 #: Attributes allowed on every element (plus ``data-*``), and per element.
 GLOBAL_ATTRS = frozenset({"class", "id", "lang", "title", "style", "dir", "role", "aria-label", "aria-hidden",
@@ -1343,6 +1347,12 @@ def _print_with_contents(html_path: Path, pdf_path: Path, ctx: dict, chromium: s
     if os.name == "posix":
         with HeadlessChromium(chromium) as browser:
             browser.load(html_path)
+            # a table too wide for the A4 text width goes on a landscape page (else Chromium shrinks every page)
+            wide = layout.too_wide(layout.measure(browser))
+            if wide:
+                ctx["landscape"] = wide
+                html_path.write_text(_render_page(ctx), encoding="utf-8")
+                browser.load(html_path)
             browser.print_pdf(pdf_path)
             if entries:
                 found, notes = _contents_pages(pdf_path, entries)
@@ -1351,6 +1361,8 @@ def _print_with_contents(html_path: Path, pdf_path: Path, ctx: dict, chromium: s
                                  "function(e){e.textContent = p[e.dataset.toc] || '';});})("
                                  + json.dumps({k: str(v) for k, v in found.items()}) + ")")
                 browser.print_pdf(pdf_path)
+            # tables wider than the page, headers set one character per line, chapters opening on a near-empty page
+            notes += layout.check(browser, pdf_path, pdf_destinations)
         return notes
     print_pdf(html_path, pdf_path, chromium=chromium)
     if entries:

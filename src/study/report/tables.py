@@ -149,6 +149,8 @@ def ci(metric: str, lo, hi, study=None) -> str:
     if lo is None or pd.isna(lo):
         return P.DASH
     if mx.lookup(metric, study).style == "pct":
+        if i18n.language() == "zh":   # the unit (个百分点) is in the change beside it: the interval stays narrow
+            return f"[{P.fmt_num(float(lo) * 100, 1, sign=True)}, {P.fmt_num(float(hi) * 100, 1, sign=True)}]"
         return f"[{P.fmt_pp(lo)}, {P.fmt_pp(hi)}]"
     return f"[{P.fmt_num(lo, 2, sign=False)}, {P.fmt_num(hi, 2)}]"
 
