@@ -451,6 +451,22 @@ def month_ticks(months: list[str]) -> list[str]:
     return out
 
 
+def cite(reference: str) -> str:
+    """A citation in the active language: "Nunnally 1978; Hair et al. 2019; Fornell & Larcker 1981" in English,
+    "Nunnally，1978；Hair等，2019；Fornell和Larcker，1981" in Chinese (authors keep their names; "et al." is 等)."""
+    text = str(reference)
+    if language() == "en" or not text:
+        return text
+    parts = []
+    for ref in re.split(r";\s*", text):
+        m = re.match(r"(.*?),?\s+(\d{4}[a-z]?)$", ref.strip())
+        authors, year = (m.group(1), m.group(2)) if m else (ref.strip(), "")
+        authors = re.sub(r"\s+et al\.?", "等", authors)
+        authors = re.sub(r"\s*(?:&|\band\b)\s*", "和", authors).replace(", ", "、")
+        parts.append(f"{authors}，{year}" if year else authors)
+    return "；".join(parts)
+
+
 def comma_join(items) -> str:
     """Items of an enumeration: "a, b, c" in English, "甲、乙、丙" (enumeration comma) in Chinese."""
     return ("、" if language() == "zh" else ", ").join(str(x) for x in items)

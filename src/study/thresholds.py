@@ -30,7 +30,7 @@ import math
 import operator as _op
 from dataclasses import dataclass
 
-from study.i18n import N_, pgettext, tr
+from study.i18n import N_, cite, pgettext, tr
 
 __all__ = ["Threshold", "THRESHOLDS", "judge", "thresholds_table"]
 
@@ -142,7 +142,7 @@ def judge_head(statistic: str, value: float, bound: float | None = None) -> str:
     ok = bool(_OPS[t.op](float(value), b))
     sign = _SHOW[t.op] if ok else _NEG[t.op]
     return pgettext("threshold", "{label} = {value} {sign} {bound} ({reference})").format(
-        label=tr(t.label), value=_fmt(float(value)), sign=sign, bound=f"{b:g}", reference=t.reference)
+        label=tr(t.label), value=_fmt(float(value)), sign=sign, bound=f"{b:g}", reference=cite(t.reference))
 
 
 def judge_verdict(statistic: str, value: float, bound: float | None = None) -> str:
@@ -158,4 +158,4 @@ def thresholds_table():
     import pandas as pd
 
     return pd.DataFrame([{"statistic": t.statistic, "label": tr(t.label), "rule": f"{t.op} {t.bound:g}",
-                          "reference": t.reference} for t in THRESHOLDS.values()])
+                          "reference": cite(t.reference)} for t in THRESHOLDS.values()])
