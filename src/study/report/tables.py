@@ -370,7 +370,7 @@ def sqi(ctx: Context, s: pd.DataFrame) -> pd.DataFrame:
 
 
 def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
-    """The analyses of one kind that ran (skipped ones are listed by ``narrative.effects_skipped``).
+    """The analyses of one kind that ran (skipped ones are listed by ``text.effects.effects_skipped``).
 
     Before/after tables: the headline test and its p. DiD tables: the cluster-SE CI with its own p
     ("p (cluster SE)") and, when it was run, the wild-bootstrap p beside it, named with its B; Holm
