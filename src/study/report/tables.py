@@ -80,7 +80,9 @@ REASON_WORDS = [NP_("cell", "absurd handling"), NP_("cell", "absurd waiting"), N
                 NP_("cell", "absurd resolution"), NP_("cell", "absurd response"), NP_("cell", "escalated but ai"),
                 NP_("cell", "resolved before received"), NP_("cell", "resolved before response"),
                 NP_("cell", "responded before received"), NP_("cell", "unknown grade"), NP_("cell", "unknown handler"),
-                NP_("cell", "invalid weight"), NP_("cell", "service requests")]
+                NP_("cell", "invalid weight"), NP_("cell", "service requests"),
+                # the text rule and the magnitude bound of study.data.values (issue 22)
+                NP_("cell", "control character"), NP_("cell", "implausible value")]
 
 #: Unit words study.yml uses for SQI indicators and benchmark metrics (shown translated when known).
 UNIT_WORDS = [NP_("unit", "min"), NP_("unit", "share"), NP_("unit", "score"), NP_("unit", "points"), NP_("unit", "count"),
