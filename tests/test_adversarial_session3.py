@@ -213,11 +213,11 @@ def test_month_of_one_respondent_is_suppressed_in_tracking(tmp_path, study, stud
 def test_identical_driver_ranking_is_not_called_unreproduced(study):
     """With three dimensions Kendall's τ = 1 has p = 1/3, so 'does not reproduce the ranking' was printed for an
     ordered logit that ranked the drivers exactly as LMG did (seen in a three-dimension study)."""
-    from study.report import narrative
+    from study.report.text import current_state
     from tests.test_narrative import _Fit, _Ologit, fake_context
 
     lmg = pd.DataFrame({"rank": [1, 2, 3], "label": ["A", "B", "C"], "share": [0.5, 0.3, 0.2]})
-    text = narrative.driver_sentences(fake_context(study), {"model": _Fit(3, 1.0, 1 / 3), "lmg": lmg,
+    text = current_state.driver_sentences(fake_context(study), {"model": _Fit(3, 1.0, 1 / 3), "lmg": lmg,
                                                             "ologit": _Ologit(1.0, 1 / 3)})
     assert "ranks the drivers in the same order (Kendall's τ = 1&#46;00, p &#61; &#46;333)" in text
     assert "does not reproduce" not in text

@@ -1,6 +1,6 @@
 """The package's layers: each knows only the ones below it.
 
-foundation (``errors``, ``i18n``, ``metrics``, ``progress``, ``thresholds``) < ``study.data`` (study.yml, readers,
+foundation (``errors``, ``fonts``, ``i18n``, ``metrics``, ``progress``, ``thresholds``) < ``study.data`` (study.yml, readers,
 validation) < ``study.stats`` (DataFrames in, results out) < ``study.report`` (chapters, text, tables, figures,
 rendering). The tools on top (``cli``, ``sample``, ``bench``, ``i18n_extract``) may use any layer. An import that
 goes upwards — statistics importing the report, data importing statistics — fails here with the line that does it.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "study"
-FOUNDATION = {"errors", "i18n", "metrics", "progress", "thresholds"}
+FOUNDATION = {"errors", "fonts", "i18n", "metrics", "progress", "thresholds"}
 RANK = {"foundation": 0, "data": 1, "stats": 2, "report": 3, "tool": 4}
 
 

@@ -1,11 +1,12 @@
-"""The documented rules that generate the report's findings and recommendations (study.report.narrative)."""
+"""The documented rules that generate the report's findings and recommendations (the text modules, study.report.text)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from study.report import analysis, narrative
+from study.report import analysis
+from study.report.text import conclusions, current_state, effects, measures, problems, rules, summary, words
 
 
 def fake_context(study, **cache):
@@ -35,7 +36,7 @@ def test_priority_rule_takes_concentrate_here_first_then_important_low_scores(st
     ctx = fake_context(study, drivers={"ipa": ipa})
     first = analysis.priorities(ctx)
     assert first["dimension"].tolist() == ["efficiency", "attitude", "retention"]
-    text = narrative.priority_sentence(ctx, first)
+    text = summary.priority_sentence(ctx, first)
     assert "2 fall in the 'concentrate here' quadrant" in text
 
 
@@ -45,13 +46,13 @@ def test_priority_rule_fallback_is_stated(study):
     ctx = fake_context(study, drivers={"ipa": ipa})
     first = analysis.priorities(ctx)
     assert first["dimension"].tolist() == ["efficiency", "attitude", "retention"]
-    assert "no dimension falls in the 'concentrate here' quadrant" in narrative.priority_sentence(ctx, first)
+    assert "no dimension falls in the 'concentrate here' quadrant" in summary.priority_sentence(ctx, first)
 
 
 def test_hour_ranges():
-    assert narrative._hour_ranges([9, 10, 11, 14], [1, 2, 1, 1]) == "09:00–12:00 (+1 to +2), 14:00–15:00 (+1)"
-    assert narrative._hour_ranges([16]) == "16:00–17:00"
-    assert narrative._hour_ranges([]) == ""
+    assert words._hour_ranges([9, 10, 11, 14], [1, 2, 1, 1]) == "09:00–12:00 (+1 to +2), 14:00–15:00 (+1)"
+    assert words._hour_ranges([16]) == "16:00–17:00"
+    assert words._hour_ranges([]) == ""
 
 
 @pytest.mark.parametrize("verdict, control_changed, starts_with", [
@@ -68,7 +69,7 @@ def test_measure_recommendation_rule(study, verdict, control_changed, starts_wit
     staffing = pd.DataFrame(columns=["branch_id", "hour", "difference", "counters_needed", "counters_used"])
     targets = pd.DataFrame(columns=["label", "status", "observed", "ci_low", "ci_high", "operator", "target_value"])
     found = pd.DataFrame(columns=["area", "problem", "evidence", "rule"])
-    recs = narrative.recommendations(fake_context(study), verdicts, first, staffing, targets, found)
+    recs = conclusions.recommendations(fake_context(study), verdicts, first, staffing, targets, found)
     assert recs.loc[0, "rule"] == "REC-MEASURE"
     assert recs.loc[0, "recommendation"].startswith(starts_with)
     from study.report import present  # the cell stays Markdown (pandas 3's str dtype would drop the Md type: "**" leaks)
@@ -77,11 +78,16 @@ def test_measure_recommendation_rule(study, verdict, control_changed, starts_wit
 
 
 def test_every_rule_used_is_documented():
+    import importlib
     import inspect
     import re
+    from pathlib import Path
 
-    used = set(re.findall(r'"((?:REC|PROBLEM)-[A-Z]+)"', inspect.getsource(narrative)))
-    assert used <= set(narrative.RULES["rule"])
+    import study.report.text as text
+
+    modules = [importlib.import_module(f"study.report.text.{p.stem}") for p in Path(text.__file__).parent.glob("*.py")]
+    used = {c for m in modules for c in re.findall(r'"((?:REC|PROBLEM)-[A-Z]+)"', inspect.getsource(m))}
+    assert used <= set(rules.RULES["rule"])
 
 
 # --- improvement measures on their own calendars (rules EFFECT and REC-MEASURE) --------------------
@@ -115,7 +121,7 @@ def test_measure_recommendations_per_status_and_design(study, kwargs, verdict, s
     s = study.model_copy(update={"measures": [m]})
     v = pd.DataFrame([_verdict(m, verdict, status, "not tested" if status in ("planned", "not testable") else None,
                                reason="starts after 2025Q2" if status == "planned" else "no baseline")])
-    recs = narrative.measure_recommendations(fake_context(s), v)
+    recs = conclusions.measure_recommendations(fake_context(s), v)
     assert len(recs) == 1 and recs[0]["rule"] == "REC-MEASURE"
     text = recs[0]["recommendation"]
     assert isinstance(text, present.Md) and text.startswith(starts_with)
@@ -127,7 +133,7 @@ def test_measure_recommendations_per_status_and_design(study, kwargs, verdict, s
 def test_recommendations_keep_one_measure_call_site(study):
     import inspect
 
-    src = inspect.getsource(narrative.recommendations)
+    src = inspect.getsource(conclusions.recommendations)
     assert src.count("measure_recommendations(ctx, verdicts)") == 1 and "REC-MEASURE" not in src
 
 
@@ -143,11 +149,11 @@ def sample_ctx(prepared_sample, study):
 
 def test_no_measures_say_so_in_one_sentence(sample_ctx):
     ctx = sample_ctx([])
-    intro = narrative.measures_intro(ctx)
+    intro = measures.measures_intro(ctx)
     assert "lists no improvement measures" in intro and "Each" not in intro and intro.count(".") == 1
     assert analysis.measure_plan(ctx).empty and analysis.effects(ctx).empty and analysis.measure_verdicts(ctx).empty
-    assert narrative.effect_sentence(ctx, analysis.measure_verdicts(ctx), analysis.process_its(ctx)[1]) == ""
-    assert "no improvement measures" in narrative.effects_intro(ctx)
+    assert effects.effect_sentence(ctx, analysis.measure_verdicts(ctx), analysis.process_its(ctx)[1]) == ""
+    assert "no improvement measures" in effects.effects_intro(ctx)
 
 
 def test_effect_sentences_per_design_and_window(sample_ctx):
@@ -168,7 +174,7 @@ def test_effect_sentences_per_design_and_window(sample_ctx):
     fitted = its[(its["measure"] == "loan") & its["status"].eq("fitted")]
     assert fitted["metric"].tolist() == ["handling_minutes"]
     assert set(analysis.its_plot_data(ctx, "loan")["metric"]) == {"handling_minutes"}
-    text = narrative.effect_sentence(ctx, v, its)
+    text = effects.effect_sentence(ctx, v, its)
     assert "weaker than a difference-in-differences" in text and "sustained-effect comparison" in text
     assert "starts on 01 August 2025, after 2025Q2" in text and "weekly average handling time" in text
     assert "its_notes" not in text and "**" not in present_text(text)
@@ -204,7 +210,7 @@ def _branches():
     ([12.0], "The business type takes longer than its standard"),
 ])
 def test_process_sentence_states_only_what_the_deviations_show(study, deviations, expected):
-    text = narrative.process_sentences(fake_context(study), {"by_business_type": _bt(deviations), "by_branch_id": _branches()})
+    text = current_state.process_sentences(fake_context(study), {"by_business_type": _bt(deviations), "by_branch_id": _branches()})
     assert text.startswith(expected)
     if any(d <= 0 for d in deviations):
         assert "Every business type takes longer" not in text
@@ -229,22 +235,22 @@ class _Ologit:
 def test_driver_sentence_counts_dimensions_and_checks_the_ordered_logit(study, k, tau, p, says):
     lmg = pd.DataFrame({"rank": range(1, k + 1), "label": [f"D{i}" for i in range(k)], "share": [1 / k] * k})
     drv = {"model": _Fit(k, tau, p), "lmg": lmg, "ologit": _Ologit(tau, p)}
-    text = narrative.driver_sentences(fake_context(study), drv)
-    assert text.startswith(f"The {narrative.NUMBER_WORDS[k]} dimension scores explain")
+    text = current_state.driver_sentences(fake_context(study), drv)
+    assert text.startswith(f"The {words.NUMBER_WORDS[k]} dimension scores explain")
     assert says in text
     if says != "ranks the drivers alike":
         assert "alike" not in text
 
 
 def test_driver_sentence_for_a_skipped_analysis(study):
-    text = narrative.driver_sentences(fake_context(study), analysis.skipped("3 complete questionnaires for 5 dimensions"))
+    text = current_state.driver_sentences(fake_context(study), analysis.skipped("3 complete questionnaires for 5 dimensions"))
     assert "was not carried out: 3 complete questionnaires" in text
 
 
 def test_counts_agree_with_their_nouns():
-    assert narrative.count(1, "queue ticket") == "1 queue ticket"
-    assert narrative.count(2, "branch", "branches") == "2 branches"
-    assert narrative.count(12345, "bank") == "12,345 banks"
+    assert words.count(1, "queue ticket") == "1 queue ticket"
+    assert words.count(2, "branch", "branches") == "2 branches"
+    assert words.count(12345, "bank") == "12,345 banks"
 
 
 def test_score_formula_uses_the_study_scale(study):
@@ -253,13 +259,13 @@ def test_score_formula_uses_the_study_scale(study):
     s = study.model_copy(update={"questionnaire": study.questionnaire.model_copy(update={"scale": ScaleRange(min=0, max=10)})})
     import html
 
-    note = html.unescape(narrative.score_notes(fake_context(s))[0])
+    note = html.unescape(current_state.score_notes(fake_context(s))[0])
     assert "− 0) / (10 − 0)" in note and "0-10 item scale" in note and "(5 − 1)" not in note
 
 
 def test_labels_from_the_study_are_literal_in_prose(study):
     s = study.model_copy(update={"organisation": "**Bold** <b>x</b> $y$"})
-    text = str(narrative.skipped_sentence(s.organisation, "reason"))
+    text = str(words.skipped_sentence(s.organisation, "reason"))
     from study.report import present
 
     html = present.markdown_to_html(present.Md(text))
@@ -279,10 +285,10 @@ def test_figure_labels_follow_the_report_language(study):
     drv = {"lmg": pd.DataFrame({"predictor": ids, "share": range(len(ids)), "label": dims["label"]})}
     english = set(dims["label"])
     with i18n.use("zh"):
-        for points in (narrative.dimension_points(ctx, dims), narrative.importance_points(ctx, drv)):
+        for points in (current_state.dimension_points(ctx, dims), current_state.importance_points(ctx, drv)):
             assert not set(points["label"]) & english
             assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in points["label"])
-    assert list(narrative.importance_points(ctx, drv)["predictor"]) == ids[::-1]   # largest share first
+    assert list(current_state.importance_points(ctx, drv)["predictor"]) == ids[::-1]   # largest share first
 
 
 def test_improper_cfa_is_named_and_its_validity_not_claimed(study):
@@ -299,14 +305,14 @@ def test_improper_cfa_is_named_and_its_validity_not_claimed(study):
                        "reason": ["", ""]})
     meas = {"cfa": cfa, "judgements": pd.concat([ok, cfa.judgements], ignore_index=True)}
     ctx = fake_context(study)
-    text = str(narrative.validity_sentences(ctx, meas))
+    text = str(current_state.validity_sentences(ctx, meas))
     assert "improper solution (a Heywood case: negative residual variance of a1)" in text
     assert "convergent-validity" not in text and "Below threshold" not in text
     assert "Every dimension meets the reliability threshold (α ≥ .70)" in text   # true: both alphas pass
     with i18n.use("zh"):
-        zh = str(narrative.validity_sentences(ctx, meas))
+        zh = str(current_state.validity_sentences(ctx, meas))
     assert "不恰当解" in zh and "a1的残差方差为负" in zh
-    found = narrative.problems(ctx, pd.DataFrame(columns=["dimension"]), meas, None, None,
+    found = problems.problems(ctx, pd.DataFrame(columns=["dimension"]), meas, None, None,
                                pd.DataFrame({"dimension": [], "score": []}))
     scale = found[found["rule"] == "PROBLEM-SCALE"]
     assert list(scale["evidence"]) == ["negative residual variance of a1"]
@@ -316,7 +322,7 @@ def test_improper_cfa_is_named_and_its_validity_not_claimed(study):
     assert set(judged) - {"—"} == {"not interpreted (improper solution)"}   # CFI .993 is not called good here
     # the admissible Holzinger-Swineford-like case: the usual sentence
     cfa.improper = []
-    text = str(narrative.validity_sentences(ctx, {"cfa": cfa, "judgements": ok}))
+    text = str(current_state.validity_sentences(ctx, {"cfa": cfa, "judgements": ok}))
     assert "improper" not in text
 
 
@@ -333,13 +339,13 @@ def test_htmt_problem_names_both_scales_by_label(study):
     a, b = study.dimension_ids[:2]
     j = pd.DataFrame({"what": [f"{a}~{b}"], "statistic": ["htmt"], "value": [0.93], "ok": [False], "reason": [""]})
     ctx = fake_context(study)
-    found = narrative.problems(ctx, pd.DataFrame(columns=["dimension"]), {"cfa": cfa, "judgements": j}, None, None,
+    found = problems.problems(ctx, pd.DataFrame(columns=["dimension"]), {"cfa": cfa, "judgements": j}, None, None,
                                pd.DataFrame({"dimension": [], "score": []}))
     problem = found.loc[found["rule"] == "PROBLEM-SCALE", "problem"].iloc[0]
     assert problem == f"discriminant validity of “{study.label(a)}” and “{study.label(b)}”" and "~" not in problem
     verdicts = pd.DataFrame(columns=["measure", "metric", "label", "better", "estimate", "ci_low", "ci_high", "p_holm",
                                      "verdict", "control_changed"])
-    recs = narrative.recommendations(ctx, verdicts, pd.DataFrame(columns=["dimension", "label", "importance", "performance"]),
+    recs = conclusions.recommendations(ctx, verdicts, pd.DataFrame(columns=["dimension", "label", "importance", "performance"]),
                                      None, pd.DataFrame(columns=["label", "status"]), found)
     text = " ".join(str(x) for x in recs["recommendation"])
     assert f"scales “{study.label(a)}” and “{study.label(b)}”" in text and "~" not in text

@@ -3,7 +3,7 @@
 Layers, each importing only those before it (tests/test_layers.py): the foundation (``errors``, ``i18n``,
 ``metrics``, ``thresholds``, ``progress``); ``study.data`` (study.yml, readers, validation, the processed store);
 ``study.stats`` (DataFrames in, results out: reliability, scores, design, trend, drivers, effects, process,
-requests, point_service, benchmark); ``study.report`` (what each chapter shows: analysis, narrative, tables,
+requests, point_service, benchmark); ``study.report`` (what each chapter shows: analysis, text, tables,
 figures, present, render). On top: ``study.sample`` (the seeded sample study), ``study.bench``, ``cli``
 (``python -m study``).
 """
@@ -23,7 +23,7 @@ MOVED = {
     "effects": "study.stats.effects",
     "figures": "study.report.figures",
     "io": "study.data.io",
-    "narrative": "study.report.narrative",
+    "narrative": "study.report.text",
     "point_service": "study.stats.point_service",
     "present": "study.report.present",
     "process": "study.stats.process",

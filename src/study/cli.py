@@ -81,6 +81,8 @@ class _Progress:
 
 
 def _print_summary(result) -> None:
+    from study.data.values import escape
+
     print(f"Quarter {result.quarter}")
     for name, res in result.datasets.items():
         c = res.counts
@@ -89,7 +91,7 @@ def _print_summary(result) -> None:
         for reason, n in c["rejected_by_reason"].items():
             print(f"      {reason:<26} {n:>7,}")
         for note in res.notes:
-            print(f"    note: {note}")
+            print(f"    note: {escape(note)}")
     for name in result.not_supplied:
         print(f"  {name}: not supplied")
 
@@ -110,6 +112,12 @@ def cmd_validate(args, write: bool) -> int:
     if missing:
         print(f"  warning: {len(missing)} text(s) of the study definition have no Chinese (*_zh) version; the Chinese "
               f"report shows them in English, marked: {', '.join(missing[:6])}" + (" ..." if len(missing) > 6 else ""))
+    from study import fonts
+    from study.data.values import undrawable_study_text
+
+    for loc, chars in undrawable_study_text(study)[:10]:
+        print(f"  warning: study.yml {loc} holds characters the report's fonts cannot draw ({fonts.describe(chars)}); "
+              "the report prints them as empty boxes")
     if write:
         print(f"  written to {Path(args.data_dir) / 'processed' / args.quarter}/ (Parquet, rejected_*.csv, manifest.json)")
     else:
@@ -206,7 +214,9 @@ def _run(args) -> int:
 
             return i18n_extract.main(args)
     except StudyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from study.data.values import escape  # what a message echoes from a file never drives the terminal
+
+        print(f"error: {escape(str(exc), keep=chr(10))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)

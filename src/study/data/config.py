@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 
+from study.data import values
 from study.errors import StudyDefinitionError
 from study.metrics import PROCESS_METRIC_IDS, RECOMMEND_TOP2, SURVEY_METRIC_IDS
 
@@ -415,6 +416,19 @@ class Limits(_Model):
     max_spreadsheet_rows: int = Field(default=1_048_576, gt=0)
     max_spreadsheet_columns: int = Field(default=1_000, gt=0)
     max_spreadsheet_cells: int = Field(default=20_000_000, gt=0)
+    # Plausible magnitudes (study.data.values.BOUNDS states each with its reason): a count or duration beyond what a bank
+    # can have is refused with its key path; raise a bound here when a genuine value exceeds it.
+    max_sessions_per_quarter: float = Field(default=values.BOUNDS["max_sessions_per_quarter"].maximum, gt=0)
+    max_units: float = Field(default=values.BOUNDS["max_units"].maximum, gt=0)
+    max_counters: float = Field(default=values.BOUNDS["max_counters"].maximum, gt=0)
+    max_standard_minutes: float = Field(default=values.BOUNDS["max_standard_minutes"].maximum, gt=0)
+    max_deadline_hours: float = Field(default=values.BOUNDS["max_deadline_hours"].maximum, gt=0)
+    max_benchmark_value: float = Field(default=values.BOUNDS["max_benchmark_value"].maximum, gt=0)
+
+    @property
+    def bounds(self) -> dict[str, float]:
+        """The magnitude bounds in force (study.data.values.BOUNDS, as raised or lowered here)."""
+        return {name: float(getattr(self, name)) for name in values.BOUNDS}
 
 
 LIMIT_ENV = "STUDY_MAX_DECOMPRESSED_BYTES"
@@ -660,6 +674,34 @@ class Study(_Model):
                                                f"{list(CHANNEL_MEASURE_METRICS)}")
                     if metric == "post_contact_rating" and sr.rating_scale is None:
                         raise _KeyError(where, "post_contact_rating needs service_requests.rating_scale")
+        return self
+
+    @model_validator(mode="after")
+    def _magnitudes(self) -> "Study":
+        """Counts and durations within what a bank can have (study.data.values.BOUNDS, raised under ``limits``)."""
+        bounds = self.limits.bounds
+        checks: list[tuple[str, object, str]] = []
+        checks += [(f"branches[{i}].counters", b.counters, "max_counters") for i, b in enumerate(self.branches)]
+        for i, b in enumerate(self.business_types):
+            checks.append((f"business_types[{i}].standard_minutes", b.standard_minutes, "max_standard_minutes"))
+            if b.ideal_cycle_minutes is not None:
+                checks.append((f"business_types[{i}].ideal_cycle_minutes", b.ideal_cycle_minutes, "max_standard_minutes"))
+        if self.service_requests is not None:
+            sr = self.service_requests
+            checks += [(f"service_requests.complaint_grades[{i}].deadline_hours", g.deadline_hours, "max_deadline_hours")
+                       for i, g in enumerate(sr.complaint_grades)]
+            checks += [(f"service_requests.response_targets[{i}].hours", t.hours, "max_deadline_hours")
+                       for i, t in enumerate(sr.response_targets)]
+            checks += [(f"service_requests.visits.digital_sessions.{q}", n, "max_sessions_per_quarter")
+                       for q, n in sr.visits.digital_sessions.items()]
+        if self.channel_coverage is not None:
+            for q, c in self.channel_coverage.quarters.items():
+                checks += [(f"channel_coverage.quarters.{q}.covered", c.covered, "max_units"),
+                           (f"channel_coverage.quarters.{q}.total", c.total, "max_units")]
+        for loc, value, name in checks:
+            problem = values.magnitude_problem(value, name, bounds)
+            if problem is not None:
+                raise _KeyError(loc, problem)
         return self
 
     @model_validator(mode="after")
@@ -924,24 +966,25 @@ def _yaml_shape(raw) -> tuple[int, int]:
 #: An id (of an item, dimension, branch, segment, channel, business type, metric, measure or target) is a
 #: letter or digit followed by letters, digits, "_", "." or "-" (any script's letters), at most 64 characters:
 #: ids become column names, SQL literals, file-name parts and anchors, so they carry no quotes, spaces,
-#: slashes, brackets or markup.
-ID_PATTERN = re.compile(r"^[^\W_][\w.\-]{0,63}$")
+#: slashes, brackets or markup. Anchored with ``\Z`` (a "$" would let a trailing newline through).
+ID_PATTERN = re.compile(r"^[^\W_][\w.\-]{0,63}\Z")
 #: The longest label, name or description the report will print (a longer one is a mistake, not a label).
 MAX_TEXT_CHARS = 2000
-# C0/C1 controls (other than tab and newline, which YAML block text uses) and the bidirectional overrides and
-# isolates that make text display in another order than it is stored (Unicode TR 9; "Trojan Source").
-_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def _text_problems(raw, loc: str = "") -> list[tuple[str, str]]:
-    """Ids that do not match :data:`ID_PATTERN`; text with control or bidirectional-override characters, or
-    longer than :data:`MAX_TEXT_CHARS`. Each with its key path."""
+    """Ids that do not match :data:`ID_PATTERN`; text with control, bidirectional-override or invisible characters
+    (the rules of :mod:`study.data.values`, which data values follow too), or longer than :data:`MAX_TEXT_CHARS`.
+    Each with its key path."""
     out: list[tuple[str, str]] = []
     if isinstance(raw, dict):
         for k, v in raw.items():
             where = f"{loc}.{k}" if loc else str(k)
-            if k == "id" and isinstance(v, (str, int)) and not ID_PATTERN.match(str(v)):
-                out.append((where, f"id {str(v)[:40]!r} is not allowed: use letters, digits, '_', '.' or '-' (at most 64, "
+            if isinstance(k, str) and (values.refused_char(k) or values.invisible_char(k)):
+                out.append((values.escape(where), "the key contains a control, text-direction or invisible character; retype it"))
+                continue
+            if k == "id" and isinstance(v, (str, int)) and not ID_PATTERN.fullmatch(str(v)):
+                out.append((where, f"id {values.shown(v, 40)} is not allowed: use letters, digits, '_', '.' or '-' (at most 64, "
                                    "starting with a letter or digit)"))
                 continue
             out += _text_problems(v, where)
@@ -949,9 +992,14 @@ def _text_problems(raw, loc: str = "") -> list[tuple[str, str]]:
         for i, v in enumerate(raw):
             out += _text_problems(v, f"{loc}[{i}]")
     elif isinstance(raw, str):
-        if _BAD_CHARS.search(raw):
-            out.append((loc, f"contains the control or text-direction character U+{ord(_BAD_CHARS.search(raw).group()):04X}; "
+        bad = values.refused_char(raw, yaml=True)
+        hidden = values.invisible_char(raw)
+        if bad is not None:
+            out.append((loc, f"contains the control or text-direction character {values.codepoint(bad)}; "
                              "remove it (it would print invisibly or reorder the text)"))
+        elif hidden is not None:
+            out.append((loc, f"contains the invisible character {values.codepoint(hidden)} (zero-width, soft hyphen, line "
+                             "separator or tag character, usually pasted from a web page); retype the text without it"))
         elif len(raw) > MAX_TEXT_CHARS:
             out.append((loc, f"is {len(raw):,} characters long; at most {MAX_TEXT_CHARS:,} are printed. Shorten it."))
     return out

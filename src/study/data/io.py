@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from study.data import values
 from study.data.config import DATASETS, LIMIT_ENV, Limits, check_quarter, effective_limits, file_sha256
 from study.errors import DataFileError, StudyError
 
@@ -172,11 +173,14 @@ def read_raw(path: Path, required: list[str] | tuple[str, ...] = (), limits: Lim
         offset = table.header_row
         table.source_rows = [offset + 1 + i for i in range(len(table.frame))]
     header = table.raw_header if table.raw_header is not None else [str(c) for c in table.frame.columns]
+    # the text rules of study.data.values: a control or direction character refuses the file, invisible ones are removed
+    header, notes = values.clean_header(header, path)
+    table.notes += notes
     counts = Counter(str(c).strip() for c in header if str(c).strip())  # empty names (trailing commas) are not duplicates
     dupes = sorted(c for c, n in counts.items() if n > 1)
     if dupes:
         raise DataFileError(f"{path}: column name(s) {dupes} appear more than once in the header. Rename or remove the duplicates.")
-    table.frame.columns = [str(c).strip() for c in table.frame.columns]
+    table.frame.columns = [values.INVISIBLE.sub("", str(c)).strip() for c in table.frame.columns]
     return table
 
 
@@ -520,7 +524,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     (``=HYPERLINK(...)``, ``@SUM(...)``, ``+cmd|...``). As OWASP recommends, a text cell beginning
     with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading single quote, which
     spreadsheets show as text. Numbers stay numbers: numeric columns are untouched and a text cell
-    that is a plain number (``-3.5``, ``+2``) is left as it is.
+    that is a plain number (``-3.5``, ``+2``) is left as it is. Control, text-direction and invisible
+    characters (:mod:`study.data.values`) are written as escapes (``\\x1b``, ``\\u202e``), so the file
+    neither reorders in a spreadsheet nor drives a terminal; tab, CR and LF stay.
     """
     out = frame.copy()
     for c in out.columns:
@@ -530,10 +536,18 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(col.dtype):
             continue
         text = col.astype("string")
+        # controls, direction and invisible characters shown as escapes (\x1b, \u202e): the file is opened in a
+        # spreadsheet or printed on a terminal; tab, CR and LF stay (CSV quoting holds them, the formula rule below sees them)
+        cells = text.tolist()
+        shown = [values.escape(v, keep="\t\r\n") if isinstance(v, str) else v for v in cells]
+        if any(isinstance(a, str) and a != b for a, b in zip(cells, shown)):
+            text = pd.Series(pd.array(shown, dtype="string"), index=text.index)
+            out[c] = text
         risky = text.str.startswith(FORMULA_PREFIXES).fillna(False) & ~text.str.strip().str.fullmatch(_NUMBER).fillna(False)
         if risky.any():
             out[c] = text.mask(risky, "'" + text)
-    # column names come from study.yml and the raw header: the same rule applies to them
+    # column names come from study.yml and the raw header: the same rules apply to them
+    out.columns = [values.escape(str(c)) for c in out.columns]
     out.columns = [("'" + str(c)) if str(c).startswith(FORMULA_PREFIXES) and not _NUMBER.match(str(c).strip()) else c
                    for c in out.columns]
     return out

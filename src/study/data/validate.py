@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from study.data import io
+from study.data import io, values
 from study.data.config import DATASETS, IDENTIFYING_COLUMNS, SURVEY_COLUMNS, Study, effective_limits, file_sha256, quarter_bounds
 from study.errors import DataFileError
 
@@ -194,6 +194,36 @@ def _never(index) -> pd.Series:
     return pd.Series(False, index=index)
 
 
+def _scan_text(raw: io.RawTable, columns) -> tuple[pd.DataFrame, dict[str, pd.Series], list[str]]:
+    """The data text rule (:mod:`study.data.values`) on the columns a validator reads: invisible characters removed
+    (one note per column), values holding a control or bidirectional character flagged (their rows are rejected by
+    :func:`_text_rules`). Returns the cleaned text (the raw frame itself when nothing was removed), the flags, the notes."""
+    text = raw.frame
+    refused: dict[str, pd.Series] = {}
+    scans = {}
+    cleaned = {}
+    for c in dict.fromkeys(columns):
+        if c not in text.columns:
+            continue
+        sc = values.scan(text[c])
+        scans[c] = sc
+        if sc.removed:
+            cleaned[c] = sc.text
+        if sc.refused.any():
+            refused[c] = sc.refused
+    if cleaned:
+        text = text.assign(**cleaned)
+    return text, refused, values.count_removed(scans)
+
+
+def _text_rules(refused: dict[str, pd.Series]) -> list[Rule]:
+    """``control_character:<column>``: the value holds a C0/C1 control or a bidirectional formatting character."""
+    def rule(c, bad):
+        return Rule(f"{values.REASON}:{c}", f"{c} contains a control or text-direction character (shown escaped)",
+                    lambda df: ~bad.reindex(df.index, fill_value=False))
+    return [rule(c, bad) for c, bad in refused.items()]
+
+
 def _required_rules(columns, unparsable: dict[str, pd.Series]) -> list[Rule]:
     # A cell whose text could not be parsed is reported as such, not as missing.
     def rule(c):
@@ -326,7 +356,10 @@ def survey_columns(study: Study) -> list[str]:
 def benchmark_rules(study: Study, unparsable: dict[str, pd.Series]) -> list[Rule]:
     metrics = [m.id for m in study.benchmark.metrics]
     rules = _required_rules(BENCHMARK_COLUMNS, unparsable) + _parse_rules(unparsable)
+    limit = study.limits.bounds["max_benchmark_value"]
     rules += [
+        Rule("implausible_value", f"value beyond ±{limit:,.0f} or not finite (limits.max_benchmark_value)",
+             lambda s: s.isna() | (s.abs() <= limit), column="value"),
         _membership_rule("metric", metrics, "unknown_metric"),
         Rule("duplicate_entry", "the same bank and metric appear in an earlier row (the first one is kept)",
              lambda df: ~df.duplicated(["bank", "metric"], keep="first") | df["bank"].isna() | df["metric"].isna()),
@@ -465,7 +498,7 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
     # the survey's design weight, when study.yml sampling names one (issue 13)
     weight = [study.sampling.weight] if study.sampling is not None and study.sampling.weight else []
     _require_columns(raw, fixed + items + outcomes + weight, "survey")
-    text = raw.frame
+    text, refused, text_notes = _scan_text(raw, fixed + items + outcomes + weight + ["customer_id"])
     parsed = pd.DataFrame(index=text.index)
     unparsable: dict[str, pd.Series] = {}
     labels = [c for c in ("respondent_id", "branch_id", "segment", "channel") if c in fixed]
@@ -480,7 +513,7 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
             unparsable[c] = bad
     for c in weight:
         parsed[c], _ = _numeric(text[c])
-    reasons = apply_rules(parsed, survey_rules(study, quarter, unparsable))
+    reasons = apply_rules(parsed, survey_rules(study, quarter, unparsable) + _text_rules(refused))
     for c in weight:   # a respondent without a positive (finite) weight cannot stand for anyone
         bad_w = (reasons == "") & ~(parsed[c].between(0, np.inf, inclusive="neither"))
         reasons = reasons.mask(bad_w, f"invalid_weight:{c}")
@@ -499,12 +532,12 @@ def validate_survey(study: Study, raw: io.RawTable, quarter: str, key: bytes) ->
     declared = fixed + items + outcomes + weight
     undeclared = _undeclared(raw, set(declared))
     return DatasetResult("survey", raw, kept.reset_index(drop=True), _rejected_frame(raw, reasons, declared, key),
-                         _count_reasons(reasons), _column_notes(raw, undeclared), undeclared)
+                         _count_reasons(reasons), _column_notes(raw, undeclared) + text_notes, undeclared)
 
 
 def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
     _require_columns(raw, PROCESS_COLUMNS, "process_times")
-    text = raw.frame
+    text, refused, text_notes = _scan_text(raw, PROCESS_COLUMNS + ("channel", "segment", "customer_id"))
     has_channel = "channel" in text.columns
     has_segment = "segment" in text.columns and bool(study.segments)   # optional: the customer segment of a ticket
     parsed = pd.DataFrame(index=text.index)
@@ -519,7 +552,7 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     parsed["first_pass"], bad = _boolean(text["first_pass"])
     if bad.any():
         unparsable["first_pass"] = bad
-    reasons = apply_rules(parsed, process_rules(study, quarter, unparsable, has_channel, has_segment))
+    reasons = apply_rules(parsed, process_rules(study, quarter, unparsable, has_channel, has_segment) + _text_rules(refused))
     _refuse_if_all_rejected(raw, reasons, "process_times", quarter)
     ok = reasons == ""
     p = parsed.loc[ok]
@@ -543,15 +576,15 @@ def validate_process(study: Study, raw: io.RawTable, quarter: str, key: bytes) -
     declared = list(PROCESS_COLUMNS) + ["channel"] + (["segment"] if has_segment else [])
     undeclared = _undeclared(raw, set(declared))
     return DatasetResult("process_times", raw, kept, _rejected_frame(raw, reasons, declared, key), _count_reasons(reasons),
-                         _column_notes(raw, undeclared), undeclared)
+                         _column_notes(raw, undeclared) + text_notes, undeclared)
 
 
 def validate_benchmark(study: Study, raw: io.RawTable, quarter: str, key: bytes) -> DatasetResult:
     _require_columns(raw, BENCHMARK_COLUMNS, "benchmark")
-    text = raw.frame
+    text, refused, text_notes = _scan_text(raw, BENCHMARK_COLUMNS)
     parsed = pd.DataFrame({"bank": text["bank"].str.strip(), "metric": text["metric"].str.strip()})
     parsed["value"], bad = _numeric(text["value"])
-    reasons = apply_rules(parsed, benchmark_rules(study, {"value": bad} if bad.any() else {}))
+    reasons = apply_rules(parsed, benchmark_rules(study, {"value": bad} if bad.any() else {}) + _text_rules(refused))
     _refuse_if_all_rejected(raw, reasons, "benchmark", quarter)
     ok = reasons == ""
     kept = pd.DataFrame({"bank": pd.array(parsed.loc[ok, "bank"].tolist(), dtype="string"),
@@ -564,7 +597,7 @@ def validate_benchmark(study: Study, raw: io.RawTable, quarter: str, key: bytes)
     declared = list(BENCHMARK_COLUMNS)
     undeclared = _undeclared(raw, set(declared))
     return DatasetResult("benchmark", raw, kept, _rejected_frame(raw, reasons, declared, key), _count_reasons(reasons),
-                         _column_notes(raw, undeclared), undeclared)
+                         _column_notes(raw, undeclared) + text_notes, undeclared)
 
 
 def request_optional_columns(study: Study, columns) -> set[str]:
@@ -585,8 +618,8 @@ def validate_requests(study: Study, raw: io.RawTable, quarter: str, key: bytes) 
     (resolved_at - received_at), missing where the timestamp is empty.
     """
     _require_columns(raw, REQUEST_COLUMNS, "service_requests")
-    text = raw.frame
-    optional = request_optional_columns(study, text.columns)
+    optional = request_optional_columns(study, raw.frame.columns)
+    text, refused, text_notes = _scan_text(raw, REQUEST_COLUMNS + tuple(sorted(optional)) + ("customer_id",))
     parsed = pd.DataFrame(index=text.index)
     unparsable: dict[str, pd.Series] = {}
     for c in ("request_id", "channel", "complaint_grade") + tuple(c for c in ("branch_id", "category") if c in optional):
@@ -604,7 +637,7 @@ def validate_requests(study: Study, raw: io.RawTable, quarter: str, key: bytes) 
         parsed["post_contact_rating"], bad = _numeric(text["post_contact_rating"])
         if bad.any():
             unparsable["post_contact_rating"] = bad
-    reasons = apply_rules(parsed, request_rules(study, quarter, unparsable, optional))
+    reasons = apply_rules(parsed, request_rules(study, quarter, unparsable, optional) + _text_rules(refused))
     _refuse_if_all_rejected(raw, reasons, "service_requests", quarter)
     ok = reasons == ""
     p = parsed.loc[ok]
@@ -631,7 +664,7 @@ def validate_requests(study: Study, raw: io.RawTable, quarter: str, key: bytes) 
     declared = list(REQUEST_COLUMNS) + sorted(optional)
     undeclared = _undeclared(raw, set(declared))
     return DatasetResult("service_requests", raw, kept.reset_index(drop=True), _rejected_frame(raw, reasons, declared, key),
-                         _count_reasons(reasons), _column_notes(raw, undeclared), undeclared)
+                         _count_reasons(reasons), _column_notes(raw, undeclared) + text_notes, undeclared)
 
 
 def _column_notes(raw: io.RawTable, undeclared: list[str]) -> list[str]:
@@ -711,6 +744,8 @@ def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: st
         inputs[dataset] = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
                            "format": raw.format, "encoding": raw.encoding, "header_row": raw.header_row}
     _check_sampling_sizes(study, quarter, results)
+    for res in results.values():
+        res.notes += values.glyph_notes(text_values(res.kept))
     # A study without a request log is described exactly as before the log existed (it is not "missing").
     absent = [d for d in DATASETS if found[d] is None and (d != "service_requests" or study.has_requests)]
     manifest = {
@@ -732,6 +767,12 @@ def validate_quarter(study: Study, study_path: Path, data_dir: Path, quarter: st
     }
     not_supplied = [d for d in absent if not declared_sections(study, d)]
     return QuarterResult(quarter, results, manifest, not_supplied)
+
+
+def text_values(kept: pd.DataFrame) -> dict[str, list]:
+    """The distinct values of a processed frame's text columns that can reach the report (pseudonyms excluded)."""
+    return {c: kept[c].dropna().unique().tolist() for c in kept.columns
+            if not c.endswith("_pid") and (pd.api.types.is_string_dtype(kept[c].dtype) or kept[c].dtype == object)}
 
 
 def _check_sampling_sizes(study: Study, quarter: str, results: dict[str, DatasetResult]) -> None:

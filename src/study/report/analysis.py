@@ -333,7 +333,7 @@ def drivers(ctx: Context) -> dict:
 
 
 def priorities(ctx: Context, k: int = 3) -> pd.DataFrame:
-    """The dimensions to act on first (documented rule :data:`study.report.narrative.RULES` ``PRIORITY``).
+    """The dimensions to act on first (documented rule :data:`study.report.text.rules.RULES` ``PRIORITY``).
 
     Dimensions in the "concentrate here" quadrant, most important first; if fewer than ``k``, the
     remaining places go to the important dimensions with the lowest scores, then to the lowest
@@ -566,7 +566,7 @@ VERDICT_COLUMNS = ["measure", "metric", "label", "better", "status", "design", "
 
 
 def measure_verdicts(ctx: Context) -> pd.DataFrame:
-    """Per measure and metric: whether the measure improved it (rule ``EFFECT`` in study.report.narrative).
+    """Per measure and metric: whether the measure improved it (rule ``EFFECT`` in study.report.text.rules).
 
     The evidence is the DiD when the measure has control branches, else the pilot before/after
     (``design`` says which; weaker evidence). A planned or not testable measure has one row, for

@@ -41,7 +41,7 @@ def driver_fit_sentence(k: int, fit) -> P.Md:
 
 
 def _number(k: int) -> str:
-    from study.report.narrative import number_words
+    from study.report.text.words import number_words
 
     return number_words(k)
 

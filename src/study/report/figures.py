@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from study import i18n
+from study import fonts, i18n
 from study.i18n import NP_, pgettext
 
 # Okabe & Ito (2008): colour-blind-safe qualitative palette, in the order the cycle uses it.
@@ -50,25 +50,17 @@ REFERENCE = "#4D4D4D"   # reference lines (targets, means, intervention dates)
 MUTED = "#9A9A9A"       # context series (e.g. the control group, the baseline)
 GRID = "#E6E6E6"
 
-# Noto Sans CJK SC (Debian fonts-noto-cjk) first: its Latin glyphs are Source Sans, the face of
-# the report's text, and it has the Chinese glyphs; DejaVu Sans fills any glyph it lacks.
-# Elsewhere the first installed CJK family is used. matplotlib >= 3.6 falls back per glyph along
-# font.family.
-LATIN_FAMILIES = ["DejaVu Sans"]
-CJK_FAMILIES = ["Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Zen Hei", "Microsoft YaHei",
-                "PingFang SC", "SimHei", "Arial Unicode MS", "Droid Sans Fallback"]
+# The report's fonts (study.fonts: Noto Sans CJK SC first, DejaVu Sans filling the glyphs it lacks; matplotlib >= 3.6
+# falls back per glyph along font.family). validate warns about characters neither can draw.
+LATIN_FAMILIES = fonts.LATIN_FAMILIES
+CJK_FAMILIES = fonts.CJK_FAMILIES
 
 #: Default figure width in inches: the text width of an A4 page with 18 mm margins.
 TEXT_WIDTH = 6.5
 
 
 def _available_families() -> list[str]:
-    from matplotlib import font_manager
-
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    latin = [f for f in LATIN_FAMILIES if f in have][:1]
-    cjk = [f for f in CJK_FAMILIES if f in have][:1]
-    return cjk + latin or ["sans-serif"]
+    return fonts.available_families() or ["sans-serif"]
 
 
 def theme_rc() -> dict[str, Any]:

@@ -561,7 +561,7 @@ def text_html(text: Any, *, inline: bool = True, markdown: bool = False) -> str:
     Markdown, no formulas, so ``**x**``, ``$x$`` or ``<script>`` show as typed.
 
     ``inline=False`` gives block HTML (paragraphs). ``markdown=True`` renders a plain ``str`` as
-    Markdown too - transitional, for prose that :mod:`study.report.narrative` still returns as ``str``;
+    Markdown too - transitional, for prose that :mod:`study.report.text` still returns as ``str``;
     raw HTML in it is escaped and external links dropped all the same.
     """
     if text is None:
@@ -578,7 +578,7 @@ def prose(text: Md | str, *, markdown: bool = False) -> None:
     """Display generated text as a paragraph block.
 
     An :class:`Md` is Markdown (with $TeX$ formulas); a plain ``str`` is literal text, unless
-    ``markdown=True`` (transitional: for :mod:`study.report.narrative` functions that still return
+    ``markdown=True`` (transitional: for :mod:`study.report.text` functions that still return
     Markdown as ``str``; see :func:`text_html`).
     """
     _display(f'<div class="prose">\n{text_html(text, inline=False, markdown=markdown)}\n</div>', {"kind": "prose"})

@@ -1853,6 +1853,8 @@ def main(args) -> int:
     for k, v in t.items():
         if k.startswith("execute (all notebooks, ") and len(res.files) > 1:
             print(f"  {k}: {v:.1f} s")
+    from study.data.values import escape
+
     for n in res.notes:
-        print(f"  note: {n}")
+        print(f"  note: {escape(n)}")
     return 0

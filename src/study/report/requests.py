@@ -6,7 +6,7 @@ here except the choice of words): the current state (volumes, the 7x24 load, res
 channel measures (before/after, the document's claims, the interrupted time series) and a conclusion. Every
 sentence comes from a rule that checks its premise on the data it states (rule ids in brackets, listed in
 :data:`RULES` for the methods appendix). A quarter without a request log shows none of this; Appendix B says so
-in one sentence (:func:`study.report.narrative.sources_sentence`).
+in one sentence (:func:`study.report.text.summary.sources_sentence`).
 
 Text goes through the message catalogue of issue 14: sentences as ``P.md``/``nmd`` templates (one literal each),
 headings and captions through ``_``.
@@ -354,7 +354,7 @@ def current_state(ctx: Context) -> None:
 
 
 def problems(ctx: Context) -> pd.DataFrame:
-    """The problems the request-log rules find (columns of :func:`study.report.narrative.problems`)."""
+    """The problems the request-log rules find (columns of :func:`study.report.text.problems.problems`)."""
     res = analysis.requests(ctx)
     cols = ["area", "rule", "problem", "evidence"]
     if res is None:
@@ -401,7 +401,7 @@ def problems(ctx: Context) -> pd.DataFrame:
 
 
 def with_problems(ctx: Context, found: pd.DataFrame) -> pd.DataFrame:
-    """``found`` (:func:`study.report.narrative.problems`) with the request-log problems appended."""
+    """``found`` (:func:`study.report.text.problems.problems`) with the request-log problems appended."""
     more = problems(ctx)
     return pd.concat([found, more], ignore_index=True) if len(more) else found
 
@@ -482,8 +482,8 @@ def _lang() -> str:
 
 
 def _and(items) -> P.Md:
-    """"a, b and c" / "甲、乙和丙" (the narrative's enumeration)."""
-    from study.report.narrative import _and as enumerate_
+    """"a, b and c" / "甲、乙和丙" (the text modules' enumeration)."""
+    from study.report.text.words import _and as enumerate_
 
     return enumerate_(items)
 

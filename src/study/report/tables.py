@@ -80,7 +80,9 @@ REASON_WORDS = [NP_("cell", "absurd handling"), NP_("cell", "absurd waiting"), N
                 NP_("cell", "absurd resolution"), NP_("cell", "absurd response"), NP_("cell", "escalated but ai"),
                 NP_("cell", "resolved before received"), NP_("cell", "resolved before response"),
                 NP_("cell", "responded before received"), NP_("cell", "unknown grade"), NP_("cell", "unknown handler"),
-                NP_("cell", "invalid weight"), NP_("cell", "service requests")]
+                NP_("cell", "invalid weight"), NP_("cell", "service requests"),
+                # the text rule and the magnitude bound of study.data.values (issue 22)
+                NP_("cell", "control character"), NP_("cell", "implausible value")]
 
 #: Unit words study.yml uses for SQI indicators and benchmark metrics (shown translated when known).
 UNIT_WORDS = [NP_("unit", "min"), NP_("unit", "share"), NP_("unit", "score"), NP_("unit", "points"), NP_("unit", "count"),
@@ -372,7 +374,7 @@ def sqi(ctx: Context, s: pd.DataFrame) -> pd.DataFrame:
 
 
 def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
-    """The analyses of one kind that ran (skipped ones are listed by ``narrative.effects_skipped``).
+    """The analyses of one kind that ran (skipped ones are listed by ``text.effects.effects_skipped``).
 
     Before/after tables: the headline test and its p. DiD tables: the cluster-SE CI with its own p
     ("p (cluster SE)") and, when it was run, the wild-bootstrap p beside it, named with its B; Holm
