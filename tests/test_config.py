@@ -230,3 +230,32 @@ def test_nps_needs_recommend_on_0_10(tmp_path, raw_definition):
     path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
     with pytest.raises(StudyDefinitionError, match=r"needs recommend on the 0-10 scale \(it is 1-7\)"):
         load_study(path)
+
+
+def test_benchmark_names_and_units_have_chinese_forms(tmp_path, raw_definition, small_quarter, capsys):
+    """The competitors ("Bank A"), our bank and a benchmark unit such as "stars (1-5)" stayed English in the Chinese
+    report: study.yml gives their Chinese forms (benchmark.our_bank_zh, banks_zh, metrics[].unit_zh), and validate warns
+    for each one missing, the banks named in the benchmark file included."""
+    from study import cli, i18n
+
+    study = load_study(DEFAULT_STUDY_FILE)
+    with i18n.use("zh"):
+        assert study.bank_name("Our bank") == "本行" and study.bank_name("Bank B") == "B银行"
+        assert study.bank_name("Bank Z") == "Bank Z（英文，未译）"
+        m = {x.id: x for x in study.benchmark.metrics}
+        assert study.benchmark_unit(m["experience_score"]) == "分（1–10分制）" and study.benchmark_unit(m["handling_time"]) == "分钟"
+    assert study.bank_name("Bank B") == "Bank B"
+    d = copy.deepcopy(raw_definition)
+    del d["benchmark"]["our_bank_zh"], d["benchmark"]["banks_zh"]
+    d["benchmark"]["metrics"][1].update(unit="stars (1-5)", unit_zh="")
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    bare = load_study(path)
+    assert {"benchmark.our_bank_zh", "benchmark.metrics[experience_score].unit_zh"} <= set(bare.missing_translations())
+    assert "benchmark.metrics[handling_time].unit_zh" not in bare.missing_translations()   # "min" is a known unit word
+    data_dir, _ = small_quarter
+    assert cli.main(["validate", "--quarter", "2025Q1", "--data-dir", str(data_dir), "--study", str(path)]) == 0
+    out = capsys.readouterr().out
+    for key in ("benchmark.our_bank_zh", "benchmark.metrics[experience_score].unit_zh", "benchmark.banks_zh[Bank A]",
+                "benchmark.banks_zh[Bank B]", "benchmark.banks_zh[Bank C]"):
+        assert f"    {key}\n" in out, key

@@ -109,9 +109,13 @@ def cmd_validate(args, write: bool) -> int:
         progress.done()
     _print_summary(result)
     missing = study.missing_translations()
+    if "benchmark" in result.datasets:   # the competitors are named in the data, not in study.yml
+        missing += [f"benchmark.banks_zh[{b}]" for b in study.missing_bank_names(result.datasets["benchmark"].kept["bank"])]
     if missing:
         print(f"  warning: {len(missing)} text(s) of the study definition have no Chinese (*_zh) version; the Chinese "
-              f"report shows them in English, marked: {', '.join(missing[:6])}" + (" ..." if len(missing) > 6 else ""))
+              "report shows them in English, marked:")
+        for key in missing:
+            print(f"    {key}")
     from study import fonts
     from study.data.values import undrawable_study_text
 

@@ -249,12 +249,18 @@ class BenchmarkMetric(_Model):
     label: str
     label_zh: str = ""
     unit: str
+    unit_zh: str = ""      # the unit in the Chinese report ("分（1–10分制）"); the common unit words are translated
     direction: Literal["higher", "lower"]
     weight: float = Field(gt=0, le=1)
 
 
 class Benchmark(_Model):
+    """The competitor benchmark: our bank's name in the data (``our_bank``) and, for the Chinese report, the banks'
+    Chinese names (``our_bank_zh``; ``banks_zh``: a competitor's name in the data -> its Chinese name)."""
+
     our_bank: str
+    our_bank_zh: str = ""
+    banks_zh: dict[str, str] = Field(default_factory=dict)
     metrics: list[BenchmarkMetric] = Field(min_length=1)
 
 
@@ -841,7 +847,44 @@ class Study(_Model):
                 out += [f"service_requests.measures[{m.id}].phases[{p.quarter}].label_zh" for p in m.phases if not p.label_zh]
         if self.channel_coverage is not None and not self.channel_coverage.unit_zh:
             out.append("channel_coverage.unit_zh")
+        if self.benchmark is not None:
+            from study import i18n
+
+            if not self.benchmark.our_bank_zh:
+                out.append("benchmark.our_bank_zh")
+            with i18n.use("zh"):   # a unit word the catalogue knows ("min", "count") needs no unit_zh
+                out += [f"benchmark.metrics[{m.id}].unit_zh" for m in self.benchmark.metrics
+                        if m.unit and not m.unit_zh and i18n.tr_known(m.unit, "unit") == m.unit and m.unit != "%"]
         return out
+
+    def missing_bank_names(self, banks) -> list[str]:
+        """The banks of a benchmark file (names as in the data) without a Chinese name in study.yml
+        (``benchmark.our_bank_zh``, ``benchmark.banks_zh``); ``validate`` warns about each."""
+        if self.benchmark is None:
+            return []
+        b = self.benchmark
+        return sorted({str(x) for x in banks if str(x) != b.our_bank and str(x) not in b.banks_zh})
+
+    def bank_name(self, name: str, lang: str | None = None) -> str:
+        """A bank of the benchmark as the report names it: in Chinese ``our_bank_zh`` or ``banks_zh``, a name without
+        one shown in English, marked."""
+        from study import i18n
+
+        lang = lang or i18n.language()
+        name = str(name)
+        if lang == "en" or self.benchmark is None:
+            return name
+        b = self.benchmark
+        other = b.our_bank_zh if name == b.our_bank else b.banks_zh.get(name, "")
+        return other or i18n.untranslated(name)
+
+    def benchmark_unit(self, metric) -> str:
+        """A benchmark metric's unit in the active language (``unit_zh``, else the catalogue's word, else as written)."""
+        from study import i18n
+
+        if i18n.language() == "zh" and metric.unit_zh:
+            return metric.unit_zh
+        return i18n.tr_known(metric.unit, "unit") if metric.unit else ""
 
     def branch_groups(self, measure_id: str) -> dict[str, str]:
         """Branch id -> 'pilot' / 'control' / 'other' for one improvement measure."""

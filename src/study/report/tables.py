@@ -310,10 +310,10 @@ def benchmark(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     t = table.set_index(["metric", "bank"])
     for m in order:
         meta = next(x for x in study.benchmark.metrics if x.id == m)
-        row = {NP_("column", "Metric"): i18n.pgettext("cell", "{} ({})").format(i18n.pick(meta, 'label'), unit_text(meta.unit)),
+        row = {NP_("column", "Metric"): i18n.pgettext("cell", "{} ({})").format(i18n.pick(meta, 'label'), study.benchmark_unit(meta)),
                NP_("column", "Better"): meta.direction}
         for b in banks:
-            row[b] = P.fmt_num(wide.loc[m, b], 1 if wide.loc[m, b] % 1 else 0)
+            row[study.bank_name(b)] = P.fmt_num(wide.loc[m, b], 1 if wide.loc[m, b] % 1 else 0)
         row["Our rank"] = i18n.pgettext("cell", "{} of {}").format(int(t.loc[(m, ours), 'rank']), int(t.loc[(m, ours), 'n_banks']))
         rows.append(row)
     return pd.DataFrame(rows)

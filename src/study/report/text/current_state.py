@@ -287,14 +287,14 @@ def benchmark_sentences(ctx: Context, bench: dict) -> P.Md:
                     "with.", P.fmt_num(ours["composite_index"], 1))
     best = c.iloc[0]
     lead = (P.md("our bank leads") if bool(best["is_our_bank"]) else
-            P.md("the leader, {}, scores {}", best["bank"], P.fmt_num(best["composite_index"], 1)))
+            P.md("the leader, {}, scores {}", ctx.study.bank_name(best["bank"]), P.fmt_num(best["composite_index"], 1)))
     return P.md("On the composite benchmark index (weights of study.yml, metrics normalised 0-100 across the banks) our bank "
                 "scores {} and ranks {} of {}; {}.", P.fmt_num(ours["composite_index"], 1), int(ours["rank"]), len(c), lead)
 
 
 def radar_points(ctx: Context, bench: dict) -> pd.DataFrame:
     t = bench["table"]
-    return t.assign(metric=t["metric"].map(ctx.study.label))[["bank", "metric", "score"]]
+    return t.assign(metric=t["metric"].map(ctx.study.label), bank=t["bank"].map(ctx.study.bank_name))[["bank", "metric", "score"]]
 
 
 def process_notes(ctx: Context) -> list[P.Md]:

@@ -72,7 +72,8 @@ def problems(ctx: Context, priorities: pd.DataFrame, measurement: dict, process:
         for r in ours[ours["rank"] > ours["n_banks"] / 2].to_dict("records"):
             rows.append({"area": pgettext("area", "Competitors"), "rule": "PROBLEM-BENCH", "problem": _label(ctx, r["metric"]),
                          "evidence": _("rank {} of {}: {} {} against the best {} and the competitors' average {}").format(
-                             r['rank'], r['n_banks'], P.fmt_num(r['value'], 1), tables.unit_text(r['unit']),
+                             r['rank'], r['n_banks'], P.fmt_num(r['value'], 1),
+                             ctx.study.benchmark_unit(next(m for m in ctx.study.benchmark.metrics if m.id == r["metric"])),
                              P.fmt_num(r['best_value'], 1),
                              P.fmt_num(r['competitor_average'], 1))})
     # "what": the key a row is about (a dimension, "model", or two scales "a~b"), for the recommendation rules
