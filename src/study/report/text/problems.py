@@ -6,7 +6,7 @@ import pandas as pd
 
 from study import i18n
 from study.i18n import _, pgettext
-from study.report import analysis, tables
+from study.report import analysis
 from study.report import present as P
 from study.report.analysis import Context
 from study.report.text.current_state import improper_text
