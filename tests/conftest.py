@@ -106,6 +106,14 @@ def small_quarter(tmp_path, study):
     return tmp_path / "data", frames
 
 
+def unmarked(html: str) -> str:
+    """A rendered report's HTML without the non-breaking marks of study.report.typeset (``<span class="nb">81.4 %</span>``
+    -> ``81.4 %``), for tests that look for a phrase in the HTML."""
+    import re
+
+    return re.sub(r'<span class="nb">([^<]*)</span>', r"\1", html)
+
+
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst

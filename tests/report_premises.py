@@ -16,6 +16,8 @@ from typing import Callable
 
 import pandas as pd
 
+from tests.conftest import unmarked
+
 try:  # BeautifulSoup is in the project's environment (nbconvert needs it); fall back to html.parser
     from bs4 import BeautifulSoup
 except ImportError:  # pragma: no cover
@@ -55,7 +57,7 @@ def _collapse(s: str) -> str:
 
 
 def read_report(path: Path | str) -> ReportDoc:
-    html = Path(path).read_text(encoding="utf-8")
+    html = unmarked(Path(path).read_text(encoding="utf-8"))
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "title", "head"]):
         tag.decompose()

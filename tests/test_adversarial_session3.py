@@ -19,7 +19,7 @@ from study.errors import StudyDefinitionError
 from study.report import paths as report_paths
 from study.report import render as report
 from study.stats import design
-from tests.conftest import DEFAULT_STUDY_FILE, QUARTER
+from tests.conftest import DEFAULT_STUDY_FILE, QUARTER, unmarked
 from tests.test_requests import small_requests
 from tests.test_validate import pid, prepare, raw_path
 
@@ -143,7 +143,7 @@ def test_render_leaves_no_absolute_path(tmp_path, monkeypatch):
     res = report.render_report("2025Q1", "", study_file=DEFAULT_STUDY_FILE, data_dir=work / "data",
                                notebooks_dir=nbs, out_dir=work / "reports", pdf=False, jobs=1, timeout=120)
     for f in [*res.notebooks, res.folder / "render.json", res.html]:
-        text = f.read_text(encoding="utf-8")
+        text = unmarked(f.read_text(encoding="utf-8"))
         for absolute in (str(tmp_path), str(Path(DEFAULT_STUDY_FILE).parent), "/work/", "/home/"):
             assert absolute not in text, f"{f.name} holds {absolute}"
     executed = nbformat.read(res.notebooks[0], as_version=4)

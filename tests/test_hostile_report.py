@@ -24,6 +24,7 @@ from study.data.config import DEFAULT_STUDY_FILE
 from study.errors import StudyError
 from study.report import figures, present
 from study.report import render as report
+from tests.conftest import unmarked
 from tests.test_report_e2e import QUARTERS, small_sample
 
 TITLE = "</title><script>alert(1)</script>"
@@ -94,7 +95,7 @@ def hostile(tmp_path_factory):
                                    out_dir=root / "reports", parameters={"n_boot": 50}, pdf=True)
     finally:
         mp.undo()
-    return res, res.html.read_text(encoding="utf-8")
+    return res, unmarked(res.html.read_text(encoding="utf-8"))
 
 
 def _visible_text(page: str) -> str:

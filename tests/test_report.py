@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from study.errors import StudyError
 from study.report import figures, present
 from study.report import render as report
+from tests.conftest import unmarked
 
 NB_DIR = Path(__file__).parent / "data" / "notebooks"
 HAVE_TOOLS = bool(shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"))
@@ -364,7 +365,7 @@ def test_render_writes_report_and_executed_notebooks(rendered):
 
 @needs_tools
 def test_html_is_self_contained_and_clean(rendered):
-    text = rendered.html.read_text(encoding="utf-8")
+    text = unmarked(rendered.html.read_text(encoding="utf-8"))
     # no external script or style sheet, no CDN, every image embedded
     assert not re.search(r"<(?:script|link)\b[^>]*(?:src|href)\s*=\s*[\"']?(?:https?:)?//", text, re.I)
     assert "<script" not in text.lower() and "mathjax" not in text.lower()

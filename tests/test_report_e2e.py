@@ -23,7 +23,7 @@ from study.data import validate
 from study.data.config import DEFAULT_STUDY_FILE
 from study.report import analysis, present
 from study.report import render as report
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unmarked
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def rendered(tmp_path_factory, study):
                                    out_dir=out, parameters={"n_boot": 200}, langs=("en", "zh"))
     finally:
         mp.undo()
-    html = res.html.read_text(encoding="utf-8")
+    html = unmarked(res.html.read_text(encoding="utf-8"))
     pdf_text = "\n".join(report.pdf_pages_text(res.pdf))
     ctx = analysis.context(DEFAULT_STUDY_FILE, data_dir, QUARTERS[1], QUARTERS[0], seed=20250401, n_boot=200)
     return res, html, pdf_text, ctx
@@ -188,7 +188,7 @@ def zh(rendered):
     html_path, pdf_path = res.files["zh"]
     assert html_path.name == "report.zh.html" and pdf_path.name == "report.zh.pdf"
     assert res.html.name == "report.html" and res.pdf.name == "report.pdf"   # English names unchanged
-    return res, html_path.read_text(encoding="utf-8"), "\n".join(report.pdf_pages_text(pdf_path)), ctx
+    return res, unmarked(html_path.read_text(encoding="utf-8")), "\n".join(report.pdf_pages_text(pdf_path)), ctx
 
 
 def _table(html: str, anchor: str) -> list[list[str]]:
@@ -280,7 +280,7 @@ def test_no_table_or_figure_is_wider_than_the_printed_page(rendered, tmp_path, l
     import subprocess
 
     res = rendered[0]
-    page = res.files[lang][0].read_text(encoding="utf-8")
+    page = unmarked(res.files[lang][0].read_text(encoding="utf-8"))
     page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page).replace("</head>", _WIDTH_PROBE + "</head>", 1)
     probe = tmp_path / "probe.html"
     probe.write_text(page, encoding="utf-8")
@@ -290,3 +290,42 @@ def test_no_table_or_figure_is_wider_than_the_printed_page(rendered, tmp_path, l
     found = re.search(r'data-wide="([^"]*)"', dom)
     assert found, "the probe did not run"
     assert json.loads(html_lib.unescape(found.group(1))) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 21: the Chinese edition as a Chinese reviewer reads it; issue 20 §6: the layout of both editions.
+
+
+def _raw(res, lang: str) -> str:
+    return res.files[lang][0].read_text(encoding="utf-8")
+
+
+def test_the_chinese_report_reads_as_chinese(zh):
+    """No English a Chinese reader does not expect before Appendix A, one term per concept, no typed space between Han
+    and Latin, no ISO month, no breakable number+unit, date, statistic or interval, no monospace prose, no character
+    reference, the source report's chapter titles (tests/zh_checks.py)."""
+    from study.report.text.rules import RULES
+    from tests import zh_checks
+
+    res, *_ = zh
+    problems = zh_checks.chinese_report(_raw(res, "zh"))
+    # rule codes (REC-TARGET, PROBLEM-DIM …): issue 20 takes them out of the body (report's branch); until it lands they
+    # are the only Latin words allowed here beyond the list
+    codes = {part for r in RULES.itertuples() for part in str(r.rule).split("-")}
+    problems["latin words before Appendix A"] = [w for w in problems["latin words before Appendix A"] if w not in codes]
+    assert not any(problems.values()), {k: v for k, v in problems.items() if v}
+
+
+def test_both_editions_are_searchable_and_laid_out(rendered, zh):
+    """The PDFs' text layers give the characters written (pypdf and pdftotext); neither edition shows markup or character
+    references or breaks a number from its unit; the render found no table wider than the page, no header set one
+    character per line and no chapter opening on a page it leaves mostly empty."""
+    from tests import zh_checks
+
+    res, *_ = zh
+    for lang in ("en", "zh"):
+        assert zh_checks.misread_characters(res.files[lang][1]) == [], lang
+        page = _raw(res, lang)
+        assert zh_checks.character_references(page) == [], lang
+        assert zh_checks.unmarked_runs(page, lang) == [], lang
+    assert zh_checks.layout_notes(res.folder / "render.json") == []

@@ -606,9 +606,15 @@ def chapter(number: int | str, title: Md | str, *, display: bool = True) -> Ref:
     label = appendix_label(number) if is_appendix(number) else f"{number}"
     if display:
         _display(f'<h1 class="chapter-title" id="{_anchor("chapter", str(number))}" data-chapter="{html.escape(str(number))}">'
-                 f'<span class="number">{html.escape(label)}</span> {text_html(title)}</h1>',
+                 f'<span class="number">{html.escape(label)}</span>{_gap()}{text_html(title)}</h1>',
                  {"kind": "chapter", "number": str(number), "title": str(title)})
     return Ref(label)
+
+
+def _gap() -> str:
+    """Between a number or label ("2.1", "Table 2.1") and its title: a space in English; none in Chinese, where the
+    label's margin (report.css) sets the gap and no space is typed between a digit and a Han character."""
+    return "" if i18n.language() == "zh" else " "
 
 
 def heading(title: Md | str, level: int = 2, *, numbered: bool = True) -> Ref:
@@ -628,7 +634,7 @@ def heading(title: Md | str, level: int = 2, *, numbered: bool = True) -> Ref:
         # a new section restarts the numbering of the levels below it (their keys include the path)
         number = ".".join(([ch] if ch is not None else []) + [str(n) for n in path])
     anchor = _anchor("section", number) if number else "section-" + re.sub(r"[^0-9A-Za-z]+", "-", str(title).lower()).strip("-")
-    num_html = f'<span class="number">{number}</span> ' if number else ""
+    num_html = f'<span class="number">{number}</span>{_gap()}' if number else ""
     _display(f'<h{level} id="{anchor}">{num_html}{text_html(title)}</h{level}>',
              {"kind": "heading", "level": level, "number": number, "title": str(title)})
     return Ref(number or title)
@@ -647,6 +653,7 @@ LONG_TABLE_ROWS = 8
 _SHORT_LABEL = 8
 #: A long unbroken token (a hash, a path): set in monospace and broken anywhere. Chinese text has no spaces but is no
 #: token (it breaks between characters by itself).
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff]")
 _LONG_TOKEN = re.compile(r"[^\s<>\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]{28,}")
 _NUMLIKE = re.compile(r"^[\[(]?\s?[−+\-±<>≤≥~≈]?\s?\.?\d")
 _DATELIKE = re.compile(r"^\d{4}-\d{2}(-\d{2})?")
@@ -780,7 +787,7 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
     out = [f'<div class="{klass}" id="{anchor}">' if anchor else f'<div class="{klass}">']
     out.append('<table class="study">')
     cap = text_html(caption)
-    lab = f'<span class="label">{html.escape(label)}</span> ' if label else ""
+    lab = f'<span class="label">{html.escape(label)}</span>{_gap()}' if label else ""
     out.append(f"<caption>{lab}<span class=\"title\">{cap}</span></caption>")
     out.append("<thead>")
     if multi and data.columns.nlevels > 1:
@@ -812,14 +819,19 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
             text = cells[c][i]
             if not isinstance(text, Md) and text != DASH and i18n.language() != "en":
                 text = i18n.tr_known(text, "cell")
-            # hashes, paths and other long unbroken tokens may wrap anywhere (else they overflow the page)
-            extra = " token" if _LONG_TOKEN.search(text) else ""
+            # hashes, paths and other long unbroken tokens may wrap anywhere (else they overflow the page); in a cell that
+            # also has Chinese words only the token is set in monospace
+            token = _LONG_TOKEN.search(text) is not None
+            inline_token = token and _CJK.search(text) is not None
+            extra = " token" if token and not inline_token else ""
             # a short label of the first column (私人银行客户) is not split between lines (CSS: Chinese only)
             if c == cols[0] and cls[c] == "text" and len(text) <= _SHORT_LABEL and not any(ch.isspace() for ch in text):
                 extra += " short"
             if cls[c] == "num" and not isinstance(text, Md):
                 text = keep_together(text)
             text = text_html(text, markdown=not escape)
+            if inline_token:
+                text = _LONG_TOKEN.sub(lambda m: f'<span class="token">{m.group()}</span>', text)
             if zh and cls[c].startswith("text"):
                 text = typeset.words_html(text)
             tds.append(f'<td class="{cls[c]}{extra}">{text}</td>')
@@ -900,7 +912,7 @@ def figure_html(fig, caption: Md | str, label: str | None = None, notes: str | S
             uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     style = f' style="width:{width or natural}"' if (width or natural) else ""
     alt_text = html.escape(alt or (re.sub(r"[$*_`]", "", caption) if isinstance(caption, Md) else str(caption)), quote=True)
-    lab = f'<span class="label">{html.escape(label)}</span> ' if label else ""
+    lab = f'<span class="label">{html.escape(label)}</span>{_gap()}' if label else ""
     out = [f'<figure class="study-figure"{f" id={chr(34)}{anchor}{chr(34)}" if anchor else ""}>',
            f'<figcaption>{lab}<span class="title">{text_html(caption)}</span></figcaption>',
            f'<img src="{uri}" alt="{alt_text}"{style}>']

@@ -1362,7 +1362,8 @@ def _print_with_contents(html_path: Path, pdf_path: Path, ctx: dict, chromium: s
                                  + json.dumps({k: str(v) for k, v in found.items()}) + ")")
                 browser.print_pdf(pdf_path)
             # tables wider than the page, headers set one character per line, chapters opening on a near-empty page
-            notes += layout.check(browser, pdf_path, pdf_destinations)
+            notes += [n.replace("layout:", f"layout ({ctx.get('lang', 'en')}):", 1)
+                      for n in layout.check(browser, pdf_path, pdf_destinations)]
         return notes
     print_pdf(html_path, pdf_path, chromium=chromium)
     if entries:

@@ -33,7 +33,7 @@ _PATTERNS = {
     "zh": [
         r"\[[^\[\]<>]{0,60}?\d[^\[\]<>]{0,60}?\]",                                       # [0.10, 1.12]
         r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?|第[一二三四]季度)|\d{1,2}月\d{1,2}日",         # 2025年5月19日, 2025年第二季度
-        r"(?:[A-Za-zα-ωΑ-Ωχ][²₀-₉]*(?:\([^()]{0,24}\))?|\bp)\s?[=<>≤≥≈]\s?(?:" + _NUM + ")",   # p < 0.001, t(37.9) = 2.13
+        r"(?<![A-Za-z])(?:[A-Za-zα-ωΑ-Ωχ][²₀-₉]*(?:\([^()]{0,24}\))?)\s?[=<>≤≥≈]\s?(?:" + _NUM + ")",   # p < 0.001, t(37.9) = 2.13
         r"\d{1,2}:\d{2}(?:\s?[–-]\s?\d{1,2}:\d{2})?",                                     # 09:00–17:00
         r"第?(?:" + _NUM + r")(?:\s?[–~-]\s?(?:" + _NUM + r"))?\s?(?:" + _UNITS_ZH + ")",   # 12.5分钟, 81.4%, 第3名, 6–7章
         r"(?:" + _NUM + r")\s?[–~]\s?(?:" + _NUM + ")",                                   # 0–100
@@ -41,7 +41,7 @@ _PATTERNS = {
     "en": [
         r"\[[^\[\]<>]{0,60}?\d[^\[\]<>]{0,60}?\]",
         r"\d{1,2} (?:" + _MONTHS_EN + r") \d{4}",                                           # 19 May 2025
-        r"(?:[A-Za-zα-ωΑ-Ωχ][²₀-₉]*(?:\([^()]{0,24}\))?)\s?[=<>≤≥≈]\s?(?:" + _NUM + ")",
+        r"(?<![A-Za-z])(?:[A-Za-zα-ωΑ-Ωχ][²₀-₉]*(?:\([^()]{0,24}\))?)\s?[=<>≤≥≈]\s?(?:" + _NUM + ")",
         r"\d{1,2}:\d{2}(?:\s?[–-]\s?\d{1,2}:\d{2})?",
         r"(?:" + _NUM + r")(?:\s?[–-]\s?(?:" + _NUM + r"))? (?:" + _UNITS_EN + r")\b|(?:" + _NUM + r") %",
         r"(?:" + _NUM + r")\s?–\s?(?:" + _NUM + ")",
@@ -152,9 +152,10 @@ def words(text: str) -> str:
     plain = html.unescape(text)
     if not any(len(m.group()) > SHORT for m in _HAN_RUN.finditer(plain)):
         return text
+    kept = runs(plain, "zh")   # a date or a number with its unit ("2025年第一季度") is no place for a break
     out, at = [], 0
     for m in _HAN_RUN.finditer(plain):
-        if len(m.group()) <= SHORT:
+        if len(m.group()) <= SHORT or any(a < m.end() and m.start() < b for a, b in kept):
             continue
         out.append(html.escape(plain[at:m.start()], quote=False))
         out.append("<wbr>".join(html.escape(c, quote=False) for c in _chunks(m.group())))

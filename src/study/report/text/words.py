@@ -136,4 +136,5 @@ def _reason(text) -> str:
 
 def _design_words(design: str) -> tuple[str, str]:
     """(abbreviation of the estimate, p name) for a verdict's design."""
-    return ("DiD", "Holm") if design == "difference-in-differences" else ("change", "Holm")
+    return ((i18n.pgettext("estimate", "DiD"), "Holm") if design == "difference-in-differences"
+            else (i18n.pgettext("estimate", "change"), "Holm"))
