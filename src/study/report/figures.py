@@ -21,6 +21,7 @@ Design rules (the same in every helper)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -188,6 +189,26 @@ def label_text(value: Any, limit: int = MAX_LABEL) -> str:
             break
         out.append(ch)
     return "".join(out).rstrip() + "…"
+
+
+def axis_title(value: Any, limit: int) -> str:
+    """An axis title that fits ``limit`` (half-width characters; CJK count double) on as many lines as it needs: never
+    cut ("总体满意度（0–100…" lost its unit). Lines break between Chinese characters or at spaces, never inside a
+    bracketed unit ("（%）", "(0-100)") or a Latin word."""
+    text = " ".join(str(value).split())
+    if _width(text) <= limit:
+        return text
+    tokens = re.findall(r"[（(][^（）()]*[）)]|[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]|[^\s（(\u2e80-\u9fff]+|\s+", text)
+    lines, cur = [], ""
+    for tok in tokens:
+        if cur and _width(cur + tok.rstrip()) > limit:
+            lines.append(cur.rstrip())
+            cur = tok.lstrip()
+        else:
+            cur += tok
+    if cur.strip():
+        lines.append(cur.rstrip())
+    return "\n".join(lines)
 
 
 def _wrap(text: str, width: int) -> str:
@@ -404,7 +425,7 @@ def ipa_scatter(data: pd.DataFrame, importance: str, performance: str, label: st
 
 def radar(data: pd.DataFrame, category: str, value: str, *, value_label: str, group: str | None = None,
           vmin: float | None = None, vmax: float | None = None, colors: Mapping | None = None,
-          width: float = 5.2, height: float = 4.6) -> Figure:
+          width: float = TEXT_WIDTH, height: float = 4.6) -> Figure:
     """Radar (spider) chart of one or more profiles over the same categories.
 
     ``data``: one row per (group, category). ``value_label`` names the radial unit and is shown
@@ -432,11 +453,21 @@ def radar(data: pd.DataFrame, category: str, value: str, *, value_label: str, gr
             ax.fill(a, v, color=c, alpha=0.10, zorder=2)
             ax.scatter(angles, vals, color=c, s=12, zorder=4)
         ax.set_xticks(angles, [_wrap(str(c), 18) for c in cats])
+        # category labels outside the circle, aligned away from it (a label centred on a side spoke lay across the
+        # data that reached the outer ring)
+        for angle, tick in zip(angles, ax.get_xticklabels()):
+            x = np.sin(angle)   # the theta offset (pi/2) and clockwise direction put spoke 0 at the top
+            tick.set_horizontalalignment("left" if x > 0.15 else "right" if x < -0.15 else "center")
         lo = vmin if vmin is not None else min(0.0, float(np.nanmin(data[value])))
         hi = vmax if vmax is not None else float(np.nanmax(data[value])) * 1.05
         ax.set_ylim(lo, hi)
         ax.tick_params(axis="y", labelsize=7, colors="#6B6B6B")
-        ax.tick_params(axis="x", pad=6)
+        ax.tick_params(axis="x", pad=8)
+        # the ring values between the first two spokes, on a white ground, where no polygon's corner lies
+        ax.set_rlabel_position(float(np.degrees((angles[0] + angles[1]) / 2)))
+        for t in ax.get_yticklabels():
+            t.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
+            t.set_zorder(5)
         ax.spines["polar"].set_color("#BBBBBB")
         ax.grid(color=GRID, lw=0.7)
         ax.set_xlabel(value_label, labelpad=14)

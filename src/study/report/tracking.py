@@ -354,8 +354,8 @@ def _axis_label(ctx, metric: str, scale: float, panel_inches: float) -> str:
     # width in half-width characters that fits the panel's height at the axis-label size (F.label_text's measure)
     limit = int(panel_inches * 72 * 0.85 / (0.5 * 9.5))   # 9.5 pt: the theme's axes.labelsize; ~0.5 em a character
     if unit and unit not in label:
-        return f"{F.label_text(label, max(8, limit - len(unit) - 3))} ({unit})"
-    return F.label_text(label, limit)
+        label = pgettext("cell", "{} ({})").format(label, unit)   # （%） in Chinese
+    return F.axis_title(label, limit)   # wrapped onto a second line when long, never cut
 
 
 def _unit(ctx, metric: str) -> str:
