@@ -79,9 +79,13 @@ BENCH_METRICS = [("handling_time", "Average handling time", "平均办理时间"
                  ("complaint_rate_bench", "Complaints per 10,000 customers", "万人投诉量", "count", "lower", (1, 12)),
                  ("app_rating", "Mobile app rating", "手机银行评分", "stars", "higher", (3, 5))]
 COMPETITORS = ["Bank A", "Bank B", "Bank C", "招商银行", "Bank E"]
+COMPETITORS_ZH = {"Bank A": "A银行", "Bank B": "B银行", "Bank C": "C银行", "招商银行": "招商银行", "Bank E": "E银行"}
+BENCH_UNITS_ZH = {"min": "分钟", "score (1-10)": "分（1–10分制）", "%": "%", "count": "个", "stars": "星（1–5星）"}
 MEASURE_NAMES = [("smart_queue", "Appointment booking and smart queue management"), ("staff_training", "Staff service training"),
                  ("paperless", "Paperless forms"), ("wealth_desk", "Dedicated wealth-management desk"),
                  ("mobile_push", "Maturity reminders in mobile banking")]
+MEASURE_NAMES_ZH = {"smart_queue": "预约取号与智能排队", "staff_training": "员工服务培训", "paperless": "无纸化表单",
+                    "wealth_desk": "理财专柜", "mobile_push": "手机银行到期提醒"}
 START_KINDS = ("planned", "current_inside", "quarter_first_day", "baseline_inside", "before_baseline")
 
 
@@ -373,7 +377,8 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
         chosen = list(rng.choice(sqi_pool, int(rng.integers(1, min(6, len(sqi_pool)) + 1)), replace=False))
         for m, w in zip(chosen, _weights(rng, len(chosen))):
             lo, hi = _sqi_range(m)
-            sqi.append({"id": str(m), "label": _metric_label(m, dims), "source": "process" if m in PROCESS_METRIC_IDS else "survey",
+            sqi.append({"id": str(m), "label": _metric_label(m, dims), "label_zh": _metric_label_zh(m, dims),
+                        "source": "process" if m in PROCESS_METRIC_IDS else "survey",
                         "weight": w, "direction": "lower" if m in LOWER_BETTER else "higher", "min": lo, "max": hi,
                         "unit": _metric_unit(m)})
     has_targets = ov("targets") if "targets" in overrides else bool(rng.random() < 0.6)
@@ -384,7 +389,8 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
             kind = str(rng.choice(["level", "change", "relative_change"]))
             op = "<=" if m in LOWER_BETTER else ">="
             value = _target_value(m, kind, rng, item_scale, sat_scale)
-            targets.append({"id": f"t{k + 1}_{m}", "label": f"{_metric_label(m, dims)} target", "metric": m,
+            targets.append({"id": f"t{k + 1}_{m}", "label": f"{_metric_label(m, dims)} target",
+                            "label_zh": f"{_metric_label_zh(m, dims)}目标", "metric": m,
                             "kind": kind, "operator": op, "value": value})
 
     # -- measures -------------------------------------------------------------------------------
@@ -403,8 +409,9 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
         rest = perm[n_pilot:]
         control = rest[:max(1, int(round(len(rest) * rng.uniform(0.3, 1.0))))] if (want_control and rest) else []
         metrics = [str(m) for m in rng.choice(pool, int(rng.integers(1, min(6, len(pool)) + 1)), replace=False)]
-        measures.append({"id": mid, "name": mname, "name_zh": "", "start": start,
-                         "description": f"{mname} in the pilot branches.", "pilot": [str(b) for b in pilot],
+        measures.append({"id": mid, "name": mname, "name_zh": MEASURE_NAMES_ZH[mid], "start": start,
+                         "description": f"{mname} in the pilot branches.",
+                         "description_zh": f"在试点网点实施{MEASURE_NAMES_ZH[mid]}。", "pilot": [str(b) for b in pilot],
                          "control": [str(b) for b in control], "metrics": metrics})
         measure_shapes.append(MeasureShape(mid, start, kind, [str(b) for b in pilot], [str(b) for b in control], metrics))
 
@@ -416,14 +423,16 @@ def make_study(seed: int, tmp_dir: Path | str, optional: bool | None = None, **o
         n_bm = ov("n_benchmark_metrics") or int(rng.integers(1, 7))
         chosen = [BENCH_METRICS[i] for i in sorted(rng.choice(len(BENCH_METRICS), n_bm, replace=False))]
         bench_metrics = [c[0] for c in chosen]
-        benchmark = {"our_bank": str(rng.choice(["Our bank", "本行"])),
-                     "metrics": [{"id": c[0], "label": c[1], "label_zh": c[2], "unit": c[3], "direction": c[4], "weight": w}
+        benchmark = {"our_bank": str(rng.choice(["Our bank", "本行"])), "our_bank_zh": "本行",
+                     "banks_zh": {b: COMPETITORS_ZH[b] for b in competitors},
+                     "metrics": [{"id": c[0], "label": c[1], "label_zh": c[2], "unit": c[3], "unit_zh": BENCH_UNITS_ZH[c[3]],
+                                  "direction": c[4], "weight": w}
                                  for c, w in zip(chosen, _weights(rng, n_bm))]}
 
     # -- study.yml ------------------------------------------------------------------------------
     cat = lambda xs: [{"id": a, "label": b, "label_zh": c} for a, b, c in xs]  # noqa: E731
     definition: dict = {
-        "name": f"Random study {seed}", "name_zh": f"随机研究 {seed}", "organisation": "Test Bank",
+        "name": f"Random study {seed}", "name_zh": f"随机研究{seed}", "organisation": "Test Bank", "organisation_zh": "测试银行",
         "min_cell_size": int(rng.choice([1, 5, 10, 10, 20])), "alpha": float(rng.choice([0.05, 0.05, 0.01, 0.10])),
         "questionnaire": {"scale": {"min": item_scale[0], "max": item_scale[1]},
                           "dimensions": [{"id": a, "label": b, "label_zh": c} for a, b, c in dims],
@@ -565,6 +574,16 @@ def _metric_label(m: str, dims) -> str:
             "within_service_level": "Called within the service level", "overall_satisfaction": "Overall satisfaction",
             "csat_mean_0_100": "Overall satisfaction (0-100)", "csat_top2": "Share satisfied (top-2 box)",
             "nps": "Net Promoter Score", "complaint_rate": "Complaint rate"}[m]
+
+
+def _metric_label_zh(m: str, dims) -> str:
+    for did, _, zh in dims:
+        if did == m:
+            return zh
+    return {"waiting_minutes": "平均等候时间", "handling_minutes": "平均业务办理时间", "cycle_minutes": "平均业务周期时间",
+            "first_pass_yield": "一次通过率", "within_service_level": "服务水平内叫号占比", "overall_satisfaction": "总体满意度",
+            "csat_mean_0_100": "总体满意度（0–100）", "csat_top2": "满意及非常满意占比", "nps": "净推荐值",
+            "complaint_rate": "投诉率"}[m]
 
 
 def _metric_unit(m: str) -> str:
@@ -793,7 +812,8 @@ def _request_section(rng, quarters, has_process: bool, targets: list, dims) -> t
     hours = [[], [24], [24], [4, 24]][int(rng.integers(4))]
     section: dict = {"channels": [{"id": a, "label": b, "label_zh": c, "digital": d} for a, b, c, d in chosen],
                      "complaint_grades": [{"id": a, "label": b, "label_zh": c, "deadline_hours": h} for a, b, c, h in grades],
-                     "response_targets": [{"hours": h, "label": f"Response within {h} h"} for h in hours]}
+                     "response_targets": [{"hours": h, "label": f"Response within {h} h", "label_zh": f"{h}小时内响应"}
+                                          for h in hours]}
     if rng.random() < 0.7:
         section["rating_scale"] = {"min": 1, "max": int(rng.choice([5, 5, 10]))}
     use_tickets = has_process and rng.random() < 0.7
@@ -806,16 +826,19 @@ def _request_section(rng, quarters, has_process: bool, targets: list, dims) -> t
         start = _measure_start(rng, kind, quarters)
         digital = [c[0] for c in chosen if c[3]] or [chosen[0][0]]
         metrics = ["request_first_response_minutes"] + (["post_contact_rating"] if "rating_scale" in section else [])
-        claims = [{"id": "fast", "label": "First response -50 %", "metric": "request_first_response_minutes",
+        claims = [{"id": "fast", "label": "First response -50 %", "label_zh": "首次响应时间缩短50%",
+                   "metric": "request_first_response_minutes",
                    "kind": "relative_change", "operator": "<=", "value": -0.5}]
         if "rating_scale" in section and rng.random() < 0.5:
-            claims.append({"id": "rating", "label": "Rating +0.5", "metric": "post_contact_rating", "kind": "change",
+            claims.append({"id": "rating", "label": "Rating +0.5", "label_zh": "评价提高0.5分", "metric": "post_contact_rating",
+                           "kind": "change",
                            "operator": ">=", "value": 0.5})
         section["measures"] = [{"id": "ai_assistant", "name": "AI assistant", "name_zh": "智能客服", "start": start,
                                 "channels": digital, "metrics": metrics, "claims": claims}]
     extra = []
     if rng.random() < 0.6:
-        extra.append({"id": "t_complaints_pm", "label": "Complaints per million visits", "metric": "complaints_per_million",
+        extra.append({"id": "t_complaints_pm", "label": "Complaints per million visits", "label_zh": "每百万人次投诉数",
+                      "metric": "complaints_per_million",
                       "kind": str(rng.choice(["level", "relative_change"])), "operator": "<=",
                       "value": float(rng.choice([1.0, 5.0, -0.2]))})
         if extra[-1]["kind"] == "level" and extra[-1]["value"] < 0:
@@ -823,10 +846,12 @@ def _request_section(rng, quarters, has_process: bool, targets: list, dims) -> t
         if extra[-1]["kind"] == "relative_change":
             extra[-1]["value"] = -0.2
     if hours and rng.random() < 0.5:
-        extra.append({"id": "t_response", "label": f"Answered within {hours[-1]} h", "metric": f"response_within_{hours[-1]}h",
+        extra.append({"id": "t_response", "label": f"Answered within {hours[-1]} h", "label_zh": f"{hours[-1]}小时内响应率",
+                      "metric": f"response_within_{hours[-1]}h",
                       "kind": "level", "operator": ">=", "value": 0.9})
     if any(c[3] for c in chosen) and rng.random() < 0.4:
-        extra.append({"id": "t_containment", "label": "AI containment", "metric": "ai_containment", "kind": "level",
+        extra.append({"id": "t_containment", "label": "AI containment", "label_zh": "智能客服独立解决率", "metric": "ai_containment",
+                      "kind": "level",
                       "operator": ">=", "value": 0.7})
     return section, extra
 

@@ -28,7 +28,7 @@ from study import cli, i18n
 from study.data import validate
 from study.data.config import load_study
 from study.report import render as report
-from tests import studygen
+from tests import studygen, zh_checks
 from tests.report_premises import check_report, read_report
 
 pytestmark = pytest.mark.random_studies
@@ -46,6 +46,9 @@ N_BOOT = 50
 # pilot-only and controlled measures whose DiD cannot run (too few clusters). Seed 2001 (n = 1, skipped analyses)
 # also rendered cleanly in Chinese when this was written.
 ZH_SEEDS = {2006, 2012}
+# Printed to PDF too (both languages), so the checks of the PDF's text layer and of the page layout run on a generated
+# study (issue 21): seed 2012 has a benchmark, tables of measures and a two-quarter comparison.
+PDF_SEEDS = {2012}
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ def test_random_study_report(seed, tmp_path, capsys):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(i18n.STRICT_ENV, "1")
         res = report.render_report(g.current, g.baseline, study_file=g.study_file, data_dir=g.data_dir,
-                                   out_dir=tmp_path / "reports", pdf=False, parameters={"n_boot": N_BOOT}, langs=langs)
+                                   out_dir=tmp_path / "reports", pdf=seed in PDF_SEEDS, parameters={"n_boot": N_BOOT},
+                                   langs=langs)
     doc = read_report(res.html)
     problems = check_report(g, doc, skip=_excused_checks(g))
     assert not problems, f"{g.describe()}\n" + "\n".join(f"{k}: {v}" for k, v in problems.items())
@@ -132,3 +136,17 @@ def test_random_study_report(seed, tmp_path, capsys):
         # the same chapters, tables and figures as the English report
         assert zh_html.count('class="chapter-title"') == res.html.read_text(encoding="utf-8").count('class="chapter-title"')
         assert zh_html.count("<figure") == res.html.read_text(encoding="utf-8").count("<figure")
+        # as a Chinese reviewer reads it (tests/zh_checks.py; the rule codes are issue 20's, see test_report_e2e)
+        from study.report.text.rules import RULES
+
+        problems = zh_checks.chinese_report(zh_html)
+        codes = {part for r in RULES.itertuples() for part in str(r.rule).split("-")}
+        problems["latin words before Appendix A"] = [w for w in problems["latin words before Appendix A"] if w not in codes]
+        assert not any(problems.values()), (g.describe(), {k: v for k, v in problems.items() if v})
+    for lang in langs:
+        page = res.files[lang][0].read_text(encoding="utf-8")
+        assert zh_checks.character_references(page) == [] and zh_checks.unmarked_runs(page, lang) == [], (lang, g.describe())
+        if seed in PDF_SEEDS:
+            assert zh_checks.misread_characters(res.files[lang][1]) == [], (lang, g.describe())
+    if seed in PDF_SEEDS:
+        assert zh_checks.layout_notes(res.folder / "render.json") == [], g.describe()
