@@ -70,15 +70,23 @@ def latin_words(html: str) -> list[str]:
     return sorted({w for w in _LATIN_WORD.findall(text) if w not in ALLOWED_LATIN})
 
 
+def before_provenance(html: str) -> str:
+    """The chapters and Appendices A and B (Appendix C lists the input files by their names)."""
+    at = html.find('data-chapter="C"')
+    body = main(html)
+    return body if at < 0 else body[:body.rfind("<h1", 0, body.find('data-chapter="C"'))]
+
+
 def terminology_variants(html: str) -> list[str]:
-    text = text_of(main(html))
+    text = text_of(before_provenance(html))
     rows = terminology()
     return sorted({hit for line in text.splitlines() for hit in variant_hits(line, rows)})
 
 
 def spacing(html: str) -> list[str]:
-    """Spaces typed between Han characters and Latin letters or digits in the body's text."""
-    text = text_of(main(html))
+    """Spaces typed between Han characters and Latin letters or digits in the chapters' text (the appendices quote
+    file names and notation)."""
+    text = text_of(main(before_appendix(html)))
     return sorted({hit for line in text.splitlines() for hit in spacing_hits(line)})
 
 

@@ -58,6 +58,14 @@ CELL_WORDS = [NP_("cell", "suppressed"), NP_("cell", "composite index, not teste
               NP_("cell", "{}, {} → {}"), NP_("cell", "{}, {} → {} (sustained effect)"), NP_("cell", "{}: {}")]
 
 
+def _branch_named(study, branch: str) -> str:
+    """A branch with its id: "B01 Central" in English, "中心支行（B01）" in Chinese (the name first, the id in brackets)."""
+    name = study.label(branch)
+    if name == branch:
+        return branch
+    return f"{name}（{branch}）" if i18n.language() == "zh" else f"{branch} {name}"
+
+
 def metric_label(metric: str, study=None) -> str:
     """A metric's label in the active language, from the registry (analysis results carry the English
     label; one analysis serves every language). A missing Chinese label shows the English one, marked."""
@@ -462,8 +470,8 @@ def measures(study: Study, plan: pd.DataFrame | None = None) -> pd.DataFrame:
     p = plan.set_index("measure") if plan is not None and not plan.empty else None
     for m in study.measures:
         row = {NP_("column", "Measure"): i18n.pick(m, "name"), NP_("column", "Start"): f"{m.start:%Y-%m-%d}",
-               NP_("column", "Pilot branches"): i18n.comma_join(f"{b} {study.label(b)}" for b in m.pilot),
-               NP_("column", "Control branches"): i18n.comma_join(f"{b} {study.label(b)}" for b in m.control) or P.DASH,
+               NP_("column", "Pilot branches"): i18n.comma_join(_branch_named(study, b) for b in m.pilot),
+               NP_("column", "Control branches"): i18n.comma_join(_branch_named(study, b) for b in m.control) or P.DASH,
                NP_("column", "Metrics it should move"): i18n.comma_join(study.label(x) for x in m.metrics)}
         if p is not None and m.id in p.index:
             r = p.loc[m.id]
