@@ -832,7 +832,7 @@ def table_html(df: pd.DataFrame, caption: Md | str, label: str | None = None, no
             text = text_html(text, markdown=not escape)
             if inline_token:
                 text = _LONG_TOKEN.sub(lambda m: f'<span class="token">{m.group()}</span>', text)
-            if zh and cls[c].startswith("text"):
+            if zh and cls[c].startswith("text") and "short" not in extra:   # (Chromium breaks at <wbr> even in nowrap)
                 text = typeset.words_html(text)
             tds.append(f'<td class="{cls[c]}{extra}">{text}</td>')
         out.append(tr + "".join(tds) + "</tr>")
