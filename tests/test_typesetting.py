@@ -48,7 +48,7 @@ def test_chinese_words_break_between_pairs_never_one_character_alone():
     for text in ("统计检验力测算表", "一二三四五六七", "各网点各时段所需窗口数与实际使用窗口数"):
         pieces = typeset.words(text).split("<wbr>")
         assert all(len(p) >= 2 for p in pieces), pieces
-    assert typeset.words("2025年第一季度数值") == "2025年第一季度数值"   # no break inside a date
+    assert typeset.words("2025年第一季度数值") == "2025年第一季度<wbr>数值"   # no break inside a date, one after it
 
 
 def test_layout_problems_are_named():

@@ -156,10 +156,23 @@ def words(text: str) -> str:
     kept = runs(plain, "zh")   # a date or a number with its unit ("2025年第一季度") is no place for a break
     out, at = [], 0
     for m in _HAN_RUN.finditer(plain):
-        if len(m.group()) <= SHORT or any(a < m.end() and m.start() < b for a, b in kept):
+        if len(m.group()) <= SHORT:
+            continue
+        inside = [(max(a, m.start()), min(b, m.end())) for a, b in kept if a < m.end() and m.start() < b]
+        # the run's parts outside dates and numbers are cut into words; a line may also break where such a part meets
+        # a date ("2025年第一季度|数值")
+        pieces, pos = [], m.start()
+        for a, b in inside:
+            if pos < a:
+                pieces += _chunks(plain[pos:a])
+            pieces.append(plain[a:b])
+            pos = b
+        if pos < m.end():
+            pieces += _chunks(plain[pos:m.end()])
+        if len(pieces) < 2:
             continue
         out.append(html.escape(plain[at:m.start()], quote=False))
-        out.append("<wbr>".join(html.escape(c, quote=False) for c in _chunks(m.group())))
+        out.append("<wbr>".join(html.escape(c, quote=False) for c in pieces))
         at = m.end()
     out.append(html.escape(plain[at:], quote=False))
     return "".join(out)
