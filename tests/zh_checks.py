@@ -150,7 +150,15 @@ def layout_notes(render_json: Path) -> list[str]:
 def chinese_report(html: str) -> dict[str, list[str]]:
     """Every check of the Chinese report's HTML, by name (an empty list: passed)."""
     return {"latin words before Appendix A": latin_words(html), "terminology variants": terminology_variants(html),
-            "space between Han and Latin": spacing(html), "ISO months": iso_months(html),
+            "space between Han and Latin": spacing(html), "ISO months": iso_months(html), "ISO dates": iso_dates(html),
             "breakable number, date, statistic or interval": unmarked_runs(html, "zh"),
             "monospace prose cells": monospace_prose_cells(html), "character references": character_references(html),
             "chapter titles": wrong_chapter_titles(html)}
+
+
+_ISO_DATE = re.compile(r"(?<![\d-])(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?![\d-])")
+
+
+def iso_dates(html: str) -> list[str]:
+    """ISO dates (2025-04-01) in the chapters: Chinese readers read 2025年4月1日."""
+    return sorted(set(_ISO_DATE.findall(text_of(main(before_appendix(html))))))

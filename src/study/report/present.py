@@ -695,7 +695,9 @@ def _formatter(spec: Formatter | None, series: pd.Series) -> Callable[[Any], str
     if pd.api.types.is_float_dtype(dt):
         return lambda x: fmt_num(x, 2)
     if pd.api.types.is_datetime64_any_dtype(dt):
-        return lambda x: DASH if _missing(x) else pd.Timestamp(x).strftime("%Y-%m-%d")
+        # "2025-04-01" in English tables; 2025年4月1日 in Chinese (no ISO date in the Chinese report)
+        return lambda x: DASH if _missing(x) else (pd.Timestamp(x).strftime("%Y-%m-%d") if i18n.language() == "en"
+                                                   else i18n.date(x))
     return lambda x: DASH if _missing(x) else (fmt_num(x) if isinstance(x, numbers.Number) and not isinstance(x, bool) else _keep_md(x))
 
 

@@ -469,7 +469,8 @@ def measures(study: Study, plan: pd.DataFrame | None = None) -> pd.DataFrame:
     rows = []
     p = plan.set_index("measure") if plan is not None and not plan.empty else None
     for m in study.measures:
-        row = {NP_("column", "Measure"): i18n.pick(m, "name"), NP_("column", "Start"): f"{m.start:%Y-%m-%d}",
+        row = {NP_("column", "Measure"): i18n.pick(m, "name"),
+               NP_("column", "Start"): f"{m.start:%Y-%m-%d}" if i18n.language() == "en" else i18n.date(m.start),
                NP_("column", "Pilot branches"): i18n.comma_join(_branch_named(study, b) for b in m.pilot),
                NP_("column", "Control branches"): i18n.comma_join(_branch_named(study, b) for b in m.control) or P.DASH,
                NP_("column", "Metrics it should move"): i18n.comma_join(study.label(x) for x in m.metrics)}
