@@ -157,5 +157,5 @@ def thresholds_table():
     (labels in the active language)."""
     import pandas as pd
 
-    return pd.DataFrame([{"statistic": t.statistic, "label": tr(t.label), "rule": f"{t.op} {t.bound:g}",
+    return pd.DataFrame([{"statistic": t.statistic, "label": tr(t.label), "rule": f"{_SHOW[t.op]} {t.bound:g}",
                           "reference": cite(t.reference)} for t in THRESHOLDS.values()])

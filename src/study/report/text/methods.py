@@ -65,6 +65,8 @@ def thresholds() -> pd.DataFrame:
     from study.thresholds import thresholds_table
 
     t = thresholds_table()
+    if i18n.language() != "en":   # the label names the statistic; its id (alpha_std) is code
+        t = t.drop(columns=["statistic"])
     names = {"statistic": pgettext("column", "Statistic"), "label": pgettext("column", "Label"),
              "rule": pgettext("column", "Rule"), "reference": pgettext("column", "Reference")}
     return t.rename(columns=names)
