@@ -325,8 +325,8 @@ _SPAN = re.compile(r"(\d{4}-\d{2}-\d{2}) – (\d{4}-\d{2}-\d{2})\Z")
 
 def _value(v: str, context: str | None) -> str:
     """A value found inside a stored English text, in the active language: a quarter, a date, a marked text."""
-    if _QUARTER.match(v):
-        return quarter(v)
+    if _QUARTER.match(v):   # a column header keeps the id (2025Q1数值), as the tables' quarter columns do
+        return v if context == "column" else quarter(v)
     if _MONTH.match(v):
         return month(v)
     pct = _PERCENT.match(v)
