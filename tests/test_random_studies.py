@@ -140,7 +140,7 @@ def test_random_study_report(seed, tmp_path, capsys):
         from study.report.text.rules import RULES
 
         problems = zh_checks.chinese_report(zh_html)
-        codes = {part for r in RULES.itertuples() for part in str(r.rule).split("-")}
+        codes = {part for r in RULES.itertuples() for part in str(r.rule).split("-")} | {"REQ", "DEADLINE", "RESPONSE", "COMPLAINTS"}
         problems["latin words before Appendix A"] = [w for w in problems["latin words before Appendix A"] if w not in codes]
         assert not any(problems.values()), (g.describe(), {k: v for k, v in problems.items() if v})
     for lang in langs:

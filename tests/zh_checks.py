@@ -31,7 +31,7 @@ ALLOWED_LATIN = {
     "McDonald", "Kendall", "Spearman", "Pearson", "Wald", "Feldt", "Shapley", "Grömping", "Webb", "Wagner", "Kish",
     "Montgomery", "Nunnally", "Bernstein", "Hair", "Fornell", "Larcker", "Henseler", "Ringle", "Sarstedt", "Clark",
     "Watson", "Bentler", "Kaiser", "Bartlett", "Heywood", "Breusch", "Pagan", "Koenker", "Jarque", "Bera", "Taylor",
-    "Satterthwaite", "Erlang", "Likert", "Poisson", "Roemer",
+    "Satterthwaite", "Erlang", "Likert", "Poisson", "Roemer", "Rademacher",
 }
 _LATIN_WORD = re.compile(r"[A-Za-zÀ-ÿ]{4,}")
 #: An R function or package cited as the reference implementation ("R svyglm", "R survey包").

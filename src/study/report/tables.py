@@ -42,6 +42,9 @@ COLUMN_TEMPLATES = [NP_("column", "{} CI"), NP_("column", "{} value"), NP_("colu
                     NP_("column", "Quarter"), NP_("column", "Dataset"), NP_("column", "Reason"), NP_("column", "Branch"),
                     NP_("column", "Segment"), NP_("column", "Channel"), NP_("column", "Importance (R² share)"),
                     NP_("column", "Share of R²"), NP_("column", "Items")]
+#: Effect sizes the statistics store by name (study.stats.effects), shown translated in the effects tables.
+EFFECT_NAMES = [NP_("effect size", "rank-biserial r"), NP_("effect size", "Hedges' g"), NP_("effect size", "Cohen's h"),
+                NP_("effect size", "d_z")]
 CELL_WORDS = [NP_("cell", "suppressed"), NP_("cell", "composite index, not tested"), NP_("cell", "higher"),
               NP_("cell", "lower"), NP_("cell", "improved"), NP_("cell", "worsened"), NP_("cell", "no significant change"),
               NP_("cell", "not tested"), NP_("cell", "met"), NP_("cell", "not met"), NP_("cell", "not distinguishable"),
@@ -421,7 +424,7 @@ def effects(ctx: Context, ev: pd.DataFrame, analysis: str) -> pd.DataFrame:
             row["p"] = P.fmt_p(r["p_used"], prefix=False)
         row.update({"p (Holm)": P.fmt_p(r["p_holm"], prefix=False), "p (BH)": P.fmt_p(r["p_bh"], prefix=False)})
         if not did:
-            row["Effect size"] = (f"{r['effect_size_name']} = {P.fmt_num(r['effect_size'], 2)}"
+            row["Effect size"] = (f"{i18n.tr_known(r['effect_size_name'], 'effect size')} = {P.fmt_num(r['effect_size'], 2)}"
                                   if isinstance(r["effect_size_name"], str) and r["effect_size_name"] else P.DASH)
         row.update({NP_("column", "Power"): P.fmt_pct(r["power"], 0), "MDE": change(m, r["mde"]).lstrip("+")})
         if did:

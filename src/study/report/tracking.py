@@ -456,10 +456,10 @@ def methods_sentences(ctx) -> list[P.Md]:
                         "weight outweighing the others), and beside them the smallest other months of their quarter "
                         "(a quarter's total less the months shown would give them back), are suppressed in the monthly "
                         "statistics and left out of the control charts: {}.", P.fmt_int(ctx.study.min_cell_size),
-                        _and(list(hidden))))
+                        _and([i18n.month(m) for m in hidden])))
     elif hidden:
         out.append(P.md("Months with fewer than {} respondents, and beside them the smallest other months of their quarter "
                         "(a quarter's total less the months shown would give them back), are suppressed in the monthly "
                         "statistics and left out of the control charts: {}.", P.fmt_int(ctx.study.min_cell_size),
-                        _and(list(hidden))))
+                        _and([i18n.month(m) for m in hidden])))
     return out

@@ -165,7 +165,7 @@ def suppression_note(ctx: Context) -> list[P.Md]:
 
 def driver_sentences(ctx: Context, drv: dict) -> P.Md:
     if analysis.is_skipped(drv):
-        return skipped_sentence("The driver analysis of overall satisfaction", drv["skipped"])
+        return skipped_sentence(_("The driver analysis of overall satisfaction"), _reason(drv["skipped"]))
     f = drv["model"].fit
     lmg = drv["lmg"].sort_values("rank")
     top = lmg.iloc[0]

@@ -10,7 +10,19 @@ from study.i18n import N_, _
 from study.report import analysis, tables
 from study.report import present as P
 from study.report.analysis import Context
-from study.report.text.words import _and, _comma, _fmt_change, _fmt_metric, _label, _level, _metric, _q, _semi, skipped_sentence
+from study.report.text.words import (
+    _and,
+    _comma,
+    _fmt_change,
+    _fmt_metric,
+    _label,
+    _level,
+    _metric,
+    _q,
+    _reason,
+    _semi,
+    skipped_sentence,
+)
 
 
 def headline_sentences(ctx: Context, headline: pd.DataFrame) -> P.Md:
@@ -72,8 +84,8 @@ def priority_sentence(ctx: Context, priorities: pd.DataFrame) -> P.Md:
     """Rule PRIORITY in words, saying which clause of the rule chose each dimension."""
     if priorities.empty:
         d = analysis.drivers(ctx)
-        return skipped_sentence("The ranking of dimensions to act on", d["skipped"] if analysis.is_skipped(d) else
-                                "there is no driver analysis")
+        return skipped_sentence(_("The ranking of dimensions to act on"), _reason(d["skipped"]) if analysis.is_skipped(d)
+                                else _("there is no driver analysis"))
     names = [P.md("**{}** (score {}, {} of the explained variance)", _label(ctx, r["dimension"]), P.fmt_num(r["performance"], 1),
                   P.fmt_pct(r["importance"])) for r in priorities.to_dict("records")]
     text = P.md("Act first on {}.", _and(names))
