@@ -121,3 +121,14 @@ def test_chromium_measures_tables_and_headers(tmp_path):
     probs = layout.problems(found)
     assert any("table-default" in p and "one character" in p for p in probs)
     assert not any("table-words" in p and "one character" in p for p in probs)
+
+
+def test_a_tall_table_may_break_inside_its_rows():
+    """A measures table listing fifty pilot branches (a generated study) was kept whole and left its chapter's first
+    page 12% full: a table taller than layout.TALL of a page is marked to break where the page ends."""
+    page_px = layout.TEXT_HEIGHT_MM * layout.PX_PER_MM
+    found = {"tables": [{"anchor": "table-4-1", "height": 0.8 * page_px}, {"anchor": "table-4-2", "height": 0.2 * page_px}]}
+    assert layout.too_tall(found) == ["table-4-1"]
+    out = layout.tall('<div class="study-table" id="table-4-1"></div><div class="study-table" id="table-4-2"></div>', ["table-4-1"])
+    assert '<div class="study-table tall" id="table-4-1">' in out and '<div class="study-table" id="table-4-2">' in out
+    assert layout.tall(out, ["table-4-1"]) == out

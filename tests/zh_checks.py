@@ -144,7 +144,7 @@ def misread_characters(pdf: Path) -> list[str]:
 
 def layout_notes(render_json: Path) -> list[str]:
     notes = json.loads(Path(render_json).read_text(encoding="utf-8")).get("notes", [])
-    return [n for n in notes if "layout:" in n]
+    return [n for n in notes if n.startswith("layout")]   # "layout (zh-Hans): …"
 
 
 def chinese_report(html: str) -> dict[str, list[str]]:

@@ -49,7 +49,7 @@ _PROBE = r"""
   document.querySelectorAll('div.study-table').forEach(function (div) {
     var t = div.querySelector('table'), lab = div.querySelector('caption .label');
     res.tables.push({anchor: div.id, label: lab ? lab.textContent : '', width: t.scrollWidth,
-                     avail: div.parentElement.getBoundingClientRect().width,
+                     avail: div.parentElement.getBoundingClientRect().width, height: div.getBoundingClientRect().height,
                      landscape: div.classList.contains('landscape')});
     if (document.documentElement.lang.indexOf('zh') === 0) {
       div.querySelectorAll('thead th').forEach(function (th) {
@@ -140,6 +140,27 @@ def too_wide(found: dict[str, Any]) -> list[str]:
     """The anchors of the tables wider than the portrait text width: they are printed on landscape pages."""
     text_width = TEXT_WIDTH_MM * PX_PER_MM
     return [t["anchor"] for t in found["tables"] if t["anchor"] and t["width"] > min(t["avail"], text_width) + 1]
+
+
+#: A table taller than this share of a page may break between and inside its rows (class ``tall``, report.css): kept
+#: whole, it left the page before it mostly empty (a measures table listing fifty pilot branches).
+TALL = 0.55
+
+
+def too_tall(found: dict[str, Any]) -> list[str]:
+    """The anchors of the tables taller than :data:`TALL` of a page (measured at the portrait text width)."""
+    page = TEXT_HEIGHT_MM * PX_PER_MM
+    return [t["anchor"] for t in found["tables"] if t["anchor"] and t.get("height", 0) > TALL * page]
+
+
+def tall(page: str, anchors) -> str:
+    """The report page with the tables ``anchors`` marked as tall (class ``tall``: they may break inside their rows)."""
+    def add(m: re.Match) -> str:
+        return m.group(0) if " tall" in m.group(1) else f'<div class="{m.group(1)} tall" id="{m.group(2)}">'
+
+    for a in anchors:
+        page = re.sub(rf'<div class="(study-table[^"]*)" id="({re.escape(a)})">', add, page, count=1)
+    return page
 
 
 def landscape(page: str, anchors) -> str:

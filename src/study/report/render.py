@@ -776,7 +776,7 @@ def _render_page(ctx: dict) -> str:
                 toc=[_safe_entry(e) for e in ctx["toc"]], tables=[_safe_entry(e) for e in ctx["tables"]],
                 figures=[_safe_entry(e) for e in ctx["figures"]])
     page = env.get_template("report.html.j2").render(**safe)
-    page = layout.landscape(page, ctx.get("landscape", ()))
+    page = layout.tall(layout.landscape(page, ctx.get("landscape", ())), ctx.get("tall", ()))
     # numbers with their units, dates, statistics and intervals never break across lines (study.report.typeset)
     return typeset.mark(page, "zh" if str(ctx.get("lang", "en")).startswith("zh") else "en")
 
@@ -1348,9 +1348,10 @@ def _print_with_contents(html_path: Path, pdf_path: Path, ctx: dict, chromium: s
         with HeadlessChromium(chromium) as browser:
             browser.load(html_path)
             # a table too wide for the A4 text width goes on a landscape page (else Chromium shrinks every page)
-            wide = layout.too_wide(layout.measure(browser))
-            if wide:
-                ctx["landscape"] = wide
+            found = layout.measure(browser)
+            wide, tall = layout.too_wide(found), layout.too_tall(found)
+            if wide or tall:   # and a table taller than half a page may break inside its rows (else it left a gap)
+                ctx["landscape"], ctx["tall"] = wide, tall
                 html_path.write_text(_render_page(ctx), encoding="utf-8")
                 browser.load(html_path)
             browser.print_pdf(pdf_path)
