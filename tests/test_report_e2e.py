@@ -169,7 +169,7 @@ def test_segments_coverage_and_accuracy_are_shown_as_the_package_computes_them(r
     assert (f"{present.fmt_int(acc['passed'])} of {present.fmt_int(acc['n'])} tickets of “Customer information verification” "
             f"passed at the first attempt, {present.fmt_pct(acc['share'])}") in flat
     assert "The target “Customer-information accuracy ≥ 95 %” is not met." in flat
-    assert f"{cov['total']}个目标服务区域中有{cov['covered']}个已被服务渠道覆盖" in zh_flat
+    assert f"{cov['total']}个目标服务区域中已有{cov['covered']}个有服务渠道覆盖" in zh_flat
     assert "目标“客户沟通渠道覆盖率 ≥ 90%”达标。" in zh_flat and "目标“客户信息管理准确率 ≥ 95%”未达标。" in zh_flat
 
 
